@@ -1,0 +1,55 @@
+"""lstm-inspector: see exactly where your port of a cuDNN LSTM parts from the real thing.
+
+Public API (each import is lazy, so ``import lstm_inspector`` stays light)::
+
+    import lstm_inspector as li
+    model = li.load_model("model.h5")              # CuDNNLSTM/LSTM layers, canonical weights
+    feats = li.load_features("utt.htk")            # (T, d) float32 + metadata
+    ref = li.run_reference(model, feats.data)      # instrumented NumPy forward pass
+    other = li.run_backend(model, feats.data)      # cuDNN on a GPU, else TF / torch on CPU
+    report = li.compare(ref, other)                # where and why they part
+    print(report.verdict)
+"""
+from .errors import InspectorError, UnsupportedLayerError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
+    "run_reference", "run_backend", "compare", "__version__",
+]
+
+
+def load_model(path, **overrides):
+    """Read a model file (Keras HDF5, weights-only HDF5, TF checkpoint); see ``io.models``."""
+    from .io.models import load_model as _load
+
+    return _load(path, **overrides)
+
+
+def load_features(path, **options):
+    """Read a feature file (npy, npz, csv/txt, HTK, Kaldi ark/scp, wav); see ``io.features``."""
+    from .io.features import load_features as _load
+
+    return _load(path, **options)
+
+
+def run_reference(model, x, dtype="float32", teacher=None):
+    """Instrumented NumPy forward pass; see ``core.reference.run_reference``."""
+    from .core.reference import run_reference as _run
+
+    return _run(model, x, dtype=dtype, teacher=teacher)
+
+
+def run_backend(model, x, backend="auto", **options):
+    """Run a real LSTM implementation; see ``backends.run_backend``."""
+    from .backends import run_backend as _run
+
+    return _run(model, x, backend=backend, **options)
+
+
+def compare(a, b, atol=None, rtol=None, **options):
+    """Divergence analysis of two traces; see ``core.compare.compare``."""
+    from .core.compare import compare as _compare
+
+    return _compare(a, b, atol=atol, rtol=rtol, **options)

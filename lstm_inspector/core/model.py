@@ -1,0 +1,185 @@
+"""A model as the inspector sees it: its recurrent layers in order, with what each needs to run.
+
+Loaders (``lstm_inspector.io``) build a :class:`Model`; engines run its *runnable chain*: the
+recurrent layers from the first one on, fed one into the next, until a layer the tool cannot
+reimplement or a layer between them that is not identity at inference (Dropout is; Dense is
+not). Any single LSTM layer can still be run on its own with features of its input width
+(:meth:`Model.sub_model`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..errors import InspectorError, UnsupportedLayerError
+from .weights import LSTMWeights, Reading, StoredLSTM
+
+DIRECTIONS = ("forward", "backward")
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+@dataclass(frozen=True, eq=False)
+class RecurrentLayer:
+    """One recurrent layer (both directions when bidirectional).
+
+    Attributes
+    ----------
+    name : the layer's name in the file (``"lstm_1"``, ``"bidirectional"``...).
+    kind : the Keras class, e.g. ``"CuDNNLSTM"``, ``"LSTM"``, ``"CuDNNGRU"``, ``"GRU"``.
+    input_size, units : input width and hidden size H.
+    directions : ``{"forward": StoredLSTM}`` or ``{"forward": ..., "backward": ...}``; empty
+        for a layer the tool cannot run.
+    merge_mode : Bidirectional merge (``concat``, ``sum``, ``mul``, ``ave`` or None) when
+        bidirectional, else None.
+    go_backwards, return_sequences : as in Keras. A go_backwards layer's output sequence is in
+        processing (reversed) order, as Keras returns it; its trace is indexed by input time.
+    unsupported : a sentence saying why the tool cannot run this layer, or "".
+    feeds_next : False when what follows this layer in the file is not identity at inference
+        (so the runnable chain ends here).
+    """
+
+    name: str
+    kind: str
+    input_size: int
+    units: int
+    directions: dict = field(default_factory=dict)
+    merge_mode: str | None = None
+    go_backwards: bool = False
+    return_sequences: bool = True
+    unsupported: str = ""
+    feeds_next: bool = True
+
+    @property
+    def bidirectional(self) -> bool:
+        return "backward" in self.directions
+
+    @property
+    def runnable(self) -> bool:
+        return not self.unsupported and bool(self.directions)
+
+    @property
+    def output_size(self) -> int:
+        return 2 * self.units if self.bidirectional and self.merge_mode == "concat" else self.units
+
+    @property
+    def convention(self) -> str:
+        """The stored convention in words, e.g. ``'CuDNNLSTM (cuDNN layout, 8H bias)'``."""
+        if not self.directions:
+            return self.kind
+        stored = self.directions["forward"]
+        layout = "cuDNN layout" if stored.true_reading.layout == "cudnn" else "x @ kernel layout"
+        return f"{layout}, {stored.bias.shape[0] // self.units}H bias"
+
+    @property
+    def activation(self) -> str:
+        return self.directions["forward"].activation if self.directions else ""
+
+    @property
+    def recurrent_activation(self) -> str:
+        return self.directions["forward"].recurrent_activation if self.directions else ""
+
+    def weights(self, direction: str = "forward", reading: Reading | str | None = None) -> LSTMWeights:
+        """Canonical weights of ``direction`` under ``reading`` (default: the file's true reading)."""
+        if self.unsupported:
+            raise UnsupportedLayerError(self.unsupported)
+        try:
+            stored: StoredLSTM = self.directions[direction]
+        except KeyError:
+            raise InspectorError(f"layer '{self.name}' has no {direction} direction") from None
+        return stored.read(reading)
+
+    def with_reading(self, reading: Reading | str) -> "RecurrentLayer":
+        """The same layer whose true reading is replaced by ``reading`` (resolved against it)."""
+        from .weights import get_reading
+
+        reading = get_reading(reading)
+        new_dirs = {
+            d: replace(s, true_reading=reading.resolve(s.true_reading),
+                       activation=reading.activation or s.activation,
+                       recurrent_activation=reading.recurrent_activation or s.recurrent_activation)
+            for d, s in self.directions.items()
+        }
+        return replace(self, directions=new_dirs)
+
+    def describe(self) -> str:
+        if self.unsupported:
+            return f"{self.name}: {self.kind} (not supported: {self.unsupported})"
+        kind = f"Bidirectional({self.kind}, merge={self.merge_mode})" if self.bidirectional else self.kind
+        extra = " go_backwards" if self.go_backwards else ""
+        return (f"{self.name}: {kind} in={self.input_size} units={self.units} "
+                f"activation={self.activation} recurrent_activation={self.recurrent_activation} "
+                f"[{self.convention}]{extra}")
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """Recurrent layers in file order plus where they came from.
+
+    ``source`` is the file path, ``file_format`` e.g. ``"keras-h5"``, ``"keras-h5-weights"``,
+    ``"tf-checkpoint"``; ``keras_version`` as the file says (``"2.2.4-tf"``...); ``notes`` are
+    sentences the loader wants the user to see (e.g. "inferred CuDNNLSTM from the 8H bias").
+    ``reading`` names the reading applied with :meth:`with_reading` (None: the file's own).
+    """
+
+    layers: tuple
+    source: str = ""
+    file_format: str = ""
+    keras_version: str = ""
+    notes: tuple = ()
+    reading: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        if not self.layers:
+            raise InspectorError(f"{self.source or 'the model'} has no recurrent layer")
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].input_size
+
+    @property
+    def chain(self) -> tuple:
+        """The runnable chain: layers from the first, each fed by the one before."""
+        chain = []
+        for layer in self.layers:
+            if not layer.runnable:
+                break
+            if chain and layer.input_size != chain[-1].output_size:
+                break
+            chain.append(layer)
+            if not layer.feeds_next or (layer.bidirectional and layer.merge_mode is None):
+                break
+            if not layer.return_sequences:
+                break
+        if not chain:
+            first = self.layers[0]
+            raise UnsupportedLayerError(first.unsupported or f"layer '{first.name}' cannot be run")
+        return tuple(chain)
+
+    def layer_index(self, name: str) -> int:
+        for k, layer in enumerate(self.layers):
+            if layer.name == name:
+                return k
+        raise InspectorError(f"the model has no recurrent layer named '{name}'")
+
+    def sub_model(self, index: int) -> "Model":
+        """A model of the single layer ``index`` (fed features of that layer's input width)."""
+        layer = self.layers[index]
+        if not layer.runnable:
+            raise UnsupportedLayerError(layer.unsupported or f"layer '{layer.name}' cannot be run")
+        return replace(self, layers=(replace(layer, feeds_next=False),))
+
+    def with_reading(self, reading: Reading | str) -> "Model":
+        """Every runnable layer read under ``reading`` instead of its true reading."""
+        from .weights import get_reading
+
+        reading = get_reading(reading)
+        layers = tuple(l.with_reading(reading) if l.runnable else l for l in self.layers)
+        return replace(self, layers=layers, reading=reading.name)
+
+    def describe(self) -> str:
+        head = f"{self.source} ({self.file_format}"
+        head += f", keras {self.keras_version})" if self.keras_version else ")"
+        lines = [head] + [f"  [{k}] {layer.describe()}" for k, layer in enumerate(self.layers)]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)

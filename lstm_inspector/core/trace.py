@@ -1,0 +1,138 @@
+"""What one execution of a model recorded, per layer and direction, at every timestep.
+
+Arrays are indexed by *input* time (a backward direction's step t is the step that read x_t),
+as Keras's ``Bidirectional`` output is. Per layer and direction a :class:`LayerTrace` holds
+
+    z  (T, 4H)  gate pre-activations, blocks i, f, c~, o
+    a  (T, 4H)  gate activations, same blocks
+    c  (T, H)   cell state after step t
+    h  (T, H)   output after step t
+
+and says for each how it was obtained: ``"measured"`` (the path produced it), ``"stepped"``
+(measured by re-running the path one step at a time from its own previous state, e.g. cuDNN's c)
+or ``"derived"`` (computed by the NumPy equations from the path's own measured states, e.g. any
+gate of cuDNN, which cuDNN never exposes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InspectorError
+from .weights import CANONICAL_ORDER
+
+QUANTITIES = ("i", "f", "c~", "o", "c", "h")
+GATES = ("i", "f", "c~", "o")
+_ALIASES = {"g": "c~", "c_tilde": "c~", "candidate": "c~", "ct": "c~", "cand": "c~"}
+
+
+def canonical_quantity(name: str) -> str:
+    name = _ALIASES.get(name, name)
+    if name not in QUANTITIES:
+        raise InspectorError(f"unknown quantity '{name}' (known: {', '.join(QUANTITIES)})")
+    return name
+
+
+def _gate_block(name: str) -> int:
+    return CANONICAL_ORDER.index("c" if name == "c~" else name)
+
+
+@dataclass(eq=False)
+class LayerTrace:
+    """One layer direction's record; see the module docstring for shapes and provenance."""
+
+    z: np.ndarray
+    a: np.ndarray
+    c: np.ndarray
+    h: np.ndarray
+    provenance: dict = field(default_factory=lambda: dict.fromkeys(
+        ("z",) + QUANTITIES, "measured"))
+
+    @property
+    def steps(self) -> int:
+        return self.h.shape[0]
+
+    @property
+    def units(self) -> int:
+        return self.h.shape[1]
+
+    def gate(self, name: str, pre: bool = False) -> np.ndarray:
+        """Gate ``name`` (``i f c~ o``; ``g`` for c~) as a (T, H) view; ``pre=True``: before activation."""
+        name = canonical_quantity(name)
+        if name not in GATES:
+            raise InspectorError(f"'{name}' is not a gate (gates: {', '.join(GATES)})")
+        k, H = _gate_block(name), self.units
+        return (self.z if pre else self.a)[:, k * H:(k + 1) * H]
+
+    def quantity(self, name: str) -> np.ndarray:
+        """Any of ``i f c~ o c h`` as (T, H); ``z_i`` ... for pre-activations."""
+        if name.startswith("z_"):
+            return self.gate(name[2:], pre=True)
+        name = canonical_quantity(name)
+        return {"c": self.c, "h": self.h}.get(name) if name in ("c", "h") else self.gate(name)
+
+    def how(self, name: str) -> str:
+        """``measured``, ``stepped`` or ``derived`` for quantity ``name``."""
+        key = "z" if name.startswith("z_") else canonical_quantity(name)
+        return self.provenance.get(key, "measured")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(arr.nbytes for arr in (self.z, self.a, self.c, self.h))
+
+
+@dataclass(eq=False)
+class Trace:
+    """One execution of a model's runnable chain on one input.
+
+    ``layers[k]`` maps a direction name to its :class:`LayerTrace`; ``layer_names[k]`` is the
+    file's layer name; ``x`` is the (T, in) input; ``output`` the chain's output as Keras would
+    return it (T, out) (or its last row when the last layer has ``return_sequences=False``).
+    ``meta`` records what ran: backend, device, library versions, TF32, dtype, reading.
+    """
+
+    layers: list
+    layer_names: list
+    x: np.ndarray
+    output: np.ndarray
+    label: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def layer(self, index: int = 0, direction: str | None = None) -> LayerTrace:
+        try:
+            dirs = self.layers[index]
+        except IndexError:
+            raise InspectorError(
+                f"layer {index} is not in this trace ({len(self.layers)} layers ran)") from None
+        if direction is None:
+            direction = "forward"
+        try:
+            return dirs[direction]
+        except KeyError:
+            raise InspectorError(f"layer {index} has no {direction} direction") from None
+
+    def directions(self, index: int) -> tuple:
+        return tuple(self.layers[index])
+
+    def items(self):
+        """Yield ``(layer_index, direction, LayerTrace)`` in order."""
+        for k, dirs in enumerate(self.layers):
+            for direction, lt in dirs.items():
+                yield k, direction, lt
+
+    @property
+    def steps(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(lt.nbytes for _, _, lt in self.items())
+
+    def describe(self) -> str:
+        m = self.meta
+        parts = [m.get("backend", "?")]
+        for key in ("device", "dtype", "tf32", "reading"):
+            if m.get(key) not in (None, ""):
+                parts.append(f"{key}={m[key]}")
+        return " ".join(str(p) for p in parts)

@@ -1,0 +1,356 @@
+"""Canonical LSTM weights (cuDNN's and PyTorch's layout) and conversions from every convention.
+
+The canonical form is what cuDNN multiplies, gate order i, f, c~ (written ``c``), o:
+
+    weight_ih (4H, in)   rows [gH:(g+1)H] = W_g
+    weight_hh (4H, H)    rows [gH:(g+1)H] = R_g
+    bias_ih   (4H,)      b_W,   bias_hh (4H,)  b_R
+
+    z_g = W_g x_t + R_g h_{t-1} + b_Wg + b_Rg
+
+Stored conventions and how they map (``../docs/cudnn-lstm-facts.md``):
+
+* CuDNNLSTM ``kernel (in, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (8H,)``: each gate block is
+  flattened *as stored* and reread row-major, so ``W_g = kernel[:, gH:(g+1)H].reshape(H, in)``
+  (NOT the transpose) and ``R_g = recurrent_kernel[:, gH:(g+1)H]`` (used as ``R_g @ h``).
+* Keras ``LSTM``: ``x @ kernel``, so ``W_g = kernel[:, block].T``, ``R_g = recurrent_kernel[:, block].T``,
+  one bias (4H,).
+* PyTorch ``nn.LSTM``: the canonical arrays themselves.
+* ONNX ``LSTM``: gate order i, o, f, c; ``W (4H, in)``, ``R (4H, H)``, ``B (8H,) = [Wb, Rb]``.
+
+A :class:`Reading` names how stored ``kernel / recurrent_kernel / bias`` arrays are interpreted
+(layout, gate order, bias halves, activations). The true reading of a CuDNNLSTM file is
+``READINGS["cudnn"]``; putting another reading beside it (``"naive"``: ``x @ kernel + h @
+recurrent_kernel``, the forum's port) shows what a wrong port computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import InspectorError
+from . import activations
+
+CANONICAL_ORDER = "ifco"  # i, f, c~ (candidate), o
+GATE_LABELS = {"i": "i", "f": "f", "c": "c~", "o": "o"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How stored ``kernel / recurrent_kernel / bias`` arrays are read into canonical weights.
+
+    layout
+        ``"cudnn"``: per gate block ``W_g = block.reshape(H, in)`` (what CuDNNLSTM hands cuDNN);
+        ``"keras"``: ``W_g = block.T`` (``x @ kernel``, as Keras ``LSTM`` and naive ports do).
+    gate_order
+        the order of the four gate blocks in the stored arrays, letters from ``i f c o``.
+    bias
+        for an (8H,) bias: ``"sum"`` (both halves, as cuDNN), ``"input"`` or ``"recurrent"``
+        (one half only); a (4H,) bias is always read whole.
+    activation, recurrent_activation
+        Keras names (``tanh``; ``sigmoid``, ``hard_sigmoid``, ``relu``...). ``None`` keeps the
+        layer's own.
+    """
+
+    name: str = "cudnn"
+    layout: str | None = None
+    gate_order: str | None = None
+    bias: str | None = None
+    activation: str | None = None
+    recurrent_activation: str | None = None
+
+    def __post_init__(self):
+        if self.layout not in (None, "cudnn", "keras"):
+            raise InspectorError(f"layout '{self.layout}' is not 'cudnn' or 'keras'")
+        if self.gate_order is not None and sorted(self.gate_order) != sorted(CANONICAL_ORDER):
+            raise InspectorError(f"gate order '{self.gate_order}' is not a permutation of 'ifco'")
+        if self.bias not in (None, "sum", "input", "recurrent"):
+            raise InspectorError(f"bias reading '{self.bias}' is not 'sum', 'input' or 'recurrent'")
+        for name in (self.activation, self.recurrent_activation):
+            if name is not None:
+                activations.check(name)
+
+    def resolve(self, base: "Reading") -> "Reading":
+        """This reading with every unset field taken from ``base`` (a file's true reading)."""
+        return Reading(
+            self.name,
+            layout=self.layout or base.layout or "cudnn",
+            gate_order=self.gate_order or base.gate_order or CANONICAL_ORDER,
+            bias=self.bias or base.bias or "sum",
+            activation=self.activation or base.activation,
+            recurrent_activation=self.recurrent_activation or base.recurrent_activation,
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.layout:
+            parts.append("x @ kernel layout" if self.layout == "keras" else "cuDNN layout")
+        if self.gate_order:
+            parts.append(f"gates {self.gate_order}")
+        if self.bias and self.bias != "sum":
+            parts.append(f"{self.bias} bias half only")
+        if self.recurrent_activation:
+            parts.append(f"recurrent activation {self.recurrent_activation}")
+        if self.activation:
+            parts.append(f"activation {self.activation}")
+        return ", ".join(parts)
+
+
+READINGS = {
+    # True readings of the two stored conventions.
+    "cudnn": Reading("cudnn", layout="cudnn", gate_order=CANONICAL_ORDER, bias="sum"),
+    "keras": Reading("keras", layout="keras", gate_order=CANONICAL_ORDER, bias="sum"),
+    # Wrong readings people write; unset fields stay as the file's true reading.
+    "naive": Reading("naive", layout="keras"),  # the forum's port: x @ kernel + h @ recurrent_kernel
+    "hard_sigmoid": Reading("hard_sigmoid", recurrent_activation="hard_sigmoid"),
+    "sigmoid": Reading("sigmoid", recurrent_activation="sigmoid"),
+    "input-bias-only": Reading("input-bias-only", bias="input"),
+    "recurrent-bias-only": Reading("recurrent-bias-only", bias="recurrent"),
+    "onnx-order": Reading("onnx-order", gate_order="iofc"),
+    "icfo-order": Reading("icfo-order", gate_order="icfo"),
+}
+
+
+def get_reading(name_or_reading) -> Reading:
+    """A :class:`Reading` from its name in :data:`READINGS` (or the reading itself)."""
+    if isinstance(name_or_reading, Reading):
+        return name_or_reading
+    try:
+        return READINGS[name_or_reading]
+    except KeyError:
+        raise InspectorError(
+            f"unknown reading '{name_or_reading}' (known: {', '.join(READINGS)})"
+        ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class LSTMWeights:
+    """One LSTM direction's weights in cuDNN's canonical layout, plus its activations.
+
+    Shapes: ``weight_ih (4H, in)``, ``weight_hh (4H, H)``, ``bias_ih (4H,)``, ``bias_hh (4H,)``,
+    gate blocks in order i, f, c~, o.
+    """
+
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    bias_ih: np.ndarray
+    bias_hh: np.ndarray
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+
+    def __post_init__(self):
+        w_ih, w_hh = np.asarray(self.weight_ih), np.asarray(self.weight_hh)
+        if w_ih.ndim != 2 or w_ih.shape[0] % 4 or w_ih.shape[0] == 0:
+            raise InspectorError(f"weight_ih has shape {w_ih.shape}, expected (4H, in)")
+        units = w_ih.shape[0] // 4
+        expected = {"weight_hh": (4 * units, units), "bias_ih": (4 * units,), "bias_hh": (4 * units,)}
+        for name, shape in expected.items():
+            got = np.shape(getattr(self, name))
+            if got != shape:
+                raise InspectorError(f"{name} has shape {got}, expected {shape} for {units} units")
+        activations.check(self.activation)
+        activations.check(self.recurrent_activation)
+
+    @property
+    def units(self) -> int:
+        return self.weight_ih.shape[0] // 4
+
+    @property
+    def input_size(self) -> int:
+        return self.weight_ih.shape[1]
+
+    @property
+    def dtype(self):
+        return self.weight_ih.dtype
+
+    def gate_rows(self, gate: str) -> slice:
+        """Row slice of gate ``gate`` (``i f c o``) in the (4H, ...) arrays."""
+        k = CANONICAL_ORDER.index(gate)
+        return slice(k * self.units, (k + 1) * self.units)
+
+    def with_activations(self, activation=None, recurrent_activation=None) -> "LSTMWeights":
+        return replace(
+            self,
+            activation=activation or self.activation,
+            recurrent_activation=recurrent_activation or self.recurrent_activation,
+        )
+
+    def astype(self, dtype) -> "LSTMWeights":
+        return replace(
+            self,
+            weight_ih=self.weight_ih.astype(dtype),
+            weight_hh=self.weight_hh.astype(dtype),
+            bias_ih=self.bias_ih.astype(dtype),
+            bias_hh=self.bias_hh.astype(dtype),
+        )
+
+    def equals(self, other: "LSTMWeights") -> bool:
+        """Exact equality of arrays and activations."""
+        return (
+            self.activation == other.activation
+            and self.recurrent_activation == other.recurrent_activation
+            and all(
+                np.array_equal(getattr(self, n), getattr(other, n))
+                for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
+        )
+
+    # ---- conversions out -------------------------------------------------------------------
+    def to_stored(self, reading: Reading):
+        """Inverse of :func:`read_stored`: ``(kernel (in,4H), recurrent_kernel (H,4H), bias (8H,))``."""
+        reading = reading.resolve(READINGS["cudnn"])
+        H, n_in = self.units, self.input_size
+        blocks_k, blocks_r, b_w, b_r = [], [], [], []
+        for gate in reading.gate_order:
+            rows = self.gate_rows(gate)
+            W, R = self.weight_ih[rows], self.weight_hh[rows]  # (H, in), (H, H)
+            if reading.layout == "cudnn":
+                blocks_k.append(W.reshape(n_in, H))  # exact inverse of block.reshape(H, in)
+                blocks_r.append(R.reshape(H, H))
+            else:
+                blocks_k.append(W.T)
+                blocks_r.append(R.T)
+            b_w.append(self.bias_ih[rows])
+            b_r.append(self.bias_hh[rows])
+        kernel = np.ascontiguousarray(np.concatenate(blocks_k, axis=1))
+        recurrent = np.ascontiguousarray(np.concatenate(blocks_r, axis=1))
+        return kernel, recurrent, np.concatenate(b_w + b_r)
+
+    def to_cudnn_keras(self):
+        """CuDNNLSTM's stored ``(kernel (in,4H), recurrent_kernel (H,4H), bias (8H,))``."""
+        return self.to_stored(READINGS["cudnn"])
+
+    def to_keras_lstm(self):
+        """Keras ``LSTM``'s ``(kernel (in,4H), recurrent_kernel (H,4H), bias (4H,))``: biases summed."""
+        kernel, recurrent, bias = self.to_stored(READINGS["keras"])
+        H4 = 4 * self.units
+        return kernel, recurrent, bias[:H4] + bias[H4:]
+
+    def to_torch(self):
+        """PyTorch ``(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0)``."""
+        return self.weight_ih.copy(), self.weight_hh.copy(), self.bias_ih.copy(), self.bias_hh.copy()
+
+    def to_onnx(self):
+        """One direction of ONNX ``LSTM``: ``W (4H,in)``, ``R (4H,H)``, ``B (8H,)``, gates i, o, f, c."""
+        rows = [self.gate_rows(g) for g in "iofc"]
+        W = np.concatenate([self.weight_ih[r] for r in rows])
+        R = np.concatenate([self.weight_hh[r] for r in rows])
+        B = np.concatenate([self.bias_ih[r] for r in rows] + [self.bias_hh[r] for r in rows])
+        return W, R, B
+
+
+# ---- conversions in ------------------------------------------------------------------------
+def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
+                activation="tanh", recurrent_activation="sigmoid") -> LSTMWeights:
+    """Canonical weights from stored ``kernel (in,4H)``, ``recurrent_kernel (H,4H)``, ``bias``.
+
+    ``bias`` is (8H,) (CuDNNLSTM: input half then recurrent half) or (4H,) (Keras LSTM, read as
+    the input-side bias with a zero recurrent side). The reading's activations, where set,
+    override the layer's.
+    """
+    reading = reading.resolve(READINGS["cudnn"])
+    kernel, recurrent_kernel, bias = (np.asarray(a) for a in (kernel, recurrent_kernel, bias))
+    if recurrent_kernel.ndim != 2 or recurrent_kernel.shape[1] != 4 * recurrent_kernel.shape[0]:
+        raise InspectorError(
+            f"recurrent kernel has shape {recurrent_kernel.shape}, expected (H, 4H) for an LSTM"
+        )
+    H = recurrent_kernel.shape[0]
+    if kernel.ndim != 2 or kernel.shape[1] != 4 * H:
+        raise InspectorError(f"kernel has shape {kernel.shape}, expected (input width, {4 * H})")
+    n_in = kernel.shape[0]
+    if bias.shape not in ((4 * H,), (8 * H,)):
+        raise InspectorError(f"bias has shape {bias.shape}, expected ({4 * H},) or ({8 * H},)")
+    dtype = np.result_type(kernel.dtype, np.float32)
+    weight_ih = np.empty((4 * H, n_in), dtype)
+    weight_hh = np.empty((4 * H, H), dtype)
+    bias_ih = np.zeros(4 * H, dtype)
+    bias_hh = np.zeros(4 * H, dtype)
+    two_halves = bias.shape[0] == 8 * H
+    for k, gate in enumerate(reading.gate_order):
+        src = slice(k * H, (k + 1) * H)
+        dst = slice(CANONICAL_ORDER.index(gate) * H, (CANONICAL_ORDER.index(gate) + 1) * H)
+        block_k, block_r = kernel[:, src], recurrent_kernel[:, src]  # (in, H), (H, H)
+        if reading.layout == "cudnn":
+            weight_ih[dst] = block_k.reshape(H, n_in)  # C-order reinterpretation, not .T
+            weight_hh[dst] = block_r.reshape(H, H)
+        else:
+            weight_ih[dst] = block_k.T
+            weight_hh[dst] = block_r.T
+        if not two_halves:
+            bias_ih[dst] = bias[src]
+        else:
+            if reading.bias in ("sum", "input"):
+                bias_ih[dst] = bias[src]
+            if reading.bias in ("sum", "recurrent"):
+                bias_hh[dst] = bias[4 * H + k * H: 4 * H + (k + 1) * H]
+    return LSTMWeights(
+        weight_ih, weight_hh, bias_ih, bias_hh,
+        activation=reading.activation or activation,
+        recurrent_activation=reading.recurrent_activation or recurrent_activation,
+    )
+
+
+def from_cudnn_keras(kernel, recurrent_kernel, bias) -> LSTMWeights:
+    """From CuDNNLSTM's stored arrays (tanh / sigmoid, as cuDNN fixes them)."""
+    return read_stored(kernel, recurrent_kernel, bias, READINGS["cudnn"])
+
+
+def from_keras_lstm(kernel, recurrent_kernel, bias,
+                    activation="tanh", recurrent_activation="sigmoid") -> LSTMWeights:
+    """From Keras ``LSTM``'s arrays; the (4H,) bias becomes ``bias_ih`` with ``bias_hh = 0``."""
+    return read_stored(kernel, recurrent_kernel, bias, READINGS["keras"],
+                       activation, recurrent_activation)
+
+
+def from_torch(weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> LSTMWeights:
+    """From PyTorch ``nn.LSTM`` arrays (``bias=False`` layers: pass None)."""
+    weight_ih = np.array(weight_ih)
+    H4 = weight_ih.shape[0]
+    zeros = np.zeros(H4, weight_ih.dtype)
+    return LSTMWeights(
+        weight_ih, np.array(weight_hh),
+        zeros.copy() if bias_ih is None else np.array(bias_ih),
+        zeros.copy() if bias_hh is None else np.array(bias_hh),
+    )
+
+
+def from_onnx(W, R, B=None) -> LSTMWeights:
+    """From one direction of ONNX ``LSTM`` (``W (4H,in)``, ``R (4H,H)``, ``B (8H,)``, gates i o f c)."""
+    W, R = np.asarray(W), np.asarray(R)
+    if W.ndim == 3:
+        if W.shape[0] != 1:
+            raise InspectorError("pass one direction of an ONNX LSTM at a time (W[d], R[d], B[d])")
+        W, R = W[0], R[0]
+        B = None if B is None else np.asarray(B)[0]
+    H = R.shape[-1]
+    B = np.zeros(8 * H, W.dtype) if B is None else np.asarray(B)
+    onnx_rows = {g: slice(k * H, (k + 1) * H) for k, g in enumerate("iofc")}
+    order = [onnx_rows[g] for g in CANONICAL_ORDER]
+    return LSTMWeights(
+        np.concatenate([W[r] for r in order]),
+        np.concatenate([R[r] for r in order]),
+        np.concatenate([B[r] for r in order]),
+        np.concatenate([B[4 * H:][r] for r in order]),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class StoredLSTM:
+    """One direction's arrays exactly as the file stores them, and the reading that is true for them.
+
+    Keeping the stored arrays (not only canonical weights) lets the tool run them under another
+    reading (``naive``, ``hard_sigmoid``...) beside the true one.
+    """
+
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    true_reading: Reading = field(default_factory=lambda: READINGS["cudnn"])
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+
+    def read(self, reading: Reading | str | None = None) -> LSTMWeights:
+        reading = self.true_reading if reading is None else get_reading(reading).resolve(self.true_reading)
+        return read_stored(self.kernel, self.recurrent_kernel, self.bias, reading,
+                           self.activation, self.recurrent_activation)

@@ -1,0 +1,14 @@
+"""The one exception type for problems a user can cause.
+
+Every message is one sentence a person can act on ("the feature file has 13 columns but the
+model's first layer expects 40"). The CLI turns an :class:`InspectorError` into exit code 2 and
+one line on stderr; the GUI shows it in a dialog. Anything else is a bug in the tool.
+"""
+
+
+class InspectorError(Exception):
+    """A bad input: unreadable or corrupt file, wrong shape, NaN, unsupported layer."""
+
+
+class UnsupportedLayerError(InspectorError):
+    """A recurrent layer the tool recognises but cannot reimplement (GRU, SimpleRNN, ...)."""

@@ -1,0 +1,1 @@
+"""File formats in, canonical objects out. Never executes anything a file contains."""

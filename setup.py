@@ -1,0 +1,28 @@
+"""Install lstm-inspector: ``pip install .`` (app), ``pip install .[test]`` (tests), ``.[torch]``."""
+from setuptools import find_packages, setup
+
+setup(
+    name="lstm-inspector",
+    version="0.1.0",
+    description="See exactly where your port of a cuDNN LSTM parts from the real forward pass.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["lstm_inspector", "lstm_inspector.*"]),
+    package_data={"lstm_inspector": ["resources/*", "resources/*/*"]},
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=[
+        "numpy>=1.23",
+        "h5py>=3.7",
+        "PyQt5>=5.15",
+        "pyqtgraph>=0.13.3",
+        "tensorflow>=2.16",
+        "tf-keras>=2.16",
+        "kaldiio>=2.18",
+    ],
+    extras_require={
+        "torch": ["torch>=2.0"],
+        "test": ["pytest>=7", "pytest-qt>=4.2", "hypothesis>=6", "torch>=2.0"],
+    },
+    entry_points={"console_scripts": ["lstm-inspector=lstm_inspector.cli:main"]},
+)
