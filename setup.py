@@ -7,9 +7,11 @@ setup(
     description="See exactly where your port of a cuDNN LSTM parts from the real forward pass.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["lstm_inspector", "lstm_inspector.*"]),
-    package_data={"lstm_inspector": ["resources/*", "resources/*/*"]},
-    include_package_data=True,
+    # The top-level resources/ folder (demo model and utterances) ships as lstm_inspector.resources
+    # so the installed command finds it; lstm_inspector.resources_path() finds either place.
+    packages=find_packages(include=["lstm_inspector", "lstm_inspector.*"]) + ["lstm_inspector.resources"],
+    package_dir={"lstm_inspector.resources": "resources"},
+    package_data={"lstm_inspector.resources": ["*", "*/*"]},
     python_requires=">=3.9",
     install_requires=[
         "numpy>=1.23",

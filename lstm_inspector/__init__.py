@@ -53,3 +53,14 @@ def compare(a, b, atol=None, rtol=None, **options):
     from .core.compare import compare as _compare
 
     return _compare(a, b, atol=atol, rtol=rtol, **options)
+
+
+def resources_path():
+    """The folder holding the bundled demo files (installed package data, or the repo's resources/)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "resources", here.parent / "resources"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "resources"
