@@ -12,3 +12,7 @@ class InspectorError(Exception):
 
 class UnsupportedLayerError(InspectorError):
     """A recurrent layer the tool recognises but cannot reimplement (GRU, SimpleRNN, ...)."""
+
+
+class Cancelled(Exception):
+    """Raised inside long work when the user pressed Cancel (a progress callback raises it)."""
