@@ -1,0 +1,248 @@
+"""The instrumented NumPy forward pass: every gate, cell state and output at every timestep.
+
+For one direction with canonical weights (gate blocks i, f, c~, o; see ``weights.py``)::
+
+    z_t  = W x_t + R h_{t-1} + b_W + b_R          (4H,)   pre-activations
+    i_t  = sigma(z_i)   f_t = sigma(z_f)   o_t = sigma(z_o)     (sigma: recurrent_activation)
+    c~_t = act(z_c)                                            (act: activation, tanh for cuDNN)
+    c_t  = f_t * c_{t-1} + i_t * c~_t
+    h_t  = o_t * act(c_t)
+    h_{-1} = c_{-1} = 0
+
+A backward direction (and a ``go_backwards`` layer) runs t = T-1 ... 0; its "previous" state is
+the one of step t+1. Everything is recorded indexed by input time (see ``trace.py``).
+
+Teacher-forced mode replaces (h_{t-1}, c_{t-1}) and each layer's input by another path's
+recorded values, so every step is computed from the same state as that path: the difference
+at step t is then the *local* error of step t, not error carried over from earlier steps. With
+the previous states known, no recurrence remains and the whole layer is one matrix product.
+
+The stored CuDNNLSTM layout is handled once, in ``weights.read_stored``; this module only sees
+canonical weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InspectorError
+from . import activations
+from .model import Model
+from .trace import LayerTrace, Trace
+from .weights import LSTMWeights
+
+_FAST = ("tanh", "sigmoid")  # (activation, recurrent_activation) of the unrolled fast loop
+
+
+def check_input(model: Model, x) -> np.ndarray:
+    """``x`` as a 2-D (T, in) array, or an InspectorError sentence saying what is wrong."""
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim == 1 and model.input_size == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise InspectorError(f"features have shape {x.shape}; expected (frames, {model.input_size})")
+    if x.shape[0] == 0:
+        raise InspectorError("the features have no frames")
+    if x.shape[1] != model.input_size:
+        raise InspectorError(
+            f"the features have {x.shape[1]} columns but the model's first layer expects "
+            f"{model.input_size} inputs")
+    if not np.issubdtype(x.dtype, np.number):
+        raise InspectorError(f"features of type {x.dtype} are not numbers")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        t, j = np.argwhere(bad)[0]
+        raise InspectorError(
+            f"the features contain {int(bad.sum())} NaN/Inf values, the first at frame {t}, column {j}")
+    return x
+
+
+def _processing_reversed(layer, direction: str) -> bool:
+    """Whether this direction reads the input from the last frame to the first."""
+    return layer.go_backwards != (direction == "backward")
+
+
+def layer_output(layer, dir_traces: dict) -> np.ndarray:
+    """The layer's output sequence as Keras returns it, (T, out), from the recorded h.
+
+    A direction that runs reversed returns its outputs in processing order (Keras's
+    ``go_backwards``); ``Bidirectional`` reverses the backward one back before merging.
+    """
+    outs = []
+    for direction, lt in dir_traces.items():
+        y = lt.h[::-1] if _processing_reversed(layer, direction) else lt.h  # processing order
+        if direction == "backward":
+            y = y[::-1]
+        outs.append(y)
+    if len(outs) == 1:
+        return outs[0]
+    fwd, bwd = outs
+    mode = layer.merge_mode
+    if mode == "concat":
+        return np.concatenate([fwd, bwd], axis=1)
+    if mode == "sum":
+        return fwd + bwd
+    if mode == "mul":
+        return fwd * bwd
+    if mode == "ave":
+        return (fwd + bwd) / fwd.dtype.type(2)
+    raise InspectorError(f"layer '{layer.name}' has merge mode {mode!r}, which does not feed a next layer")
+
+
+def _empty_layer_trace(T: int, H: int, dtype) -> LayerTrace:
+    return LayerTrace(z=np.empty((T, 4 * H), dtype), a=np.empty((T, 4 * H), dtype),
+                      c=np.empty((T, H), dtype), h=np.empty((T, H), dtype))
+
+
+def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype) -> LayerTrace:
+    """Step one direction through time, recording z, a, c, h into a new LayerTrace."""
+    T, H = x.shape[0], w.units
+    lt = _empty_layer_trace(T, H, dtype)
+    Z, A, C, Hs = lt.z, lt.a, lt.c, lt.h
+    # Input part of every step at once: (T, in) @ (in, 4H) -> (T, 4H), written into Z.
+    np.dot(x, w.weight_ih.T.astype(dtype), out=Z)
+    Z += (w.bias_ih + w.bias_hh).astype(dtype)
+    R_T = np.ascontiguousarray(w.weight_hh.T, dtype=dtype)  # (H, 4H): h @ R_T == R h
+    h_prev = np.zeros(H, dtype)
+    c_prev = np.zeros(H, dtype)
+    rec = np.empty(4 * H, dtype)
+    tmp = np.empty(H, dtype)
+    fast = (w.activation, w.recurrent_activation) == _FAST
+    act, rec_act = activations.get(w.activation), activations.get(w.recurrent_activation)
+    # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
+    # A.reshape(T, 4, H)[t] unpacks to the i, f, c~, o views of step t.
+    steps = zip(Z, A, Z[:, 2 * H:3 * H], A[:, 2 * H:3 * H], A.reshape(T, 4, H), C, Hs)
+    if reverse:
+        steps = reversed(list(steps))
+    dot, add, mul, tanh, exp, neg, recip = (
+        np.dot, np.add, np.multiply, np.tanh, np.exp, np.negative, np.reciprocal)
+    with np.errstate(over="ignore"):
+        for zt, at, zc, ac, (i, f, g, o), ct, ht in steps:
+            dot(h_prev, R_T, rec)                              # R h_{t-1}      (4H,)
+            add(zt, rec, zt)                                   # z_t
+            if fast:
+                # sigma(z) = 1 / (1 + exp(-z)) on all four blocks, then c~ = tanh(z_c) over it
+                neg(zt, at)
+                exp(at, at)
+                add(at, 1, at)
+                recip(at, at)
+                tanh(zc, ac)
+            else:
+                at[:] = rec_act(zt)
+                ac[:] = act(zc)
+            mul(f, c_prev, ct)                                 # f * c_{t-1}
+            mul(i, g, tmp)
+            add(ct, tmp, ct)                                   # + i * c~
+            if fast:
+                tanh(ct, ht)
+            else:
+                ht[:] = act(ct)
+            mul(ht, o, ht)                                     # h_t = o * act(c_t)
+            h_prev, c_prev = ht, ct
+    return lt
+
+
+def _teacher_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, h_teacher, c_teacher,
+                       dtype, out: LayerTrace | None = None) -> LayerTrace:
+    """One direction with (h_{t-1}, c_{t-1}) taken from a teacher: one matrix product, no loop."""
+    T, H = x.shape[0], w.units
+    lt = out if out is not None else _empty_layer_trace(T, H, dtype)
+    h_prev = np.zeros((T, H), dtype)
+    c_prev = np.zeros((T, H), dtype)
+    if reverse:  # previous step of input time t is t+1
+        h_prev[:-1], c_prev[:-1] = h_teacher[1:], c_teacher[1:]
+    else:
+        h_prev[1:], c_prev[1:] = h_teacher[:-1], c_teacher[:-1]
+    z = x.astype(dtype) @ w.weight_ih.T.astype(dtype)            # (T, 4H)
+    z += h_prev @ w.weight_hh.T.astype(dtype)
+    z += (w.bias_ih + w.bias_hh).astype(dtype)
+    lt.z[...] = z
+    rows = {g: w.gate_rows(g) for g in "ifco"}
+    rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
+    with np.errstate(over="ignore"):
+        a = rec_act(z)
+        a[:, rows["c"]] = act(z[:, rows["c"]])
+    lt.a[...] = a
+    i, f, g, o = (a[:, rows[k]] for k in "ifco")
+    lt.c[...] = f * c_prev + i * g
+    lt.h[...] = o * act(lt.c)
+    return lt
+
+
+def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None,
+                  progress=None) -> Trace:
+    """Run ``model.chain`` on ``x`` (T, in) and record every quantity at every step.
+
+    Parameters
+    ----------
+    model : Model
+    x : array (T, in)
+    dtype : "float32" (what cuDNN computes) or "float64" (an exact-arithmetic oracle).
+    teacher : Trace, optional
+        Another path's trace; each step then starts from the teacher's (h, c) at the previous
+        step and each layer reads the teacher's output of the layer below (local error only).
+    progress : callable(fraction, text), optional; may raise ``errors.Cancelled``.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise InspectorError(f"precision {dtype} is not float32 or float64")
+    x = check_input(model, x)
+    chain = model.chain
+    if teacher is not None and len(teacher.layers) < len(chain):
+        raise InspectorError("the teacher trace has fewer layers than the model's chain")
+    layer_in = x.astype(dtype)
+    layers, names = [], []
+    jobs = sum(len(layer.directions) for layer in chain)
+    done = 0
+    for k, layer in enumerate(chain):
+        dir_traces = {}
+        for direction in layer.directions:
+            if progress is not None:
+                progress(done / jobs, f"NumPy reference: layer {layer.name} {direction}")
+            w = layer.weights(direction).astype(dtype)
+            reverse = _processing_reversed(layer, direction)
+            if teacher is None:
+                dir_traces[direction] = _run_direction(w, layer_in, reverse, dtype)
+            else:
+                tt = teacher.layer(k, direction)
+                dir_traces[direction] = _teacher_direction(
+                    w, layer_in, reverse, tt.h.astype(dtype), tt.c.astype(dtype), dtype)
+            done += 1
+        layers.append(dir_traces)
+        names.append(layer.name)
+        if teacher is None:
+            layer_in = layer_output(layer, dir_traces)
+        else:
+            layer_in = layer_output(layer, teacher.layers[k]).astype(dtype)
+    output = layer_output(chain[-1], layers[-1])
+    if progress is not None:
+        progress(1.0, "NumPy reference done")
+    reading = model.reading or "file"
+    label = "NumPy reference" if reading == "file" else f"NumPy, '{reading}' reading"
+    meta = {"backend": "numpy" if reading == "file" else f"numpy:{reading}",
+            "device": "CPU", "dtype": dtype.name, "tf32": "n/a", "reading": reading,
+            "numpy": np.__version__}
+    if teacher is not None:
+        label += f" (teacher-forced by {teacher.label or 'another path'})"
+        meta["teacher"] = teacher.label
+    return Trace(layers=layers, layer_names=names, x=x, output=output,
+                 label=f"{label} ({dtype.name})", meta=meta)
+
+
+def derive_gates(model: Model, trace: Trace) -> Trace:
+    """Fill a backend trace's z and a from its own measured (h, c): the NumPy equations,
+    teacher-forced by the trace itself. Marks them ``derived``; returns the same trace."""
+    chain = model.chain
+    layer_in = check_input(model, trace.x).astype(np.float32)
+    for k, layer in enumerate(chain[:len(trace.layers)]):
+        for direction, lt in trace.layers[k].items():
+            w = layer.weights(direction).astype(np.float32)
+            reverse = _processing_reversed(layer, direction)
+            scratch = _empty_layer_trace(lt.steps, lt.units, np.float32)
+            _teacher_direction(w, layer_in, reverse, lt.h, lt.c, np.float32, out=scratch)
+            lt.z, lt.a = scratch.z, scratch.a
+            lt.provenance.update({"z": "derived", "i": "derived", "f": "derived",
+                                  "c~": "derived", "o": "derived"})
+        layer_in = layer_output(layer, trace.layers[k]).astype(np.float32)
+    return trace
