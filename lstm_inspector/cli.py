@@ -1,0 +1,245 @@
+"""The ``lstm-inspector`` command.
+
+    lstm-inspector                         open the GUI on the bundled demo
+    lstm-inspector MODEL FEATURES          open the GUI on these files
+    lstm-inspector [MODEL FEATURES] --screenshot out.png   render once, write the PNG, exit
+    lstm-inspector info MODEL              list the recurrent layers and their conventions
+    lstm-inspector compare MODEL FEATURES  reference vs a backend; exit 0 agree, 1 diverge
+    lstm-inspector backends                which backends can run here
+
+Exit codes: 0 success / agreement, 1 divergence (``compare``), 2 bad input (one line on stderr,
+no traceback), 3 internal error (set ``LSTM_INSPECTOR_DEBUG=1`` for the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import InspectorError
+
+SUBCOMMANDS = ("info", "compare", "backends", "gui")
+
+
+def _model_overrides(args) -> dict:
+    overrides = {}
+    for name in ("kind", "recurrent_activation", "activation"):
+        value = getattr(args, name, None)
+        if value:
+            overrides[name] = value
+    return overrides
+
+
+def _add_model_options(p):
+    p.add_argument("--kind", choices=("CuDNNLSTM", "LSTM"),
+                   help="treat every LSTM layer of a weights-only file as this kind")
+    p.add_argument("--recurrent-activation", dest="recurrent_activation",
+                   help="override the recurrent activation (e.g. hard_sigmoid for old Keras files)")
+
+
+def _add_feature_options(p):
+    p.add_argument("--key", help="array name in an .npz, or utterance id in a Kaldi ark/scp")
+    p.add_argument("--feature", choices=("mfcc", "logmel"), default="mfcc",
+                   help="features computed from a .wav file (default mfcc)")
+    p.add_argument("--layer", type=int, default=None,
+                   help="run only recurrent layer N (features must have that layer's input width)")
+
+
+def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("info", help="list a model's recurrent layers")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_model_options(p)
+
+    p = sub.add_parser("compare", help="compare the NumPy reference with a backend")
+    p.add_argument("model")
+    p.add_argument("features")
+    p.add_argument("--backend", default="auto",
+                   help="auto, tf-gpu, torch-cuda, tf-cpu, torch-cpu, numpy64, numpy:<reading>")
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the NumPy reference (default float32, as cuDNN)")
+    p.add_argument("--tf32", choices=("on", "off"), default=None,
+                   help="TF32 for GPU backends (default: the library's own default)")
+    p.add_argument("--no-oracle", action="store_true", help="skip the float64 oracle run")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_model_options(p)
+    _add_feature_options(p)
+
+    sub.add_parser("backends", help="list the backends and whether they can run here")
+
+    p = sub.add_parser("gui", help="open the desktop inspector (the default command)")
+    _add_gui_arguments(p)
+    return parser
+
+
+def _add_gui_arguments(p):
+    p.add_argument("model", nargs="?")
+    p.add_argument("features", nargs="?")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--reading", default=None,
+                   help="also show the NumPy path under this reading (e.g. naive)")
+    p.add_argument("--screenshot", metavar="PNG", help="render offscreen, write PNG, exit")
+    p.add_argument("--atol", type=float, default=None)
+    p.add_argument("--rtol", type=float, default=None)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--tf32", choices=("on", "off"), default=None)
+
+
+def _load(args):
+    from . import load_features, load_model
+    from .core.reference import check_input
+
+    model = load_model(args.model, **_model_overrides(args))
+    options = {"feature": args.feature}
+    if args.key:
+        options["key"] = args.key
+    feats = load_features(args.features, **options)
+    if args.layer is not None:
+        if not 0 <= args.layer < len(model.layers):
+            raise InspectorError(f"the model has {len(model.layers)} recurrent layers; "
+                                 f"--layer {args.layer} is not one of them")
+        model = model.sub_model(args.layer)
+    x = check_input(model, feats.data)
+    return model, feats, x
+
+
+def _tf32(value):
+    return None if value is None else value == "on"
+
+
+def cmd_info(args) -> int:
+    from . import load_model
+
+    model = load_model(args.model, **_model_overrides(args))
+    if args.json:
+        print(json.dumps({
+            "source": model.source, "format": model.file_format,
+            "keras_version": model.keras_version, "notes": list(model.notes),
+            "chain": [layer.name for layer in model.chain] if _has_chain(model) else [],
+            "layers": [{
+                "name": l.name, "kind": l.kind, "bidirectional": l.bidirectional,
+                "merge_mode": l.merge_mode, "input_size": l.input_size, "units": l.units,
+                "activation": l.activation, "recurrent_activation": l.recurrent_activation,
+                "convention": l.convention, "go_backwards": l.go_backwards,
+                "return_sequences": l.return_sequences, "unsupported": l.unsupported,
+            } for l in model.layers],
+        }, indent=2))
+        return 0
+    print(model.describe())
+    if _has_chain(model):
+        names = ", ".join(layer.name for layer in model.chain)
+        print(f"runnable chain: {names} (input width {model.input_size})")
+    else:
+        print("runnable chain: none (no layer of this model can be run)")
+    return 0
+
+
+def _has_chain(model) -> bool:
+    try:
+        model.chain
+    except InspectorError:
+        return False
+    return True
+
+
+def cmd_compare(args) -> int:
+    from .backends import run_backend
+    from .core.compare import compare
+    from .core.reference import run_reference
+
+    model, feats, x = _load(args)
+    ref = run_reference(model, x, dtype=args.dtype)
+    other = run_backend(model, x, backend=args.backend, tf32=_tf32(args.tf32))
+    report = compare(ref, other, atol=args.atol, rtol=args.rtol, model=model,
+                     oracle=not args.no_oracle)
+    if args.json:
+        out = report.to_dict()
+        out["model"], out["features"] = model.source, feats.source
+        print(json.dumps(out, indent=2))
+    else:
+        print(format_report(report, model, feats))
+    return 0 if report.agree else 1
+
+
+def format_report(report, model, feats) -> str:
+    """The compare summary as plain text."""
+    from .core.trace import QUANTITIES
+
+    lines = [
+        f"model:     {model.source}",
+        f"features:  {feats.source} ({feats.steps} frames x {feats.width})",
+        f"a:         {report.a_label}   [{report.a.describe()}]",
+        f"b:         {report.b_label}   [{report.b.describe()}]",
+        f"tolerance: atol={report.atol:g} rtol={report.rtol:g}",
+        "max |a - b| per quantity (* derived on the b side, ~ stepped):",
+        "  " + f"{'layer':<28}" + "".join(f"{q:>11}" for q in QUANTITIES),
+    ]
+    mark = {"derived": "*", "stepped": "~", "measured": " "}
+    for k, d in report.keys():
+        name = f"{k} {report.a.layer_names[k]}" + ("" if d == "forward" else f" {d}")
+        cells = []
+        for q in QUANTITIES:
+            how = report.b.layer(k, d).how(q)
+            cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
+        lines.append("  " + f"{name:<28}" + "".join(cells))
+    lines.append("first divergence: " + (report.first.describe() if report.first else "none"))
+    if report.closer_to_exact:
+        side = report.a_label if report.closer_to_exact == "a" else report.b_label
+        lines.append(f"closer to float64: {side}")
+    lines.append(f"verdict: {report.verdict}")
+    return "\n".join(lines)
+
+
+def cmd_backends(args) -> int:
+    from .backends import available_backends
+
+    for name, reason in available_backends().items():
+        print(f"{name:<12} {'available' if not reason else 'unavailable: ' + reason}")
+    return 0
+
+
+def cmd_gui(args) -> int:
+    if bool(args.model) != bool(args.features):
+        raise InspectorError("give both a model file and a feature file, or neither for the demo")
+    from .gui.app import run_gui
+
+    return run_gui(model_path=args.model, features_path=args.features, backend=args.backend,
+                   reading=args.reading, screenshot=args.screenshot, atol=args.atol,
+                   rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32))
+
+
+COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, "gui": cmd_gui}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["gui"] + argv
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except InspectorError as exc:
+        print(f"lstm-inspector: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug in the tool: still one line, details on request
+        if os.environ.get("LSTM_INSPECTOR_DEBUG"):
+            raise
+        print(f"lstm-inspector: internal error ({type(exc).__name__}: {exc}); "
+              "set LSTM_INSPECTOR_DEBUG=1 for details", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
