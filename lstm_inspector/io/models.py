@@ -1,0 +1,76 @@
+"""One entry point for model files: look at what a file is, hand it to the loader that reads it.
+
+The decision is made from content, not from the name: the HDF5 signature means Keras HDF5
+(full model or weights only), a zip holding ``config.json`` means a Keras 3 ``.keras`` file,
+and TensorFlow checkpoints are recognised by their ``.index`` file (given directly, as the
+prefix beside it, as a ``.data-*`` shard, or as a folder holding a ``checkpoint`` file).
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from ..core.model import Model
+from ..errors import InspectorError
+from . import keras_h5
+
+
+def _checkpoint_target(path: Path):
+    """The path to hand the checkpoint loader, or None when ``path`` is not a checkpoint."""
+    if path.is_dir():
+        if (path / "checkpoint").is_file() or any(path.glob("*.index")):
+            return path
+        return None
+    if path.suffix == ".index" and path.is_file():
+        return path
+    if Path(f"{path}.index").is_file():  # a checkpoint prefix, e.g. model.ckpt-1000
+        return path
+    if ".data-" in path.name:  # model.ckpt.data-00000-of-00001 -> model.ckpt
+        prefix = path.with_name(path.name.split(".data-")[0])
+        if Path(f"{prefix}.index").is_file():
+            return prefix
+    return None
+
+
+def load_model(path, **overrides) -> Model:
+    """Read a model file into a :class:`~lstm_inspector.core.model.Model`.
+
+    Parameters
+    ----------
+    path : Keras HDF5 (``model.save`` or ``save_weights``), a Keras 3 ``.keras`` zip, or a
+        TensorFlow checkpoint (its ``.index`` file, its prefix, or its folder).
+    **overrides : options for files that do not say everything (weights-only files,
+        checkpoints): ``kind``, ``activation``, ``recurrent_activation``, ``merge_mode``,
+        ``layers`` for Keras files; checkpoints take their loader's options.
+
+    Raises
+    ------
+    InspectorError
+        for a missing, empty, damaged or unrecognised file, in one sentence.
+    """
+    path = Path(path)
+    target = _checkpoint_target(path)
+    if target is not None:
+        from .tf_checkpoint import load_checkpoint
+
+        return load_checkpoint(target, **overrides)
+    if not path.exists():
+        raise InspectorError(f"model file {path} does not exist")
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            raise InspectorError(f"{path} is a TensorFlow SavedModel folder, which the tool does "
+                                 f"not read; save the model as Keras HDF5 (model.save('m.h5'))")
+        raise InspectorError(f"{path} is a folder, not a model file or a checkpoint folder")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise InspectorError(f"model file {path} cannot be read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise InspectorError(f"model file {path} is empty")
+    if keras_h5.is_hdf5(path):
+        return keras_h5.load_keras_h5(path, **overrides)
+    if head == b"PK\x03\x04" and zipfile.is_zipfile(path):
+        return keras_h5.load_keras_v3(path, **overrides)
+    raise InspectorError(f"{path} is not a Keras HDF5 file or a TensorFlow checkpoint")
