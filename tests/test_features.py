@@ -508,6 +508,23 @@ def test_framing_and_determinism():
     assert audio.frame_count(399, 16000) == 0 and audio.frame_count(400, 16000) == 1
 
 
+def test_one_frame_recomputed_step_by_step():
+    """Pre-emphasis per frame (y0 = (1 - a) x0), DC removal, Hamming, 512-point power spectrum, mel."""
+    rate, a = 16000, 0.97
+    frame = np.random.default_rng(6).normal(size=400) * 0.2 + 0.05  # exactly one 25 ms frame
+    centred = frame - frame.mean()
+    emphasised = np.concatenate([[(1 - a) * centred[0]], centred[1:] - a * centred[:-1]])
+    windowed = emphasised * (0.54 - 0.46 * np.cos(2 * np.pi * np.arange(400) / 399))
+    power = np.abs(np.fft.rfft(windowed, 512)) ** 2
+    expected = np.log(audio.mel_filterbank(40, 512, rate) @ power)
+    got = wav_features(frame, rate, "logmel", preemphasis=a)
+    assert got.shape == (1, 40)
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+    plain = wav_features(frame, rate, "logmel", preemphasis=0.0, remove_dc=False)
+    raw_power = np.abs(np.fft.rfft(frame * np.hamming(400), 512)) ** 2
+    np.testing.assert_allclose(plain[0], np.log(audio.mel_filterbank(40, 512, rate) @ raw_power), rtol=1e-5)
+
+
 def test_dct_is_orthonormal_and_matches_scipy():
     basis = audio.dct_matrix(26, 26)
     np.testing.assert_allclose(basis @ basis.T, np.eye(26), atol=1e-12)
