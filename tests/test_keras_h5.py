@@ -395,3 +395,34 @@ def test_masking_before_lstm_is_noted(tmp_path):
     loaded = load_model(written.path)
     assert any("Masking" in n and "mask value 0.0" in n for n in loaded.notes)
     assert_stored(loaded.layers[0], written.weights[0], cudnn=False)
+
+
+# ---- config details ----------------------------------------------------------------------------
+def test_activation_names_from_strings_and_keras3_dicts():
+    from lstm_inspector.io.keras_config import activation_name
+
+    assert activation_name("relu", "tanh") == "relu"
+    assert activation_name(None, "tanh") == "tanh"
+    assert activation_name({"module": "keras.activations", "class_name": "function",
+                            "config": "hard_sigmoid", "registered_name": "hard_sigmoid"},
+                           None) == "hard_sigmoid"
+    assert activation_name({"class_name": "HardSigmoid", "config": {}}, None) == "hard_sigmoid"
+    assert activation_name({"module": "keras.activations", "registered_name": "softsign"},
+                           None) == "softsign"
+
+
+def test_dict_activations_and_unknown_activation_in_a_file(tmp_path):
+    written = mf.write_keras_lstm_model(tmp_path, recurrent_activation="sigmoid", stacked=2)
+    with h5py.File(written.path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        first, second = [e for e in config["config"]["layers"] if e["class_name"] == "LSTM"]
+        first["config"]["activation"] = {"module": "keras.activations", "class_name": "function",
+                                         "config": "relu", "registered_name": "relu"}
+        first["config"]["recurrent_activation"] = {"class_name": "HardSigmoid", "config": {}}
+        second["config"]["recurrent_activation"] = "my_custom_gate"
+        f.attrs["model_config"] = json.dumps(config)
+    model = load_model(written.path)
+    one, two = model.layers
+    assert (one.activation, one.recurrent_activation) == ("relu", "hard_sigmoid")
+    assert not two.runnable and "my_custom_gate" in two.unsupported
+    assert len(model.chain) == 1

@@ -288,7 +288,7 @@ def recurrent_specs(node: Node) -> list:
                          "Bidirectional(RNN(StackedRNNCells))"), notes=notes, **common)]
     if wrapper == "TimeDistributed":
         notes.append(f"layer '{node.name}' is TimeDistributed({kind}): the tool runs its LSTM on "
-                     f"one (T, {{input}}) sequence, not inside the outer time axis")
+                     f"one (T, in) sequence, not inside the outer time axis")
     specs = []
     for k, (cell_name, cell) in enumerate(cells):
         spec = Spec(node.name if len(cells) == 1 else f"{node.name}/{cell_name}",

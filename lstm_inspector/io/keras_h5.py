@@ -83,7 +83,7 @@ def default_recurrent_activation(version: str) -> str:
     hard_sigmoid; Keras 2.3+, tf.keras 2.x and Keras 3 to sigmoid.
     """
     v = version_tuple(version)
-    return "sigmoid"
+    return "hard_sigmoid" if v and v < (2, 3) else "sigmoid"
 
 
 # ---- weight sets ------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ class _Builder:
             if spec.cell.get("use_bias", True) and spec.kind == "CuDNNLSTM":
                 raise InspectorError(f"layer '{spec.name}' in {self.source} has no bias array")
             bias = np.zeros(4 * H, kernel.dtype)  # use_bias=False: z = W x + R h
-        reading = READINGS["keras"]
+        reading = READINGS["cudnn"] if spec.kind == "CuDNNLSTM" else READINGS["keras"]
         return StoredLSTM(kernel, recurrent_kernel, bias, reading, activation, recurrent)
 
     def assemble(self, name, kind, directions, config_units=None, **common) -> RecurrentLayer:
@@ -328,9 +328,21 @@ def _entry_key(found: WeightSet, group_name: str, strip: bool = True):
             if path[k].startswith(direction + "_"):
                 base = path[k][len(direction) + 1:]
                 return direction, "/".join(path[:k] + ([] if base == "layer" else [base]))
-    while strip and len(path) > 1 and _CELL_PART.match(path[-1]):
+    generic = _CELL_PART.match if strip else ("cell", "vars").__contains__
+    while len(path) > 1 and generic(path[-1]):
         path.pop()  # ".../lstm_cell", ".../cell/vars" -> "..."
     return None, "/".join(path)
+
+
+def _pair_halves(entries: dict, directions: list):
+    """Join lone forward / backward halves (``Bidirectional(..., backward_layer=other)`` names
+    its halves ``forward_a`` and ``backward_b``), in file order."""
+    if "forward" not in directions or "backward" not in directions:
+        return
+    lone = {d: [k for k, slot in entries.items() if list(slot) == [d]]
+            for d in ("forward", "backward")}
+    for forward, backward in zip(lone["forward"], lone["backward"]):
+        entries[forward]["backward"] = entries.pop(backward)["backward"]
 
 
 def _layers_from_weights(groups, builder: _Builder) -> list:
@@ -347,6 +359,7 @@ def _layers_from_weights(groups, builder: _Builder) -> list:
                 key += "'"
                 slot = entries.setdefault(key, {})
             slot[direction or "forward"] = found
+        _pair_halves(entries, [d for d, _ in short])
         for key, slot in entries.items():
             if "forward" not in slot:
                 slot = {"forward": slot["backward"]}
@@ -402,13 +415,13 @@ def apply_overrides(layers: list, overrides: dict, notes: list) -> list:
                              f"(known: {', '.join(OVERRIDE_KEYS)})")
     given = {k: v for k, v in overrides.items() if v is not None}
     names = given.pop("layers", None)
-    if not given:
-        return layers
     names = [names] if isinstance(names, str) else list(names or [])
     missing = [n for n in names if n not in {layer.name for layer in layers}]
     if missing:
         raise InspectorError(f"the model has no recurrent layer named {', '.join(missing)} "
                              f"(layers: {', '.join(layer.name for layer in layers)})")
+    if not given:
+        return layers
     kind = given.get("kind")
     if kind is not None:
         kind = {"cudnnlstm": "CuDNNLSTM", "cudnn": "CuDNNLSTM", "lstm": "LSTM"}.get(
