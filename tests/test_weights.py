@@ -331,8 +331,6 @@ def test_random_wrong_shapes_never_leak_other_errors(k_shape, r_shape, b_shape):
     assert tuple(r_shape) == (H, 4 * H) and tuple(k_shape) == (weights.input_size, 4 * H)
 
 
-@pytest.mark.xfail(strict=True, reason="weights.py bug: from_torch / from_onnx index shape[0] / "
-                                        "shape[-1] before checking the rank, so a scalar raises IndexError")
 @pytest.mark.parametrize("call", [lambda: from_torch(np.float32(1), _z(4, 1)),
                                   lambda: from_onnx(_z(8, 3), np.float32(0))])
 def test_scalar_arrays_raise_inspector_error(call):
@@ -340,9 +338,6 @@ def test_scalar_arrays_raise_inspector_error(call):
         call()
 
 
-@pytest.mark.xfail(strict=True, reason="weights.py bug: read_stored takes the dtype from "
-                                        "result_type(kernel, float32), so text arrays become "
-                                        "string 'weights' instead of an InspectorError")
 def test_non_numeric_arrays_are_refused():
     with pytest.raises(InspectorError):
         read_stored(np.zeros((3, 8), str), _z(2, 8), _z(16), READINGS["cudnn"])

@@ -140,7 +140,10 @@ class LSTMWeights:
     recurrent_activation: str = "sigmoid"
 
     def __post_init__(self):
-        w_ih, w_hh = np.asarray(self.weight_ih), np.asarray(self.weight_hh)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            ndims = (1,) if name.startswith("bias") else (2,)
+            object.__setattr__(self, name, _numeric(name, getattr(self, name), ndims))
+        w_ih = self.weight_ih
         if w_ih.ndim != 2 or w_ih.shape[0] % 4 or w_ih.shape[0] == 0:
             raise InspectorError(f"weight_ih has shape {w_ih.shape}, expected (4H, in)")
         units = w_ih.shape[0] // 4
@@ -241,6 +244,16 @@ class LSTMWeights:
 
 
 # ---- conversions in ------------------------------------------------------------------------
+def _numeric(name: str, array, ndims) -> np.ndarray:
+    """``array`` as an ndarray of real numbers with one of ``ndims`` dimensions, or an InspectorError."""
+    array = np.asarray(array)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise InspectorError(f"{name} holds {array.dtype} values, not numbers")
+    if array.ndim not in ndims:
+        raise InspectorError(f"{name} has shape {array.shape}; expected {' or '.join(f'{d}-D' for d in ndims)}")
+    return array
+
+
 def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
                 activation="tanh", recurrent_activation="sigmoid") -> LSTMWeights:
     """Canonical weights from stored ``kernel (in,4H)``, ``recurrent_kernel (H,4H)``, ``bias``.
@@ -250,7 +263,9 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
     override the layer's.
     """
     reading = reading.resolve(READINGS["cudnn"])
-    kernel, recurrent_kernel, bias = (np.asarray(a) for a in (kernel, recurrent_kernel, bias))
+    kernel = _numeric("kernel", kernel, (2,))
+    recurrent_kernel = _numeric("recurrent kernel", recurrent_kernel, (2,))
+    bias = _numeric("bias", bias, (1,))
     if recurrent_kernel.ndim != 2 or recurrent_kernel.shape[1] != 4 * recurrent_kernel.shape[0]:
         raise InspectorError(
             f"recurrent kernel has shape {recurrent_kernel.shape}, expected (H, 4H) for an LSTM"
@@ -261,7 +276,7 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
     n_in = kernel.shape[0]
     if bias.shape not in ((4 * H,), (8 * H,)):
         raise InspectorError(f"bias has shape {bias.shape}, expected ({4 * H},) or ({8 * H},)")
-    dtype = np.result_type(kernel.dtype, np.float32)
+    dtype = np.result_type(kernel.dtype, recurrent_kernel.dtype, bias.dtype, np.float32)
     weight_ih = np.empty((4 * H, n_in), dtype)
     weight_hh = np.empty((4 * H, H), dtype)
     bias_ih = np.zeros(4 * H, dtype)
@@ -305,7 +320,8 @@ def from_keras_lstm(kernel, recurrent_kernel, bias,
 
 def from_torch(weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> LSTMWeights:
     """From PyTorch ``nn.LSTM`` arrays (``bias=False`` layers: pass None)."""
-    weight_ih = np.array(weight_ih)
+    weight_ih = np.array(_numeric("weight_ih", weight_ih, (2,)))
+    weight_hh = _numeric("weight_hh", weight_hh, (2,))
     H4 = weight_ih.shape[0]
     zeros = np.zeros(H4, weight_ih.dtype)
     return LSTMWeights(
@@ -317,7 +333,7 @@ def from_torch(weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> LSTMWeights:
 
 def from_onnx(W, R, B=None) -> LSTMWeights:
     """From one direction of ONNX ``LSTM`` (``W (4H,in)``, ``R (4H,H)``, ``B (8H,)``, gates i o f c)."""
-    W, R = np.asarray(W), np.asarray(R)
+    W, R = _numeric("W", W, (2, 3)), _numeric("R", R, (2, 3))
     if W.ndim == 3:
         if W.shape[0] != 1:
             raise InspectorError("pass one direction of an ONNX LSTM at a time (W[d], R[d], B[d])")
