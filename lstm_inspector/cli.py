@@ -94,6 +94,7 @@ def _add_gui_arguments(p):
 def _load(args):
     from . import load_features, load_model
     from .core.reference import check_input
+    from .io.features import check_features
 
     model = load_model(args.model, **_model_overrides(args))
     options = {"feature": args.feature}
@@ -105,6 +106,7 @@ def _load(args):
             raise InspectorError(f"the model has {len(model.layers)} recurrent layers; "
                                  f"--layer {args.layer} is not one of them")
         model = model.sub_model(args.layer)
+    check_features(feats, input_size=model.input_size)
     x = check_input(model, feats.data)
     return model, feats, x
 
@@ -188,6 +190,8 @@ def format_report(report, model, feats) -> str:
             how = report.b.layer(k, d).how(q)
             cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
         lines.append("  " + f"{name:<28}" + "".join(cells))
+    for note in tuple(model.notes) + tuple(feats.notes):
+        lines.append(f"note: {note}")
     lines.append("first divergence: " + (report.first.describe() if report.first else "none"))
     if report.closer_to_exact:
         side = report.a_label if report.closer_to_exact == "a" else report.b_label
