@@ -371,6 +371,8 @@ def test_checkpoint_paths_are_recognised(tmp_path):
     assert _checkpoint_target(prefix) == prefix
     assert _checkpoint_target(tmp_path / "model.ckpt-10.index") == tmp_path / "model.ckpt-10.index"
     assert _checkpoint_target(tmp_path / "model.ckpt-10.data-00000-of-00001") == prefix
+    (tmp_path / "model.ckpt-10.meta").write_bytes(b"x")
+    assert _checkpoint_target(tmp_path / "model.ckpt-10.meta") == prefix
     assert _checkpoint_target(tmp_path) == tmp_path
     assert _checkpoint_target(tmp_path / "other.h5") is None
 
@@ -426,3 +428,16 @@ def test_dict_activations_and_unknown_activation_in_a_file(tmp_path):
     assert (one.activation, one.recurrent_activation) == ("relu", "hard_sigmoid")
     assert not two.runnable and "my_custom_gate" in two.unsupported
     assert len(model.chain) == 1
+
+
+def test_load_model_hands_checkpoints_to_the_checkpoint_loader(tmp_path):
+    K = mf.keras()
+    import tensorflow as tf
+
+    model = K.Sequential([K.layers.InputLayer(input_shape=(None, 3)), mf.cudnn_lstm(4)])
+    mf.randomize(model)
+    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    for given in (prefix, prefix + ".index"):
+        loaded = load_model(given)
+        assert loaded.file_format == "tf-checkpoint"
+        assert [(l.kind, l.input_size, l.units) for l in loaded.layers] == [("CuDNNLSTM", 3, 4)]

@@ -3,7 +3,8 @@
 The decision is made from content, not from the name: the HDF5 signature means Keras HDF5
 (full model or weights only), a zip holding ``config.json`` means a Keras 3 ``.keras`` file,
 and TensorFlow checkpoints are recognised by their ``.index`` file (given directly, as the
-prefix beside it, as a ``.data-*`` shard, or as a folder holding a ``checkpoint`` file).
+prefix beside it, as a ``.data-*`` shard or ``.meta`` graph beside it, or as a folder holding a
+``checkpoint`` file).
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def _checkpoint_target(path: Path):
         prefix = path.with_name(path.name.split(".data-")[0])
         if Path(f"{prefix}.index").is_file():
             return prefix
+    if path.suffix == ".meta" and path.with_suffix(".index").is_file():  # TF 1.x graph file
+        return path.with_suffix("")
     return None
 
 
