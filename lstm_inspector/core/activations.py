@@ -24,6 +24,12 @@ def hard_sigmoid(x):
     return np.clip(x * t(0.2) + t(0.5), t(0.0), t(1.0))
 
 
+def hard_sigmoid_keras3(x):
+    """Keras 3: relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1)."""
+    t = x.dtype.type
+    return np.clip(x / t(6.0) + t(0.5), t(0.0), t(1.0))
+
+
 def relu(x):
     return np.maximum(x, x.dtype.type(0.0))
 
@@ -60,6 +66,7 @@ def swish(x):
 ACTIVATIONS = {
     "sigmoid": sigmoid,
     "hard_sigmoid": hard_sigmoid,
+    "hard_sigmoid_keras3": hard_sigmoid_keras3,
     "tanh": np.tanh,
     "relu": relu,
     "linear": linear,

@@ -480,6 +480,17 @@ def _check_version(source, version):
                              f"supported (re-save the model with Keras 2)")
 
 
+def _keras3_hard_sigmoid(layer):
+    """Keras 3 redefined hard_sigmoid (relu6(x + 3) / 6); Keras 2's is clip(0.2 x + 0.5, 0, 1)."""
+    def k3(name):
+        return "hard_sigmoid_keras3" if name == "hard_sigmoid" else name
+
+    dirs = {d: replace(s, activation=k3(s.activation),
+                                   recurrent_activation=k3(s.recurrent_activation))
+            for d, s in layer.directions.items()}
+    return replace(layer, directions=dirs)
+
+
 def _finish(layers, builder, file_format, overrides) -> Model:
     notes = builder.notes
     rec_defaults = sorted({rec for _, rec in builder.defaulted})
@@ -489,8 +500,8 @@ def _finish(layers, builder, file_format, overrides) -> Model:
                         f"without recurrent_activation ({who}) use {rec_defaults[0]}")
     if version_tuple(builder.keras_version)[:1] == (3,) and any(
             "hard_sigmoid" in (l.activation, l.recurrent_activation) for l in layers):
-        notes.append("Keras 3 defines hard_sigmoid as relu6(x + 3) / 6, but the tool computes "
-                     "Keras 2's clip(0.2 x + 0.5, 0, 1)")
+        layers = [_keras3_hard_sigmoid(l) for l in layers]
+        notes.append("Keras 3 file: hard_sigmoid is read as Keras 3 defines it, relu6(x + 3) / 6")
     layers = apply_overrides(layers, overrides, notes)
     return Model(tuple(layers), source=builder.source, file_format=file_format,
                  keras_version=builder.keras_version, notes=tuple(dict.fromkeys(notes)))
