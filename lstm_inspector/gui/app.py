@@ -1,0 +1,190 @@
+"""Start the inspector: ``run_gui(...)`` (what ``lstm-inspector [MODEL FEATURES]`` calls).
+
+Without paths it opens the bundled demo (``resources/demo.json``: ``{"model": file, "features":
+file, "backend": ..., "reading": ...}``); where that file is missing it builds a small
+deterministic model in code and says so in the title.
+
+``screenshot=PNG`` renders offscreen at ``size`` once the computation is done, writes the PNG and
+returns 0; a bad input returns 2 with one line on stderr (an internal error 1).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InspectorError
+
+SCREENSHOT_TIMEOUT_S = 600
+
+
+def demo_model_in_code(seed: int = 7, input_size: int = 3, units: int = 8):
+    """A one-layer CuDNNLSTM-layout model with fixed-seed random weights (no file needed)."""
+    from ..core.model import Model, RecurrentLayer
+    from ..core.weights import READINGS, StoredLSTM
+
+    rng = np.random.default_rng(seed)
+    H = units
+    stored = StoredLSTM(
+        kernel=rng.normal(0, 0.6, (input_size, 4 * H)).astype(np.float32),
+        recurrent_kernel=rng.normal(0, 0.5, (H, 4 * H)).astype(np.float32),
+        bias=rng.normal(0, 0.2, 8 * H).astype(np.float32),
+        true_reading=READINGS["cudnn"])
+    layer = RecurrentLayer(name="cu_dnnlstm", kind="CuDNNLSTM", input_size=input_size, units=H,
+                           directions={"forward": stored})
+    return Model(layers=(layer,), source="built-in demo", file_format="in code")
+
+
+def demo_features_in_code(steps: int = 120, width: int = 3, seed: int = 7) -> np.ndarray:
+    """Smooth deterministic features (T, width): sines of different periods plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)[:, None]
+    periods = np.linspace(17, 53, width)[None, :]
+    x = np.sin(2 * np.pi * t / periods) + 0.1 * rng.normal(size=(steps, width))
+    return x.astype(np.float32)
+
+
+def find_demo():
+    """``(model path, features path, options dict)`` from resources/demo.json, or None."""
+    from .. import resources_path
+
+    spec_path = resources_path() / "demo.json"
+    if not spec_path.is_file():
+        return None
+    spec = json.loads(spec_path.read_text())
+    folder = spec_path.parent
+    return folder / spec["model"], folder / spec["features"], spec
+
+
+def ensure_app(offscreen: bool = False):
+    """The QApplication (created once, with the app's organisation/name for QSettings)."""
+    if offscreen:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt5 import QtCore, QtWidgets
+    import pyqtgraph as pg
+
+    from .main_window import APPLICATION, ORGANIZATION
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
+        app = QtWidgets.QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    pg.setConfigOptions(antialias=False)
+    return app
+
+
+def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
+                rtol=None, dtype="float32", tf32=None, preload=True):
+    """Build the window and start loading/computing (returns at once; work runs in background)."""
+    from . import pipeline
+    from .main_window import MainWindow
+    from .workers import preload_libraries
+
+    backend = pipeline.backend_for(backend, reading)
+    if dtype not in ("float32", "float64"):
+        raise InspectorError(f"precision '{dtype}' is not float32 or float64")
+    note = ""
+    if model_path is None and features_path is None:
+        demo = find_demo()
+        if demo is not None:
+            model_path, features_path, spec = demo
+            if reading is None and backend == "auto":
+                backend = pipeline.backend_for(spec.get("backend", "auto"), spec.get("reading"))
+            note = "demo"
+        else:
+            note = "built-in demo model: resources/demo.json not found"
+    if preload:
+        preload_libraries(backend)
+    window = MainWindow()
+    window.state.set_run_settings(backend=backend, atol=atol, rtol=rtol, dtype=dtype, tf32=tf32)
+    window._check_run_actions()
+    window.set_title_note(note)
+    controller = window.controller
+    if model_path is None and features_path is None:
+        controller.set_inputs(demo_model_in_code(), demo_features_in_code(),
+                              model_path="built-in demo", features_source="built-in demo")
+    else:
+        for path in (model_path, features_path):
+            if path is not None and not Path(path).exists():
+                raise InspectorError(f"{path} does not exist")
+        if model_path is not None:
+            controller.open_model(model_path)
+        if features_path is not None:
+            # queued after the model: the worker runs one job at a time, in order
+            controller.open_features(features_path, replace=False)
+    return window
+
+
+def run_gui(model_path=None, features_path=None, backend="auto", reading=None, screenshot=None,
+            size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None) -> int:
+    """Open the inspector; returns the exit code.
+
+    Parameters
+    ----------
+    model_path, features_path : files to open (either may be None; both None: the demo).
+    backend : path B, a ``run_backend`` name ("auto", "tf-gpu", "torch-cuda", "tf-cpu",
+        "torch-cpu", "numpy64", "numpy:<reading>").
+    reading : a name from ``core.weights.READINGS``: path B is NumPy under that reading
+        (overrides ``backend``).
+    screenshot : PNG path: render offscreen at ``size`` when the computation is done, write it,
+        exit (0; 2 on bad input with one line on stderr; 1 on an internal error).
+    atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
+    """
+    app = ensure_app(offscreen=screenshot is not None)
+    try:
+        window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32)
+    except InspectorError as exc:
+        print(f"lstm-inspector: {exc}", file=sys.stderr)
+        return 2
+    if screenshot is None:
+        window.show()
+        return int(app.exec_())
+    return _screenshot(app, window, screenshot, size)
+
+
+def _screenshot(app, window, path, size) -> int:
+    from PyQt5 import QtCore
+
+    window.resize(*size)
+    window.show()
+    failures = []
+    window.state.failed.connect(failures.append)
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+    computing = True
+    while computing and time.monotonic() < deadline:
+        app.processEvents(QtCore.QEventLoop.AllEvents, 50)
+        computing = (window.controller.worker.busy or
+                     (window.state.report is None and not failures))
+        for box in window.error_boxes:
+            box.close()
+        if failures:
+            break
+        time.sleep(0.005)
+    if failures:
+        message = failures[0]
+        internal = message.lower().startswith("internal error")
+        print(f"lstm-inspector: {message}", file=sys.stderr)
+        window.close()
+        return 1 if internal else 2
+    if computing:
+        print(f"lstm-inspector: gave up waiting for the computation after {SCREENSHOT_TIMEOUT_S} s",
+              file=sys.stderr)
+        return 1
+    window.state.flush()
+    for _ in range(5):
+        app.processEvents()
+    from .export import view_png
+
+    try:
+        view_png(window, path)
+    except OSError as exc:
+        print(f"lstm-inspector: could not write {path}: {exc}", file=sys.stderr)
+        return 2
+    window.close()
+    return 0

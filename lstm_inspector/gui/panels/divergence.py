@@ -1,0 +1,185 @@
+"""Per-step max |A - B| of every quantity (``Report.step_error``) on a log axis.
+
+A horizontal line marks the absolute tolerance (an element is out when ``|A - B| > atol +
+rtol |A|``, so the line is the floor of what is allowed); a red marker and a dashed line mark the
+first divergent step of the selected layer/direction. Clicking the marker moves the cursor there.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtWidgets
+
+from ...core.trace import QUANTITIES
+from .common import QUANTITY_COLORS, CursorGroup, cache_axes, cache_curve, log_floor
+
+MARKER_BRUSH = pg.mkBrush(230, 30, 30)
+VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c62828"}
+FIRST_PEN = pg.mkPen((230, 30, 30), width=1, style=QtCore.Qt.DashLine)
+TOL_PEN = pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.DashDotLine)
+
+
+def first_divergence_here(state):
+    """``(step, quantity)`` of the selected layer/direction's first divergence, or None.
+
+    The report's own ``first`` when it lies in this layer/direction, else the earliest divergent
+    step here and the first quantity out of tolerance at it.
+    """
+    report = state.report
+    if report is None:
+        return None
+    first = report.first
+    if first is not None and first.layer == state.layer and first.direction == state.direction:
+        return int(first.step), first.quantity
+    steps = state.divergent_steps()
+    if not steps.size:
+        return None
+    t = int(steps[0])
+    for q in QUANTITIES:
+        if report.out_of_tolerance(state.layer, state.direction, q)[t].any():
+            return t, q
+    return t, QUANTITIES[-1]
+
+
+def local_errors(report) -> dict:
+    """``{(layer, direction, q): (T,) max local error}`` from the report's teacher-forced run
+    (``Report.local``), or {} when the report has none."""
+    local = getattr(report, "local", None)
+    if not local or not isinstance(local.get("true"), dict):
+        return {}
+    return {key: value[0] for key, value in local["true"].items()}
+
+
+def legend_html(local: bool) -> str:
+    """The curve colours as a title line (a legend box would hide the curves)."""
+    names = " ".join(f'<span style="color:rgb{QUANTITY_COLORS[q]}">&#9473; {q}</span>'
+                     for q in QUANTITIES)
+    if local:
+        names += " &nbsp;dotted: local error (each step from B's own state)"
+    return f"max |A-B| per step: {names}"
+
+
+class DivergencePanel(QtWidgets.QWidget):
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(2, 2, 2, 2)
+        self.verdict = QtWidgets.QLabel()
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        self.verdict.setContentsMargins(4, 2, 4, 2)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.view, 1)
+        self.plot: pg.PlotItem = self.view.ci.addPlot(row=0, col=0)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setLogMode(y=True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setClipToView(True)
+        self.plot.showGrid(x=False, y=True, alpha=0.25)
+        self.plot.setLabel("left", "max |A-B|")
+        self.plot.setLabel("bottom", "step")
+        self.plot.getAxis("left").setWidth(48)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        cache_axes(self.plot)
+        self.curves = {}
+        for q in QUANTITIES:
+            self.curves[q] = self.plot.plot([], [], pen=pg.mkPen(QUANTITY_COLORS[q], width=1.3),
+                                            name=q)
+        # the report's teacher-forced error: what each step alone gets wrong (dotted)
+        self.local_curves = {}
+        for q in ("c", "h"):
+            self.local_curves[q] = self.plot.plot(
+                [], [], pen=pg.mkPen(QUANTITY_COLORS[q], width=1, style=QtCore.Qt.DotLine),
+                name=f"local {q}")
+        for curve in list(self.curves.values()) + list(self.local_curves.values()):
+            cache_curve(curve)
+        self.tolerance_line = pg.InfiniteLine(angle=0, movable=False, pen=TOL_PEN,
+                                              label="atol", labelOpts={"position": 0.97, "anchors": [(1, 1), (1, 1)],
+                                                                       "color": (200, 200, 200)})
+        self.plot.addItem(self.tolerance_line)  # in the y range: how far from allowed
+        self.first_line = pg.InfiniteLine(angle=90, movable=False, pen=FIRST_PEN)
+        self.plot.addItem(self.first_line, ignoreBounds=True)
+        self.marker = pg.ScatterPlotItem(size=13, brush=MARKER_BRUSH,
+                                         pen=pg.mkPen("w", width=1.5), symbol="o")
+        self.marker.setZValue(30)
+        self.marker.sigClicked.connect(self._marker_clicked)
+        self.plot.addItem(self.marker)
+        self.cursors = CursorGroup(state)
+        self.cursors.add(self.plot)
+        self.first: tuple | None = None
+        self._key = None
+        state.tracesReady.connect(self.refresh)
+        state.selectionChanged.connect(self.refresh)
+        state.timestepChanged.connect(self.cursors.move)
+        self.refresh()
+
+    def time_view_boxes(self):
+        return [self.plot.getViewBox()]
+
+    def marker_position(self):
+        """``(step, log10 value)`` of the first-divergence marker in view coordinates, or None."""
+        if self.first is None:
+            return None
+        x, y = self.marker.getData()
+        return float(x[0]), float(y[0])
+
+    def refresh(self) -> None:
+        s = self.state
+        key = (id(s.report), s.layer, s.direction)
+        if key == self._key:
+            return
+        self._key = key
+        report = s.report
+        if report is None or s.layer_trace("a") is None:
+            for curve in self.curves.values():
+                curve.setData([], [])
+            self.first = None
+            self.marker.setData([], [])
+            self.first_line.hide()
+            self.tolerance_line.hide()
+            self.plot.setTitle("divergence: nothing compared yet", size="9pt")
+            self.verdict.setText("")
+            self.verdict.hide()
+            return
+        color = VERDICT_COLORS.get(getattr(report, "kind", ""), "#000000")
+        self.verdict.setText(f'<b style="color:{color}">{html.escape(report.verdict)}</b>')
+        self.verdict.show()
+        steps = np.arange(s.steps)
+        for q, curve in self.curves.items():
+            curve.setData(steps, log_floor(report.step_error(s.layer, s.direction, q)))
+        local = local_errors(report)
+        for q, curve in self.local_curves.items():
+            err = local.get((s.layer, s.direction, q))
+            curve.setData(steps, log_floor(err)) if err is not None else curve.setData([], [])
+        have_local = any((s.layer, s.direction, q) in local for q in self.local_curves)
+        self.tolerance_line.setValue(np.log10(max(report.atol, 1e-300)))
+        self.tolerance_line.label.setFormat(f"atol {report.atol:g} (+ rtol {report.rtol:g}·|A|)")
+        self.tolerance_line.show()
+        self.first = first_divergence_here(s)
+        if self.first is None:
+            self.marker.setData([], [])
+            self.first_line.hide()
+            title = "no step out of tolerance in this layer/direction"
+        else:
+            t, q = self.first
+            value = log_floor(report.step_error(s.layer, s.direction, q)[t:t + 1])[0]
+            self.marker.setData([t], [np.log10(value)], data=[t])
+            self.first_line.setValue(t)
+            self.first_line.show()
+            title = (f"first divergence here: step {t} ({q}); "
+                     f"{len(s.divergent_steps())} of {s.steps} steps out of tolerance")
+        self.plot.setTitle(f"{legend_html(have_local)}<br>{title}", size="9pt")
+        self.plot.setXRange(-0.5, s.steps - 0.5, padding=0)
+        self.cursors.set_bounds(s.steps)
+        self.cursors.move(s.timestep)
+
+    def _marker_clicked(self, item, points, ev=None) -> None:
+        if self.first is not None:
+            self.state.set_timestep(self.first[0])

@@ -1,0 +1,156 @@
+"""The four gates i, f, c~, o as heatmaps (time x unit) of one source: path A, path B or |A - B|.
+
+What is shown is exactly an engine array: ``LayerTrace.gate(q)`` of the chosen path, or
+``Report.error(layer, direction, q)`` for the difference. A quantity the backend never exposed
+(cuDNN's gates) is titled "derived" (``LayerTrace.how``).
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtWidgets
+
+from ...core.trace import GATES
+from .common import DIFF_COLORMAP, CursorGroup, Heatmap, diff_levels, quantity_levels
+
+GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
+SOURCE_TEXT = {"a": "path A", "b": "path B", "diff": "|A - B|"}
+
+
+def source_array(state, quantity: str):
+    """The (T, H) array a heatmap of ``quantity`` shows for the state's source, and its provenance."""
+    layer_a, layer_b = state.layer_trace("a"), state.layer_trace("b")
+    if state.source == "diff":
+        if state.report is None or layer_a is None:
+            return None, ""
+        how = layer_b.how(quantity) if layer_b is not None else ""
+        return state.report.error(state.layer, state.direction, quantity), how
+    lt = layer_a if state.source == "a" else layer_b
+    if lt is None:
+        return None, ""
+    return lt.quantity(quantity), lt.how(quantity)
+
+
+def source_label(state) -> str:
+    trace = {"a": state.trace_a, "b": state.trace_b}.get(state.source)
+    if state.source == "diff":
+        return "|A - B|"
+    return (trace.label if trace is not None and trace.label else SOURCE_TEXT[state.source])
+
+
+def heatmap_title(state, quantity: str, name: str, how: str) -> str:
+    derived = " <b>(derived)</b>" if how == "derived" else (" (stepped)" if how == "stepped" else "")
+    return f"{name} · {source_label(state)}{derived}"
+
+
+class SourceChooser(QtWidgets.QComboBox):
+    """Path A / path B / |A - B| for every heatmap; writes to and follows ``state.source``."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        for key in ("a", "b", "diff"):
+            self.addItem(SOURCE_TEXT[key], key)
+        self.setToolTip("What the heatmaps show: path A (NumPy reference), path B, or |A - B|")
+        self.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+        self.currentIndexChanged.connect(self._chosen)
+        state.selectionChanged.connect(self._follow)
+        state.tracesReady.connect(self._relabel)
+        self._follow()
+
+    def _chosen(self, index: int) -> None:
+        self.state.set_source(self.itemData(index))
+
+    def _follow(self) -> None:
+        index = self.findData(self.state.source)
+        if index != self.currentIndex():
+            self.blockSignals(True)
+            self.setCurrentIndex(index)
+            self.blockSignals(False)
+
+    def _relabel(self) -> None:
+        for k, key in enumerate(("a", "b")):
+            trace = self.state.trace_a if key == "a" else self.state.trace_b
+            text = f"{SOURCE_TEXT[key]}: {trace.label}" if trace is not None else SOURCE_TEXT[key]
+            self.setItemText(k, text)
+
+
+class GatesPanel(QtWidgets.QWidget):
+    """i, f, c~, o heatmaps with colour bars; a row click selects that unit."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(2, 2, 2, 2)
+        self.view.ci.setSpacing(2)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self.cursors = CursorGroup(state)
+        self.heatmaps: dict[str, Heatmap] = {}
+        for row, q in enumerate(GATES):
+            hm = Heatmap(self.view.ci, row, 0, on_click=self._clicked,
+                         bottom_axis=(row == len(GATES) - 1))
+            self.heatmaps[q] = hm
+            self.cursors.add(hm.plot)
+        first = self.heatmaps[GATES[0]].plot
+        for q in GATES[1:]:
+            self.heatmaps[q].plot.setXLink(first)
+        self.heatmaps[GATES[-1]].plot.setLabel("bottom", "step")
+        self._shown_key = None
+        state.tracesReady.connect(self.refresh)
+        state.selectionChanged.connect(self._selection_changed)
+        state.settingsChanged.connect(self._settings_changed)
+        state.timestepChanged.connect(self.cursors.move)
+        self.refresh()
+
+    def time_view_boxes(self):
+        return [hm.plot.getViewBox() for hm in self.heatmaps.values()]
+
+    def image(self, quantity: str):
+        """The array the ``quantity`` heatmap holds (for tests and export)."""
+        return self.heatmaps[quantity].image.image
+
+    def _key(self):
+        s = self.state
+        return (id(s.trace_a), id(s.trace_b), id(s.report), s.layer, s.direction, s.source,
+                s.colormap)
+
+    def refresh(self) -> None:
+        """Set the four images (once per trace / layer / source)."""
+        s = self.state
+        self._shown_key = self._key()
+        lt = s.layer_trace("a")
+        activation = s.model.chain[s.layer].activation if (s.model is not None and lt is not None
+                                                           and s.layer < len(s.model.chain)) else "tanh"
+        for q, hm in self.heatmaps.items():
+            data, how = source_array(s, q)
+            if data is None:
+                hm.set_data(None)
+                hm.set_title(f"{GATE_NAMES[q]} · no trace yet")
+                continue
+            if s.source == "diff":
+                hm.set_data(data, diff_levels(data), DIFF_COLORMAP)
+            else:
+                hm.set_data(data, quantity_levels(q, data, activation), s.colormap)
+            hm.set_title(heatmap_title(s, q, GATE_NAMES[q], how))
+            hm.mark_units(s.units)
+        self.cursors.set_bounds(s.steps)
+        self.cursors.move(s.timestep)
+
+    def _selection_changed(self) -> None:
+        if self._key() != self._shown_key:
+            self.refresh()
+        else:
+            for hm in self.heatmaps.values():
+                hm.mark_units(self.state.units)
+
+    def _settings_changed(self) -> None:
+        if self._key() != self._shown_key:
+            self.refresh()
+
+    def _clicked(self, t: int, unit: int, modifiers) -> None:
+        if modifiers & (QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier):
+            self.state.toggle_unit(unit)
+        else:
+            self.state.set_units([unit])

@@ -1,0 +1,160 @@
+"""Cell state c and output h: heatmaps, the selected units' curves of both paths, and |A - B| (log).
+
+Curves are set once per trace or selection (``setData``), never on a cursor move; long curves
+are downsampled to the screen and clipped to the view.
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtWidgets
+
+from .common import (DIFF_COLORMAP, CursorGroup, Heatmap, cache_axes, cache_curve, diff_levels, log_floor,
+                     quantity_levels, unit_color)
+from .gates import heatmap_title, source_array
+
+STATE_NAMES = {"c": "cell state c", "h": "output h"}
+MAX_CURVE_UNITS = 8
+
+
+def _curve_plot(layout, row, title, ylabel, log=False):
+    plot = layout.addPlot(row=row, col=0)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.setTitle(title, size="9pt")
+    plot.setLabel("left", ylabel)
+    plot.getAxis("left").setWidth(48)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.setClipToView(True)
+    plot.showGrid(x=False, y=True, alpha=0.25)
+    plot.getAxis("left").enableAutoSIPrefix(False)
+    cache_axes(plot)
+    if log:
+        plot.setLogMode(y=True)
+    return plot
+
+
+class StatesPanel(QtWidgets.QWidget):
+    """c and h of the selected layer/direction; curves for ``state.units`` (A solid, B dashed)."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(2, 2, 2, 2)
+        self.view.ci.setSpacing(2)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self.cursors = CursorGroup(state)
+        self.heatmaps = {q: Heatmap(self.view.ci, row, 0, on_click=self._clicked, bottom_axis=False,
+                                    ylabel="")
+                         for row, q in enumerate(("c", "h"))}
+        self.curve_plots = {
+            "c": _curve_plot(self.view.ci, 2, "c of the selected units: A solid, B dashed", "c"),
+            "h": _curve_plot(self.view.ci, 3, "h of the selected units: A solid, B dashed", "h"),
+        }
+        self.diff_plot = _curve_plot(self.view.ci, 4, "|A - B| of c (solid) and h (dotted)",
+                                     "|A-B|", log=True)
+        self.diff_plot.setLabel("bottom", "step")
+        plots = [hm.plot for hm in self.heatmaps.values()] + list(self.curve_plots.values()) \
+            + [self.diff_plot]
+        for plot in plots:
+            self.cursors.add(plot)
+            if plot is not plots[0]:
+                plot.setXLink(plots[0])
+        for plot in plots[:-1]:
+            plot.getAxis("bottom").setStyle(showValues=False)
+            plot.getAxis("bottom").setHeight(4)
+        self.view.ci.layout.setRowStretchFactor(0, 3)
+        self.view.ci.layout.setRowStretchFactor(1, 3)
+        for row in (2, 3, 4):
+            self.view.ci.layout.setRowStretchFactor(row, 2)
+        self._curves: list = []
+        self._image_key = self._curve_key = None
+        state.tracesReady.connect(self.refresh)
+        state.selectionChanged.connect(self.refresh)
+        state.settingsChanged.connect(self.refresh)
+        state.timestepChanged.connect(self.cursors.move)
+        self.refresh()
+
+    def time_view_boxes(self):
+        return [hm.plot.getViewBox() for hm in self.heatmaps.values()] + \
+            [p.getViewBox() for p in self.curve_plots.values()] + [self.diff_plot.getViewBox()]
+
+    def image(self, quantity: str):
+        return self.heatmaps[quantity].image.image
+
+    def curves(self, plot_name: str):
+        """The PlotDataItems of ``"c"``, ``"h"`` or ``"diff"`` (tests)."""
+        plot = self.diff_plot if plot_name == "diff" else self.curve_plots[plot_name]
+        return [item for item in plot.listDataItems()]
+
+    def refresh(self) -> None:
+        s = self.state
+        image_key = (id(s.trace_a), id(s.trace_b), id(s.report), s.layer, s.direction, s.source,
+                     s.colormap)
+        curve_key = (id(s.trace_a), id(s.trace_b), id(s.report), s.layer, s.direction,
+                     tuple(s.units))
+        if image_key != self._image_key:
+            self._image_key = image_key
+            self._set_images()
+        if curve_key != self._curve_key:
+            self._curve_key = curve_key
+            self._set_curves()
+        for hm in self.heatmaps.values():
+            hm.mark_units(s.units)
+        self.cursors.set_bounds(s.steps)
+        self.cursors.move(s.timestep)
+
+    def _set_images(self) -> None:
+        s = self.state
+        activation = "tanh"
+        if s.model is not None and s.layer < len(s.model.chain):
+            activation = s.model.chain[s.layer].activation
+        for q, hm in self.heatmaps.items():
+            data, how = source_array(s, q)
+            if data is None:
+                hm.set_data(None)
+                hm.set_title(f"{STATE_NAMES[q]} · no trace yet")
+                continue
+            if s.source == "diff":
+                hm.set_data(data, diff_levels(data), DIFF_COLORMAP)
+            else:
+                hm.set_data(data, quantity_levels(q, data, activation), s.colormap)
+            hm.set_title(heatmap_title(s, q, STATE_NAMES[q], how))
+
+    def _set_curves(self) -> None:
+        s = self.state
+        for plot in list(self.curve_plots.values()) + [self.diff_plot]:
+            for item in plot.listDataItems():
+                plot.removeItem(item)
+        lt_a, lt_b = s.layer_trace("a"), s.layer_trace("b")
+        if lt_a is None:
+            return
+        units = [u for u in s.units if u < lt_a.units][:MAX_CURVE_UNITS]
+        for k, unit in enumerate(units):
+            color = unit_color(k)
+            for q, plot in self.curve_plots.items():
+                plot.plot(lt_a.quantity(q)[:, unit], pen=pg.mkPen(color, width=1.5),
+                          name=f"A u{unit}")
+                if lt_b is not None:
+                    plot.plot(lt_b.quantity(q)[:, unit],
+                              pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
+                              name=f"B u{unit}")
+            if s.report is not None:
+                for q, style in (("c", QtCore.Qt.SolidLine), ("h", QtCore.Qt.DotLine)):
+                    err = s.report.error(s.layer, s.direction, q)[:, unit]
+                    self.diff_plot.plot(log_floor(err), pen=pg.mkPen(color, width=1.2, style=style),
+                                        name=f"|A-B| {q} u{unit}")
+        for plot in list(self.curve_plots.values()) + [self.diff_plot]:
+            for item in plot.listDataItems():
+                cache_curve(item)
+        names = ", ".join(str(u) for u in units)
+        for q, plot in self.curve_plots.items():
+            plot.setTitle(f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed", size="9pt")
+
+    def _clicked(self, t: int, unit: int, modifiers) -> None:
+        if modifiers & (QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier):
+            self.state.toggle_unit(unit)
+        else:
+            self.state.set_units([unit])

@@ -1,0 +1,148 @@
+"""What the GUI asks the engine to do, as plain functions (no Qt): run them in a worker.
+
+The GUI computes nothing itself: path A is always ``run_reference`` (the instrumented NumPy
+pass), path B is ``run_backend`` (a real implementation, or NumPy under another reading, or
+``numpy64``), and the comparison is ``compare``. These functions only chain those calls and
+split one progress bar among them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.trace import QUANTITIES
+from ..core.weights import READINGS
+from ..errors import InspectorError
+
+MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".hdf", ".index", ".ckpt", ".meta")
+FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt", ".htk", ".fea", ".mfc", ".mfcc", ".plp",
+                    ".fbank", ".ark", ".scp", ".wav")
+HARDWARE_BACKENDS = ("auto", "tf-gpu", "torch-cuda", "tf-cpu", "torch-cpu")
+
+
+def backend_choices() -> list[tuple[str, str]]:
+    """``(backend name for run_backend, menu text)`` for every choice of path B."""
+    choices = [(name, name) for name in HARDWARE_BACKENDS]
+    choices.append(("numpy64", "NumPy float64"))
+    choices += [(f"numpy:{name}", f"NumPy, '{name}' reading") for name in READINGS]
+    return choices
+
+
+def backend_for(backend: str = "auto", reading: str | None = None) -> str:
+    """The path-B backend name; a ``reading`` means NumPy under that reading."""
+    if reading:
+        if reading not in READINGS:
+            raise InspectorError(f"unknown reading '{reading}' (known: {', '.join(READINGS)})")
+        return f"numpy:{reading}"
+    known = {name for name, _ in backend_choices()}
+    if backend not in known:
+        raise InspectorError(f"unknown backend '{backend}' (known: {', '.join(sorted(known))})")
+    return backend
+
+
+def classify_path(path) -> str:
+    """``"model"`` or ``"features"`` for a dropped or opened file, by extension then by content.
+
+    HDF5 files and TensorFlow checkpoints are models; everything the feature reader knows
+    (npy, npz, csv/txt, HTK, Kaldi ark/scp, wav) is features. A file with another extension is a
+    model when it starts with the HDF5 signature, else features.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "model"  # a TF checkpoint folder
+    name = path.name.lower()
+    if name.endswith(MODEL_SUFFIXES) or ".data-" in name or name == "checkpoint":
+        return "model"
+    if name.endswith(FEATURE_SUFFIXES):
+        return "features"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return "features"
+    return "model" if head == b"\x89HDF\r\n\x1a\n" else "features"
+
+
+def load_model_file(path, progress=None):
+    """``io.models.load_model(path)`` with a progress note."""
+    from ..io.models import load_model
+
+    if progress is not None:
+        progress(0.0, f"reading model {Path(path).name}")
+    model = load_model(str(path))
+    if progress is not None:
+        progress(1.0, "model read")
+    return model
+
+
+def load_feature_file(path, progress=None):
+    """``io.features.load_features(path)`` wrapped as the GUI's FeatureInput."""
+    from ..io.features import load_features
+    from .state import FeatureInput
+
+    if progress is not None:
+        progress(0.0, f"reading features {Path(path).name}")
+    features = load_features(str(path))
+    if progress is not None:
+        progress(1.0, "features read")
+    return FeatureInput.from_loaded(features, str(path))
+
+
+def _part(progress, lo: float, hi: float):
+    """A progress callback mapping 0..1 onto lo..hi of the caller's bar."""
+    if progress is None:
+        return None
+    return lambda fraction, text="": progress(lo + (hi - lo) * float(fraction), text)
+
+
+@dataclass
+class Results:
+    trace_a: object
+    trace_b: object
+    report: object
+
+
+def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rtol=None,
+            progress=None, trace_a=None, trace_b=None) -> Results:
+    """Run path A (NumPy reference) and path B (``backend``) on ``x`` and compare them.
+
+    ``trace_a`` / ``trace_b`` given: reused instead of rerun (a changed tolerance only recompares,
+    a changed backend only reruns B).
+    """
+    from ..backends import run_backend
+    from ..core.compare import compare
+    from ..core.reference import run_reference
+
+    if trace_a is None:
+        trace_a = run_reference(model, x, dtype=dtype, progress=_part(progress, 0.0, 0.35))
+    if trace_b is None:
+        if progress is not None:
+            progress(0.35, f"running {backend}")
+        trace_b = run_backend(model, x, backend=backend, tf32=tf32,
+                              progress=_part(progress, 0.35, 0.9))
+    if progress is not None:
+        progress(0.9, "comparing the two paths")
+    report = compare(trace_a, trace_b, atol=atol, rtol=rtol, model=model)
+    warm_report(report, progress=_part(progress, 0.9, 1.0))
+    if progress is not None:
+        progress(1.0, "done")
+    return Results(trace_a, trace_b, report)
+
+
+def warm_report(report, progress=None) -> None:
+    """Make the report compute (and cache) everything the views read, here in the worker.
+
+    The report computes lazily; without this the first paint would run the teacher-forced
+    analysis behind ``verdict`` on the GUI thread.
+    """
+    keys = report.keys()
+    for n, (layer, direction) in enumerate(keys):
+        if progress is not None:
+            progress(n / (len(keys) + 1), "comparing: errors per step")
+        for q in QUANTITIES:
+            report.step_error(layer, direction, q)
+            report.out_of_tolerance(layer, direction, q)
+    if progress is not None:
+        progress(len(keys) / (len(keys) + 1), "comparing: local error and verdict")
+    for name in ("first", "kind", "verdict", "local"):
+        getattr(report, name, None)

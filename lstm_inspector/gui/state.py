@@ -1,0 +1,282 @@
+"""The one object every view listens to: what is loaded, what ran, what is selected, where the cursor is.
+
+Views never talk to each other (napari's habit): a view changes the state, the state emits a
+signal, every view redraws what the signal concerns. The state holds data only; it computes
+nothing about the LSTM (the engine did: :class:`~lstm_inspector.core.trace.Trace` and the
+comparison ``Report``).
+
+Signals
+-------
+modelLoaded, featuresLoaded
+    a new model / feature array is in place (old traces are dropped).
+tracesReady
+    ``trace_a``, ``trace_b`` and ``report`` are set (or cleared): views set their images once here.
+timestepChanged(int)
+    the cursor moved. Bursts are coalesced by a zero-interval single-shot timer, so a held arrow
+    key or a dragged cursor draws only the latest step; ``timestep`` itself is updated at once.
+selectionChanged
+    layer / direction, selected units or the displayed source changed.
+settingsChanged
+    tolerance, backend, TF32, precision, colour map or frame shift changed.
+failed(str)
+    long work failed; the one-sentence message (details in ``last_error_details``).
+busy(bool)
+    long work started / ended.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt5 import QtCore
+
+SOURCES = ("a", "b", "diff")  # which path a heatmap shows: A (NumPy), B (backend), |A - B|
+DEFAULT_FRAME_SHIFT = 0.010  # seconds, when the feature file does not say
+
+
+@dataclass
+class FeatureInput:
+    """The feature matrix shown and fed to the model.
+
+    data : (T, d) float32; frame_shift : seconds per frame from the file, or None; source : path
+    or a description ("built-in demo").
+    """
+
+    data: np.ndarray
+    frame_shift: float | None = None
+    source: str = ""
+
+    @classmethod
+    def from_loaded(cls, features, source: str = "") -> "FeatureInput":
+        """Wrap what ``io.features.load_features`` returns (``.data``, ``.frame_shift``) or an array."""
+        if isinstance(features, FeatureInput):
+            return features
+        if hasattr(features, "data"):
+            return cls(np.asarray(features.data), getattr(features, "frame_shift", None), source)
+        return cls(np.asarray(features), None, source)
+
+
+class InspectorState(QtCore.QObject):
+    """Model, features, the two traces and their comparison, selection, cursor and run settings."""
+
+    modelLoaded = QtCore.pyqtSignal()
+    featuresLoaded = QtCore.pyqtSignal()
+    tracesReady = QtCore.pyqtSignal()
+    timestepChanged = QtCore.pyqtSignal(int)
+    selectionChanged = QtCore.pyqtSignal()
+    settingsChanged = QtCore.pyqtSignal()
+    failed = QtCore.pyqtSignal(str)
+    busy = QtCore.pyqtSignal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        # what is loaded
+        self.model = None
+        self.model_path = ""
+        self.features: FeatureInput | None = None
+        # what ran
+        self.trace_a = None  # NumPy reference
+        self.trace_b = None  # backend, or NumPy under another reading
+        self.report = None
+        # selection
+        self.layer = 0
+        self.direction = "forward"
+        self.units: list[int] = [0]
+        self.source = "a"
+        self.timestep = 0
+        # run settings (None: the engine's defaults)
+        self.atol: float | None = None
+        self.rtol: float | None = None
+        self.backend = "auto"
+        self.tf32: bool | None = None
+        self.dtype = "float32"
+        # display settings
+        self.colormap = "viridis"
+        self.default_frame_shift = DEFAULT_FRAME_SHIFT
+        self.is_busy = False
+        self.last_error = ""
+        self.last_error_details = ""
+        self._emitted_timestep = None
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._emit_timestep)
+
+    # ---- loading ------------------------------------------------------------------------------
+    def set_model(self, model, path: str = "") -> None:
+        """A new model: traces are dropped, the selection goes to its first layer."""
+        self.model, self.model_path = model, str(path)
+        self._drop_results()
+        self.layer, self.direction, self.units = 0, self._first_direction(0), [0]
+        self.modelLoaded.emit()
+        self.selectionChanged.emit()
+
+    def set_features(self, features: FeatureInput) -> None:
+        self.features = features
+        self._drop_results()
+        self.featuresLoaded.emit()
+
+    def set_results(self, trace_a, trace_b, report) -> None:
+        """What the engine produced; keeps the selection where it is still valid."""
+        self.trace_a, self.trace_b, self.report = trace_a, trace_b, report
+        if trace_a is not None:
+            if self.layer >= len(trace_a.layers):
+                self.layer = 0
+            if self.direction not in trace_a.directions(self.layer):
+                self.direction = trace_a.directions(self.layer)[0]
+            units = self.units_count
+            self.units = [u for u in self.units if u < units] or [0]
+        self.tracesReady.emit()
+        self._set_timestep_now(min(self.timestep, max(self.steps - 1, 0)))
+
+    def _drop_results(self) -> None:
+        had = self.trace_a is not None or self.report is not None
+        self.trace_a = self.trace_b = self.report = None
+        if had:
+            self.tracesReady.emit()
+
+    def _first_direction(self, layer: int) -> str:
+        if self.model is None:
+            return "forward"
+        chain = self.model.chain
+        if layer < len(chain):
+            return next(iter(chain[layer].directions), "forward")
+        return "forward"
+
+    # ---- what views read ------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """Number of timesteps shown (trace length, else feature frames, else 0)."""
+        if self.trace_a is not None:
+            return self.trace_a.steps
+        if self.features is not None:
+            return int(self.features.data.shape[0])
+        return 0
+
+    @property
+    def units_count(self) -> int:
+        lt = self.layer_trace("a")
+        return lt.units if lt is not None else 0
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds per frame: the feature file's, else the setting (10 ms default)."""
+        if self.features is not None and self.features.frame_shift:
+            return float(self.features.frame_shift)
+        return float(self.default_frame_shift)
+
+    def layer_trace(self, which: str = "a"):
+        """The selected layer/direction's LayerTrace of path ``which`` ("a" or "b"), or None."""
+        trace = self.trace_a if which == "a" else self.trace_b
+        if trace is None or self.layer >= len(trace.layers):
+            return None
+        return trace.layers[self.layer].get(self.direction)
+
+    def divergent_steps(self) -> np.ndarray:
+        """Steps of the selected layer/direction with any quantity out of tolerance (the report's)."""
+        if self.report is None:
+            return np.zeros(0, dtype=int)
+        return np.asarray(self.report.divergent_steps(self.layer, self.direction), dtype=int)
+
+    def first_divergence(self) -> int | None:
+        steps = self.divergent_steps()
+        return int(steps[0]) if steps.size else None
+
+    # ---- selection ------------------------------------------------------------------------------
+    def set_layer(self, layer: int, direction: str) -> None:
+        if (layer, direction) == (self.layer, self.direction):
+            return
+        self.layer, self.direction = int(layer), direction
+        units = self.units_count
+        if units:
+            self.units = [u for u in self.units if u < units] or [0]
+        self.selectionChanged.emit()
+
+    def set_units(self, units) -> None:
+        units = [int(u) for u in units]
+        if units != self.units:
+            self.units = units
+            self.selectionChanged.emit()
+
+    def toggle_unit(self, unit: int) -> None:
+        """Add ``unit`` to the selection, or remove it (one unit always stays selected)."""
+        units = list(self.units)
+        if unit in units and len(units) > 1:
+            units.remove(unit)
+        elif unit not in units:
+            units.append(int(unit))
+        self.set_units(units)
+
+    def set_source(self, source: str) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"source {source!r} is not one of {SOURCES}")
+        if source != self.source:
+            self.source = source
+            self.selectionChanged.emit()
+
+    # ---- cursor ---------------------------------------------------------------------------------
+    def set_timestep(self, t) -> None:
+        """Move the cursor to step ``t`` (clamped to the trace); the signal is coalesced."""
+        t = int(np.clip(int(t), 0, max(self.steps - 1, 0)))
+        if t == self.timestep and not self._timer.isActive() and t == self._emitted_timestep:
+            return
+        self.timestep = t
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _set_timestep_now(self, t: int) -> None:
+        self.timestep = int(t)
+        self._timer.stop()
+        self._emit_timestep()
+
+    def flush(self) -> None:
+        """Emit a pending timestepChanged now (tests, screenshots)."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self._emit_timestep()
+
+    def _emit_timestep(self) -> None:
+        self._emitted_timestep = self.timestep
+        self.timestepChanged.emit(self.timestep)
+
+    def step_by(self, n: int) -> None:
+        self.set_timestep(self.timestep + n)
+
+    def next_divergence(self) -> bool:
+        """Cursor to the next divergent step after it (this layer/direction); False if none."""
+        steps = self.divergent_steps()
+        later = steps[steps > self.timestep]
+        if later.size:
+            self.set_timestep(int(later[0]))
+            return True
+        return False
+
+    def previous_divergence(self) -> bool:
+        steps = self.divergent_steps()
+        earlier = steps[steps < self.timestep]
+        if earlier.size:
+            self.set_timestep(int(earlier[-1]))
+            return True
+        return False
+
+    # ---- settings -------------------------------------------------------------------------------
+    def set_run_settings(self, **changes) -> None:
+        """Change any of atol, rtol, backend, tf32, dtype, colormap, default_frame_shift."""
+        allowed = {"atol", "rtol", "backend", "tf32", "dtype", "colormap", "default_frame_shift"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        for k, v in changed.items():
+            setattr(self, k, v)
+        if changed:
+            self.settingsChanged.emit()
+
+    # ---- long work ------------------------------------------------------------------------------
+    def set_busy(self, busy: bool) -> None:
+        self.is_busy = bool(busy)
+        self.busy.emit(self.is_busy)
+
+    def fail(self, message: str, details: str = "") -> None:
+        self.last_error, self.last_error_details = message, details
+        self.failed.emit(message)
