@@ -62,9 +62,13 @@ def find_demo():
 
 def ensure_app(offscreen: bool = False):
     """The QApplication (created once, with the app's organisation/name for QSettings)."""
+    from PyQt5 import QtCore, QtWidgets
+
     if offscreen:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt5 import QtCore, QtWidgets
+        # a headless render keeps stderr for its own one-line errors: drop Qt's chatter
+        # ("XDG_RUNTIME_DIR not set", "propagateSizeHints"), keep Qt's critical messages
+        QtCore.qInstallMessageHandler(_quiet_qt_messages)
     import pyqtgraph as pg
 
     from .main_window import APPLICATION, ORGANIZATION
@@ -79,6 +83,13 @@ def ensure_app(offscreen: bool = False):
     return app
 
 
+def _quiet_qt_messages(kind, context, message):
+    from PyQt5 import QtCore
+
+    if kind in (QtCore.QtCriticalMsg, QtCore.QtFatalMsg):
+        sys.stderr.write(f"Qt: {message}\n")
+
+
 def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
                 rtol=None, dtype="float32", tf32=None, preload=True):
     """Build the window and start loading/computing (returns at once; work runs in background)."""
@@ -89,6 +100,9 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
     backend = pipeline.backend_for(backend, reading)
     if dtype not in ("float32", "float64"):
         raise InspectorError(f"precision '{dtype}' is not float32 or float64")
+    for path in (model_path, features_path):
+        if path is not None and not Path(path).exists():
+            raise InspectorError(f"{path} does not exist")
     note = ""
     if model_path is None and features_path is None:
         demo = find_demo()
@@ -110,9 +124,6 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
         controller.set_inputs(demo_model_in_code(), demo_features_in_code(),
                               model_path="built-in demo", features_source="built-in demo")
     else:
-        for path in (model_path, features_path):
-            if path is not None and not Path(path).exists():
-                raise InspectorError(f"{path} does not exist")
         if model_path is not None:
             controller.open_model(model_path)
         if features_path is not None:
