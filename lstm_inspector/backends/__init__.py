@@ -1,0 +1,197 @@
+"""Real LSTM implementations run on the same model and input as the NumPy reference.
+
+The only package that imports TensorFlow or torch, always inside functions. Backends, truest
+first (``auto`` picks the first one that is available and can run the model):
+
+=============  ==================================================================  ==========
+name           what runs                                                           c is
+=============  ==================================================================  ==========
+``tf-gpu``     ``tf.compat.v1.keras.layers.CuDNNLSTM`` with the stored arrays        stepped
+``torch-cuda`` ``torch.nn.LSTM`` on cuDNN, canonical weights                        stepped
+``tf-cpu``     ``tf_keras.layers.LSTM`` cell via Keras's own CuDNNLSTM converter     measured
+``torch-cpu``  ``torch.nn.LSTM`` on the CPU                                         stepped
+=============  ==================================================================  ==========
+
+NumPy paths, to put a wrong reading beside the right one: ``numpy`` (the float32 reference),
+``numpy64`` (float64), ``numpy:<reading>`` (e.g. ``numpy:naive``, ``numpy:hard_sigmoid``: the
+reference under a reading from ``core.weights.READINGS``).
+
+Readings: the four real backends always run the file's *true* weights; a model carrying a
+reading (``Model.with_reading``) is refused there with a sentence pointing at ``numpy:<reading>``,
+because a wrong reading is an experiment on the NumPy path, not something the real kernels do.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+from ..core.weights import READINGS
+from ..errors import InspectorError
+
+REAL_BACKENDS = ("tf-gpu", "torch-cuda", "tf-cpu", "torch-cpu")  # truest first
+NUMPY_BACKENDS = ("numpy", "numpy64") + tuple(f"numpy:{name}" for name in READINGS)
+
+_cache: dict = {}
+
+
+def _missing(module: str, pip_name: str) -> str:
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install {pip_name})"
+    return ""
+
+
+def _probe_tf() -> tuple:
+    """(reason tf-cpu is unavailable, reason tf-gpu is unavailable); "" means available."""
+    cpu = _missing("tensorflow", "tensorflow") or _missing("tf_keras", "tf-keras")
+    if cpu:
+        return cpu, cpu
+    from .tf_cudnn import gpu_problem
+
+    try:
+        from .common import import_tf
+
+        import_tf()
+    except Exception as exc:  # a broken install must not crash a listing
+        reason = f"TensorFlow failed to import ({type(exc).__name__}: {exc})"
+        return reason, reason
+    return "", gpu_problem()
+
+
+def _probe_torch() -> tuple:
+    """(reason torch-cpu is unavailable, reason torch-cuda is unavailable)."""
+    cpu = _missing("torch", "torch")
+    if cpu:
+        return cpu, cpu
+    try:
+        import torch
+    except Exception as exc:
+        reason = f"torch failed to import ({type(exc).__name__}: {exc})"
+        return reason, reason
+    try:
+        cuda = "" if torch.cuda.is_available() else "torch sees no CUDA GPU here"
+    except Exception as exc:
+        cuda = f"torch could not query CUDA ({type(exc).__name__}: {exc})"
+    return "", cuda
+
+
+_LIBRARY = {"tf-gpu": ("tf", 1), "tf-cpu": ("tf", 0), "torch-cuda": ("torch", 1),
+            "torch-cpu": ("torch", 0)}
+
+
+def _reason(name: str) -> str:
+    """Why real backend ``name`` cannot run here ("" if it can); probes its library once."""
+    library, which = _LIBRARY[name]
+    if library not in _cache:
+        _cache[library] = _probe_tf() if library == "tf" else _probe_torch()
+    return _cache[library][which]
+
+
+def available_backends(refresh: bool = False) -> dict:
+    """``{name: ""}`` for each backend that can run here, ``{name: reason}`` for the others.
+
+    Probing imports TensorFlow and torch (seconds, once): the answer is cached for the process;
+    ``refresh=True`` probes again. Both are first looked up with ``importlib.util.find_spec``,
+    so a missing library costs nothing, and :func:`run_backend` with a named backend probes
+    only that backend's library.
+    """
+    if refresh:
+        _cache.clear()
+    available = {name: _reason(name) for name in REAL_BACKENDS}
+    available.update(dict.fromkeys(NUMPY_BACKENDS, ""))
+    return available
+
+
+def _supports(name: str, model) -> str:
+    """"" if backend ``name`` can compute this model's layers, else the sentence why not."""
+    if name in ("tf-gpu",):
+        from .tf_cudnn import supports
+    elif name in ("torch-cuda", "torch-cpu"):
+        from .torch_lstm import supports
+    else:
+        return ""
+    return supports(model)
+
+
+def _available_sentence() -> str:
+    ok = [n for n in REAL_BACKENDS if not _reason(n)]
+    return (f"available here: {', '.join(ok) or 'no real backend'}, numpy, numpy64, "
+            f"numpy:<reading> (readings: {', '.join(READINGS)})")
+
+
+def pick_auto(model) -> tuple:
+    """``(name, note)``: the truest available backend that can run ``model``."""
+    skipped = []
+    for name in REAL_BACKENDS:
+        reason = _reason(name) or _supports(name, model)
+        if not reason:
+            note = f"auto picked {name}"
+            return name, note + (f" ({'; '.join(skipped)})" if skipped else "")
+        skipped.append(f"{name}: {reason}")
+    raise InspectorError(f"no real backend can run this model here ({'; '.join(skipped)})")
+
+
+def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
+    """Run ``model.chain`` on ``x`` with a real LSTM implementation (or a NumPy reading).
+
+    Parameters
+    ----------
+    model : core.model.Model
+    x : (T, in) array of features; checked (2-D, width = ``model.input_size``, finite).
+    backend : ``"auto"``, one of :data:`REAL_BACKENDS`, ``"numpy"``, ``"numpy64"`` or
+        ``"numpy:<reading>"``.
+    tf32 : None (the library's default), True or False; GPU backends only.
+    progress : callable(fraction, text), optional; may raise ``errors.Cancelled``.
+
+    Returns
+    -------
+    Trace with h and c of every layer and direction indexed by input time, gates derived
+    from them (``core.reference.derive_gates``), and ``meta`` saying what ran.
+    """
+    from ..core.reference import check_input, run_reference
+    from .common import float32
+
+    backend = (backend or "auto").strip()
+    known = ("auto",) + REAL_BACKENDS + NUMPY_BACKENDS
+    if backend not in known and not backend.startswith("numpy:"):
+        raise InspectorError(f"unknown backend '{backend}'; {_available_sentence()}")
+    x = check_input(model, x)
+
+    if backend.startswith("numpy"):
+        if backend == "numpy":
+            return run_reference(model, x, progress=progress)
+        if backend == "numpy64":
+            return run_reference(model, x, dtype="float64", progress=progress)
+        reading = backend.split(":", 1)[1]
+        if reading not in READINGS:
+            raise InspectorError(
+                f"unknown reading '{reading}' in backend '{backend}' (readings: {', '.join(READINGS)})")
+        if model.reading is not None and model.reading != reading:
+            raise InspectorError(
+                f"this model is already read as '{model.reading}'; load the file's model to try "
+                f"reading '{reading}'")
+        read = model if model.reading == reading else model.with_reading(reading)
+        return run_reference(read, x, progress=progress)
+
+    note = ""
+    if backend == "auto":
+        backend, note = pick_auto(model)
+    elif _reason(backend):
+        raise InspectorError(
+            f"backend {backend} is not available ({_reason(backend)}); {_available_sentence()}")
+    x = float32(x)
+    if backend == "tf-gpu":
+        from .tf_cudnn import run
+        trace = run(model, x, tf32=tf32, progress=progress)
+    elif backend == "tf-cpu":
+        from .tf_cpu import run
+        trace = run(model, x, tf32=tf32, progress=progress)
+    else:
+        from .torch_lstm import run
+        trace = run(model, x, device="cuda" if backend == "torch-cuda" else "cpu",
+                    tf32=tf32, progress=progress)
+    if note:
+        trace.meta["notes"].insert(0, note)
+        trace.meta["auto"] = note
+    return trace
+
+
+__all__ = ["run_backend", "available_backends", "pick_auto", "REAL_BACKENDS", "NUMPY_BACKENDS"]

@@ -1,0 +1,154 @@
+"""What every backend shares: the chain driver, the trace it builds, lazy TensorFlow import.
+
+A backend only knows how to run *one layer* on a (T, in) float32 input and hand back, per
+direction, ``h`` and ``c`` as (T, H) arrays indexed by input time plus how ``c`` was obtained.
+:func:`run_chain` feeds the layers one into the next exactly as Keras does (through
+``core.reference.layer_output``, so every path merges directions and reverses ``go_backwards``
+output the same way), builds the :class:`~lstm_inspector.core.trace.Trace` and fills the gates
+with ``core.reference.derive_gates`` (cuDNN never exposes them: provenance ``"derived"``).
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+import numpy as np
+
+from ..core.model import Model
+from ..core.reference import derive_gates, layer_output
+from ..core.trace import LayerTrace, Trace
+from ..errors import InspectorError
+
+CUDNN_ACTIVATIONS = ("tanh", "sigmoid")  # (activation, recurrent_activation) cuDNN hard-wires
+
+
+def processing_reversed(layer, direction: str) -> bool:
+    """Whether ``direction`` of ``layer`` reads the input from the last frame to the first."""
+    return layer.go_backwards != (direction == "backward")
+
+
+def cudnn_activation_problem(model: Model, library: str) -> str:
+    """A sentence naming the first chain layer whose activations ``library`` cannot compute, or ""."""
+    for layer in model.chain:
+        pair = (layer.activation, layer.recurrent_activation)
+        if pair != CUDNN_ACTIVATIONS:
+            return (f"layer '{layer.name}' uses activation={pair[0]} and recurrent_activation="
+                    f"{pair[1]}, but {library} computes only tanh/sigmoid")
+    return ""
+
+
+def refuse_reading(model: Model) -> None:
+    """Backends run the file's true weights; a wrong reading is a NumPy-only experiment."""
+    if model.reading is not None:
+        raise InspectorError(
+            f"backends run the file's own weights, but this model is read as '{model.reading}'; "
+            f"run the reading with backend 'numpy:{model.reading}' beside a backend on the file's model")
+
+
+def sub_progress(progress, start: float, stop: float):
+    """A progress callback mapping [0, 1] onto [start, stop] of ``progress`` (None stays None)."""
+    if progress is None:
+        return None
+
+    def report(fraction, text):
+        progress(start + (stop - start) * min(max(float(fraction), 0.0), 1.0), text)
+
+    return report
+
+
+def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
+              progress=None) -> Trace:
+    """Run ``model.chain`` on ``x`` layer by layer with ``run_layer`` and build the trace.
+
+    Parameters
+    ----------
+    model : Model (its true weights; see :func:`refuse_reading`).
+    x : (T, in) float32, already checked.
+    run_layer : callable(layer, layer_in (T, in_k) float32, progress) ->
+        ``{direction: (h (T, H), c (T, H), c_provenance)}``, indexed by input time.
+    meta : what ran (backend, device, versions, tf32, dtype, notes); stored on the trace.
+    label : the trace's human name, e.g. ``"PyTorch nn.LSTM (CPU)"``.
+    """
+    chain = model.chain
+    layer_in = x  # (T, in)
+    layers, names = [], []
+    for k, layer in enumerate(chain):
+        part = sub_progress(progress, k / len(chain), (k + 1) / len(chain))
+        states = run_layer(layer, layer_in, part)
+        dir_traces = {}
+        for direction, (h, c, c_how) in states.items():
+            T, H = h.shape  # (T, H)
+            nan = np.full((T, 4 * H), np.nan, np.float32)  # gates: derive_gates fills them
+            dir_traces[direction] = LayerTrace(
+                z=nan, a=nan.copy(),
+                c=np.ascontiguousarray(c, dtype=np.float32),
+                h=np.ascontiguousarray(h, dtype=np.float32),
+                provenance={"z": "derived", "i": "derived", "f": "derived", "c~": "derived",
+                            "o": "derived", "c": c_how, "h": "measured"})
+        layers.append(dir_traces)
+        names.append(layer.name)
+        layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)
+    meta.setdefault("dtype", "float32")
+    meta.setdefault("reading", "file")
+    trace = Trace(layers=layers, layer_names=names, x=x, output=layer_in, label=label, meta=meta)
+    if progress is not None:
+        progress(1.0, f"{label}: deriving gates")
+    return derive_gates(model, trace)
+
+
+def base_meta(backend: str, device: str, tf32, versions: dict, notes=()) -> dict:
+    """The ``trace.meta`` every backend starts from."""
+    return {"backend": backend, "device": device, "tf32": tf32, "dtype": "float32",
+            "reading": "file", "versions": dict(versions, numpy=np.__version__,
+                                                python=platform.python_version()),
+            "notes": list(notes)}
+
+
+def import_tf():
+    """``(tensorflow, tf_keras)``, imported on first use with the Keras 2 API selected.
+
+    ``TF_USE_LEGACY_KERAS=1`` must be set before TensorFlow is imported for
+    ``tf.compat.v1.keras.layers.CuDNNLSTM`` to exist; GPU memory is grown on demand so that
+    TensorFlow and torch can share one GPU in the same process.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+        import tf_keras
+    except ImportError as exc:
+        raise InspectorError(
+            f"TensorFlow with tf-keras is needed for this backend but could not be imported ({exc}); "
+            f"install them with 'pip install tensorflow tf-keras'") from None
+    try:
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except (RuntimeError, ValueError):
+        pass  # already initialised: memory growth can no longer change, which is harmless
+    return tf, tf_keras
+
+
+class quiet_retracing:
+    """Silence TensorFlow's "triggered tf.function retracing" warning inside the block.
+
+    Each layer and direction gets its own small ``tf.function`` (a graph loop is 10-20x faster
+    than eager here); TensorFlow counts those as retraces of one function and warns.
+    """
+
+    def __init__(self, tf):
+        self.logger = tf.get_logger()
+
+    def __enter__(self):
+        self.level = self.logger.level
+        self.logger.setLevel("ERROR")
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def tf_versions(tf, tf_keras) -> dict:
+    return {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__}
+
+
+def float32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)

@@ -1,0 +1,165 @@
+"""``tf-cpu``: TensorFlow's own LSTM on the CPU, fed through Keras's own weight converter.
+
+The CudnnRNN ops have GPU kernels only, so on a CPU the honest TensorFlow reference for a
+CuDNNLSTM file is what Keras itself does when it loads CuDNNLSTM weights into an ``LSTM``:
+``preprocess_weights_for_loading`` -> ``_convert_rnn_weights`` (per gate block
+``k.T.reshape(k.shape, order='F')`` for the kernel, ``k.T`` for the recurrent kernel, bias halves
+summed). None of the project's own conversions (``core.weights``) is used on this path, so a bug
+there cannot hide here. A Keras ``LSTM`` layer's arrays go in as stored, with its own
+activations (``hard_sigmoid``, ``relu``...).
+
+Per-step cell states come from TF's own cell math in the same single call: the layer's
+``LSTMCell`` is wrapped in a cell whose output is ``concat(h_t, c_t)`` and run with
+``tf_keras.layers.RNN(wrapper, return_sequences=True)``, so c is ``"measured"``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .common import (base_meta, float32, import_tf, processing_reversed, quiet_retracing,
+                     refuse_reading, run_chain, tf_versions)
+
+NAME = "tf-cpu"
+LABEL = "TensorFlow CPU LSTM (Keras's converter)"
+
+
+def supports(model) -> str:
+    """Every activation TensorFlow knows runs here: always ""."""
+    return ""
+
+
+def keras_weights(target, layer, direction: str):
+    """Weights for ``target`` (a built tf-keras ``LSTM`` or ``CuDNNLSTM``) and how they were made.
+
+    Returns ``(list of arrays for target.set_weights, sentence)``. The file's stored arrays go
+    through Keras's ``preprocess_weights_for_loading``, which decides the source convention as
+    Keras does, from the bias alone (8H: CuDNNLSTM, 4H: LSTM), and converts when it differs from
+    the target. The loader's reading is deliberately not consulted (only a note is added where it
+    disagrees), so a loader that reads a file wrongly makes this path disagree with the NumPy
+    reference instead of agreeing with it. A stored convention Keras has no converter for
+    (another gate order or bias reading, e.g. a TF 1.x ``CudnnLSTM`` checkpoint's canonical
+    tensors) falls back to the tool's canonical weights, and the sentence says so.
+    """
+    from tf_keras.src.saving.legacy.hdf5_format import preprocess_weights_for_loading
+
+    stored = layer.directions[direction]
+    kernel, recurrent, bias = (float32(a) for a in (stored.kernel, stored.recurrent_kernel,
+                                                     stored.bias))
+    H = layer.units
+    reading = stored.true_reading
+    target_kind = type(target).__name__
+    where = f"layer '{layer.name}' ({direction})"
+    if reading.gate_order not in (None, "ifco") or reading.bias not in (None, "sum") \
+            or bias.shape not in ((4 * H,), (8 * H,)):
+        canonical = layer.weights(direction)
+        arrays = canonical.to_keras_lstm() if target_kind == "LSTM" else canonical.to_cudnn_keras()
+        return [float32(a) for a in arrays], (
+            f"{where} is stored in a convention Keras has no converter for ({reading.name}); "
+            f"its weights went in through the tool's canonical weights")
+    source = "CuDNNLSTM" if bias.shape == (8 * H,) else "LSTM"  # Keras's own rule
+    weights = preprocess_weights_for_loading(target, [kernel, recurrent, bias])
+    how = ("as stored" if source == target_kind
+           else f"through Keras's own converter ({source} -> {target_kind})")
+    note = f"{where}: weights {how}"
+    loader_layout = reading.layout or "cudnn"
+    if loader_layout != ("cudnn" if source == "CuDNNLSTM" else "keras"):
+        note += (f"; the model reads these arrays in the '{loader_layout}' layout, but Keras treats "
+                 f"a {bias.shape[0] // H}H bias as {source}'s, and this path follows Keras")
+    return [float32(w) for w in weights], note
+
+
+@functools.lru_cache(maxsize=1)
+def _state_recording_cell_class():
+    """A tf-keras cell class wrapping an ``LSTMCell``: output ``concat(h, c)``, same states."""
+    tf, tf_keras = import_tf()
+
+    class StateRecordingCell(tf_keras.layers.Layer):
+        """Runs ``cell`` unchanged and also emits its new cell state c_t beside h_t."""
+
+        def __init__(self, cell, **kwargs):
+            super().__init__(**kwargs)
+            self.cell = cell
+
+        @property
+        def state_size(self):
+            return self.cell.state_size
+
+        @property
+        def output_size(self):
+            return 2 * self.cell.units
+
+        def build(self, input_shape):
+            if not self.cell.built:
+                self.cell.build(input_shape)
+            self.built = True
+
+        def call(self, inputs, states, training=None):
+            h, new_states = self.cell(inputs, states, training=training)  # new_states = [h, c]
+            return tf.concat([h, new_states[1]], axis=-1), new_states  # (batch, 2H)
+
+    return StateRecordingCell
+
+
+def keras_lstm(layer, direction: str):
+    """A built ``tf_keras.layers.LSTM(return_sequences=True)`` holding one direction's weights.
+
+    Returns ``(lstm, sentence saying how its weights were made)``.
+    """
+    tf, tf_keras = import_tf()
+    stored = layer.directions[direction]
+    lstm = tf_keras.layers.LSTM(layer.units, activation=stored.activation,
+                                recurrent_activation=stored.recurrent_activation,
+                                return_sequences=True)
+    lstm.build((1, None, layer.input_size))
+    weights, how = keras_weights(lstm, layer, direction)
+    lstm.set_weights(weights)
+    return lstm, how
+
+
+def recording_rnn(lstm):
+    """``RNN(StateRecordingCell(lstm.cell), return_sequences=True)``, sharing ``lstm``'s weights.
+
+    Called on (1, T, in) it returns (1, T, 2H): h in the first H columns, c in the last H.
+    """
+    tf, tf_keras = import_tf()
+    cell = _state_recording_cell_class()(lstm.cell)
+    return tf_keras.layers.RNN(cell, return_sequences=True)
+
+
+def run_direction(tf, rnn, x_proc: np.ndarray):
+    """h, c (T, H) in processing order from one graph-mode call of the recording RNN."""
+    call = tf.function(lambda inputs: rnn(inputs))
+    with quiet_retracing(tf):
+        hc = call(tf.constant(x_proc[None]))[0].numpy()  # (T, 2H)
+    H = hc.shape[1] // 2
+    return hc[:, :H], hc[:, H:]
+
+
+def run(model, x: np.ndarray, progress=None, tf32=None):
+    """Run ``model.chain`` on x (T, in) float32 with TensorFlow's CPU LSTM; a Trace (c measured)."""
+    refuse_reading(model)
+    tf, tf_keras = import_tf()
+    meta = base_meta(NAME, "CPU", "n/a", tf_versions(tf, tf_keras))
+    notes = meta["notes"]
+    if tf32 is not None:
+        notes.append("TF32 applies to GPU backends only; ignored on the CPU")
+
+    def run_layer(layer, layer_in, part):
+        states = {}
+        for n, direction in enumerate(layer.directions):
+            if part is not None:
+                part(n / len(layer.directions), f"{LABEL}: layer {layer.name} {direction}")
+            reverse = processing_reversed(layer, direction)
+            x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in)
+            with tf.device("/CPU:0"):
+                lstm, how = keras_lstm(layer, direction)
+                h, c = run_direction(tf, recording_rnn(lstm), x_proc)
+            notes.append(how)
+            if reverse:  # back to input time
+                h, c = h[::-1], c[::-1]
+            states[direction] = (h, c, "measured")
+        return states
+
+    return run_chain(model, x, run_layer, meta, LABEL, progress)

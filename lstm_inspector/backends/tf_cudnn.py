@@ -1,0 +1,188 @@
+"""``tf-gpu``: the real ``CuDNNLSTM`` layer (``tf.compat.v1.keras.layers.CuDNNLSTM``) on a GPU.
+
+The layer is built with the file's stored arrays through ``set_weights`` (a Keras ``LSTM``
+layer's arrays go through Keras's own converter first), wrapped in ``Bidirectional`` where the
+model has it, and run once on the whole sequence: h at every step, ``"measured"``.
+
+cuDNN returns c for the last step only. c at every step is measured by *stepping*: the same
+layer with ``return_state=True`` is called once per step with ``initial_state=[h_{t-1}, c_{t-1}]``
+from the previous call -> ``"stepped"``. The loop runs inside one ``tf.function`` (a graph
+``while`` loop, one CudnnRNN op per step), in chunks so progress can be reported and cancelled.
+
+TF32: ``tf.config.experimental.enable_tensor_float_32_execution(flag)`` for the run when ``tf32``
+is True/False (restored after); the state in force is reported in ``trace.meta["tf32"]``.
+The CudnnRNN ops have GPU kernels only, so this backend needs a GPU TensorFlow can see.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InspectorError
+from .common import (base_meta, cudnn_activation_problem, float32, import_tf,
+                     processing_reversed, quiet_retracing, refuse_reading, run_chain,
+                     tf_versions)
+from .tf_cpu import keras_weights
+
+NAME = "tf-gpu"
+STEP_CHUNK = 512  # steps per graph call while stepping (progress / cancel granularity)
+
+
+def supports(model) -> str:
+    return cudnn_activation_problem(model, "CuDNNLSTM")
+
+
+def gpu_problem() -> str:
+    """"" when TensorFlow sees a GPU, else why not (never raises)."""
+    try:
+        tf, _ = import_tf()
+        if not tf.config.list_physical_devices("GPU"):
+            return "TensorFlow sees no GPU here"
+    except InspectorError as exc:
+        return str(exc)
+    except Exception as exc:  # a broken CUDA install must not crash a listing
+        return f"TensorFlow could not list GPUs ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def cudnn_lstm_class():
+    """``tf.compat.v1.keras.layers.CuDNNLSTM`` (the tf-keras class)."""
+    tf, tf_keras = import_tf()
+    cls = getattr(getattr(tf.compat.v1.keras, "layers", None), "CuDNNLSTM", None)
+    if cls is None:  # TensorFlow was imported before TF_USE_LEGACY_KERAS=1 was set
+        from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM as cls
+    return cls
+
+
+def build_cudnn(layer, directions, notes, return_sequences=True, return_state=False):
+    """A built CuDNNLSTM (``Bidirectional(..., merge_mode=None)`` for two directions) with the
+    file's weights; appends how the weights were made to ``notes``."""
+    tf, tf_keras = import_tf()
+    cell = cudnn_lstm_class()(layer.units, return_sequences=return_sequences,
+                              return_state=return_state)
+    if len(directions) == 2:
+        keras_layer = tf_keras.layers.Bidirectional(cell, merge_mode=None)
+        keras_layer.build((1, None, layer.input_size))
+        parts = (keras_layer.forward_layer, keras_layer.backward_layer)
+    else:
+        keras_layer = cell
+        keras_layer.build((1, None, layer.input_size))
+        parts = (keras_layer,)
+    weights = []
+    for part, direction in zip(parts, directions):
+        arrays, how = keras_weights(part, layer, direction)
+        weights += arrays
+        if how not in notes:
+            notes.append(how)
+    keras_layer.set_weights(weights)
+    return keras_layer
+
+
+def step_states(tf, step_layer, x_proc: np.ndarray, units: int, report=None,
+                chunk: int = STEP_CHUNK):
+    """Call ``step_layer`` (``return_state=True``) once per step from the previous (h, c).
+
+    Parameters
+    ----------
+    step_layer : a built Keras recurrent layer returning ``[output, h, c]``.
+    x_proc : (T, in) in processing order.
+    report : callable(fraction) between chunks (may raise ``errors.Cancelled``).
+
+    Returns h, c (T, H) in processing order.
+    """
+    T, n_in = x_proc.shape
+    spec = [tf.TensorSpec((None, 1, 1, n_in), tf.float32),
+            tf.TensorSpec((1, units), tf.float32), tf.TensorSpec((1, units), tf.float32)]
+
+    @tf.function(input_signature=spec)
+    def steps(xs, h, c):  # xs (n, batch 1, time 1, in); h, c (1, H)
+        n = tf.shape(xs)[0]
+        hs = tf.TensorArray(tf.float32, size=n)
+        cs = tf.TensorArray(tf.float32, size=n)
+        for t in tf.range(n):
+            _, h, c = step_layer(xs[t], initial_state=[h, c])
+            hs = hs.write(t, h[0])
+            cs = cs.write(t, c[0])
+        return hs.stack(), cs.stack(), h, c
+
+    xs = tf.constant(float32(x_proc).reshape(T, 1, 1, n_in))
+    h = tf.zeros((1, units), tf.float32)
+    c = tf.zeros((1, units), tf.float32)
+    h_out, c_out = [], []
+    for start in range(0, T, chunk):
+        with quiet_retracing(tf):
+            hs, cs, h, c = steps(xs[start:start + chunk], h, c)
+        h_out.append(hs.numpy())
+        c_out.append(cs.numpy())
+        if report is not None:
+            report(min(start + chunk, T) / T)
+    return np.concatenate(h_out), np.concatenate(c_out)
+
+
+def run(model, x: np.ndarray, tf32=None, progress=None):
+    """Run ``model.chain`` on x (T, in) float32 with CuDNNLSTM on TensorFlow's first GPU."""
+    refuse_reading(model)
+    problem = supports(model)
+    if problem:
+        raise InspectorError(f"{problem}; run it with backend tf-cpu or numpy")
+    problem = gpu_problem()
+    if problem:
+        raise InspectorError(f"backend tf-gpu needs a GPU: {problem}")
+    tf, tf_keras = import_tf()
+    gpu = tf.config.list_physical_devices("GPU")[0]
+    saved_tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+    try:
+        if tf32 is not None:
+            tf.config.experimental.enable_tensor_float_32_execution(bool(tf32))
+        tf32_now = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+        try:
+            device = tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+        except Exception:  # details are informative only
+            device = gpu.name
+        versions = tf_versions(tf, tf_keras)
+        build = tf.sysconfig.get_build_info()
+        versions["cudnn"] = f"{build.get('cudnn_version', '?')} (TensorFlow build)"
+        versions["cuda"] = f"{build.get('cuda_version', '?')} (TensorFlow build)"
+        meta = base_meta(NAME, device, tf32_now, versions)
+        notes = meta["notes"]
+        label = f"CuDNNLSTM (cuDNN on {device}, TF32 {'on' if tf32_now else 'off'})"
+        stepped_gap = []
+
+        def run_layer(layer, layer_in, part):
+            H, directions = layer.units, tuple(layer.directions)
+            if part is not None:
+                part(0.0, f"{label}: layer {layer.name}, all steps at once")
+            with tf.device("/GPU:0"):
+                one_shot = build_cudnn(layer, directions, notes)
+                x_fed = float32(layer_in[::-1] if layer.go_backwards else layer_in)  # (T, in)
+                out = one_shot(tf.constant(x_fed[None]))
+                outs = out if isinstance(out, (list, tuple)) else [out]  # [(1, T, H)] per direction
+                states = {}
+                for n, direction in enumerate(directions):
+                    h = outs[n][0].numpy()  # fed time
+                    if layer.go_backwards:
+                        h = h[::-1]  # input time
+                    reverse = processing_reversed(layer, direction)
+                    x_proc = layer_in[::-1] if reverse else layer_in
+                    report = None
+                    if part is not None:
+                        lo, hi = (n + 0.1) / len(directions), (n + 1) / len(directions)
+                        text = f"{label}: layer {layer.name} {direction}, stepping for c"
+                        report = (lambda f, lo=lo, hi=hi, text=text: part(lo + (hi - lo) * f, text))
+                    stepper = build_cudnn(layer, (direction,), notes, return_sequences=False,
+                                          return_state=True)
+                    h_step, c = step_states(tf, stepper, x_proc, H, report)
+                    if reverse:
+                        h_step, c = h_step[::-1], c[::-1]
+                    stepped_gap.append(float(np.max(np.abs(h_step - h))))
+                    states[direction] = (h, c, "stepped")
+            return states
+
+        trace = run_chain(model, x, run_layer, meta, label, progress)
+        gap = max(stepped_gap)
+        meta["stepped_h_max_abs_diff"] = gap
+        notes.append(f"c was measured by stepping one cuDNN call per step; the stepped h differs "
+                     f"from the one-call h by at most {gap:.3g}")
+        return trace
+    finally:
+        if tf32 is not None:
+            tf.config.experimental.enable_tensor_float_32_execution(saved_tf32)

@@ -1,0 +1,158 @@
+"""``torch-cpu`` / ``torch-cuda``: PyTorch ``nn.LSTM``, a second road to the cuDNN kernel.
+
+``nn.LSTM`` holds cuDNN's canonical layout, so the file's weights go in as
+``layer.weights(direction).to_torch()`` (``weight_ih (4H, in)``, ``weight_hh (4H, H)``,
+``bias_ih``, ``bias_hh``; gate order i, f, g, o). On a GPU it runs the same cuDNN LSTM kernel
+as CuDNNLSTM. h for every step comes from one call; cuDNN (and torch's CPU kernel) return c
+for the last step only, so c at every step is measured by *stepping*: one call per step,
+each starting from the (h, c) the previous call returned -> provenance ``"stepped"``. The
+stepped h is compared with the one-call h and the largest difference goes into the notes.
+
+cuDNN and ``nn.LSTM`` compute only ``sigmoid`` gates and ``tanh`` cell activations; a layer
+with anything else (``hard_sigmoid``, ``relu``) is refused with its name.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InspectorError
+from .common import (base_meta, cudnn_activation_problem, float32, processing_reversed,
+                     refuse_reading, run_chain)
+
+NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
+STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
+
+
+def supports(model) -> str:
+    """"" when every chain layer is a tanh/sigmoid LSTM, else the sentence saying which is not."""
+    return cudnn_activation_problem(model, "torch's nn.LSTM")
+
+
+def _set_direction(lstm, suffix: str, weights, torch) -> None:
+    """Copy canonical weights into ``nn.LSTM`` parameters ``*_l0{suffix}`` (in place)."""
+    for name, array in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights.to_torch()):
+        getattr(lstm, f"{name}_l0{suffix}").copy_(torch.from_numpy(float32(array)))
+
+
+def _module(torch, layer, directions, device):
+    """An ``nn.LSTM`` (bidirectional when two directions are given) holding ``directions``."""
+    lstm = torch.nn.LSTM(layer.input_size, layer.units, batch_first=True,
+                         bidirectional=len(directions) == 2).to(device)
+    with torch.no_grad():
+        for direction, suffix in zip(directions, ("", "_reverse")):
+            _set_direction(lstm, suffix, layer.weights(direction), torch)
+    lstm.flatten_parameters()
+    return lstm
+
+
+def _step(torch, lstm, x_proc: np.ndarray, device, report=None):
+    """Run ``lstm`` one step at a time over ``x_proc`` (T, in): h, c (T, H) in processing order."""
+    T, H = x_proc.shape[0], lstm.hidden_size
+    xs = torch.from_numpy(float32(x_proc)).to(device).view(T, 1, 1, -1)  # (T, batch 1, time 1, in)
+    hs = torch.empty((T, H), device=device)
+    cs = torch.empty((T, H), device=device)
+    h = torch.zeros((1, 1, H), device=device)  # (layers*dirs, batch, H)
+    c = torch.zeros((1, 1, H), device=device)
+    for t in range(T):
+        _, (h, c) = lstm(xs[t], (h, c))
+        hs[t] = h[0, 0]
+        cs[t] = c[0, 0]
+        if report is not None and t % STEP_REPORT_EVERY == 0:
+            report(t / T)
+    return hs.cpu().numpy(), cs.cpu().numpy()
+
+
+def _tf32_flags(torch) -> dict:
+    flags = {"cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+             "cuda.matmul.allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
+    rnn = getattr(torch.backends.cudnn, "rnn", None)
+    if rnn is not None and hasattr(rnn, "fp32_precision"):
+        flags["cudnn.rnn.fp32_precision"] = str(rnn.fp32_precision)
+    return flags
+
+
+def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
+    """Run ``model.chain`` on x (T, in) float32 with ``nn.LSTM`` on ``device`` ("cpu" or "cuda").
+
+    ``tf32`` (cuda only): True / False sets ``torch.backends.cudnn.allow_tf32`` and
+    ``torch.backends.cuda.matmul.allow_tf32`` for the run (restored after); None keeps
+    torch's defaults. The state in force is reported in ``trace.meta``.
+    """
+    refuse_reading(model)
+    problem = supports(model)
+    if problem:
+        raise InspectorError(f"{problem}; run it with backend tf-cpu or numpy")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InspectorError("torch sees no CUDA GPU here; use backend torch-cpu")
+    dev = torch.device(device)
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    saved_onednn = torch.backends.mkldnn.enabled
+    try:
+        versions = {"torch": torch.__version__}
+        if device == "cuda":
+            if tf32 is not None:
+                torch.backends.cudnn.allow_tf32 = bool(tf32)
+                torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+            versions["cudnn"] = str(torch.backends.cudnn.version())
+            versions["cuda"] = str(torch.version.cuda)
+            flags = _tf32_flags(torch)
+            meta = base_meta(NAMES[device], torch.cuda.get_device_name(dev),
+                             flags["cudnn.allow_tf32"], versions)
+            meta["tf32_flags"] = flags
+            label = (f"PyTorch nn.LSTM (cuDNN on {meta['device']}, "
+                     f"TF32 {'on' if meta['tf32'] else 'off'})")
+        else:
+            # oneDNN's LSTM builds its kernel on every call: 2.5 ms a step at H=128 against
+            # 0.2 ms for torch's own CPU kernel. Both the one call and the stepping use the
+            # latter, so the stepped h equals the one-call h and c belongs to that h.
+            torch.backends.mkldnn.enabled = False
+            meta = base_meta(NAMES[device], "CPU", "n/a", versions)
+            meta["notes"].append("ran torch's native CPU LSTM kernel (oneDNN off), one call "
+                                 "and stepping alike")
+            if tf32 is not None:
+                meta["notes"].append("TF32 applies to GPU backends only; ignored on the CPU")
+            label = "PyTorch nn.LSTM (CPU)"
+        stepped_gap = []
+
+        def run_layer(layer, layer_in, part):
+            H, directions = layer.units, tuple(layer.directions)
+            with torch.no_grad():
+                if part is not None:
+                    part(0.0, f"{label}: layer {layer.name}, all steps at once")
+                lstm = _module(torch, layer, directions, dev)
+                x_fed = float32(layer_in[::-1] if layer.go_backwards else layer_in)  # (T, in)
+                out, _ = lstm(torch.from_numpy(x_fed).to(dev)[None])  # (1, T, dirs*H)
+                out = out[0].cpu().numpy()
+                if layer.go_backwards:  # fed time -> input time
+                    out = out[::-1]
+                states = {}
+                for n, direction in enumerate(directions):
+                    h = out[:, n * H:(n + 1) * H]
+                    reverse = processing_reversed(layer, direction)
+                    x_proc = layer_in[::-1] if reverse else layer_in
+                    report = None
+                    if part is not None:
+                        lo, hi = (n + 0.1) / len(directions), (n + 1) / len(directions)
+                        text = f"{label}: layer {layer.name} {direction}, stepping for c"
+                        report = (lambda f, lo=lo, hi=hi, text=text: part(lo + (hi - lo) * f, text))
+                    h_step, c = _step(torch, _module(torch, layer, (direction,), dev),
+                                      x_proc, dev, report)
+                    if reverse:
+                        h_step, c = h_step[::-1], c[::-1]
+                    stepped_gap.append(float(np.max(np.abs(h_step - h))))
+                    states[direction] = (h, c, "stepped")
+            return states
+
+        trace = run_chain(model, x, run_layer, meta, label, progress)
+        gap = max(stepped_gap)
+        meta["stepped_h_max_abs_diff"] = gap
+        meta["notes"].append(
+            f"c was measured by stepping one call per step; the stepped h differs from the "
+            f"one-call h by at most {gap:.3g}")
+        return trace
+    finally:
+        if device == "cuda":
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        torch.backends.mkldnn.enabled = saved_onednn
