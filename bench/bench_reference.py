@@ -1,0 +1,165 @@
+"""How fast is the instrumented NumPy reference beside real LSTMs on the CPU? Not a test.
+
+One LSTM layer, batch 1, T = 6000 frames of width 40, H = 128 and 512, float32, all measured in
+this run (best of N):
+
+* ``numpy reference``  ``core.reference.run_reference``: records z, a, c, h at every step
+* ``torch nn.LSTM``    one call, nothing recorded (the baseline every ratio is against);
+  also with oneDNN off (torch's own CPU kernel, which the torch-cpu backend uses)
+* ``tf LSTM``          ``tf_keras.layers.LSTM`` in a ``tf.function``, one call, nothing recorded
+* ``numpy naive``      the plain step loop a port writes: ``z = x_t @ W + h @ R + b`` per step
+* ``backend tf-cpu`` / ``backend torch-cpu``: ``run_backend`` as the tool runs it (c recorded
+  or stepped, gates derived), timed once
+
+plus the trace's memory: ``trace.nbytes`` against the raw size of the arrays it must hold
+(z, a: T x 4H; c, h: T x H), and what the process still holds after the run (tracemalloc).
+
+    python bench/bench_reference.py [--steps 6000] [--units 128 512] [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from lstm_inspector.core.model import Model, RecurrentLayer  # noqa: E402
+from lstm_inspector.core.reference import run_reference  # noqa: E402
+from lstm_inspector.core.weights import READINGS, StoredLSTM  # noqa: E402
+
+
+def make_model(n_in: int, units: int, seed: int = 0) -> Model:
+    rng = np.random.default_rng(seed)
+    s = 1 / np.sqrt(units)
+    stored = StoredLSTM(rng.uniform(-s, s, (n_in, 4 * units)).astype(np.float32),
+                        rng.uniform(-s, s, (units, 4 * units)).astype(np.float32),
+                        rng.uniform(-s, s, 8 * units).astype(np.float32), READINGS["cudnn"])
+    return Model([RecurrentLayer("lstm", "CuDNNLSTM", n_in, units, {"forward": stored})],
+                 source="<bench>")
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def naive_numpy(w, x):
+    """The step loop people write: z = x_t @ W + h @ R + b, sigmoid/tanh, nothing recorded."""
+    W, R = w.weight_ih.T.copy(), w.weight_hh.T.copy()  # (in, 4H), (H, 4H)
+    b = w.bias_ih + w.bias_hh
+    H = w.units
+    h = np.zeros(H, np.float32)
+    c = np.zeros(H, np.float32)
+    out = np.empty((x.shape[0], H), np.float32)
+    for t in range(x.shape[0]):
+        z = x[t] @ W + h @ R + b
+        i, f = 1 / (1 + np.exp(-z[:H])), 1 / (1 + np.exp(-z[H:2 * H]))
+        g, o = np.tanh(z[2 * H:3 * H]), 1 / (1 + np.exp(-z[3 * H:]))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        out[t] = h
+    return out
+
+
+def torch_runner(w, x):
+    import torch
+
+    lstm = torch.nn.LSTM(w.input_size, w.units, batch_first=True)
+    with torch.no_grad():
+        for name, array in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                               w.to_torch()):
+            getattr(lstm, name).copy_(torch.from_numpy(array))
+    xt = torch.from_numpy(x)[None]
+
+    def run():
+        with torch.no_grad():
+            return lstm(xt)[0]
+
+    def run_native():  # torch's own CPU kernel instead of oneDNN's (what torch-cpu steps with)
+        saved = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = False
+        try:
+            return run()
+        finally:
+            torch.backends.mkldnn.enabled = saved
+
+    return run, run_native, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def tf_runner(layer, x):
+    from lstm_inspector.backends.common import import_tf
+    from lstm_inspector.backends.tf_cpu import keras_lstm
+
+    tf, _ = import_tf()
+    with tf.device("/CPU:0"):
+        lstm, _ = keras_lstm(layer, "forward")
+        fn = tf.function(lambda a: lstm(a))
+        xt = tf.constant(x[None])
+        fn(xt)  # trace once, outside the timing
+
+    def run():
+        with tf.device("/CPU:0"):
+            return fn(xt).numpy()
+
+    return run, f"tensorflow {tf.__version__}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--input", type=int, default=40)
+    parser.add_argument("--units", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-backends", action="store_true", help="skip the run_backend rows")
+    args = parser.parse_args(argv)
+    print(f"one layer, batch 1, T={args.steps}, input {args.input}, float32, best of "
+          f"{args.repeat}; {os.cpu_count()} CPUs, numpy {np.__version__}")
+    for units in args.units:
+        model = make_model(args.input, units)
+        layer, w = model.layers[0], model.layers[0].weights()
+        x = np.random.default_rng(1).standard_normal((args.steps, args.input)).astype(np.float32)
+        torch_run, torch_native, torch_desc = torch_runner(w, x)
+        tf_run, tf_desc = tf_runner(layer, x)
+        torch_run()  # warm up thread pools
+        rows = [("torch nn.LSTM (one call)", best_of(torch_run, args.repeat)),
+                ("torch nn.LSTM, oneDNN off", best_of(torch_native, args.repeat)),
+                ("numpy reference (instrumented)",
+                 best_of(lambda: run_reference(model, x), args.repeat)),
+                ("tf LSTM (tf.function, one call)", best_of(tf_run, args.repeat)),
+                ("numpy naive step loop", best_of(lambda: naive_numpy(w, x), max(1, args.repeat // 2)))]
+        if not args.no_backends:
+            from lstm_inspector.backends import run_backend
+
+            for name in ("tf-cpu", "torch-cpu"):
+                rows.append((f"run_backend {name} (once)", best_of(lambda: run_backend(model, x, name), 1)))
+        base = rows[0][1]
+        print(f"\nH={units}  ({torch_desc}; {tf_desc})")
+        for name, seconds in rows:
+            print(f"  {name:34s} {seconds * 1e3:9.1f} ms   {seconds / base:7.2f} x torch")
+        tracemalloc.start()
+        trace = run_reference(model, x)
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        T, H = args.steps, units
+        raw = T * (4 * H + 4 * H + H + H) * 4  # z, a (T, 4H); c, h (T, H); float32
+        print(f"  trace memory: nbytes {trace.nbytes / 2**20:.1f} MiB, raw arrays {raw / 2**20:.1f} MiB "
+              f"-> ratio {trace.nbytes / raw:.3f}; held after run {held / 2**20:.1f} MiB "
+              f"(ratio {held / raw:.3f}), peak during run {peak / 2**20:.1f} MiB "
+              f"(ratio {peak / raw:.3f})")
+        del trace
+
+
+if __name__ == "__main__":
+    main()
