@@ -237,6 +237,8 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed early
+        return 0
     except Exception as exc:  # a bug in the tool: still one line, details on request
         if os.environ.get("LSTM_INSPECTOR_DEBUG"):
             raise

@@ -9,7 +9,6 @@ with ``core.reference.derive_gates`` (cuDNN never exposes them: provenance ``"de
 """
 from __future__ import annotations
 
-import os
 import platform
 
 import numpy as np
@@ -111,10 +110,10 @@ def import_tf():
     ``tf.compat.v1.keras.layers.CuDNNLSTM`` to exist; GPU memory is grown on demand so that
     TensorFlow and torch can share one GPU in the same process.
     """
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ..io.tf_runtime import import_tensorflow
+
+    tf = import_tensorflow()
     try:
-        import tensorflow as tf
         import tf_keras
     except ImportError as exc:
         raise InspectorError(

@@ -179,7 +179,6 @@ class Report:
             for k, d in self._keys:
                 if k != layer:
                     continue
-                T = self.a.layer(k, d).steps
                 for q in QUANTITIES:
                     out = self.out_of_tolerance(k, d, q)
                     rows = np.flatnonzero(out.any(axis=1))

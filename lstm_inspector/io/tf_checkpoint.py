@@ -236,14 +236,9 @@ def _latest_in_folder(folder: Path) -> str:
 
 # ---- TensorFlow reader -------------------------------------------------------------------
 def _import_tensorflow():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        raise InspectorError(
-            "reading a TF checkpoint needs TensorFlow, which is not installed (pip install tensorflow)"
-        ) from None
+    from .tf_runtime import import_tensorflow
+
+    import_tensorflow("reading a TF checkpoint")
 
 
 def _first_line(error: BaseException) -> str:
