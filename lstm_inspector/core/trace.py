@@ -87,8 +87,10 @@ class Trace:
     """One execution of a model's runnable chain on one input.
 
     ``layers[k]`` maps a direction name to its :class:`LayerTrace`; ``layer_names[k]`` is the
-    file's layer name; ``x`` is the (T, in) input; ``output`` the chain's output as Keras would
-    return it (T, out) (or its last row when the last layer has ``return_sequences=False``).
+    file's layer name; ``x`` is the (T, in) input; ``output`` the last layer's output sequence
+    (T, out) as Keras's ``return_sequences=True`` would return it (a go_backwards direction in
+    processing order). With ``return_sequences=False`` Keras returns only the step each direction
+    computed last: ``output[-1]`` for a plain layer, not for a Bidirectional one.
     ``meta`` records what ran: backend, device, library versions, TF32, dtype, reading.
     """
 
