@@ -61,8 +61,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_dock("divergence", "Divergence per step", self.divergence,
                        QtCore.Qt.BottomDockWidgetArea)
         self._add_dock("step_table", "Values at the cursor", self.step_table,
-                       QtCore.Qt.BottomDockWidgetArea)
-        self.splitDockWidget(self.docks["divergence"], self.docks["step_table"], QtCore.Qt.Horizontal)
+                       QtCore.Qt.RightDockWidgetArea)
+        # the right column (c/h over the table) runs down to the status bar; the divergence
+        # plot sits under the gates, sharing their width
+        self.setCorner(QtCore.Qt.BottomRightCorner, QtCore.Qt.RightDockWidgetArea)
+        self.splitDockWidget(self.docks["states"], self.docks["step_table"], QtCore.Qt.Vertical)
         self.time_link = link_time_axes(
             [panel.time_view_boxes()[0] for panel in (self.features, self.gates, self.states,
                                                       self.divergence)])
@@ -89,19 +92,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_title()
         self._traces_ready()
         self.resize(1400, 900)
-        self.default_dock_sizes()
-        self._restore_geometry()
+        self._restored = self._restore_geometry()
+        self._sized = False
 
     # ---- construction --------------------------------------------------------------------------
     def default_dock_sizes(self):
-        """Features a strip on top, c/h a third of the width, divergence and table below."""
+        """Features a strip on top; c/h over the table in a right column of 38% of the width;
+        the divergence plot under the gates."""
         width, height = self.width(), self.height()
         d = self.docks
-        self.resizeDocks([d["features"]], [int(0.16 * height)], QtCore.Qt.Vertical)
-        self.resizeDocks([d["divergence"]], [int(0.30 * height)], QtCore.Qt.Vertical)
-        self.resizeDocks([d["states"]], [int(0.36 * width)], QtCore.Qt.Horizontal)
-        self.resizeDocks([d["divergence"], d["step_table"]], [width // 2, width // 2],
-                         QtCore.Qt.Horizontal)
+        self.resizeDocks([d["features"]], [max(int(0.17 * height), 150)], QtCore.Qt.Vertical)
+        self.resizeDocks([d["states"]], [int(0.38 * width)], QtCore.Qt.Horizontal)
+        self.resizeDocks([d["states"], d["step_table"]], [int(0.48 * height), int(0.30 * height)],
+                         QtCore.Qt.Vertical)
+        self.resizeDocks([d["divergence"]], [int(0.28 * height)], QtCore.Qt.Vertical)
 
     def _add_dock(self, key, title, widget, area):
         dock = QtWidgets.QDockWidget(title, self)
@@ -121,11 +125,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(QtCore.Qt.TopToolBarArea, bar)
         self.layer_combo = QtWidgets.QComboBox()
         self.layer_combo.setToolTip("Layer and direction shown (the model's runnable chain)")
-        self.layer_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+        self.layer_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLength)
+        self.layer_combo.setMinimumContentsLength(23)
         self.layer_combo.currentIndexChanged.connect(self._layer_chosen)
         self.source_combo = SourceChooser(self.state)
         self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
-        self.slider.setMinimumWidth(260)
+        self.slider.setMinimumWidth(80)
         self.slider.valueChanged.connect(self.state.set_timestep)
         self.step_label = QtWidgets.QLabel()
         self.step_label.setMinimumWidth(190)
@@ -134,7 +139,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slider.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
         bar.addWidget(QtWidgets.QLabel(" layer "))
         bar.addWidget(self.layer_combo)
-        bar.addWidget(QtWidgets.QLabel("  heatmaps show "))
+        bar.addWidget(QtWidgets.QLabel("  show "))
         bar.addWidget(self.source_combo)
         bar.addSeparator()
         self.nav_actions = self._navigation_actions()
@@ -533,13 +538,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state.set_run_settings(colormap=cmap if cmap in COLORMAPS else "viridis",
                                     default_frame_shift=float(shift) or 0.01)
 
-    def _restore_geometry(self):
+    def _restore_geometry(self) -> bool:
+        """The saved geometry and dock layout; False when there is none (first start)."""
         geometry = self._settings.value("window/geometry")
         if geometry:
             self.restoreGeometry(geometry)
         dock_state = self._settings.value("window/state")
         if dock_state:
             self.restoreState(dock_state)
+        return bool(dock_state)
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            if not self._restored:
+                self.default_dock_sizes()  # for the size the window really has
 
     def save_settings(self):
         self._settings.setValue("window/geometry", self.saveGeometry())

@@ -18,7 +18,7 @@ CURSOR_HOVER_PEN = pg.mkPen((255, 160, 60), width=3)
 UNIT_PEN = pg.mkPen((255, 255, 255, 170), width=1, style=QtCore.Qt.DashLine)
 QUANTITY_COLORS = {"i": (31, 119, 180), "f": (44, 160, 44), "c~": (148, 103, 189),
                    "o": (255, 127, 14), "c": (214, 39, 40), "h": (23, 190, 207)}
-TITLE_SIZE = "9pt"
+TITLE_SIZE = "8pt"
 # |difference| plotted on a log axis: an exact 0 is drawn at this floor (log(0) has no place).
 LOG_FLOOR = 1e-12
 
@@ -41,6 +41,39 @@ def unit_color(k: int):
 def log_floor(values: np.ndarray) -> np.ndarray:
     """``values`` with zeros (and smaller) replaced by :data:`LOG_FLOOR`, for a log axis."""
     return np.maximum(np.asarray(values, dtype=np.float64), LOG_FLOOR)
+
+
+def short_number(value: float) -> str:
+    """A colour-bar label: 3 significant digits, scientific below 0.01 ("3.5e-03")."""
+    if value == 0:
+        return "0"
+    if 0.01 <= abs(value) < 1000:
+        return f"{value:.3g}"
+    return f"{value:.1e}"
+
+
+class IntegerAxis(pg.AxisItem):
+    """An axis of an index (step, unit, coefficient): ticks only at whole numbers, no SI scaling."""
+
+    def __init__(self, orientation, **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
+                  if spacing >= 1]
+        return levels or [(1.0, 0.0)]
+
+
+def index_plot(layout, row: int, col: int, left_index: bool = True) -> pg.PlotItem:
+    """A PlotItem whose bottom axis (time steps), and left axis if ``left_index``, are indices."""
+    axes = {"bottom": IntegerAxis("bottom")}
+    if left_index:
+        axes["left"] = IntegerAxis("left")
+    plot = layout.addPlot(row=row, col=col, axisItems=axes)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    return plot
 
 
 class SecondsAxis(pg.AxisItem):
@@ -141,9 +174,7 @@ class Heatmap:
 
     def __init__(self, layout: pg.GraphicsLayout, row: int, col: int, title: str = "",
                  ylabel: str = "unit", on_click=None, bottom_axis=True):
-        self.plot: pg.PlotItem = layout.addPlot(row=row, col=col)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
+        self.plot: pg.PlotItem = index_plot(layout, row, col)
         self.plot.setLabel("left", ylabel)
         self.plot.getAxis("left").setWidth(48)
         if not bottom_axis:
@@ -155,6 +186,10 @@ class Heatmap:
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=colormap("viridis"), width=10,
                                    interactive=True)
         self.bar.setImageItem(self.image, insert_in=self.plot)
+        bar_font = QtGui.QFont()
+        bar_font.setPointSize(7)
+        self.bar.axis.setStyle(tickFont=bar_font, autoExpandTextSpace=False)
+        self.bar.axis.setWidth(44)  # room for "-1.5e-03": a label wider than its axis is dropped
         self.unit_lines: list[pg.InfiniteLine] = []
         self.set_title(title)
 
@@ -175,7 +210,10 @@ class Heatmap:
         self.image.setImage(data, autoLevels=False, levels=levels)
         self.bar.setLevels(levels)
         lo, hi = levels
-        self.bar.axis.setTicks([[(v, f"{v:.3g}") for v in (lo, (lo + hi) / 2, hi)], []])
+        # the scale at both ends, uncrowded; nudged 1% inward: a tick exactly on the end can
+        # round to outside the axis, and pyqtgraph then drops its label
+        inset = 0.01 * (hi - lo)
+        self.bar.axis.setTicks([[(lo + inset, short_number(lo)), (hi - inset, short_number(hi))], []])
         steps, rows = data.shape
         self.image.setRect(QtCore.QRectF(-0.5, -0.5, steps, rows))
         self.plot.setLimits(xMin=-0.5, xMax=steps - 0.5, yMin=-0.5, yMax=rows - 0.5)

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from ...core.trace import QUANTITIES
-from .common import QUANTITY_COLORS, CursorGroup, cache_axes, cache_curve, log_floor
+from .common import QUANTITY_COLORS, TITLE_SIZE, CursorGroup, cache_axes, cache_curve, index_plot, log_floor
 
 MARKER_BRUSH = pg.mkBrush(230, 30, 30)
 VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c62828"}
@@ -57,8 +57,8 @@ def legend_html(local: bool) -> str:
     names = " ".join(f'<span style="color:rgb{QUANTITY_COLORS[q]}">&#9473; {q}</span>'
                      for q in QUANTITIES)
     if local:
-        names += " &nbsp;dotted: local error (each step from B's own state)"
-    return f"max |A-B| per step: {names}"
+        names += " &nbsp;dotted: local (from B's own state)"
+    return f"max |A-B| per step, log: {names}"
 
 
 class DivergencePanel(QtWidgets.QWidget):
@@ -76,14 +76,11 @@ class DivergencePanel(QtWidgets.QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.verdict)
         layout.addWidget(self.view, 1)
-        self.plot: pg.PlotItem = self.view.ci.addPlot(row=0, col=0)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
+        self.plot: pg.PlotItem = index_plot(self.view.ci, 0, 0, left_index=False)
         self.plot.setLogMode(y=True)
         self.plot.setDownsampling(auto=True, mode="peak")
         self.plot.setClipToView(True)
         self.plot.showGrid(x=False, y=True, alpha=0.25)
-        self.plot.setLabel("left", "max |A-B|")
         self.plot.setLabel("bottom", "step")
         self.plot.getAxis("left").setWidth(48)
         self.plot.getAxis("left").enableAutoSIPrefix(False)
@@ -144,7 +141,7 @@ class DivergencePanel(QtWidgets.QWidget):
             self.marker.setData([], [])
             self.first_line.hide()
             self.tolerance_line.hide()
-            self.plot.setTitle("divergence: nothing compared yet", size="9pt")
+            self.plot.setTitle("divergence: nothing compared yet", size=TITLE_SIZE)
             self.verdict.setText("")
             self.verdict.hide()
             return
@@ -175,7 +172,7 @@ class DivergencePanel(QtWidgets.QWidget):
             self.first_line.show()
             title = (f"first divergence here: step {t} ({q}); "
                      f"{len(s.divergent_steps())} of {s.steps} steps out of tolerance")
-        self.plot.setTitle(f"{legend_html(have_local)}<br>{title}", size="9pt")
+        self.plot.setTitle(f"{legend_html(have_local)}<br>{title}", size=TITLE_SIZE)
         self.plot.setXRange(-0.5, s.steps - 0.5, padding=0)
         self.cursors.set_bounds(s.steps)
         self.cursors.move(s.timestep)

@@ -23,7 +23,6 @@ class FeaturesPanel(QtWidgets.QWidget):
         self.seconds_axis = SecondsAxis("top", frame_shift=state.frame_shift)
         self.heatmap.plot.setAxisItems({"top": self.seconds_axis})
         self.heatmap.plot.showAxis("top")
-        self.heatmap.plot.setLabel("bottom", "frame")
         self.cursors = CursorGroup(state)
         self.cursors.add(self.heatmap.plot)
         state.featuresLoaded.connect(self.refresh)
@@ -46,7 +45,7 @@ class FeaturesPanel(QtWidgets.QWidget):
         self.heatmap.set_data(data, cmap=self.state.colormap)
         known = "" if features.frame_shift else " (assumed: the file does not say)"
         self.heatmap.set_title(
-            f"{data.shape[0]} frames x {data.shape[1]} values; top axis: seconds at "
+            f"{data.shape[0]} frames (below) x {data.shape[1]} values; seconds above, at "
             f"{self.state.frame_shift * 1000:g} ms per frame{known}")
         self.cursors.set_bounds(data.shape[0])
         self.cursors.move(self.state.timestep)

@@ -13,7 +13,8 @@ from ...core.trace import GATES
 from .common import DIFF_COLORMAP, CursorGroup, Heatmap, diff_levels, quantity_levels
 
 GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
-SOURCE_TEXT = {"a": "path A", "b": "path B", "diff": "|A - B|"}
+SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
+DEFAULT_LABEL = {"a": "NumPy reference", "b": "backend"}
 
 
 def source_array(state, quantity: str):
@@ -49,9 +50,11 @@ class SourceChooser(QtWidgets.QComboBox):
         super().__init__(parent)
         self.state = state
         for key in ("a", "b", "diff"):
-            self.addItem(SOURCE_TEXT[key], key)
+            self.addItem(f"{SOURCE_TEXT[key]}: {DEFAULT_LABEL[key]}" if key in DEFAULT_LABEL
+                         else SOURCE_TEXT[key], key)
         self.setToolTip("What the heatmaps show: path A (NumPy reference), path B, or |A - B|")
-        self.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+        self.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLength)
+        self.setMinimumContentsLength(19)
         self.currentIndexChanged.connect(self._chosen)
         state.selectionChanged.connect(self._follow)
         state.tracesReady.connect(self._relabel)
@@ -70,7 +73,7 @@ class SourceChooser(QtWidgets.QComboBox):
     def _relabel(self) -> None:
         for k, key in enumerate(("a", "b")):
             trace = self.state.trace_a if key == "a" else self.state.trace_b
-            text = f"{SOURCE_TEXT[key]}: {trace.label}" if trace is not None else SOURCE_TEXT[key]
+            text = f"{SOURCE_TEXT[key]}: {trace.label if trace is not None else DEFAULT_LABEL[key]}"
             self.setItemText(k, text)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from .common import (DIFF_COLORMAP, CursorGroup, Heatmap, cache_axes, cache_curve, diff_levels, log_floor,
-                     quantity_levels, unit_color)
+from .common import (DIFF_COLORMAP, CursorGroup, Heatmap, cache_axes, cache_curve, diff_levels,
+                     TITLE_SIZE, index_plot, log_floor, quantity_levels, unit_color)
 from .gates import heatmap_title, source_array
 
 STATE_NAMES = {"c": "cell state c", "h": "output h"}
@@ -17,10 +17,8 @@ MAX_CURVE_UNITS = 8
 
 
 def _curve_plot(layout, row, title, ylabel, log=False):
-    plot = layout.addPlot(row=row, col=0)
-    plot.setMenuEnabled(False)
-    plot.hideButtons()
-    plot.setTitle(title, size="9pt")
+    plot = index_plot(layout, row, 0, left_index=False)
+    plot.setTitle(title, size=TITLE_SIZE)
     plot.setLabel("left", ylabel)
     plot.getAxis("left").setWidth(48)
     plot.setDownsampling(auto=True, mode="peak")
@@ -53,8 +51,8 @@ class StatesPanel(QtWidgets.QWidget):
             "c": _curve_plot(self.view.ci, 2, "c of the selected units: A solid, B dashed", "c"),
             "h": _curve_plot(self.view.ci, 3, "h of the selected units: A solid, B dashed", "h"),
         }
-        self.diff_plot = _curve_plot(self.view.ci, 4, "|A - B| of c (solid) and h (dotted)",
-                                     "|A-B|", log=True)
+        self.diff_plot = _curve_plot(self.view.ci, 4, "|A - B| of c (solid) and h (dotted), log",
+                                     "", log=True)
         self.diff_plot.setLabel("bottom", "step")
         plots = [hm.plot for hm in self.heatmaps.values()] + list(self.curve_plots.values()) \
             + [self.diff_plot]
@@ -65,10 +63,11 @@ class StatesPanel(QtWidgets.QWidget):
         for plot in plots[:-1]:
             plot.getAxis("bottom").setStyle(showValues=False)
             plot.getAxis("bottom").setHeight(4)
-        self.view.ci.layout.setRowStretchFactor(0, 3)
-        self.view.ci.layout.setRowStretchFactor(1, 3)
-        for row in (2, 3, 4):
-            self.view.ci.layout.setRowStretchFactor(row, 2)
+        # equal shares of the dock's height: a small preferred height (plus the time axis of the
+        # last plot) lets the stretch factors decide instead of pyqtgraph's large default hints
+        for row, plot in enumerate(plots):
+            plot.setPreferredHeight(30 if plot is not self.diff_plot else 85)
+            self.view.ci.layout.setRowStretchFactor(row, 1)
         self._curves: list = []
         self._image_key = self._curve_key = None
         state.tracesReady.connect(self.refresh)
@@ -151,7 +150,7 @@ class StatesPanel(QtWidgets.QWidget):
                 cache_curve(item)
         names = ", ".join(str(u) for u in units)
         for q, plot in self.curve_plots.items():
-            plot.setTitle(f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed", size="9pt")
+            plot.setTitle(f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed", size=TITLE_SIZE)
 
     def _clicked(self, t: int, unit: int, modifiers) -> None:
         if modifiers & (QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier):
