@@ -48,8 +48,8 @@ class StatesPanel(QtWidgets.QWidget):
                                     ylabel="")
                          for row, q in enumerate(("c", "h"))}
         self.curve_plots = {
-            "c": _curve_plot(self.view.ci, 2, "c of the selected units: A solid, B dashed", "c"),
-            "h": _curve_plot(self.view.ci, 3, "h of the selected units: A solid, B dashed", "h"),
+            "c": _curve_plot(self.view.ci, 2, "c of the selected units: A solid, B dashed", ""),
+            "h": _curve_plot(self.view.ci, 3, "h of the selected units: A solid, B dashed", ""),
         }
         self.diff_plot = _curve_plot(self.view.ci, 4, "|A - B| of c (solid) and h (dotted), log",
                                      "", log=True)

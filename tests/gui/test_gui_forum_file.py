@@ -1,0 +1,50 @@
+"""The forum case as a new user meets it: a CuDNNLSTM file (input 1, H = 2) opened in the window.
+
+The file is the bundled ``resources/forum_cudnnlstm_in1_h2.h5`` when it is there, else one
+written here by tf-keras's own ``CuDNNLSTM`` (TensorFlow is imported only then).
+"""
+import numpy as np
+import pytest
+from PyQt5 import QtCore
+
+from conftest import features, wait_idle
+
+from lstm_inspector import resources_path
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def forum_file(tmp_path_factory):
+    bundled = resources_path() / "forum_cudnnlstm_in1_h2.h5"
+    if bundled.is_file():
+        return bundled
+    import model_files as mf
+
+    folder = tmp_path_factory.mktemp("forum")
+    return mf.write_cudnn_model(folder, input_size=1, units=2, dropout=False, seed=3,
+                                filename="forum_cudnnlstm_in1_h2.h5").path
+
+
+def test_open_the_forum_file_naive_port_parts_at_step_1_one_key_away(qtbot, window, forum_file,
+                                                                       tmp_path):
+    feats = tmp_path / "utterance.npy"
+    np.save(feats, features(30, 1, seed=11))
+    s = window.state
+    s.set_run_settings(backend="numpy:naive")
+    window.controller.open_model(forum_file)
+    window.controller.open_features(feats, replace=False)
+    wait_idle(qtbot, window)
+    assert s.report is not None, s.last_error
+    assert s.model.layers[0].kind == "CuDNNLSTM" and s.model.layers[0].units == 2
+    assert s.report.first.step == 1 and s.report.kind == "structural"
+    assert "naive" in s.report.verdict
+    assert float(s.report.step_error(0, "forward", "h")[0]) == 0.0  # step 0: the same numbers
+    assert window.layer_combo.currentText().startswith("[0]")
+    window.activateWindow()
+    qtbot.keyClick(window, QtCore.Qt.Key_N)
+    s.flush()
+    assert s.timestep == 1
+    assert window.step_table.model.step == 1
+    assert "forum_cudnnlstm_in1_h2.h5" in window.windowTitle()
+    assert set(window.recent_files()) == {str(forum_file), str(feats)}
