@@ -113,22 +113,24 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
             note = "demo"
         else:
             note = "built-in demo model: resources/demo.json not found"
-    if preload:
-        preload_libraries(backend)
     window = MainWindow()
     window.state.set_run_settings(backend=backend, atol=atol, rtol=rtol, dtype=dtype, tf32=tf32)
     window._check_run_actions()
     window.set_title_note(note)
     controller = window.controller
+    # everything heavy waits until the window is on screen (the interpreter is shared)
+    if preload:
+        window.after_shown(lambda: preload_libraries(backend))
     if model_path is None and features_path is None:
-        controller.set_inputs(demo_model_in_code(), demo_features_in_code(),
-                              model_path="built-in demo", features_source="built-in demo")
+        window.after_shown(lambda: controller.set_inputs(
+            demo_model_in_code(), demo_features_in_code(), model_path="built-in demo",
+            features_source="built-in demo"))
     else:
         if model_path is not None:
-            controller.open_model(model_path)
+            window.after_shown(lambda: controller.open_model(model_path))
         if features_path is not None:
             # queued after the model: the worker runs one job at a time, in order
-            controller.open_features(features_path, replace=False)
+            window.after_shown(lambda: controller.open_features(features_path, replace=False))
     return window
 
 

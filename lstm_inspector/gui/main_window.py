@@ -26,6 +26,7 @@ from .state import InspectorState
 ORGANIZATION = APPLICATION = "lstm-inspector"
 MAX_RECENT = 10
 PLAY_INTERVAL_MS = 40
+STARTUP_FALLBACK_MS = 500  # queued start-up work runs after the first paint, or after this
 
 
 def settings() -> QtCore.QSettings:
@@ -94,6 +95,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1400, 900)
         self._restored = self._restore_geometry()
         self._sized = False
+        self._deferred: list | None = []
+        self._start_queued = False
 
     # ---- construction --------------------------------------------------------------------------
     def default_dock_sizes(self):
@@ -554,6 +557,32 @@ class MainWindow(QtWidgets.QMainWindow):
             self._sized = True
             if not self._restored:
                 self.default_dock_sizes()  # for the size the window really has
+            # normally the first paint starts the queued work; this is the fallback
+            QtCore.QTimer.singleShot(STARTUP_FALLBACK_MS, self._run_after_shown)
+
+    def paintEvent(self, event):
+        super().paintEvent(event)
+        if self._deferred is not None and not self._start_queued:
+            self._start_queued = True
+            QtCore.QTimer.singleShot(0, self._run_after_shown)  # after this whole repaint
+
+    def after_shown(self, fn) -> None:
+        """Run ``fn`` once the window has been shown and painted (at once if it has been).
+
+        Start-up work (importing TensorFlow, reading the files, the first run) is queued here so
+        that it does not compete with building and painting the window for the interpreter.
+        """
+        if self._deferred is None:
+            fn()
+        else:
+            self._deferred.append(fn)
+
+    def _run_after_shown(self) -> None:
+        if self._deferred is None:
+            return
+        deferred, self._deferred = self._deferred, None
+        for fn in deferred:
+            fn()
 
     def save_settings(self):
         self._settings.setValue("window/geometry", self.saveGeometry())

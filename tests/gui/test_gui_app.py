@@ -282,3 +282,37 @@ def test_help_pages_open(qtbot, window):
     text = page.findChild(QtWidgets.QTextBrowser).toPlainText()
     assert "reshape(H, in)" in text and "forum" in text and "i, f, c, o" in text
     page.close()
+
+
+def test_colour_map_and_frame_shift_settings_reach_the_views(qtbot, window):
+    s = compute(qtbot, window, forum_model(), features(20, 1))
+    [magma] = [a for a in window.cmap_group.actions() if a.text() == "magma"]
+    magma.trigger()  # View > Colour map > magma
+    assert s.colormap == "magma" and window.cmap_group.checkedAction() is magma
+    assert window.gates.heatmaps["i"].bar.colorMap().name == "magma"
+    assert window.features.heatmap.bar.colorMap().name == "magma"
+    s.set_source("diff")  # |A - B| keeps its own map, so a difference never reads as a value
+    assert window.gates.heatmaps["i"].bar.colorMap().name == "inferno"
+    s.set_run_settings(default_frame_shift=0.025)  # the features have no frame shift of their own
+    s.set_timestep(4)
+    s.flush()
+    assert window.features.seconds_axis.frame_shift == 0.025
+    assert "0.100 s" in window.step_label.text()
+    assert "25 ms per frame" in window.features.heatmap.plot.titleLabel.text
+
+
+def test_an_htk_file_brings_its_own_frame_shift(qtbot, window, realdata):
+    """Real HTK MFCCs from Kaldi's test data (142 frames x 39, 10 ms in the header)."""
+    from lstm_inspector.gui.app import demo_model_in_code
+
+    path = realdata / "features" / "kaldi-test.wav.fea_htk.1"
+    window.state.set_run_settings(backend="numpy:naive", default_frame_shift=0.5)
+    window.controller.set_inputs(model=demo_model_in_code(input_size=39, units=4), compute=False)
+    window.controller.open_features(path)
+    wait_idle(qtbot, window)
+    s = window.state
+    assert s.features.data.shape == (142, 39)
+    assert s.frame_shift == pytest.approx(0.01)  # the file's, not the 0.5 s setting
+    assert s.report is not None and s.trace_a.steps == 142
+    assert np.array_equal(window.features.heatmap.image.image, s.features.data)
+    assert "assumed" not in window.features.heatmap.plot.titleLabel.text
