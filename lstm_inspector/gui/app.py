@@ -149,6 +149,10 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
         exit (0; 2 on bad input with one line on stderr; 1 on an internal error).
     atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
     """
+    if screenshot is not None and (model_path is None) != (features_path is None):
+        print("lstm-inspector: give both a model file and a feature file, or neither for the demo",
+              file=sys.stderr)
+        return 2
     app = ensure_app(offscreen=screenshot is not None)
     try:
         window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32)

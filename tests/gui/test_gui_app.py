@@ -316,3 +316,21 @@ def test_an_htk_file_brings_its_own_frame_shift(qtbot, window, realdata):
     assert s.report is not None and s.trace_a.steps == 142
     assert np.array_equal(window.features.heatmap.image.image, s.features.data)
     assert "assumed" not in window.features.heatmap.plot.titleLabel.text
+
+
+def test_tolerance_dialog_reads_numbers_and_blanks(qtbot, window):
+    from lstm_inspector.gui.dialogs import ToleranceDialog
+
+    dialog = ToleranceDialog(None, 1e-4, parent=window)
+    qtbot.addWidget(dialog)
+    assert dialog.values() == (None, 1e-4)
+    dialog.atol_edit.setText("2e-6")
+    dialog.rtol_edit.setText("")
+    assert dialog.values() == (2e-6, None)
+
+
+def test_screenshot_mode_needs_both_files_or_neither(tmp_path, capsys):
+    from lstm_inspector.gui.app import run_gui
+
+    assert run_gui(str(tmp_path / "m.h5"), None, screenshot=str(tmp_path / "s.png")) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

@@ -48,3 +48,26 @@ def test_open_the_forum_file_naive_port_parts_at_step_1_one_key_away(qtbot, wind
     assert window.step_table.model.step == 1
     assert "forum_cudnnlstm_in1_h2.h5" in window.windowTitle()
     assert set(window.recent_files()) == {str(forum_file), str(feats)}
+
+
+def test_the_bundled_demo_spec_opens_with_its_backend(qtbot, forum_file, tmp_path, monkeypatch):
+    """``lstm-inspector`` without files opens resources/demo.json (here a temporary one)."""
+    import json
+
+    import lstm_inspector
+    from lstm_inspector.gui import app
+
+    np.save(tmp_path / "demo.npy", features(25, 1, seed=5))
+    (tmp_path / "model.h5").write_bytes(forum_file.read_bytes())
+    (tmp_path / "demo.json").write_text(json.dumps(
+        {"model": "model.h5", "features": "demo.npy", "reading": "naive"}))
+    monkeypatch.setattr(lstm_inspector, "resources_path", lambda: tmp_path)
+    app.ensure_app()
+    window = app.make_window(preload=False)
+    qtbot.addWidget(window)
+    assert window.state.backend == "numpy:naive"
+    window.show()  # the files are read once the window is painted
+    qtbot.waitUntil(lambda: window.state.report is not None, timeout=30000)
+    wait_idle(qtbot, window)
+    assert window.state.report.first.step == 1
+    assert window.windowTitle() == "lstm-inspector - model.h5 + demo.npy (demo)"
