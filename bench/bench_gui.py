@@ -88,7 +88,7 @@ def percentile_ms(samples, q=95):
 
 
 def bench_cursor(steps, units, layers, moves, input_size=40):
-    from PyQt5 import QtCore, QtWidgets
+    from PyQt5 import QtCore
 
     from lstm_inspector.backends import run_backend
     from lstm_inspector.core.compare import compare
@@ -156,7 +156,7 @@ def bench_cursor(steps, units, layers, moves, input_size=40):
     peer_times = []
     for t in order[: max(20, moves // 10)]:
         t0 = time.perf_counter()
-        for hm, arr in zip(heatmaps, arrays):
+        for hm, arr in zip(heatmaps, arrays, strict=True):
             hm.image.setImage(arr, autoLevels=False)
         for line in window.gates.cursors.lines:
             line.setValue(int(t))
@@ -164,7 +164,7 @@ def bench_cursor(steps, units, layers, moves, input_size=40):
         peer_times.append(time.perf_counter() - t0)
     peer = percentile_ms(peer_times)
     one_image = []
-    for t in order[:20]:
+    for _ in order[:20]:
         t0 = time.perf_counter()
         heatmaps[0].image.setImage(arrays[0], autoLevels=False)
         app.processEvents()

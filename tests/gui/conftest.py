@@ -3,7 +3,6 @@
 Every test runs offscreen (tests/conftest.py) against the real engine (run_reference, the
 backends' NumPy paths, compare); no TensorFlow unless a test says so.
 """
-import numpy as np
 import pytest
 from PyQt5 import QtCore, QtWidgets
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PyQt5 import QtCore, QtWidgets
 
-from conftest import compute, features, forum_model, process, wait_idle
+from conftest import compute, features, forum_model, wait_idle
 
 from lstm_inspector.errors import InspectorError
 from lstm_inspector.gui import pipeline
@@ -267,7 +267,7 @@ def test_screenshot_mode_bad_input_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1 and "model.h5" in lines[0]
     assert not (tmp_path / "x.png").exists()
     # a missing file and an unknown reading are refused before any window
-    for args in (f"'{tmp_path / 'nope.h5'}', {str(feats)!r}", f"None, None, reading='sideways'"):
+    for args in (f"'{tmp_path / 'nope.h5'}', {str(feats)!r}", "None, None, reading='sideways'"):
         code = ("import sys\nfrom lstm_inspector.gui.app import run_gui\n"
                 f"sys.exit(run_gui({args}, screenshot={str(tmp_path / 'y.png')!r}))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -140,11 +140,11 @@ class StepTableModel(QtCore.QAbstractTableModel):
         return BAD_ROW if self.out_of_tolerance(unit) else None
 
     # ---- Qt model ------------------------------------------------------------------------------
-    def rowCount(self, parent=QtCore.QModelIndex()):
-        return 0 if parent.isValid() else self.units
+    def rowCount(self, parent=None):
+        return 0 if parent is not None and parent.isValid() else self.units
 
-    def columnCount(self, parent=QtCore.QModelIndex()):
-        return 0 if parent.isValid() else len(self.columns)
+    def columnCount(self, parent=None):
+        return 0 if parent is not None and parent.isValid() else len(self.columns)
 
     def data(self, index, role=QtCore.Qt.DisplayRole):
         unit, column = int(self.order[index.row()]), index.column()
