@@ -1,5 +1,10 @@
 """Install lstm-inspector: ``pip install .`` (app), ``pip install .[test]`` (tests), ``.[torch]``."""
+import os
+
 from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESOURCES = ["lstm_inspector.resources"] if os.path.isdir(os.path.join(HERE, "resources")) else []
 
 setup(
     name="lstm-inspector",
@@ -9,9 +14,9 @@ setup(
     long_description_content_type="text/markdown",
     # The top-level resources/ folder (demo model and utterances) ships as lstm_inspector.resources
     # so the installed command finds it; lstm_inspector.resources_path() finds either place.
-    packages=find_packages(include=["lstm_inspector", "lstm_inspector.*"]) + ["lstm_inspector.resources"],
-    package_dir={"lstm_inspector.resources": "resources"},
-    package_data={"lstm_inspector.resources": ["*", "*/*"]},
+    packages=find_packages(include=["lstm_inspector", "lstm_inspector.*"]) + RESOURCES,
+    package_dir={"lstm_inspector.resources": "resources"} if RESOURCES else {},
+    package_data={"lstm_inspector.resources": ["*", "*/*"]} if RESOURCES else {},
     python_requires=">=3.9",
     install_requires=[
         "numpy>=1.23",
