@@ -309,3 +309,12 @@ def test_backend_menu_reruns_path_b_only(qtbot, window, small_model, small_featu
     wait_idle(qtbot, window)
     assert s.trace_a.meta["dtype"] == "float64" and s.trace_a is not a
     assert s.report.kind == "agree"
+
+
+def test_zooming_one_view_zooms_every_time_axis(qtbot, window, small_model, small_features):
+    compute(qtbot, window, small_model, small_features)
+    window.gates.heatmaps["f"].plot.getViewBox().setXRange(10, 30, padding=0)
+    process()
+    for panel in (window.features, window.gates, window.divergence, window.states):
+        lo, hi = panel.time_view_boxes()[0].viewRange()[0]
+        assert (lo, hi) == pytest.approx((10, 30), abs=1e-6), type(panel).__name__
