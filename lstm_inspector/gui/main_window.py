@@ -1,8 +1,8 @@
 """The inspector window: docks of views around the gates, menus, stepping, status, drag-and-drop.
 
-Layout: the gates (central), the input features above, c and h on the right, the divergence plot
-and the step table below. Every time axis is linked; every view has the one time cursor, kept
-in sync through the :class:`~lstm_inspector.gui.state.InspectorState`.
+Layout: the gates (central) with the divergence plot under them, the input features above, and
+a right column of c and h over the step table. Every time axis is linked; every view has the one
+time cursor, kept in sync through the :class:`~lstm_inspector.gui.state.InspectorState`.
 
 Settings (``QSettings``, INI format, organisation and application "lstm-inspector"): window
 geometry and dock state, colour map, frame shift, recent files, last folders.
@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt5 import QtCore, QtGui, QtWidgets
+from PyQt5 import QtCore, QtWidgets
 
-from . import dialogs, export, pipeline
+from . import dialogs
 from .controller import Controller
+from .files import FilesMixin
+from .menus import MenusMixin
 from .panels.common import COLORMAPS, link_time_axes
-from .panels.divergence import VERDICT_COLORS, DivergencePanel
+from .panels.divergence import DivergencePanel
 from .panels.features import FeaturesPanel
-from .panels.gates import GatesPanel, SourceChooser
+from .panels.gates import GatesPanel
 from .panels.states import StatesPanel
 from .panels.step_table import StepTablePanel
 from .state import InspectorState
+from .status import StatusMixin, describe_run, tolerance_text  # noqa: F401 (re-exported)
 
 ORGANIZATION = APPLICATION = "lstm-inspector"
-MAX_RECENT = 10
 PLAY_INTERVAL_MS = 40
 STARTUP_FALLBACK_MS = 500  # queued start-up work runs after the first paint, or after this
 
@@ -35,7 +37,10 @@ def settings() -> QtCore.QSettings:
                             ORGANIZATION, APPLICATION)
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
+    """The inspector: panels in docks around the gates; menus (``menus.py``), files
+    (``files.py``) and the status bar (``status.py``) are mixins of this one window."""
+
     def __init__(self, state: InspectorState | None = None, parent=None):
         super().__init__(parent)
         self.state = state or InspectorState(self)
@@ -121,165 +126,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks[key] = dock
         return dock
 
-    def _build_toolbar(self):
-        bar = QtWidgets.QToolBar("Stepping", self)
-        bar.setObjectName("toolbar_stepping")
-        bar.setMovable(False)
-        self.addToolBar(QtCore.Qt.TopToolBarArea, bar)
-        self.layer_combo = QtWidgets.QComboBox()
-        self.layer_combo.setToolTip("Layer and direction shown (the model's runnable chain)")
-        self.layer_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLength)
-        self.layer_combo.setMinimumContentsLength(23)
-        self.layer_combo.currentIndexChanged.connect(self._layer_chosen)
-        self.source_combo = SourceChooser(self.state)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
-        self.slider.setMinimumWidth(80)
-        self.slider.valueChanged.connect(self.state.set_timestep)
-        self.step_label = QtWidgets.QLabel()
-        self.step_label.setMinimumWidth(190)
-        for w in (self.layer_combo, self.source_combo, self.slider):
-            w.setFocusPolicy(QtCore.Qt.ClickFocus)
-        self.slider.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
-        bar.addWidget(QtWidgets.QLabel(" layer "))
-        bar.addWidget(self.layer_combo)
-        bar.addWidget(QtWidgets.QLabel("  show "))
-        bar.addWidget(self.source_combo)
-        bar.addSeparator()
-        self.nav_actions = self._navigation_actions()
-        for name in ("previous_divergence", "play", "next_divergence"):
-            bar.addAction(self.nav_actions[name])
-        bar.addWidget(self.slider)
-        bar.addWidget(self.step_label)
-        self.toolbar = bar
-
-    def _action(self, text, slot=None, shortcut=None, checkable=False, tip=None):
-        action = QtWidgets.QAction(text, self)
-        if shortcut:
-            action.setShortcut(QtGui.QKeySequence(shortcut))
-            action.setShortcutContext(QtCore.Qt.WindowShortcut)
-        if checkable:
-            action.setCheckable(True)
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        if slot is not None:
-            action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work while the menu is closed
-        return action
-
-    def _navigation_actions(self):
-        s = self.state
-        return {
-            "left": self._action("Step back", lambda: s.step_by(-1), "Left"),
-            "right": self._action("Step forward", lambda: s.step_by(1), "Right"),
-            "left10": self._action("10 steps back", lambda: s.step_by(-10), "Shift+Left"),
-            "right10": self._action("10 steps forward", lambda: s.step_by(10), "Shift+Right"),
-            "home": self._action("First step", lambda: s.set_timestep(0), "Home"),
-            "end": self._action("Last step", lambda: s.set_timestep(s.steps - 1), "End"),
-            "next_divergence": self._action("N ▶|", self.next_divergence, "N",
-                                            tip="Next step out of tolerance (N)"),
-            "previous_divergence": self._action("|◀ P", self.previous_divergence,
-                                                "P", tip="Previous step out of tolerance (P)"),
-            "play": self._action("▶ Play", self.toggle_play, "Space",
-                                 tip="Play / pause (Space)"),
-        }
-
-    def _build_menus(self):
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction(self._action("Open &model...", self.open_model_dialog, "Ctrl+O"))
-        file_menu.addAction(self._action("Open &features...", self.open_features_dialog, "Ctrl+F"))
-        self.recent_menu = file_menu.addMenu("Recent files")
-        self._fill_recent_menu()
-        export_menu = file_menu.addMenu("&Export")
-        for text, kind in (("View as PNG...", "png"), ("View as SVG...", "svg"),
-                           ("Traces as NPZ...", "npz"), ("Traces as CSV (this layer)...", "csv"),
-                           ("Report as JSON...", "json"), ("Report as HTML...", "html")):
-            export_menu.addAction(self._action(text, lambda _=False, k=kind: self.export_dialog(k)))
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("&Quit", self.close, "Ctrl+Q"))
-
-        run_menu = menu.addMenu("&Run")
-        backend_menu = run_menu.addMenu("Path &B")
-        self.backend_group = QtWidgets.QActionGroup(self)
-        self.backend_actions = {}
-        for k, (name, text) in enumerate(pipeline.backend_choices()):
-            if k == len(pipeline.HARDWARE_BACKENDS):
-                backend_menu.addSeparator()
-            action = self._action(text, lambda _=False, n=name: self.controller.set_backend(n),
-                                  checkable=True)
-            self.backend_group.addAction(action)
-            backend_menu.addAction(action)
-            self.backend_actions[name] = action
-        tf32_menu = run_menu.addMenu("TF32")
-        self.tf32_group = QtWidgets.QActionGroup(self)
-        self.tf32_actions = {}
-        for value, text in ((None, "library default"), (True, "allowed"), (False, "off")):
-            action = self._action(text, lambda _=False, v=value: self.controller.set_tf32(v),
-                                  checkable=True)
-            self.tf32_group.addAction(action)
-            tf32_menu.addAction(action)
-            self.tf32_actions[value] = action
-        dtype_menu = run_menu.addMenu("Precision of path A")
-        self.dtype_group = QtWidgets.QActionGroup(self)
-        self.dtype_actions = {}
-        for dtype in ("float32", "float64"):
-            action = self._action(dtype, lambda _=False, d=dtype: self.controller.set_dtype(d),
-                                  checkable=True)
-            self.dtype_group.addAction(action)
-            dtype_menu.addAction(action)
-            self.dtype_actions[dtype] = action
-        run_menu.addAction(self._action("&Tolerance...", self.tolerance_dialog, "Ctrl+T"))
-        run_menu.addSeparator()
-        run_menu.addAction(self._action("&Recompute", lambda: self.controller.compute(), "F5"))
-        run_menu.addAction(self._action("&Cancel", self.controller.cancel, "Esc"))
-
-        view_menu = menu.addMenu("&View")
-        nav = view_menu.addMenu("Go to")
-        for action in self.nav_actions.values():
-            nav.addAction(action)
-        cmap_menu = view_menu.addMenu("Colour map")
-        self.cmap_group = QtWidgets.QActionGroup(self)
-        for name in COLORMAPS:
-            action = self._action(name, lambda _=False, n=name: self.set_colormap(n), checkable=True)
-            action.setChecked(name == self.state.colormap)
-            self.cmap_group.addAction(action)
-            cmap_menu.addAction(action)
-        view_menu.addAction(self._action("Frame shift when the file has none...",
-                                         self.frame_shift_dialog))
-        view_menu.addSeparator()
-        for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
-
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self._action(
-            "The CuDNNLSTM layout", lambda: dialogs.help_dialog(
-                self, "The CuDNNLSTM layout", dialogs.CUDNN_LAYOUT_HTML), "F1"))
-        help_menu.addAction(self._action(
-            "&About", lambda: dialogs.help_dialog(self, "About lstm-inspector",
-                                                  dialogs.about_html())))
-        self._check_run_actions()
-
-    def _build_status_bar(self):
-        bar = self.statusBar()
-        self.run_label = QtWidgets.QLabel()
-        self.tolerance_label = QtWidgets.QLabel()
-        self.verdict_label = ElidedLabel()
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setMaximumWidth(180)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setTextVisible(False)
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.setFocusPolicy(QtCore.Qt.NoFocus)
-        self.cancel_button.clicked.connect(self.controller.cancel)
-        self.progress_bar.hide()
-        self.cancel_button.hide()
-        bar.addWidget(self.verdict_label, 1)
-        bar.addPermanentWidget(self.run_label)
-        bar.addPermanentWidget(self.tolerance_label)
-        bar.addPermanentWidget(self.progress_bar)
-        bar.addPermanentWidget(self.cancel_button)
-
     # ---- state -> widgets ------------------------------------------------------------------------
     def _model_loaded(self):
         self.layer_combo.blockSignals(True)
@@ -317,28 +163,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slider.blockSignals(False)
         self._selection_changed()
         self._update_step_label(s.timestep)
-        if s.trace_a is None:
-            self.run_label.setText("nothing run yet")
-            self.run_label.setToolTip("")
-        else:
-            text = f"A: {s.trace_a.meta.get('backend', 'numpy')} {s.trace_a.meta.get('dtype', '')}"
-            if s.trace_b is not None:
-                text += f"  |  B: {describe_run(s.trace_b)}"
-            self.run_label.setText(text)
-            self.run_label.setToolTip(f"A: {s.trace_a.label}\n{s.trace_a.describe()}\n"
-                                      + (f"B: {s.trace_b.label}\n{s.trace_b.describe()}"
-                                         if s.trace_b is not None else ""))
-        if s.report is not None:
-            color = VERDICT_COLORS.get(getattr(s.report, "kind", ""), "#000000")
-            self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
-            self.verdict_label.setText(s.report.verdict)
-            self.verdict_label.setToolTip(s.report.verdict)
-            self.tolerance_label.setText(f"atol {s.report.atol:g}  rtol {s.report.rtol:g}")
-        else:
-            self.verdict_label.setStyleSheet("")
-            self.verdict_label.setText("open a model and a feature file (or drop them here)"
-                                       if s.model is None or s.features is None else "")
-            self.tolerance_label.setText(tolerance_text(s.atol, s.rtol))
+        self._update_status()
 
     def _timestep_changed(self, t):
         self.slider.blockSignals(True)
@@ -359,14 +184,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.state.report is None:
             self.tolerance_label.setText(tolerance_text(self.state.atol, self.state.rtol))
 
-    def _check_run_actions(self):
-        s = self.state
-        action = self.backend_actions.get(s.backend)
-        if action is not None:
-            action.setChecked(True)
-        self.tf32_actions[s.tf32].setChecked(True)
-        self.dtype_actions[s.dtype].setChecked(True)
-
     def _update_title(self):
         s = self.state
         parts = [Path(p).name for p in (s.model_path,
@@ -381,19 +198,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_title_note(self, note: str):
         self.title_note = note
         self._update_title()
-
-    def _busy(self, busy):
-        self.progress_bar.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        if busy:
-            self.progress_bar.setValue(0)
-        else:
-            self.statusBar().clearMessage()
-
-    def _progress(self, fraction, text):
-        self.progress_bar.setValue(int(1000 * fraction))
-        if text:
-            self.statusBar().showMessage(text)
 
     def _failed(self, message):
         box = dialogs.error_box(self, message, self.state.last_error_details)
@@ -423,55 +227,6 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.state.step_by(1)
 
-    def open_model_dialog(self):
-        path = self._ask_open("model", "Open model",
-                              "Models (*.h5 *.hdf5 *.keras *.index *.ckpt*);;All files (*)")
-        if path:
-            self.controller.open_model(path)
-
-    def open_features_dialog(self):
-        path = self._ask_open("features", "Open features",
-                              "Features (*.npy *.npz *.csv *.txt *.htk *.fea* *.mfc *.ark *.scp *.wav)"
-                              ";;All files (*)")
-        if path:
-            self.controller.open_features(path)
-
-    def _ask_open(self, kind, title, filters):
-        folder = self._settings.value(f"folders/{kind}", "", str)
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, title, folder, filters)
-        if path:
-            self._settings.setValue(f"folders/{kind}", str(Path(path).parent))
-        return path
-
-    def export_dialog(self, kind):
-        s = self.state
-        needs = {"npz": s.trace_a, "csv": s.trace_a, "json": s.report, "html": s.report}
-        if kind in needs and needs[kind] is None:
-            dialogs.error_box(self, "Nothing to export yet: open a model and a feature file first.")
-            return
-        folder = self._settings.value("folders/export", "", str)
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, f"Export {kind.upper()}", str(Path(folder) / f"lstm-inspector.{kind}"),
-            f"{kind.upper()} (*.{kind})")
-        if path:
-            self._settings.setValue("folders/export", str(Path(path).parent))
-            self.export(kind, path)
-
-    def export(self, kind, path):
-        """Write ``kind`` (png, svg, npz, csv, json, html) to ``path``; errors go to a dialog."""
-        writers = {"png": lambda: export.view_png(self, path), "svg": lambda: export.view_svg(self, path),
-                   "npz": lambda: export.traces_npz(self.state, path),
-                   "csv": lambda: export.traces_csv(self.state, path),
-                   "json": lambda: export.report_json(self.state, path),
-                   "html": lambda: export.report_html(self.state, path, window=self)}
-        try:
-            written = writers[kind]()
-        except OSError as exc:
-            dialogs.error_box(self, f"Could not write {path}: {exc.strerror or exc}.", str(exc))
-            return None
-        self.statusBar().showMessage(f"wrote {written}", 5000)
-        return written
-
     def tolerance_dialog(self):
         try:
             from ..core.compare import DEFAULT_ATOL, DEFAULT_RTOL
@@ -494,44 +249,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state.set_run_settings(colormap=name)
         self._settings.setValue("display/colormap", name)
 
-    # ---- recent files, drag and drop ----------------------------------------------------------------
-    def recent_files(self) -> list:
-        value = self._settings.value("recent/files", [], list) or []
-        return [str(v) for v in value if v]
-
-    def _remember(self, path, kind):
-        recent = [p for p in self.recent_files() if p != path]
-        recent.insert(0, path)
-        self._settings.setValue("recent/files", recent[:MAX_RECENT])
-        self._settings.setValue(f"folders/{kind}", str(Path(path).parent))
-        self._fill_recent_menu()
-        self._update_title()
-
-    def _fill_recent_menu(self):
-        self.recent_menu.clear()
-        recent = self.recent_files()
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.controller.open_path(p))
-        self.recent_menu.setEnabled(bool(recent))
-
-    def dragEnterEvent(self, event):
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event):
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        self.open_paths(paths)
-        event.acceptProposedAction()
-
-    def open_paths(self, paths):
-        """Open dropped files: the model first, then the features (each decided by extension/content)."""
-        kinds = sorted(((pipeline.classify_path(p), p) for p in paths), key=lambda kp: kp[0] != "model")
-        for k, (kind, path) in enumerate(kinds):
-            opener = self.controller.open_model if kind == "model" else self.controller.open_features
-            opener(path, replace=(k == 0))  # later files queue behind the first
 
     # ---- settings --------------------------------------------------------------------------------
     def _restore_display_settings(self):
@@ -597,24 +314,6 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
 
-class ElidedLabel(QtWidgets.QLabel):
-    """A one-line label that ends in "..." when the window is too narrow (full text in the
-    tooltip); the divergence view shows the whole sentence."""
-
-    def minimumSizeHint(self):
-        return QtCore.QSize(50, super().minimumSizeHint().height())
-
-    def sizeHint(self):
-        return QtCore.QSize(50, super().sizeHint().height())
-
-    def paintEvent(self, event):
-        painter = QtGui.QPainter(self)
-        metrics = painter.fontMetrics()
-        text = metrics.elidedText(self.text(), QtCore.Qt.ElideRight, self.width())
-        painter.setPen(self.palette().color(QtGui.QPalette.WindowText))
-        painter.drawText(self.rect(), QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)
-
-
 def _alive(widget) -> bool:
     try:
         widget.isVisible()
@@ -623,25 +322,3 @@ def _alive(widget) -> bool:
         return False
 
 
-def tolerance_text(atol, rtol) -> str:
-    atol = "default" if atol is None else f"{atol:g}"
-    rtol = "default" if rtol is None else f"{rtol:g}"
-    return f"atol {atol}  rtol {rtol}"
-
-
-def describe_run(trace) -> str:
-    """What ran, compactly: backend, device, dtype, TF32 and reading where they say something,
-    and the library versions (TensorFlow, tf-keras, torch, cuDNN) the trace records."""
-    m = trace.meta
-    parts = [str(m.get("backend", "?"))]
-    if m.get("device"):
-        parts.append(str(m["device"]))
-    if m.get("dtype"):
-        parts.append(str(m["dtype"]))
-    if m.get("tf32") not in (None, "", "n/a"):
-        parts.append(f"TF32 {m['tf32']}")
-    if m.get("reading") not in (None, "", "file") and not str(parts[0]).endswith(str(m["reading"])):
-        parts.append(f"reading {m['reading']}")
-    versions = [f"{lib} {m[lib]}" for lib in ("tensorflow", "tf_keras", "torch", "cudnn")
-                if m.get(lib)]
-    return " ".join(parts) + (f" ({', '.join(versions)})" if versions else "")

@@ -1,0 +1,109 @@
+"""The status bar (a mixin of :class:`MainWindow`): the verdict sentence, what ran (backend,
+device, dtype, TF32, versions), the tolerance, and progress with Cancel during long work."""
+from __future__ import annotations
+
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from .panels.divergence import VERDICT_COLORS
+
+
+class StatusMixin:
+    def _build_status_bar(self):
+        bar = self.statusBar()
+        self.run_label = QtWidgets.QLabel()
+        self.tolerance_label = QtWidgets.QLabel()
+        self.verdict_label = ElidedLabel()
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.cancel_button.clicked.connect(self.controller.cancel)
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+        bar.addWidget(self.verdict_label, 1)
+        bar.addPermanentWidget(self.run_label)
+        bar.addPermanentWidget(self.tolerance_label)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
+
+    def _busy(self, busy):
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress_bar.setValue(0)
+        else:
+            self.statusBar().clearMessage()
+
+    def _progress(self, fraction, text):
+        self.progress_bar.setValue(int(1000 * fraction))
+        if text:
+            self.statusBar().showMessage(text)
+
+    def _update_status(self):
+        s = self.state
+        if s.trace_a is None:
+            self.run_label.setText("nothing run yet")
+            self.run_label.setToolTip("")
+        else:
+            text = f"A: {s.trace_a.meta.get('backend', 'numpy')} {s.trace_a.meta.get('dtype', '')}"
+            if s.trace_b is not None:
+                text += f"  |  B: {describe_run(s.trace_b)}"
+            self.run_label.setText(text)
+            self.run_label.setToolTip(f"A: {s.trace_a.label}\n{s.trace_a.describe()}\n"
+                                      + (f"B: {s.trace_b.label}\n{s.trace_b.describe()}"
+                                         if s.trace_b is not None else ""))
+        if s.report is not None:
+            color = VERDICT_COLORS.get(getattr(s.report, "kind", ""), "#000000")
+            self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
+            self.verdict_label.setText(s.report.verdict)
+            self.verdict_label.setToolTip(s.report.verdict)
+            self.tolerance_label.setText(f"atol {s.report.atol:g}  rtol {s.report.rtol:g}")
+        else:
+            self.verdict_label.setStyleSheet("")
+            self.verdict_label.setText("open a model and a feature file (or drop them here)"
+                                       if s.model is None or s.features is None else "")
+            self.tolerance_label.setText(tolerance_text(s.atol, s.rtol))
+
+
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that ends in "..." when the window is too narrow (full text in the
+    tooltip); the divergence view shows the whole sentence."""
+
+    def minimumSizeHint(self):
+        return QtCore.QSize(50, super().minimumSizeHint().height())
+
+    def sizeHint(self):
+        return QtCore.QSize(50, super().sizeHint().height())
+
+    def paintEvent(self, event):
+        painter = QtGui.QPainter(self)
+        metrics = painter.fontMetrics()
+        text = metrics.elidedText(self.text(), QtCore.Qt.ElideRight, self.width())
+        painter.setPen(self.palette().color(QtGui.QPalette.WindowText))
+        painter.drawText(self.rect(), QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)
+
+
+def tolerance_text(atol, rtol) -> str:
+    atol = "default" if atol is None else f"{atol:g}"
+    rtol = "default" if rtol is None else f"{rtol:g}"
+    return f"atol {atol}  rtol {rtol}"
+
+
+def describe_run(trace) -> str:
+    """What ran, compactly: backend, device, dtype, TF32 and reading where they say something,
+    and the library versions (TensorFlow, tf-keras, torch, cuDNN) the trace records."""
+    m = trace.meta
+    parts = [str(m.get("backend", "?"))]
+    if m.get("device"):
+        parts.append(str(m["device"]))
+    if m.get("dtype"):
+        parts.append(str(m["dtype"]))
+    if m.get("tf32") not in (None, "", "n/a"):
+        parts.append(f"TF32 {m['tf32']}")
+    if m.get("reading") not in (None, "", "file") and not str(parts[0]).endswith(str(m["reading"])):
+        parts.append(f"reading {m['reading']}")
+    versions = [f"{lib} {m[lib]}" for lib in ("tensorflow", "tf_keras", "torch", "cudnn")
+                if m.get(lib)]
+    return " ".join(parts) + (f" ({', '.join(versions)})" if versions else "")
