@@ -4,9 +4,10 @@ Every test runs offscreen (tests/conftest.py) against the real engine (run_refer
 backends' NumPy paths, compare); no TensorFlow unless a test says so.
 """
 import pytest
-from PyQt5 import QtCore, QtWidgets
+from PyQt5 import QtCore
 
-from engine_models import cudnn_model, features, forum_model  # noqa: F401 (re-exported)
+from engine_models import cudnn_model, features
+from guitools import process
 
 
 @pytest.fixture(autouse=True)
@@ -16,28 +17,6 @@ def settings_dir(tmp_path):
     QtCore.QSettings.setDefaultFormat(QtCore.QSettings.IniFormat)
     QtCore.QSettings.setPath(QtCore.QSettings.IniFormat, QtCore.QSettings.UserScope, str(folder))
     return folder
-
-
-def process(app=None, rounds=3):
-    app = app or QtWidgets.QApplication.instance()
-    for _ in range(rounds):
-        app.processEvents()
-
-
-def wait_idle(qtbot, window, timeout=30000):
-    """Until the worker has nothing left, then deliver the coalesced cursor signal."""
-    qtbot.waitUntil(lambda: not window.controller.worker.busy, timeout=timeout)
-    window.state.flush()
-    process()
-
-
-def compute(qtbot, window, model, x, backend="numpy:naive", **settings):
-    """Give the window a model and features made in code and wait for both paths + compare."""
-    window.state.set_run_settings(backend=backend, **settings)
-    window.controller.set_inputs(model, x, model_path="<test model>", features_source="<test features>")
-    wait_idle(qtbot, window)
-    assert window.state.report is not None, window.state.last_error
-    return window.state
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PyQt5 import QtCore, QtWidgets
 
-from conftest import compute, features, forum_model, wait_idle
+from guitools import compute, features, forum_model, wait_idle
 
 from lstm_inspector.errors import InspectorError
 from lstm_inspector.gui import pipeline

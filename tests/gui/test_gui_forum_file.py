@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PyQt5 import QtCore
 
-from conftest import features, wait_idle
+from guitools import features, wait_idle
 
 from lstm_inspector import resources_path
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PyQt5 import QtCore
 
-from conftest import compute, cudnn_model, features, forum_model, process
+from guitools import compute, cudnn_model, features, forum_model, process
 from imagecompare import assert_matches_reference, to_array
 
 CURSOR_RGB = (255, 80, 80)

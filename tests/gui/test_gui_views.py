@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PyQt5 import QtCore
 
-from conftest import compute, cudnn_model, features, forum_model, process, wait_idle
+from guitools import compute, cudnn_model, features, forum_model, process, wait_idle
 
 from lstm_inspector.core.reference import derive_gates
 from lstm_inspector.core.trace import GATES, QUANTITIES
