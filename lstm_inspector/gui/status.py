@@ -51,9 +51,9 @@ class StatusMixin:
             if s.trace_b is not None:
                 text += f"  |  B: {describe_run(s.trace_b)}"
             self.run_label.setText(text)
-            self.run_label.setToolTip(f"A: {s.trace_a.label}\n{s.trace_a.describe()}\n"
-                                      + (f"B: {s.trace_b.label}\n{s.trace_b.describe()}"
-                                         if s.trace_b is not None else ""))
+            self.run_label.setToolTip("\n".join(run_details(s.trace_a, "A")
+                                                + (run_details(s.trace_b, "B")
+                                                   if s.trace_b is not None else [])))
         if s.report is not None:
             color = VERDICT_COLORS.get(getattr(s.report, "kind", ""), "#000000")
             self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
@@ -104,6 +104,23 @@ def describe_run(trace) -> str:
         parts.append(f"TF32 {m['tf32']}")
     if m.get("reading") not in (None, "", "file") and not str(parts[0]).endswith(str(m["reading"])):
         parts.append(f"reading {m['reading']}")
-    versions = [f"{lib} {m[lib]}" for lib in ("tensorflow", "tf_keras", "torch", "cudnn")
-                if m.get(lib)]
+    recorded = dict(m.get("versions") or {})  # backends record them here
+    recorded.update({lib: m[lib] for lib in VERSIONED if m.get(lib)})
+    versions = [f"{lib} {recorded[lib]}" for lib in VERSIONED if recorded.get(lib)]
     return " ".join(parts) + (f" ({', '.join(versions)})" if versions else "")
+
+
+VERSIONED = ("tensorflow", "tf_keras", "torch", "cuda", "cudnn")  # numpy, python: in the tooltip
+
+
+def run_details(trace, tag: str) -> list:
+    """Tooltip lines: label, everything in meta (versions, notes such as what auto picked)."""
+    lines = [f"{tag}: {trace.label}"]
+    for key, value in trace.meta.items():
+        if key == "versions" and isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif key == "notes" and isinstance(value, (list, tuple)):
+            value = "; ".join(str(v) for v in value)
+        if value not in (None, "", [], {}):
+            lines.append(f"   {key}: {value}")
+    return lines

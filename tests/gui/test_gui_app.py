@@ -334,3 +334,20 @@ def test_screenshot_mode_needs_both_files_or_neither(tmp_path, capsys):
 
     assert run_gui(str(tmp_path / "m.h5"), None, screenshot=str(tmp_path / "s.png")) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_status_says_what_ran_with_versions_and_notes():
+    from lstm_inspector.core.trace import Trace
+    from lstm_inspector.gui.status import describe_run, run_details
+
+    meta = {"backend": "tf-gpu", "device": "NVIDIA H200", "tf32": False, "dtype": "float32",
+            "reading": "file", "versions": {"tensorflow": "2.21.0", "tf_keras": "2.21.0",
+                                            "cudnn": "9.3", "numpy": "2.4"},
+            "notes": ["auto picked tf-gpu"]}
+    trace = Trace(layers=[], layer_names=[], x=np.zeros((1, 1)), output=np.zeros((1, 1)),
+                  label="CuDNNLSTM on the GPU", meta=meta)
+    text = describe_run(trace)
+    assert text == ("tf-gpu NVIDIA H200 float32 TF32 False "
+                    "(tensorflow 2.21.0, tf_keras 2.21.0, cudnn 9.3)")
+    details = "\n".join(run_details(trace, "B"))
+    assert "auto picked tf-gpu" in details and "numpy 2.4" in details
