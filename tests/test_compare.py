@@ -125,3 +125,36 @@ def test_traces_on_different_inputs_are_refused():
     model = cudnn_model(3, 4)
     with pytest.raises(InspectorError, match="same features"):
         compare(run_reference(model, features(10, 3, seed=1)), run_reference(model, features(10, 3, seed=2)))
+
+
+def test_with_tolerance_reuses_the_analysis_and_local_error_is_public():
+    model = forum_model()
+    x = forum_input(20)
+    calls = []
+    report = compare(run_reference(model, x), run_reference(model.with_reading("naive"), x),
+                     model=model, progress=lambda f, text: calls.append(text))
+    assert "'naive'" in report.verdict
+    local = report.local_step_error(0, "forward", "h")
+    assert local.shape == (20,) and local[0] < 1e-6 and local[1] > 1e-4
+    n_calls = len(calls)
+    loose = report.with_tolerance(atol=1.0, rtol=0.0)
+    assert loose.agree and "agrees" in loose.verdict
+    tight = loose.with_tolerance(atol=1e-5)
+    assert tight.first.step == 1 and "'naive'" in tight.verdict
+    assert len(calls) == n_calls  # nothing recomputed
+
+
+def test_progress_callback_can_cancel_the_reference():
+    from lstm_inspector.errors import Cancelled
+
+    model = cudnn_model(3, 4)
+    seen = []
+
+    def progress(fraction, text):
+        seen.append(fraction)
+        if fraction > 0.4:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        run_reference(model, features(2000, 3), progress=progress)
+    assert 1 < len(seen) < 8  # called every PROGRESS_EVERY steps, stopped midway

@@ -85,7 +85,8 @@ class Report:
     ``out_of_tolerance``, ``ulp``. ``first``, ``kind`` and ``verdict`` summarise.
     """
 
-    def __init__(self, a: Trace, b: Trace, atol: float, rtol: float, model=None, oracle=True):
+    def __init__(self, a: Trace, b: Trace, atol: float, rtol: float, model=None, oracle=True,
+                 progress=None):
         if a.x.shape != b.x.shape or not np.array_equal(a.x, b.x):
             raise InspectorError("the two traces were not run on the same features")
         self.a, self.b = a, b
@@ -93,7 +94,9 @@ class Report:
         self.a_label, self.b_label = a.label or "a", b.label or "b"
         self.model = model
         self._oracle_wanted = oracle and model is not None
-        self._cache = {}
+        self._progress_cb = progress
+        self._cache = {}      # per-tolerance arrays
+        self._shared = {}     # tolerance-independent analysis, shared by with_tolerance()
         n = min(len(a.layers), len(b.layers))
         self._keys = [(k, d) for k in range(n) for d in a.layers[k] if d in b.layers[k]]
         if not self._keys:
@@ -203,64 +206,113 @@ class Report:
     def max_error(self) -> float:
         return max(float(self.step_error(k, d, q).max()) for k, d in self._keys for q in QUANTITIES)
 
-    @cached_property
-    def local(self) -> dict | None:
-        """Teacher-forced analysis (needs the model): local error of b under the true reading
-        and under each candidate reading. ``{"true": {(k, d, q): (T,) max |local|}, "fits": name}``."""
-        if self.model is None:
-            return None
-        from .reference import run_reference
-        from .weights import READINGS
+    # ---- local (teacher-forced) analysis: tolerance-independent parts are shared ----------
+    def _progress(self, fraction, text):
+        if self._progress_cb is not None:
+            self._progress_cb(fraction, text)
 
-        def local_errors(model):
-            forced = run_reference(model, self.b.x, dtype="float64", teacher=self.b)
-            out = {}
-            for k, d in self._keys:
-                lt_b, lt_f = self.b.layer(k, d), forced.layer(k, d)
+    def _local_errors(self, model, layers) -> dict:
+        """``{(k, d, q): (local (T,), scale (T,))}``: b's steps recomputed in float64 from b's own
+        previous states under ``model``; local = max over units of |recomputed - b|."""
+        from .reference import teacher_forced_layer
+
+        out = {}
+        for k in layers:
+            forced = teacher_forced_layer(model, k, self.b, "float64")
+            for d, lt_f in forced.items():
+                if (k, d) not in self._keys:
+                    continue
+                lt_b = self.b.layer(k, d)
                 for q in QUANTITIES:
                     if lt_b.how(q) == "derived":
                         continue  # derived from these very equations: no information
                     diff = np.abs(lt_f.quantity(q) - lt_b.quantity(q).astype(np.float64))
                     scale = np.abs(lt_f.quantity(q)).max(axis=1) + 1.0
                     out[(k, d, q)] = (diff.max(axis=1), scale)
-            return out
+        return out
 
-        base = self.model
-        result = {"true": local_errors(base), "fits": None, "fit_error": None}
-        true_worst = max(float(e.max()) for e, _ in result["true"].values())
-        if true_worst > self.atol:
-            best = None
-            for name, reading in READINGS.items():
-                if name in ("cudnn", "keras"):
-                    continue
+    def _reading_worst(self, layer: int) -> dict:
+        """``{reading name: worst local error at `layer`}`` for every wrong reading (cached)."""
+        from .weights import READINGS
+
+        cache = self._shared.setdefault("reading_worst", {})
+        if layer not in cache:
+            worst = {}
+            true_layer = self.model.chain[layer]
+            names = [n for n in READINGS if n not in ("cudnn", "keras")]
+            for j, name in enumerate(names):
+                self._progress(0.5 + 0.4 * j / len(names), f"trying the '{name}' reading")
                 try:
-                    errs = local_errors(base.with_reading(reading))
+                    model = self.model.with_reading(name)
+                    if all(model.chain[layer].weights(d).equals(true_layer.weights(d))
+                           for d in true_layer.directions):
+                        continue  # this reading is the file's own for this layer
+                    errs = self._local_errors(model, [layer])
                 except InspectorError:
                     continue
-                worst = max(float(e.max()) for e, _ in errs.values())
-                if worst <= self.atol and (best is None or worst < best[1]):
-                    best = (name, worst)
-            if best is not None:
-                result["fits"], result["fit_error"] = best
-        result["true_worst"] = true_worst
-        return result
+                if errs:
+                    worst[name] = max(float(e.max()) for e, _ in errs.values())
+            cache[layer] = worst
+        return cache[layer]
 
-    @cached_property
+    @property
+    def local(self) -> dict | None:
+        """Teacher-forced analysis (needs the model), or None.
+
+        ``{"true": {(k, d, q): (local (T,), scale (T,))}, "true_worst": float,
+        "fits": reading name or None, "fit_error": float or None}``: local error of b's measured
+        quantities under the file's reading, and the wrong reading (if any) under which b's
+        first locally-wrong layer is exact to within atol.
+        """
+        if self.model is None:
+            return None
+        if "local_true" not in self._shared:
+            self._progress(0.0, "teacher-forced local error")
+            layers = sorted({k for k, _ in self._keys})
+            self._shared["local_true"] = self._local_errors(self.model, layers)
+        true = self._shared["local_true"]
+        true_worst = max((float(e.max()) for e, _ in true.values()), default=0.0)
+        fits = fit_error = None
+        first = self._first_local(true)
+        if first is not None:
+            candidates = {n: w for n, w in self._reading_worst(first[1]).items() if w <= self.atol}
+            if candidates:
+                fits = min(candidates, key=candidates.get)
+                fit_error = candidates[fits]
+        return {"true": true, "true_worst": true_worst, "fits": fits, "fit_error": fit_error}
+
+    def local_step_error(self, layer, direction, quantity) -> np.ndarray | None:
+        """(T,) local error of b's ``quantity`` per step (None: no model, or b's value is derived)."""
+        local = self.local
+        entry = None if local is None else local["true"].get((layer, direction, quantity))
+        return None if entry is None else entry[0]
+
+    @property
     def closer_to_exact(self) -> str | None:
         """'a', 'b' or None (tie / no model): which side is closer to a float64 run."""
         if not self._oracle_wanted or self.a.meta.get("dtype") == "float64":
             return None
-        from .reference import run_reference
+        if "closer" not in self._shared:
+            from .reference import run_reference
 
-        exact = run_reference(self.model, self.a.x, dtype="float64")
-        err = {"a": 0.0, "b": 0.0}
-        for k, d in self._keys:
-            ex = exact.layer(k, d).h
-            err["a"] += float(np.abs(self.a.layer(k, d).h - ex).mean())
-            err["b"] += float(np.abs(self.b.layer(k, d).h - ex).mean())
-        if abs(err["a"] - err["b"]) <= 1e-3 * max(err.values(), default=0.0):
-            return None
-        return min(err, key=err.get)
+            self._progress(0.9, "float64 oracle")
+            exact = run_reference(self.model, self.a.x, dtype="float64")
+            err = {"a": 0.0, "b": 0.0}
+            for k, d in self._keys:
+                ex = exact.layer(k, d).h
+                err["a"] += float(np.abs(self.a.layer(k, d).h - ex).mean())
+                err["b"] += float(np.abs(self.b.layer(k, d).h - ex).mean())
+            tie = abs(err["a"] - err["b"]) <= 1e-3 * max(err.values(), default=0.0)
+            self._shared["closer"] = None if tie else min(err, key=err.get)
+        return self._shared["closer"]
+
+    def with_tolerance(self, atol=None, rtol=None) -> "Report":
+        """The same comparison under another tolerance, reusing the expensive analysis."""
+        report = Report(self.a, self.b, self.atol if atol is None else atol,
+                        self.rtol if rtol is None else rtol, model=self.model,
+                        oracle=self._oracle_wanted, progress=self._progress_cb)
+        report._shared = self._shared
+        return report
 
     def _first_local(self, errors: dict):
         """(step, layer, direction, quantity) where local error first exceeds atol."""
@@ -361,7 +413,7 @@ def _jsonable(meta: dict) -> dict:
 
 
 def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = None,
-            model=None, oracle: bool = True) -> Report:
+            model=None, oracle: bool = True, progress=None) -> Report:
     """Compare trace ``b`` against reference-side trace ``a``.
 
     Parameters
@@ -373,9 +425,12 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
     model : Model, optional
         The model both ran; enables local-vs-carried error, the reading that fits, and the
         float64 oracle (``oracle=False`` skips the latter).
+    progress : callable(fraction, text), optional
+        Called during the model-based analysis (it runs lazily, when ``kind``, ``verdict``,
+        ``local`` or ``to_dict`` is first asked for); may raise ``errors.Cancelled``.
     """
     atol = DEFAULT_ATOL if atol is None else float(atol)
     rtol = DEFAULT_RTOL if rtol is None else float(rtol)
     if atol < 0 or rtol < 0 or not np.isfinite([atol, rtol]).all():
         raise InspectorError(f"tolerances must be finite and non-negative (atol={atol}, rtol={rtol})")
-    return Report(a, b, atol, rtol, model=model, oracle=oracle)
+    return Report(a, b, atol, rtol, model=model, oracle=oracle, progress=progress)

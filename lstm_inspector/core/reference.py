@@ -22,6 +22,8 @@ canonical weights.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..errors import InspectorError
@@ -95,8 +97,14 @@ def _empty_layer_trace(T: int, H: int, dtype) -> LayerTrace:
                       c=np.empty((T, H), dtype), h=np.empty((T, H), dtype))
 
 
-def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype) -> LayerTrace:
-    """Step one direction through time, recording z, a, c, h into a new LayerTrace."""
+PROGRESS_EVERY = 256  # steps between progress callbacks (a Cancel is honoured within them)
+
+
+def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype,
+                   tick=None) -> LayerTrace:
+    """Step one direction through time, recording z, a, c, h into a new LayerTrace.
+
+    ``tick(steps_done)`` is called every ``PROGRESS_EVERY`` steps (it may raise Cancelled)."""
     T, H = x.shape[0], w.units
     lt = _empty_layer_trace(T, H, dtype)
     Z, A, C, Hs = lt.z, lt.a, lt.c, lt.h
@@ -117,29 +125,33 @@ def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype) -> Layer
         steps = reversed(list(steps))
     dot, add, mul, tanh, exp, neg, recip = (
         np.dot, np.add, np.multiply, np.tanh, np.exp, np.negative, np.reciprocal)
+    steps = iter(steps)
     with np.errstate(over="ignore"):
-        for zt, at, zc, ac, (i, f, g, o), ct, ht in steps:
-            dot(h_prev, R_T, rec)                              # R h_{t-1}      (4H,)
-            add(zt, rec, zt)                                   # z_t
-            if fast:
-                # sigma(z) = 1 / (1 + exp(-z)) on all four blocks, then c~ = tanh(z_c) over it
-                neg(zt, at)
-                exp(at, at)
-                add(at, 1, at)
-                recip(at, at)
-                tanh(zc, ac)
-            else:
-                at[:] = rec_act(zt)
-                ac[:] = act(zc)
-            mul(f, c_prev, ct)                                 # f * c_{t-1}
-            mul(i, g, tmp)
-            add(ct, tmp, ct)                                   # + i * c~
-            if fast:
-                tanh(ct, ht)
-            else:
-                ht[:] = act(ct)
-            mul(ht, o, ht)                                     # h_t = o * act(c_t)
-            h_prev, c_prev = ht, ct
+        for start in range(0, T, PROGRESS_EVERY):
+            if tick is not None:
+                tick(start)
+            for zt, at, zc, ac, (i, f, g, o), ct, ht in itertools.islice(steps, PROGRESS_EVERY):
+                dot(h_prev, R_T, rec)                              # R h_{t-1}      (4H,)
+                add(zt, rec, zt)                                   # z_t
+                if fast:
+                    # sigma(z) = 1 / (1 + exp(-z)) on all four blocks, then c~ = tanh(z_c) over it
+                    neg(zt, at)
+                    exp(at, at)
+                    add(at, 1, at)
+                    recip(at, at)
+                    tanh(zc, ac)
+                else:
+                    at[:] = rec_act(zt)
+                    ac[:] = act(zc)
+                mul(f, c_prev, ct)                                 # f * c_{t-1}
+                mul(i, g, tmp)
+                add(ct, tmp, ct)                                   # + i * c~
+                if fast:
+                    tanh(ct, ht)
+                else:
+                    ht[:] = act(ct)
+                mul(ht, o, ht)                                     # h_t = o * act(c_t)
+                h_prev, c_prev = ht, ct
     return lt
 
 
@@ -170,6 +182,29 @@ def _teacher_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, h_teacher, 
     return lt
 
 
+def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
+                         layer_in=None) -> dict:
+    """Layer ``index`` of ``model.chain`` computed step by step from ``teacher``'s states.
+
+    Its input is ``layer_in`` or, if None, the teacher's output of the layer below (``x`` for
+    the first layer). Returns ``{direction: LayerTrace}``; no recurrence, one GEMM per direction.
+    """
+    dtype = np.dtype(dtype)
+    chain = model.chain
+    layer = chain[index]
+    if layer_in is None:
+        layer_in = (teacher.x if index == 0 else
+                    layer_output(chain[index - 1], teacher.layers[index - 1]))
+    layer_in = np.asarray(layer_in).astype(dtype, copy=False)
+    out = {}
+    for direction in layer.directions:
+        tt = teacher.layer(index, direction)
+        w = layer.weights(direction).astype(dtype)
+        out[direction] = _teacher_direction(w, layer_in, _processing_reversed(layer, direction),
+                                            tt.h.astype(dtype), tt.c.astype(dtype), dtype)
+    return out
+
+
 def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None,
                   progress=None) -> Trace:
     """Run ``model.chain`` on ``x`` (T, in) and record every quantity at every step.
@@ -196,31 +231,35 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
     jobs = sum(len(layer.directions) for layer in chain)
     done = 0
     for k, layer in enumerate(chain):
-        dir_traces = {}
-        for direction in layer.directions:
+        if teacher is not None:
             if progress is not None:
-                progress(done / jobs, f"NumPy reference: layer {layer.name} {direction}")
-            w = layer.weights(direction).astype(dtype)
-            reverse = _processing_reversed(layer, direction)
-            if teacher is None:
-                dir_traces[direction] = _run_direction(w, layer_in, reverse, dtype)
-            else:
-                tt = teacher.layer(k, direction)
-                dir_traces[direction] = _teacher_direction(
-                    w, layer_in, reverse, tt.h.astype(dtype), tt.c.astype(dtype), dtype)
-            done += 1
+                progress(done / jobs, f"NumPy reference (teacher-forced): layer {layer.name}")
+            dir_traces = teacher_forced_layer(model, k, teacher, dtype, layer_in)
+            done += len(layer.directions)
+        else:
+            dir_traces = {}
+            for direction in layer.directions:
+                text = f"NumPy reference: layer {layer.name} {direction}"
+                tick = None
+                if progress is not None:
+                    def tick(steps_done, base=done, text=text, T=len(layer_in)):
+                        progress((base + steps_done / T) / jobs, text)
+                w = layer.weights(direction).astype(dtype)
+                dir_traces[direction] = _run_direction(
+                    w, layer_in, _processing_reversed(layer, direction), dtype, tick)
+                done += 1
         layers.append(dir_traces)
         names.append(layer.name)
-        if teacher is None:
-            layer_in = layer_output(layer, dir_traces)
-        else:
-            layer_in = layer_output(layer, teacher.layers[k]).astype(dtype)
+        if k + 1 < len(chain):
+            layer_in = layer_output(layer, dir_traces if teacher is None else teacher.layers[k])
+            layer_in = layer_in.astype(dtype, copy=False)
     output = layer_output(chain[-1], layers[-1])
     if progress is not None:
         progress(1.0, "NumPy reference done")
     reading = model.reading or "file"
     label = "NumPy reference" if reading == "file" else f"NumPy, '{reading}' reading"
-    meta = {"backend": "numpy" if reading == "file" else f"numpy:{reading}",
+    backend = "numpy64" if dtype == np.float64 else "numpy"
+    meta = {"backend": backend if reading == "file" else f"numpy:{reading}",
             "device": "CPU", "dtype": dtype.name, "tf32": "n/a", "reading": reading,
             "numpy": np.__version__}
     if teacher is not None:
