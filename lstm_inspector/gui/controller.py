@@ -89,11 +89,13 @@ class Controller(QtCore.QObject):
         model, x = s.model, s.features.data
         keep_a = None if rerun_a else s.trace_a
         keep_b = None if rerun_b else s.trace_b
+        previous = s.report if keep_a is not None and keep_b is not None else None
         backend, dtype, tf32, atol, rtol = s.backend, s.dtype, s.tf32, s.atol, s.rtol
 
         def work(progress):
             return pipeline.compute(model, x, backend=backend, dtype=dtype, tf32=tf32, atol=atol,
-                                    rtol=rtol, progress=progress, trace_a=keep_a, trace_b=keep_b)
+                                    rtol=rtol, progress=progress, trace_a=keep_a, trace_b=keep_b,
+                                    previous_report=previous)
 
         def done(results):
             if s.model is model and s.features is not None and s.features.data is x:

@@ -46,10 +46,10 @@ def first_divergence_here(state):
 def local_errors(report) -> dict:
     """``{(layer, direction, q): (T,) max local error}`` from the report's teacher-forced run
     (``Report.local``), or {} when the report has none."""
-    local = getattr(report, "local", None)
-    if not local or not isinstance(local.get("true"), dict):
+    if getattr(report, "local", None) is None:
         return {}
-    return {key: value[0] for key, value in local["true"].items()}
+    return {(k, d, q): step for k, d in report.keys() for q in QUANTITIES
+            if (step := report.local_step_error(k, d, q)) is not None}
 
 
 def legend_html(local: bool) -> str:
