@@ -384,6 +384,9 @@ class Report:
                 err = self.error(k, d, q)
                 out = self.out_of_tolerance(k, d, q)
                 rows = np.flatnonzero(out.any(axis=1))
+                step = self.step_error(k, d, q)
+                tenth = max(1, len(step) // 10)
+                local = self.local_step_error(k, d, q)
                 per.append({
                     "layer": k, "layer_name": self.a.layer_names[k], "direction": d, "quantity": q,
                     "a_how": self.a.layer(k, d).how(q), "b_how": self.b.layer(k, d).how(q),
@@ -392,6 +395,10 @@ class Report:
                     "max_ulp": int(self.ulp(k, d, q).max()),
                     "steps_out": int(rows.size),
                     "first_step_out": int(rows[0]) if rows.size else None,
+                    # error growth: the largest difference in the first and last tenth of steps
+                    "max_abs_first_tenth": float(step[:tenth].max()),
+                    "max_abs_last_tenth": float(step[-tenth:].max()),
+                    "local_max_abs": None if local is None else float(local.max()),
                 })
         local = self.local
         return {
