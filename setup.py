@@ -18,18 +18,21 @@ setup(
     package_dir={"lstm_inspector.resources": "resources"} if RESOURCES else {},
     package_data={"lstm_inspector.resources": ["*", "*/*"]} if RESOURCES else {},
     python_requires=">=3.9",
+    # Lower bounds are the versions this was verified with (Python 3.11, CPU):
+    # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
+    # kaldiio 2.18.1, torch 2.13, pytest 9.2, pytest-qt 4.5, hypothesis 6.155.
     install_requires=[
-        "numpy>=1.23",
-        "h5py>=3.7",
-        "PyQt5>=5.15",
-        "pyqtgraph>=0.13.3",
-        "tensorflow>=2.16",
-        "tf-keras>=2.16",
-        "kaldiio>=2.18",
+        "numpy>=2.0",
+        "h5py>=3.14",
+        "PyQt5>=5.15.11",
+        "pyqtgraph>=0.14",
+        "tensorflow>=2.21",
+        "tf-keras>=2.21",
+        "kaldiio>=2.18.1",
     ],
     extras_require={
-        "torch": ["torch>=2.0"],
-        "test": ["pytest>=7", "pytest-qt>=4.2", "hypothesis>=6", "torch>=2.0"],
+        "torch": ["torch>=2.13"],
+        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "torch>=2.13"],
     },
     entry_points={"console_scripts": ["lstm-inspector=lstm_inspector.cli:main"]},
 )
