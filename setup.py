@@ -22,7 +22,7 @@ setup(
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
     # kaldiio 2.18.1, torch 2.13, pytest 9.2, pytest-qt 4.5, hypothesis 6.155.
     install_requires=[
-        "numpy>=2.0",
+        "numpy>=2.4",
         "h5py>=3.14",
         "PyQt5>=5.15.11",
         "pyqtgraph>=0.14",
