@@ -370,7 +370,10 @@ class Report:
         gate = "c~" if where.quantity == "c~" else where.quantity
         sentence = f"Structural divergence from step {where.step} in {gate} of {layer_txt}"
         fits = self.local["fits"] if self.local is not None else None
-        if fits is not None:
+        if fits is not None and self.b.meta.get("reading") == fits:
+            sentence += (f": this is where the '{fits}' reading ({READINGS[fits].describe()}) "
+                         f"of the stored weights parts from the file's own")
+        elif fits is not None:
             sentence += (f": {self.b_label} computes exactly what the '{fits}' reading "
                          f"({READINGS[fits].describe()}) of the stored weights computes")
         sentence += "."

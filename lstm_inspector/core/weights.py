@@ -85,7 +85,8 @@ class Reading:
     def describe(self) -> str:
         parts = []
         if self.layout:
-            parts.append("x @ kernel layout" if self.layout == "keras" else "cuDNN layout")
+            parts.append("x @ kernel + h @ recurrent_kernel" if self.layout == "keras"
+                         else "cuDNN's per-gate layout")
         if self.gate_order:
             parts.append(f"gates {self.gate_order}")
         if self.bias and self.bias != "sum":
