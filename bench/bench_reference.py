@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -116,38 +117,88 @@ def tf_runner(layer, x):
     return run, f"tensorflow {tf.__version__}"
 
 
+CONTENDERS = {
+    "torch": "torch nn.LSTM (one call)",
+    "torch-native": "torch nn.LSTM, oneDNN off",
+    "reference": "numpy reference (instrumented)",
+    "tf": "tf LSTM (tf.function, one call)",
+    "naive": "numpy naive step loop",
+    "backend-tf-cpu": "run_backend tf-cpu",
+    "backend-torch-cpu": "run_backend torch-cpu",
+}
+
+
+def time_one(name: str, units: int, steps: int, n_in: int, repeat: int) -> tuple:
+    """``(best seconds, description)`` of one contender, in this process."""
+    model = make_model(n_in, units)
+    layer, w = model.layers[0], model.layers[0].weights()
+    x = np.random.default_rng(1).standard_normal((steps, n_in)).astype(np.float32)
+    desc = f"numpy {np.__version__}"
+    if name in ("torch", "torch-native"):
+        run, native, desc = torch_runner(w, x)
+        fn = run if name == "torch" else native
+    elif name == "tf":
+        fn, desc = tf_runner(layer, x)
+    elif name == "reference":
+        def fn():
+            return run_reference(model, x)
+    elif name == "naive":
+        def fn():
+            return naive_numpy(w, x)
+    else:
+        from lstm_inspector.backends import run_backend
+
+        backend = name.split("-", 1)[1]
+
+        def fn():
+            return run_backend(model, x, backend)
+        repeat = 1
+    fn()  # warm-up: thread pools, caches, tracing
+    return best_of(fn, repeat), desc
+
+
+def measure(name, units, args) -> tuple:
+    """Time ``name`` in a fresh process: libraries' thread pools (torch's OpenMP spin-waits,
+    OpenBLAS) would otherwise steal the 2 cores from each other and distort every ratio."""
+    cmd = [sys.executable, __file__, "--only", name, "--units", str(units), "--steps",
+           str(args.steps), "--input", str(args.input), "--repeat", str(args.repeat)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    seconds, desc = out[-1].split("\t", 1)
+    return float(seconds), desc
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--input", type=int, default=40)
     parser.add_argument("--units", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds over all contenders (best round kept; spreads machine noise)")
     parser.add_argument("--no-backends", action="store_true", help="skip the run_backend rows")
+    parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.only:
+        seconds, desc = time_one(args.only, args.units[0], args.steps, args.input, args.repeat)
+        print(f"{seconds}\t{desc}")
+        return
     print(f"one layer, batch 1, T={args.steps}, input {args.input}, float32, best of "
-          f"{args.repeat}; {os.cpu_count()} CPUs, numpy {np.__version__}")
+          f"{args.repeat} x {args.rounds} rounds, each contender in its own process; "
+          f"{os.cpu_count()} CPUs, numpy {np.__version__}")
+    names = [n for n in CONTENDERS if not (args.no_backends and n.startswith("backend"))]
     for units in args.units:
+        best, descs = {}, {}
+        for _ in range(args.rounds):
+            for name in names:
+                seconds, descs[name] = measure(name, units, args)
+                best[name] = min(best.get(name, float("inf")), seconds)
+        base = best["torch"]
+        print(f"\nH={units}  ({descs['torch']}; {descs['tf']})")
+        for name in names:
+            print(f"  {CONTENDERS[name]:34s} {best[name] * 1e3:9.1f} ms   {best[name] / base:7.2f} x torch"
+                  f"   {best[name] / best['tf']:5.2f} x tf")
         model = make_model(args.input, units)
-        layer, w = model.layers[0], model.layers[0].weights()
         x = np.random.default_rng(1).standard_normal((args.steps, args.input)).astype(np.float32)
-        torch_run, torch_native, torch_desc = torch_runner(w, x)
-        tf_run, tf_desc = tf_runner(layer, x)
-        torch_run()  # warm up thread pools
-        rows = [("torch nn.LSTM (one call)", best_of(torch_run, args.repeat)),
-                ("torch nn.LSTM, oneDNN off", best_of(torch_native, args.repeat)),
-                ("numpy reference (instrumented)",
-                 best_of(lambda: run_reference(model, x), args.repeat)),
-                ("tf LSTM (tf.function, one call)", best_of(tf_run, args.repeat)),
-                ("numpy naive step loop", best_of(lambda: naive_numpy(w, x), max(1, args.repeat // 2)))]
-        if not args.no_backends:
-            from lstm_inspector.backends import run_backend
-
-            for name in ("tf-cpu", "torch-cpu"):
-                rows.append((f"run_backend {name} (once)", best_of(lambda: run_backend(model, x, name), 1)))
-        base = rows[0][1]
-        print(f"\nH={units}  ({torch_desc}; {tf_desc})")
-        for name, seconds in rows:
-            print(f"  {name:34s} {seconds * 1e3:9.1f} ms   {seconds / base:7.2f} x torch")
         tracemalloc.start()
         trace = run_reference(model, x)
         held, peak = tracemalloc.get_traced_memory()
