@@ -36,10 +36,10 @@ import numpy as np
 from ..core import activations
 from ..core.model import MERGE_MODES, Model, RecurrentLayer
 from ..core.weights import READINGS, StoredLSTM
+from .overrides import apply_overrides
 from ..errors import InspectorError
 from . import keras_config as kc
 
-OVERRIDE_KEYS = ("kind", "recurrent_activation", "activation", "merge_mode", "layers")
 _CELL_PART = re.compile(r"^(lstm_cell|gru_cell|simple_rnn_cell|cell|vars)(_\d+)?$")
 
 
@@ -401,68 +401,6 @@ def _layers_from_weights(groups, builder: _Builder) -> list:
 
 
 # ---- overrides --------------------------------------------------------------------------------
-def apply_overrides(layers: list, overrides: dict, notes: list) -> list:
-    """Apply user options to every runnable layer (or those named in ``layers=[...]``).
-
-    ``kind`` ("CuDNNLSTM" or "LSTM") sets how the stored arrays are read (CuDNNLSTM also fixes
-    tanh / sigmoid); ``activation`` / ``recurrent_activation`` replace the layer's;
-    ``merge_mode`` ("concat", "sum", "mul", "ave" or "none") replaces a bidirectional layer's.
-    A value of None means "not given".
-    """
-    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
-    if unknown:
-        raise InspectorError(f"unknown option(s) {', '.join(unknown)} for a Keras model "
-                             f"(known: {', '.join(OVERRIDE_KEYS)})")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    names = given.pop("layers", None)
-    names = [names] if isinstance(names, str) else list(names or [])
-    missing = [n for n in names if n not in {layer.name for layer in layers}]
-    if missing:
-        raise InspectorError(f"the model has no recurrent layer named {', '.join(missing)} "
-                             f"(layers: {', '.join(layer.name for layer in layers)})")
-    if not given:
-        return layers
-    kind = given.get("kind")
-    if kind is not None:
-        kind = {"cudnnlstm": "CuDNNLSTM", "cudnn": "CuDNNLSTM", "lstm": "LSTM"}.get(
-            str(kind).lower())
-        if kind is None:
-            raise InspectorError(f"kind '{given['kind']}' is not 'CuDNNLSTM' or 'LSTM'")
-    act, rec = given.get("activation"), given.get("recurrent_activation")
-    for name in (act, rec):
-        if name is not None:
-            activations.check(name)
-    merge = given.get("merge_mode", "")
-    if merge != "":
-        merge = None if str(merge).lower() == "none" else str(merge).lower()
-        if merge not in MERGE_MODES:
-            raise InspectorError(f"merge mode '{given['merge_mode']}' is not concat, sum, mul, ave "
-                                 f"or none")
-    out, touched = [], []
-    for layer in layers:
-        if (names and layer.name not in names) or not layer.runnable:
-            out.append(layer)
-            continue
-        directions = {}
-        for direction, stored in layer.directions.items():
-            if kind:
-                stored = replace(stored, true_reading=READINGS[
-                    "cudnn" if kind == "CuDNNLSTM" else "keras"])
-                if kind == "CuDNNLSTM":
-                    stored = replace(stored, activation="tanh", recurrent_activation="sigmoid")
-            stored = replace(stored, activation=act or stored.activation,
-                             recurrent_activation=rec or stored.recurrent_activation)
-            directions[direction] = stored
-        changes = dict(directions=directions, kind=kind or layer.kind)
-        if merge != "" and layer.bidirectional:
-            changes["merge_mode"] = merge
-        out.append(replace(layer, **changes))
-        touched.append(layer.name)
-    shown = ", ".join(f"{k}={v}" for k, v in given.items())
-    notes.append(f"options {shown} applied to {', '.join(touched) or 'no layer'}")
-    return out
-
-
 # ---- entry points -----------------------------------------------------------------------------
 def _open_h5(path):
     import h5py
@@ -502,7 +440,7 @@ def _finish(layers, builder, file_format, overrides) -> Model:
             "hard_sigmoid" in (l.activation, l.recurrent_activation) for l in layers):
         layers = [_keras3_hard_sigmoid(l) for l in layers]
         notes.append("Keras 3 file: hard_sigmoid is read as Keras 3 defines it, relu6(x + 3) / 6")
-    layers = apply_overrides(layers, overrides, notes)
+    layers = apply_overrides(layers, overrides, notes, "the Keras model")
     return Model(tuple(layers), source=builder.source, file_format=file_format,
                  keras_version=builder.keras_version, notes=tuple(dict.fromkeys(notes)))
 
@@ -607,4 +545,4 @@ def is_hdf5(path) -> bool:
     return any(head[k:k + 8] == signature for k in (0, 512, 1024, 2048))
 
 
-__all__ = ["load_keras_h5", "load_keras_v3", "apply_overrides", "is_hdf5"]
+__all__ = ["load_keras_h5", "load_keras_v3", "is_hdf5"]

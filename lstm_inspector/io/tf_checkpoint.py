@@ -51,10 +51,9 @@ import numpy as np
 from ..core.model import Model, RecurrentLayer
 from ..core.weights import READINGS, Reading, StoredLSTM
 from ..errors import InspectorError
+from .overrides import apply_overrides, check_overrides
 
 FILE_FORMAT = "tf-checkpoint"
-KNOWN_OVERRIDES = ("kind", "activation", "recurrent_activation", "merge_mode", "layers")
-KINDS = {"cudnnlstm": "CuDNNLSTM", "cudnn": "CuDNNLSTM", "lstm": "LSTM"}
 
 #: True reading of the canonical tensors ``tf.contrib.cudnn_rnn.CudnnLSTM``'s saver writes.
 CONTRIB_CANONICAL_READING = Reading("cudnn-rnn-canonical", layout="keras", gate_order="icfo", bias="sum")
@@ -100,14 +99,14 @@ def load_checkpoint(path, **overrides) -> Model:
         Missing or corrupt checkpoint, no LSTM variables, an ``opaque_kernel`` alone, or an
         unknown override.
     """
-    options = _check_overrides(overrides)
+    options = check_overrides(overrides, "a TF checkpoint")
     prefix = _resolve_prefix(path)
     reader = _open_reader(prefix)
     shapes = _shape_map(reader, prefix)
     groups = _group_variables(shapes)
     layers, notes = _build_layers(groups, lambda name: _get_tensor(reader, name, prefix), options)
     if layers:
-        layers = _apply_overrides(layers, options, notes)
+        layers = apply_overrides(layers, options, notes, "the checkpoint")
     if not layers:
         if any(g.opaque for g in groups):
             raise InspectorError(
@@ -123,80 +122,7 @@ def load_checkpoint(path, **overrides) -> Model:
     return Model(layers=tuple(layers), source=str(prefix), file_format=FILE_FORMAT, notes=tuple(notes))
 
 
-# ---- options and paths -------------------------------------------------------------------
-def _check_overrides(overrides) -> dict:
-    """The given options (None values dropped), validated; names in ``layers`` are checked later."""
-    from ..core import activations
-    from ..core.model import MERGE_MODES
-
-    unknown = sorted(set(overrides) - set(KNOWN_OVERRIDES))
-    if unknown:
-        raise InspectorError(
-            f"unknown option(s) {', '.join(unknown)} for a TF checkpoint "
-            f"(known: {', '.join(KNOWN_OVERRIDES)})"
-        )
-    options = {k: v for k, v in overrides.items() if v is not None}
-    if "kind" in options:
-        kind = KINDS.get(str(options["kind"]).lower())
-        if kind is None:
-            raise InspectorError(f"kind '{options['kind']}' is not 'CuDNNLSTM' or 'LSTM'")
-        options["kind"] = kind
-    for name in ("activation", "recurrent_activation"):
-        if name in options:
-            activations.check(options[name])
-    if "merge_mode" in options:
-        merge = None if str(options["merge_mode"]).lower() == "none" else str(options["merge_mode"]).lower()
-        if merge not in MERGE_MODES:
-            raise InspectorError(
-                f"merge mode '{options['merge_mode']}' is not concat, sum, mul, ave or none"
-            )
-        options["merge_mode"] = merge
-    if "layers" in options:
-        names = options["layers"]
-        options["layers"] = [names] if isinstance(names, str) else [str(n) for n in names]
-    return options
-
-
-def _apply_overrides(layers: list, options: dict, notes: list) -> list:
-    """The options applied to every runnable layer (or those named in ``layers``), with a note."""
-    from dataclasses import replace
-
-    given = {k: v for k, v in options.items() if k != "layers"}
-    if not given:
-        return layers
-    names = options.get("layers") or []
-    missing = [n for n in names if n not in {layer.name for layer in layers}]
-    if missing:
-        raise InspectorError(
-            f"the checkpoint has no recurrent layer named {', '.join(missing)} "
-            f"(layers: {', '.join(layer.name for layer in layers)})"
-        )
-    kind = given.get("kind")
-    out, touched = [], []
-    for layer in layers:
-        if (names and layer.name not in names) or not layer.runnable:
-            out.append(layer)
-            continue
-        directions = {}
-        for direction, stored in layer.directions.items():
-            if kind:
-                stored = replace(stored, true_reading=READINGS["cudnn" if kind == "CuDNNLSTM" else "keras"])
-                if kind == "CuDNNLSTM":
-                    stored = replace(stored, activation="tanh", recurrent_activation="sigmoid")
-            stored = replace(stored, activation=given.get("activation", stored.activation),
-                             recurrent_activation=given.get("recurrent_activation",
-                                                            stored.recurrent_activation))
-            directions[direction] = stored
-        changes = dict(directions=directions, kind=kind or layer.kind)
-        if "merge_mode" in given and layer.bidirectional:
-            changes["merge_mode"] = given["merge_mode"]
-        out.append(replace(layer, **changes))
-        touched.append(layer.name)
-    shown = ", ".join(f"{k}={v}" for k, v in given.items())
-    notes.append(f"options {shown} applied to {', '.join(touched) or 'no layer'}")
-    return out
-
-
+# ---- paths -------------------------------------------------------------------
 def _resolve_prefix(path) -> str:
     """The checkpoint prefix for any of the accepted spellings of ``path``."""
     p = Path(os.fspath(path)).expanduser()

@@ -1,0 +1,87 @@
+"""User options that change how a loaded model is read, shared by every model loader.
+
+``load_model(path, kind=..., recurrent_activation=..., activation=..., merge_mode=...,
+layers=[...])``: ``kind`` ("CuDNNLSTM" or "LSTM") sets how the stored arrays are read
+(CuDNNLSTM also fixes tanh / sigmoid, as cuDNN does); the activations replace the layer's;
+``merge_mode`` ("concat", "sum", "mul", "ave" or "none") replaces a bidirectional layer's;
+``layers`` limits all of it to the named layers. A value of None means "not given".
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..core import activations
+from ..core.model import MERGE_MODES
+from ..core.weights import READINGS
+from ..errors import InspectorError
+
+OVERRIDE_KEYS = ("kind", "recurrent_activation", "activation", "merge_mode", "layers")
+KINDS = {"cudnnlstm": "CuDNNLSTM", "cudnn": "CuDNNLSTM", "lstm": "LSTM"}
+
+
+def check_overrides(overrides: dict, what: str = "a model") -> dict:
+    """The given options (None values dropped), validated and normalised.
+
+    Layer names in ``layers`` are checked against the model later, in :func:`apply_overrides`.
+    """
+    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
+    if unknown:
+        raise InspectorError(f"unknown option(s) {', '.join(unknown)} for {what} "
+                             f"(known: {', '.join(OVERRIDE_KEYS)})")
+    options = {k: v for k, v in overrides.items() if v is not None}
+    if "kind" in options:
+        kind = KINDS.get(str(options["kind"]).lower())
+        if kind is None:
+            raise InspectorError(f"kind '{options['kind']}' is not 'CuDNNLSTM' or 'LSTM'")
+        options["kind"] = kind
+    for name in ("activation", "recurrent_activation"):
+        if name in options:
+            activations.check(options[name])
+    if "merge_mode" in options:
+        merge = str(options["merge_mode"]).lower()
+        merge = None if merge == "none" else merge
+        if merge not in MERGE_MODES:
+            raise InspectorError(
+                f"merge mode '{options['merge_mode']}' is not concat, sum, mul, ave or none")
+        options["merge_mode"] = merge
+    if "layers" in options:
+        names = options["layers"]
+        options["layers"] = [names] if isinstance(names, str) else [str(n) for n in names]
+    return options
+
+
+def apply_overrides(layers: list, overrides: dict, notes: list, what: str = "the model") -> list:
+    """``layers`` with the options applied to every runnable layer (or those named), plus a note."""
+    options = check_overrides(overrides, what)
+    names = options.pop("layers", [])
+    missing = [n for n in names if n not in {layer.name for layer in layers}]
+    if missing:
+        raise InspectorError(f"{what} has no recurrent layer named {', '.join(missing)} "
+                             f"(layers: {', '.join(layer.name for layer in layers)})")
+    if not options:
+        return list(layers)
+    kind = options.get("kind")
+    out, touched = [], []
+    for layer in layers:
+        if (names and layer.name not in names) or not layer.runnable:
+            out.append(layer)
+            continue
+        directions = {}
+        for direction, stored in layer.directions.items():
+            if kind:
+                stored = replace(stored, true_reading=READINGS[
+                    "cudnn" if kind == "CuDNNLSTM" else "keras"])
+                if kind == "CuDNNLSTM":
+                    stored = replace(stored, activation="tanh", recurrent_activation="sigmoid")
+            stored = replace(stored, activation=options.get("activation", stored.activation),
+                             recurrent_activation=options.get("recurrent_activation",
+                                                              stored.recurrent_activation))
+            directions[direction] = stored
+        changes = dict(directions=directions, kind=kind or layer.kind)
+        if "merge_mode" in options and layer.bidirectional:
+            changes["merge_mode"] = options["merge_mode"]
+        out.append(replace(layer, **changes))
+        touched.append(layer.name)
+    shown = ", ".join(f"{k}={v}" for k, v in options.items())
+    notes.append(f"options {shown} applied to {', '.join(touched) or 'no layer'}")
+    return out
