@@ -311,3 +311,14 @@ def monospace_font(size: int = 9) -> QtGui.QFont:
     font = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont)
     font.setPointSize(size)
     return font
+
+
+def add_plot_area(widget: QtWidgets.QWidget) -> pg.GraphicsLayoutWidget:
+    """A tight ``GraphicsLayoutWidget`` filling ``widget`` (the canvas every panel draws on)."""
+    view = pg.GraphicsLayoutWidget()
+    view.ci.setContentsMargins(2, 2, 2, 2)
+    view.ci.setSpacing(2)
+    layout = QtWidgets.QVBoxLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(view)
+    return view

@@ -6,11 +6,17 @@ What is shown is exactly an engine array: ``LayerTrace.gate(q)`` of the chosen p
 """
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from ...core.trace import GATES
-from .common import DIFF_COLORMAP, CursorGroup, Heatmap, diff_levels, quantity_levels
+from .common import (
+    DIFF_COLORMAP,
+    CursorGroup,
+    Heatmap,
+    add_plot_area,
+    diff_levels,
+    quantity_levels,
+)
 
 GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
 SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
@@ -83,12 +89,7 @@ class GatesPanel(QtWidgets.QWidget):
     def __init__(self, state, parent=None):
         super().__init__(parent)
         self.state = state
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.ci.setContentsMargins(2, 2, 2, 2)
-        self.view.ci.setSpacing(2)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        self.view = add_plot_area(self)
         self.cursors = CursorGroup(state)
         self.heatmaps: dict[str, Heatmap] = {}
         for row, q in enumerate(GATES):

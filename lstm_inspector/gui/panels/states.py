@@ -8,8 +8,20 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from .common import (DIFF_COLORMAP, CursorGroup, Heatmap, cache_axes, cache_curve, diff_levels,
-                     TITLE_SIZE, index_plot, log_floor, quantity_levels, unit_color)
+from .common import (
+    DIFF_COLORMAP,
+    TITLE_SIZE,
+    CursorGroup,
+    Heatmap,
+    add_plot_area,
+    cache_axes,
+    cache_curve,
+    diff_levels,
+    index_plot,
+    log_floor,
+    quantity_levels,
+    unit_color,
+)
 from .gates import heatmap_title, source_array
 
 STATE_NAMES = {"c": "cell state c", "h": "output h"}
@@ -37,12 +49,7 @@ class StatesPanel(QtWidgets.QWidget):
     def __init__(self, state, parent=None):
         super().__init__(parent)
         self.state = state
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.ci.setContentsMargins(2, 2, 2, 2)
-        self.view.ci.setSpacing(2)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        self.view = add_plot_area(self)
         self.cursors = CursorGroup(state)
         self.heatmaps = {q: Heatmap(self.view.ci, row, 0, on_click=self._clicked, bottom_axis=False,
                                     ylabel="")
