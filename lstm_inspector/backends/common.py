@@ -26,6 +26,31 @@ def processing_reversed(layer, direction: str) -> bool:
     return layer.go_backwards != (direction == "backward")
 
 
+def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part, label: str,
+                      gaps: list) -> tuple:
+    """``(h, c, "stepped")`` of one direction whose library gives c only for the last step.
+
+    ``step(x_proc, report) -> (h_step, c)`` reruns the direction one step at a time from its
+    previous (h, c) on ``x_proc`` (the input in processing order); the results are put back in
+    input time, and the largest gap between the stepped h and the one-call ``h`` goes to ``gaps``.
+    """
+    reverse = processing_reversed(layer, direction)
+    x_proc = layer_in[::-1] if reverse else layer_in
+    report = None
+    if part is not None:
+        k = len(layer.directions)
+        lo, hi = (index + 0.1) / k, (index + 1) / k
+        text = f"{label}: layer {layer.name} {direction}, stepping for c"
+
+        def report(f):
+            part(lo + (hi - lo) * f, text)
+    h_step, c = step(x_proc, report)
+    if reverse:
+        h_step, c = h_step[::-1], c[::-1]
+    gaps.append(float(np.max(np.abs(h_step - h))))
+    return h, c, "stepped"
+
+
 def cudnn_activation_problem(model: Model, library: str) -> str:
     """A sentence naming the first chain layer whose activations ``library`` cannot compute, or ""."""
     for layer in model.chain:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, cudnn_activation_problem, float32, import_tf,
-                     processing_reversed, quiet_retracing, refuse_reading, run_chain,
+from .common import (base_meta, stepped_direction, cudnn_activation_problem, float32, import_tf,
+                     quiet_retracing, refuse_reading, run_chain,
                      tf_versions)
 from .tf_cpu import keras_weights
 
@@ -161,20 +161,13 @@ def run(model, x: np.ndarray, tf32=None, progress=None):
                     h = outs[n][0].numpy()  # fed time
                     if layer.go_backwards:
                         h = h[::-1]  # input time
-                    reverse = processing_reversed(layer, direction)
-                    x_proc = layer_in[::-1] if reverse else layer_in
-                    report = None
-                    if part is not None:
-                        lo, hi = (n + 0.1) / len(directions), (n + 1) / len(directions)
-                        text = f"{label}: layer {layer.name} {direction}, stepping for c"
-                        report = (lambda f, lo=lo, hi=hi, text=text: part(lo + (hi - lo) * f, text))
                     stepper = build_cudnn(layer, (direction,), notes, return_sequences=False,
                                           return_state=True)
-                    h_step, c = step_states(tf, stepper, x_proc, H, report)
-                    if reverse:
-                        h_step, c = h_step[::-1], c[::-1]
-                    stepped_gap.append(float(np.max(np.abs(h_step - h))))
-                    states[direction] = (h, c, "stepped")
+                    states[direction] = stepped_direction(
+                        layer, layer_in, direction, n, h,
+                        lambda x_proc, report, stepper=stepper: step_states(
+                            tf, stepper, x_proc, H, report),
+                        part, label, stepped_gap)
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress)

@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, cudnn_activation_problem, float32, processing_reversed,
-                     refuse_reading, run_chain)
+from .common import (base_meta, stepped_direction, cudnn_activation_problem, float32, refuse_reading, run_chain)
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
@@ -130,19 +129,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
                 states = {}
                 for n, direction in enumerate(directions):
                     h = out[:, n * H:(n + 1) * H]
-                    reverse = processing_reversed(layer, direction)
-                    x_proc = layer_in[::-1] if reverse else layer_in
-                    report = None
-                    if part is not None:
-                        lo, hi = (n + 0.1) / len(directions), (n + 1) / len(directions)
-                        text = f"{label}: layer {layer.name} {direction}, stepping for c"
-                        report = (lambda f, lo=lo, hi=hi, text=text: part(lo + (hi - lo) * f, text))
-                    h_step, c = _step(torch, _module(torch, layer, (direction,), dev),
-                                      x_proc, dev, report)
-                    if reverse:
-                        h_step, c = h_step[::-1], c[::-1]
-                    stepped_gap.append(float(np.max(np.abs(h_step - h))))
-                    states[direction] = (h, c, "stepped")
+                    single = _module(torch, layer, (direction,), dev)
+                    states[direction] = stepped_direction(
+                        layer, layer_in, direction, n, h,
+                        lambda x_proc, report, single=single: _step(
+                            torch, single, x_proc, dev, report),
+                        part, label, stepped_gap)
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress)
