@@ -20,7 +20,7 @@ setup(
     python_requires=">=3.9",
     # Lower bounds are the versions this was verified with (Python 3.11, CPU):
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
-    # kaldiio 2.18.1, torch 2.13, pytest 9.2, pytest-qt 4.5, hypothesis 6.155.
+    # kaldiio 2.18.1, torch 2.13, pytest 9.2, pytest-qt 4.5, hypothesis 6.155, scipy 1.17 (tests only).
     install_requires=[
         "numpy>=2.4",
         "h5py>=3.14",
@@ -32,7 +32,7 @@ setup(
     ],
     extras_require={
         "torch": ["torch>=2.13"],
-        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "torch>=2.13"],
+        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "torch>=2.13", "scipy>=1.17"],
     },
     entry_points={"console_scripts": ["lstm-inspector=lstm_inspector.cli:main"]},
 )
