@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 from .errors import InspectorError
 
@@ -230,6 +231,10 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if not os.environ.get("LSTM_INSPECTOR_DEBUG"):
+        # Libraries' warnings (TensorFlow, torch, h5py) are not the user's business here: what
+        # matters reaches them as notes and one-sentence errors.
+        warnings.filterwarnings("ignore")
     try:
         return COMMANDS[args.command](args)
     except InspectorError as exc:

@@ -23,6 +23,7 @@ because a wrong reading is an experiment on the NumPy path, not something the re
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 from ..core.weights import READINGS
 from ..errors import InspectorError
@@ -67,7 +68,10 @@ def _probe_torch() -> tuple:
         reason = f"torch failed to import ({type(exc).__name__}: {exc})"
         return reason, reason
     try:
-        cuda = "" if torch.cuda.is_available() else "torch sees no CUDA GPU here"
+        with warnings.catch_warnings():
+            # a CUDA build of torch on a machine without a driver warns here; the reason says it
+            warnings.simplefilter("ignore")
+            cuda = "" if torch.cuda.is_available() else "torch sees no CUDA GPU here"
     except Exception as exc:
         cuda = f"torch could not query CUDA ({type(exc).__name__}: {exc})"
     return "", cuda
