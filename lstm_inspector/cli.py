@@ -48,7 +48,8 @@ def _add_feature_options(p):
 
 
 def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.replace("``", ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("info", help="list a model's recurrent layers")
