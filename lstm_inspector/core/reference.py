@@ -156,10 +156,9 @@ def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype,
 
 
 def _teacher_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, h_teacher, c_teacher,
-                       dtype, out: LayerTrace | None = None) -> LayerTrace:
+                       dtype) -> LayerTrace:
     """One direction with (h_{t-1}, c_{t-1}) taken from a teacher: one matrix product, no loop."""
     T, H = x.shape[0], w.units
-    lt = out if out is not None else _empty_layer_trace(T, H, dtype)
     h_prev = np.zeros((T, H), dtype)
     c_prev = np.zeros((T, H), dtype)
     if reverse:  # previous step of input time t is t+1
@@ -169,17 +168,14 @@ def _teacher_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, h_teacher, 
     z = x.astype(dtype) @ w.weight_ih.T.astype(dtype)            # (T, 4H)
     z += h_prev @ w.weight_hh.T.astype(dtype)
     z += (w.bias_ih + w.bias_hh).astype(dtype)
-    lt.z[...] = z
     rows = {g: w.gate_rows(g) for g in "ifco"}
     rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
     with np.errstate(over="ignore"):
         a = rec_act(z)
         a[:, rows["c"]] = act(z[:, rows["c"]])
-    lt.a[...] = a
     i, f, g, o = (a[:, rows[k]] for k in "ifco")
-    lt.c[...] = f * c_prev + i * g
-    lt.h[...] = o * act(lt.c)
-    return lt
+    c = f * c_prev + i * g
+    return LayerTrace(z=z, a=a.astype(dtype, copy=False), c=c, h=o * act(c))
 
 
 def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
@@ -272,16 +268,10 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
 def derive_gates(model: Model, trace: Trace) -> Trace:
     """Fill a backend trace's z and a from its own measured (h, c): the NumPy equations,
     teacher-forced by the trace itself. Marks them ``derived``; returns the same trace."""
-    chain = model.chain
-    layer_in = check_input(model, trace.x).astype(np.float32)
-    for k, layer in enumerate(chain[:len(trace.layers)]):
+    for k in range(min(len(model.chain), len(trace.layers))):
+        forced = teacher_forced_layer(model, k, trace, np.float32)
         for direction, lt in trace.layers[k].items():
-            w = layer.weights(direction).astype(np.float32)
-            reverse = _processing_reversed(layer, direction)
-            scratch = _empty_layer_trace(lt.steps, lt.units, np.float32)
-            _teacher_direction(w, layer_in, reverse, lt.h, lt.c, np.float32, out=scratch)
-            lt.z, lt.a = scratch.z, scratch.a
+            lt.z, lt.a = forced[direction].z, forced[direction].a
             lt.provenance.update({"z": "derived", "i": "derived", "f": "derived",
                                   "c~": "derived", "o": "derived"})
-        layer_in = layer_output(layer, trace.layers[k]).astype(np.float32)
     return trace
