@@ -49,6 +49,24 @@ def heatmap_title(state, quantity: str, name: str, how: str) -> str:
     return f"{name} · {source_label(state)}{derived}"
 
 
+def show_sources(state, heatmaps: dict, names: dict) -> None:
+    """Set each heatmap (keyed by quantity) to the state's source array, levels and title."""
+    activation = "tanh"
+    if state.model is not None and state.layer < len(state.model.chain):
+        activation = state.model.chain[state.layer].activation
+    for q, hm in heatmaps.items():
+        data, how = source_array(state, q)
+        if data is None:
+            hm.set_data(None)
+            hm.set_title(f"{names[q]} · no trace yet")
+            continue
+        if state.source == "diff":
+            hm.set_data(data, diff_levels(data), DIFF_COLORMAP)
+        else:
+            hm.set_data(data, quantity_levels(q, data, activation), state.colormap)
+        hm.set_title(heatmap_title(state, q, names[q], how))
+
+
 class SourceChooser(QtWidgets.QComboBox):
     """Path A / path B / |A - B| for every heatmap; writes to and follows ``state.source``."""
 
@@ -124,20 +142,8 @@ class GatesPanel(QtWidgets.QWidget):
         """Set the four images (once per trace / layer / source)."""
         s = self.state
         self._shown_key = self._key()
-        lt = s.layer_trace("a")
-        activation = s.model.chain[s.layer].activation if (s.model is not None and lt is not None
-                                                           and s.layer < len(s.model.chain)) else "tanh"
-        for q, hm in self.heatmaps.items():
-            data, how = source_array(s, q)
-            if data is None:
-                hm.set_data(None)
-                hm.set_title(f"{GATE_NAMES[q]} · no trace yet")
-                continue
-            if s.source == "diff":
-                hm.set_data(data, diff_levels(data), DIFF_COLORMAP)
-            else:
-                hm.set_data(data, quantity_levels(q, data, activation), s.colormap)
-            hm.set_title(heatmap_title(s, q, GATE_NAMES[q], how))
+        show_sources(s, self.heatmaps, GATE_NAMES)
+        for hm in self.heatmaps.values():
             hm.mark_units(s.units)
         self.cursors.set_bounds(s.steps)
         self.cursors.move(s.timestep)

@@ -9,20 +9,17 @@ import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from .common import (
-    DIFF_COLORMAP,
     TITLE_SIZE,
     CursorGroup,
     Heatmap,
     add_plot_area,
     cache_axes,
     cache_curve,
-    diff_levels,
     index_plot,
     log_floor,
-    quantity_levels,
     unit_color,
 )
-from .gates import heatmap_title, source_array
+from .gates import show_sources
 
 STATE_NAMES = {"c": "cell state c", "h": "output h"}
 MAX_CURVE_UNITS = 8
@@ -113,21 +110,7 @@ class StatesPanel(QtWidgets.QWidget):
         self.cursors.move(s.timestep)
 
     def _set_images(self) -> None:
-        s = self.state
-        activation = "tanh"
-        if s.model is not None and s.layer < len(s.model.chain):
-            activation = s.model.chain[s.layer].activation
-        for q, hm in self.heatmaps.items():
-            data, how = source_array(s, q)
-            if data is None:
-                hm.set_data(None)
-                hm.set_title(f"{STATE_NAMES[q]} · no trace yet")
-                continue
-            if s.source == "diff":
-                hm.set_data(data, diff_levels(data), DIFF_COLORMAP)
-            else:
-                hm.set_data(data, quantity_levels(q, data, activation), s.colormap)
-            hm.set_title(heatmap_title(s, q, STATE_NAMES[q], how))
+        show_sources(self.state, self.heatmaps, STATE_NAMES)
 
     def _set_curves(self) -> None:
         s = self.state
