@@ -48,6 +48,20 @@ class MenusMixin:
         bar.addWidget(self.step_label)
         self.toolbar = bar
 
+    def _choice_menu(self, menu, choices, on_pick, separator_before=None):
+        """Exclusive checkable actions ``(value, text)`` in ``menu``; picking one calls
+        ``on_pick(value)``. Returns the action group and ``{value: action}``."""
+        group = QtWidgets.QActionGroup(self)
+        actions = {}
+        for k, (value, text) in enumerate(choices):
+            if k == separator_before:
+                menu.addSeparator()
+            action = self._action(text, lambda _=False, v=value: on_pick(v), checkable=True)
+            group.addAction(action)
+            menu.addAction(action)
+            actions[value] = action
+        return group, actions
+
     def _action(self, text, slot=None, shortcut=None, checkable=False, tip=None):
         action = QtWidgets.QAction(text, self)
         if shortcut:
@@ -97,34 +111,15 @@ class MenusMixin:
 
         run_menu = menu.addMenu("&Run")
         backend_menu = run_menu.addMenu("Path &B")
-        self.backend_group = QtWidgets.QActionGroup(self)
-        self.backend_actions = {}
-        for k, (name, text) in enumerate(pipeline.backend_choices()):
-            if k == len(pipeline.HARDWARE_BACKENDS):
-                backend_menu.addSeparator()
-            action = self._action(text, lambda _=False, n=name: self.controller.set_backend(n),
-                                  checkable=True)
-            self.backend_group.addAction(action)
-            backend_menu.addAction(action)
-            self.backend_actions[name] = action
-        tf32_menu = run_menu.addMenu("TF32")
-        self.tf32_group = QtWidgets.QActionGroup(self)
-        self.tf32_actions = {}
-        for value, text in ((None, "library default"), (True, "allowed"), (False, "off")):
-            action = self._action(text, lambda _=False, v=value: self.controller.set_tf32(v),
-                                  checkable=True)
-            self.tf32_group.addAction(action)
-            tf32_menu.addAction(action)
-            self.tf32_actions[value] = action
-        dtype_menu = run_menu.addMenu("Precision of path A")
-        self.dtype_group = QtWidgets.QActionGroup(self)
-        self.dtype_actions = {}
-        for dtype in ("float32", "float64"):
-            action = self._action(dtype, lambda _=False, d=dtype: self.controller.set_dtype(d),
-                                  checkable=True)
-            self.dtype_group.addAction(action)
-            dtype_menu.addAction(action)
-            self.dtype_actions[dtype] = action
+        self.backend_group, self.backend_actions = self._choice_menu(
+            backend_menu, pipeline.backend_choices(), self.controller.set_backend,
+            separator_before=len(pipeline.HARDWARE_BACKENDS))
+        self.tf32_group, self.tf32_actions = self._choice_menu(
+            run_menu.addMenu("TF32"), ((None, "library default"), (True, "allowed"), (False, "off")),
+            self.controller.set_tf32)
+        self.dtype_group, self.dtype_actions = self._choice_menu(
+            run_menu.addMenu("Precision of path A"), (("float32", "float32"), ("float64", "float64")),
+            self.controller.set_dtype)
         run_menu.addAction(self._action("&Tolerance...", self.tolerance_dialog, "Ctrl+T"))
         run_menu.addSeparator()
         run_menu.addAction(self._action("&Recompute", lambda: self.controller.compute(), "F5"))
@@ -135,12 +130,10 @@ class MenusMixin:
         for action in self.nav_actions.values():
             nav.addAction(action)
         cmap_menu = view_menu.addMenu("Colour map")
-        self.cmap_group = QtWidgets.QActionGroup(self)
-        for name in COLORMAPS:
-            action = self._action(name, lambda _=False, n=name: self.set_colormap(n), checkable=True)
-            action.setChecked(name == self.state.colormap)
-            self.cmap_group.addAction(action)
-            cmap_menu.addAction(action)
+        self.cmap_group, cmap_actions = self._choice_menu(
+            cmap_menu, [(name, name) for name in COLORMAPS], self.set_colormap)
+        if self.state.colormap in cmap_actions:
+            cmap_actions[self.state.colormap].setChecked(True)
         view_menu.addAction(self._action("Frame shift when the file has none...",
                                          self.frame_shift_dialog))
         view_menu.addSeparator()
