@@ -192,7 +192,7 @@ def format_report(report, model, feats) -> str:
             how = report.b.layer(k, d).how(q)
             cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
         lines.append("  " + f"{name:<28}" + "".join(cells))
-    for note in tuple(model.notes) + tuple(feats.notes):
+    for note in tuple(model.notes) + tuple(feats.notes) + tuple(report.notes):
         lines.append(f"note: {note}")
     lines.append("first divergence: " + (report.first.describe() if report.first else "none"))
     if report.closer_to_exact:

@@ -32,7 +32,13 @@ def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part
 
     ``step(x_proc, report) -> (h_step, c)`` reruns the direction one step at a time from its
     previous (h, c) on ``x_proc`` (the input in processing order); the results are put back in
-    input time, and the largest gap between the stepped h and the one-call ``h`` goes to ``gaps``.
+    input time. Both h and c are the *stepped* run's: one trajectory, so that the teacher-forced
+    analysis pairs an h with the c it came with. (In a chaotic model the one-call run and the
+    stepped run part after a few dozen steps; pairing the one-call h with the stepped c would
+    read as a structural error.) The gap between the one-call ``h`` and the stepped h goes to
+    ``gaps`` as its own finding: ``{"layer", "direction", "max_abs", "first_step"}`` where
+    ``first_step`` is the first processed step (input time) at which they differ by more than
+    1e-5, or None.
     """
     reverse = processing_reversed(layer, direction)
     x_proc = layer_in[::-1] if reverse else layer_in
@@ -45,10 +51,28 @@ def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part
         def report(f):
             part(lo + (hi - lo) * f, text)
     h_step, c = step(x_proc, report)
+    gap = np.abs(h_step - (h[::-1] if reverse else h)).max(axis=1)  # (T,) processing order
+    apart = np.flatnonzero(gap > 1e-5)
+    first = None
+    if apart.size:
+        first = int(len(gap) - 1 - apart[0]) if reverse else int(apart[0])
     if reverse:
         h_step, c = h_step[::-1], c[::-1]
-    gaps.append(float(np.max(np.abs(h_step - h))))
-    return h, c, "stepped"
+    gaps.append({"layer": layer.name, "direction": direction,
+                 "max_abs": float(gap.max()) if gap.size else 0.0, "first_step": first})
+    return np.ascontiguousarray(h_step), np.ascontiguousarray(c), "stepped"
+
+
+def one_call_note(gaps: list, library: str) -> tuple:
+    """``(largest gap, note)`` for the notes of a backend whose h and c came from stepping."""
+    worst = max(gaps, key=lambda g: g["max_abs"])
+    note = (f"h and c were measured by stepping {library} one call per step (one trajectory); "
+            f"the one-call h differs from the stepped h by at most {worst['max_abs']:.3g}")
+    if worst["first_step"] is not None:
+        where = f"layer {worst['layer']}" + (
+            "" if worst["direction"] == "forward" else f" {worst['direction']}")
+        note += f" (beyond 1e-05 from step {worst['first_step']} of {where})"
+    return worst["max_abs"], note
 
 
 def cudnn_activation_problem(model: Model, library: str) -> str:
@@ -89,7 +113,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
     model : Model (its true weights; see :func:`refuse_reading`).
     x : (T, in) float32, already checked.
     run_layer : callable(layer, layer_in (T, in_k) float32, progress) ->
-        ``{direction: (h (T, H), c (T, H), c_provenance)}``, indexed by input time.
+        ``{direction: (h (T, H), c (T, H), provenance)}``, indexed by input time; h and c come
+        from one run, and ``provenance`` ("measured" or "stepped") says how, for both.
     meta : what ran (backend, device, versions, tf32, dtype, notes); stored on the trace.
     label : the trace's human name, e.g. ``"PyTorch nn.LSTM (CPU)"``.
     """
@@ -100,7 +125,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         part = sub_progress(progress, k / len(chain), (k + 1) / len(chain))
         states = run_layer(layer, layer_in, part)
         dir_traces = {}
-        for direction, (h, c, c_how) in states.items():
+        for direction, (h, c, how) in states.items():
             T, H = h.shape  # (T, H)
             nan = np.full((T, 4 * H), np.nan, np.float32)  # gates: derive_gates fills them
             dir_traces[direction] = LayerTrace(
@@ -108,7 +133,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                 c=np.ascontiguousarray(c, dtype=np.float32),
                 h=np.ascontiguousarray(h, dtype=np.float32),
                 provenance={"z": "derived", "i": "derived", "f": "derived", "c~": "derived",
-                            "o": "derived", "c": c_how, "h": "measured"})
+                            "o": "derived", "c": how, "h": how})
         layers.append(dir_traces)
         names.append(layer.name)
         layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)

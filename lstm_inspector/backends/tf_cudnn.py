@@ -2,11 +2,13 @@
 
 The layer is built with the file's stored arrays through ``set_weights`` (a Keras ``LSTM``
 layer's arrays go through Keras's own converter first), wrapped in ``Bidirectional`` where the
-model has it, and run once on the whole sequence: h at every step, ``"measured"``.
+model has it, and run once on the whole sequence.
 
-cuDNN returns c for the last step only. c at every step is measured by *stepping*: the same
-layer with ``return_state=True`` is called once per step with ``initial_state=[h_{t-1}, c_{t-1}]``
-from the previous call -> ``"stepped"``. The loop runs inside one ``tf.function`` (a graph
+cuDNN returns c for the last step only. h and c at every step are measured by *stepping*: the
+same layer with ``return_state=True`` is called once per step with
+``initial_state=[h_{t-1}, c_{t-1}]`` from the previous call -> ``"stepped"`` for both (one
+trajectory; cuDNN may pick other algorithms for one call than for single steps, so the one-call
+h is kept only as a finding: its gap to the stepped h goes into the notes). The loop runs inside one ``tf.function`` (a graph
 ``while`` loop, one CudnnRNN op per step), in chunks so progress can be reported and cancelled.
 
 TF32: ``tf.config.experimental.enable_tensor_float_32_execution(flag)`` for the run when ``tf32``
@@ -18,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, stepped_direction, cudnn_activation_problem, float32, import_tf,
+from .common import (base_meta, stepped_direction, one_call_note, cudnn_activation_problem, float32, import_tf,
                      quiet_retracing, refuse_reading, run_chain,
                      tf_versions)
 from .tf_cpu import keras_weights
@@ -171,10 +173,10 @@ def run(model, x: np.ndarray, tf32=None, progress=None):
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress)
-        gap = max(stepped_gap)
+        gap, note = one_call_note(stepped_gap, "cuDNN")
         meta["stepped_h_max_abs_diff"] = gap
-        notes.append(f"c was measured by stepping one cuDNN call per step; the stepped h differs "
-                     f"from the one-call h by at most {gap:.3g}")
+        meta["one_call_gap"] = stepped_gap
+        meta["notes"].append(note)
         return trace
     finally:
         if tf32 is not None:

@@ -3,10 +3,11 @@
 ``nn.LSTM`` holds cuDNN's canonical layout, so the file's weights go in as
 ``layer.weights(direction).to_torch()`` (``weight_ih (4H, in)``, ``weight_hh (4H, H)``,
 ``bias_ih``, ``bias_hh``; gate order i, f, g, o). On a GPU it runs the same cuDNN LSTM kernel
-as CuDNNLSTM. h for every step comes from one call; cuDNN (and torch's CPU kernel) return c
-for the last step only, so c at every step is measured by *stepping*: one call per step,
-each starting from the (h, c) the previous call returned -> provenance ``"stepped"``. The
-stepped h is compared with the one-call h and the largest difference goes into the notes.
+as CuDNNLSTM. cuDNN (and torch's CPU kernel) return c for the last step only, so h and c at
+every step are measured by *stepping*: one call per step, each starting from the (h, c) the
+previous call returned -> provenance ``"stepped"`` for both (one trajectory: h and c must
+belong together). The one-call h is compared with the stepped h and their gap goes into the
+notes and ``meta["one_call_gap"]`` (see ``common.stepped_direction``).
 
 cuDNN and ``nn.LSTM`` compute only ``sigmoid`` gates and ``tanh`` cell activations; a layer
 with anything else (``hard_sigmoid``, ``relu``) is refused with its name.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, stepped_direction, cudnn_activation_problem, float32, refuse_reading, run_chain)
+from .common import (base_meta, stepped_direction, one_call_note, cudnn_activation_problem, float32, refuse_reading, run_chain)
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
@@ -105,11 +106,11 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
         else:
             # oneDNN's LSTM builds its kernel on every call: 2.5 ms a step at H=128 against
             # 0.2 ms for torch's own CPU kernel. Both the one call and the stepping use the
-            # latter, so the stepped h equals the one-call h and c belongs to that h.
+            # latter (they still differ in the last bits: the one call's input GEMM).
             torch.backends.mkldnn.enabled = False
             meta = base_meta(NAMES[device], "CPU", "n/a", versions)
-            meta["notes"].append("ran torch's native CPU LSTM kernel (oneDNN off), one call "
-                                 "and stepping alike")
+            meta["notes"].append("ran torch's native CPU LSTM kernel (oneDNN off) for the one call "
+                                 "and the stepping")
             if tf32 is not None:
                 meta["notes"].append("TF32 applies to GPU backends only; ignored on the CPU")
             label = "PyTorch nn.LSTM (CPU)"
@@ -138,11 +139,10 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress)
-        gap = max(stepped_gap)
+        gap, note = one_call_note(stepped_gap, "nn.LSTM")
         meta["stepped_h_max_abs_diff"] = gap
-        meta["notes"].append(
-            f"c was measured by stepping one call per step; the stepped h differs from the "
-            f"one-call h by at most {gap:.3g}")
+        meta["one_call_gap"] = stepped_gap
+        meta["notes"].append(note)
         return trace
     finally:
         if device == "cuda":
