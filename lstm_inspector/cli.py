@@ -6,6 +6,7 @@
     lstm-inspector info MODEL              list the recurrent layers and their conventions
     lstm-inspector compare MODEL FEATURES  reference vs a backend; exit 0 agree, 1 diverge
     lstm-inspector backends                which backends can run here
+    lstm-inspector sweep MODEL SOURCE      every utterance of an ark/scp, folder or list, worst first
 
 Exit codes: 0 success / agreement, 1 divergence (``compare``), 2 bad input (one line on stderr,
 no traceback), 3 internal error (set ``LSTM_INSPECTOR_DEBUG=1`` for the traceback).
@@ -20,7 +21,7 @@ import warnings
 
 from .errors import InspectorError
 
-SUBCOMMANDS = ("info", "compare", "backends", "gui")
+SUBCOMMANDS = ("info", "compare", "backends", "gui", "sweep")
 
 
 def _model_overrides(args) -> dict:
@@ -74,6 +75,9 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     _add_feature_options(p)
 
     sub.add_parser("backends", help="list the backends and whether they can run here")
+
+    from .sweep.command import add_parser as add_sweep_parser
+    add_sweep_parser(sub, _add_model_options)
 
     p = sub.add_parser("gui", help="open the desktop inspector (the default command)")
     _add_gui_arguments(p)
@@ -220,7 +224,14 @@ def cmd_gui(args) -> int:
                    rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32))
 
 
-COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, "gui": cmd_gui}
+def cmd_sweep(args) -> int:
+    from .sweep.command import cmd_sweep as _sweep
+
+    return _sweep(args, _model_overrides(args))
+
+
+COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, "gui": cmd_gui,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None) -> int:

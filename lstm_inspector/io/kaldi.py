@@ -57,6 +57,17 @@ def read_ark(path: Path, key: str | None = None) -> KaldiEntry:
 
 def read_scp(path: Path, text: str, key: str | None = None) -> KaldiEntry:
     """The utterance ``key`` listed in an scp (whose text is given), else its first."""
+    entries = scp_entries(path, text)
+    names = [name for name, _ in entries]
+    if key is not None and key not in names:
+        raise InspectorError(f"{path.name} has no utterance '{key}'; it lists {listing(names)}")
+    name, target = entries[names.index(key) if key is not None else 0]
+    entry = read_entry(target, path, name)
+    return entry._replace(utterances=tuple(names), notes=_first_note(names, key, name) + entry.notes)
+
+
+def scp_entries(path: Path, text: str) -> list:
+    """``[(utterance id, rxfilename), ...]``: the lines of an scp (whose text is given)."""
     entries = []
     for number, line in enumerate(text.splitlines(), 1):
         parts = line.strip().split(None, 1)
@@ -67,12 +78,7 @@ def read_scp(path: Path, text: str, key: str | None = None) -> KaldiEntry:
             entries.append((parts[0], parts[1].strip()))
     if not entries:
         raise InspectorError(f"{path.name} is an empty Kaldi scp (no utterances)")
-    names = [name for name, _ in entries]
-    if key is not None and key not in names:
-        raise InspectorError(f"{path.name} has no utterance '{key}'; it lists {listing(names)}")
-    name, target = entries[names.index(key) if key is not None else 0]
-    entry = read_entry(target, path, name)
-    return entry._replace(utterances=tuple(names), notes=_first_note(names, key, name) + entry.notes)
+    return entries
 
 
 def read_entry(target: str, base: Path, name: str | None = None) -> KaldiEntry:
@@ -80,6 +86,22 @@ def read_entry(target: str, base: Path, name: str | None = None) -> KaldiEntry:
 
     ``name`` is the utterance id when the entry comes from the scp ``base``; None for a
     ``feats.ark:1234`` argument given directly.
+    """
+    where = base.name if name is None else f"utterance '{name}' of {base.name}"
+    file_path, offset, ranges = resolve_target(target, base, name)
+    with file_path.open("rb") as handle:
+        handle.seek(offset)
+        value, stored = read_object(handle, file_path.name, name or f"at offset {offset}")
+    if ranges and not isinstance(value, tuple):
+        value = value[_ranges(ranges, where)]
+    return KaldiEntry(name, value, stored, ())
+
+
+def resolve_target(target: str, base: Path, name: str | None = None) -> tuple:
+    """``(file path, byte offset, ranges text or None)`` of an rxfilename; pipes refused.
+
+    ``name`` is the utterance id when ``target`` comes from the scp ``base`` (a relative file is
+    then tried from the working folder, then from the scp's folder); None for a direct argument.
     """
     where = base.name if name is None else f"utterance '{name}' of {base.name}"
     if target.strip().endswith("|") or target.strip().startswith("|"):
@@ -93,12 +115,7 @@ def read_entry(target: str, base: Path, name: str | None = None) -> KaldiEntry:
         file_path = base.parent / file_path
     if not file_path.is_file():
         raise InspectorError(f"{where} points to {file_part}, which does not exist")
-    with file_path.open("rb") as handle:
-        handle.seek(offset)
-        value, stored = read_object(handle, file_path.name, name or f"at offset {offset}")
-    if ranges and not isinstance(value, tuple):
-        value = value[_ranges(ranges, where)]
-    return KaldiEntry(name, value, stored, ())
+    return file_path, offset, ranges
 
 
 def read_object(handle, file_name: str, utterance: str):
