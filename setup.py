@@ -20,7 +20,8 @@ setup(
     python_requires=">=3.9",
     # Lower bounds are the versions this was verified with (Python 3.11, CPU):
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
-    # kaldiio 2.18.1, torch 2.13, pytest 9.2, pytest-qt 4.5, hypothesis 6.155, scipy 1.17 (tests only).
+    # kaldiio 2.18.1, rich 15.0, dask 2026.8 (cluster), torch 2.13, pytest 9.2, pytest-qt 4.5,
+    # hypothesis 6.155, scipy 1.17 (tests only).
     install_requires=[
         "numpy>=2.4",
         "h5py>=3.14",
@@ -29,10 +30,14 @@ setup(
         "tensorflow>=2.21",
         "tf-keras>=2.21",
         "kaldiio>=2.18.1",
+        "rich>=15",  # sweep's progress bar
     ],
     extras_require={
         "torch": ["torch>=2.13"],
-        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "torch>=2.13", "scipy>=1.17"],
+        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "torch>=2.13", "scipy>=1.17",
+                 "dask[distributed]>=2026.8"],
+        # sweep --scheduler tcp://HOST:PORT: the same sweep on a Dask distributed cluster
+        "cluster": ["dask[distributed]>=2026.8"],
     },
     entry_points={"console_scripts": ["lstm-inspector=lstm_inspector.cli:main"]},
 )
