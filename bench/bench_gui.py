@@ -95,7 +95,6 @@ def bench_cursor(steps, units, layers, moves, input_size=40):
     from lstm_inspector.core.reference import run_reference
     from lstm_inspector.gui.app import ensure_app
     from lstm_inspector.gui.main_window import MainWindow
-    from lstm_inspector.gui.pipeline import warm_report
     from lstm_inspector.gui.state import FeatureInput
     import tempfile
 
@@ -109,7 +108,6 @@ def bench_cursor(steps, units, layers, moves, input_size=40):
     trace_a = run_reference(model, x)
     trace_b = run_backend(model, x, backend="numpy:hard_sigmoid")
     report = compare(trace_a, trace_b)  # no model: the teacher-forced analysis is not the GUI's cost
-    warm_report(report)
     engine_s = time.perf_counter() - t0
 
     window = MainWindow()

@@ -155,18 +155,68 @@ def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype,
     return lt
 
 
-def _teacher_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, h_teacher, c_teacher,
-                       dtype) -> LayerTrace:
-    """One direction with (h_{t-1}, c_{t-1}) taken from a teacher: one matrix product, no loop."""
-    T, H = x.shape[0], w.units
-    h_prev = np.zeros((T, H), dtype)
-    c_prev = np.zeros((T, H), dtype)
-    if reverse:  # previous step of input time t is t+1
-        h_prev[:-1], c_prev[:-1] = h_teacher[1:], c_teacher[1:]
+def layer_output_rows(layer, dir_traces: dict, lo: int, hi: int) -> np.ndarray:
+    """Rows ``lo:hi`` of :func:`layer_output` (the layer's output sequence), reading only them."""
+    picked = {}
+    for direction, lt in dir_traces.items():
+        T = lt.h.shape[0]
+        # a go_backwards layer returns its sequence reversed: output row t is h[T-1-t]
+        picked[direction] = _States(lt.h[T - hi:T - lo] if layer.go_backwards else lt.h[lo:hi])
+    return layer_output(layer, picked)
+
+
+class _States:
+    """Just the ``h`` that :func:`layer_output` reads."""
+
+    def __init__(self, h):
+        self.h = h
+
+
+def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: int, dtype) -> tuple:
+    """``(h_{t-1}, c_{t-1})`` for input-time rows ``lo:hi`` in processing order (zeros at the start).
+
+    Forward: the previous step of t is t-1; reversed: t+1 (the step that ran before it)."""
+    T, H = h.shape
+    h_prev = np.zeros((hi - lo, H), dtype)
+    c_prev = np.zeros((hi - lo, H), dtype)
+    if reverse:
+        src = slice(lo + 1, min(hi + 1, T))
+        n = src.stop - src.start
+        h_prev[:n], c_prev[:n] = h[src], c[src]
     else:
-        h_prev[1:], c_prev[1:] = h_teacher[:-1], c_teacher[:-1]
-    z = x.astype(dtype) @ w.weight_ih.T.astype(dtype)            # (T, 4H)
-    z += h_prev @ w.weight_hh.T.astype(dtype)
+        src = slice(max(lo - 1, 0), hi - 1)
+        n = src.stop - src.start
+        h_prev[hi - lo - n:], c_prev[hi - lo - n:] = h[src], c[src]
+    return h_prev, c_prev
+
+
+ROW_TILE = 64  # rows per padded GEMM tile: see _row_invariant_matmul
+
+
+def _row_invariant_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` with every row's value independent of how many rows ``a`` has.
+
+    BLAS takes other code paths for a ragged last tile of rows (or a single row), so one row's
+    result can differ in the last bit between a 1000-row product and a 333-row one. Padding
+    ``a`` with zero rows to a multiple of ``ROW_TILE`` keeps every row in full tiles, so a long
+    input analysed chunk by chunk gets exactly the values of the whole at once.
+    """
+    rows = a.shape[0]
+    pad = -rows % ROW_TILE
+    if pad:
+        a = np.concatenate([a, np.zeros((pad, a.shape[1]), a.dtype)])
+    return (a @ b)[:rows]
+
+
+def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
+                 dtype) -> LayerTrace:
+    """Every row's step from the given previous states: one matrix product, no loop.
+
+    ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
+    and ``h = o act(c)``, row by row independent (so any split of the rows gives the same values).
+    """
+    z = _row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
+    z += _row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
     z += (w.bias_ih + w.bias_hh).astype(dtype)
     rows = {g: w.gate_rows(g) for g in "ifco"}
     rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
@@ -179,25 +229,33 @@ def _teacher_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, h_teacher, 
 
 
 def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
-                         layer_in=None) -> dict:
+                         layer_in=None, rows: tuple | None = None) -> dict:
     """Layer ``index`` of ``model.chain`` computed step by step from ``teacher``'s states.
 
-    Its input is ``layer_in`` or, if None, the teacher's output of the layer below (``x`` for
-    the first layer). Returns ``{direction: LayerTrace}``; no recurrence, one GEMM per direction.
+    Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
+    the layer below (``x`` for the first layer). ``rows=(lo, hi)`` computes only input-time
+    steps ``lo:hi`` (bounded memory for long inputs; the values equal those rows of the whole).
+    Returns ``{direction: LayerTrace}``; no recurrence, one GEMM per direction.
     """
     dtype = np.dtype(dtype)
     chain = model.chain
     layer = chain[index]
-    if layer_in is None:
-        layer_in = (teacher.x if index == 0 else
-                    layer_output(chain[index - 1], teacher.layers[index - 1]))
+    T = teacher.steps
+    lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
+    if layer_in is not None:
+        layer_in = np.asarray(layer_in)[lo:hi]
+    elif index == 0:
+        layer_in = teacher.x[lo:hi]
+    else:
+        layer_in = layer_output_rows(chain[index - 1], teacher.layers[index - 1], lo, hi)
     layer_in = np.asarray(layer_in).astype(dtype, copy=False)
     out = {}
     for direction in layer.directions:
         tt = teacher.layer(index, direction)
         w = layer.weights(direction).astype(dtype)
-        out[direction] = _teacher_direction(w, layer_in, _processing_reversed(layer, direction),
-                                            tt.h.astype(dtype), tt.c.astype(dtype), dtype)
+        h_prev, c_prev = previous_states(tt.h, tt.c, _processing_reversed(layer, direction),
+                                         lo, hi, dtype)
+        out[direction] = teacher_step(w, layer_in, h_prev, c_prev, dtype)
     return out
 
 

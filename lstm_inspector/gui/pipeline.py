@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.trace import QUANTITIES
 from ..core.weights import READINGS
 from ..errors import InspectorError
 
@@ -108,7 +107,8 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
 
     ``trace_a`` / ``trace_b`` given: reused instead of rerun (a changed tolerance only recompares,
     a changed backend only reruns B). ``previous_report`` of those same traces: a changed
-    tolerance reuses its teacher-forced analysis (``Report.with_tolerance``).
+    tolerance re-thresholds it (``Report.with_tolerance``) instead of analysing again. The
+    report comes back frozen: views and exports only read it.
     """
     from ..backends import run_backend
     from ..core.compare import compare
@@ -127,30 +127,11 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
         from ..core.compare import DEFAULT_ATOL, DEFAULT_RTOL
 
         report = previous_report.with_tolerance(atol=DEFAULT_ATOL if atol is None else atol,
-                                                rtol=DEFAULT_RTOL if rtol is None else rtol)
+                                                rtol=DEFAULT_RTOL if rtol is None else rtol,
+                                                progress=_part(progress, 0.9, 1.0))
     else:
         report = compare(trace_a, trace_b, atol=atol, rtol=rtol, model=model,
                          progress=_part(progress, 0.9, 1.0))
-    warm_report(report, progress=_part(progress, 0.9, 1.0))
     if progress is not None:
         progress(1.0, "done")
     return Results(trace_a, trace_b, report)
-
-
-def warm_report(report, progress=None) -> None:
-    """Make the report compute (and cache) everything the views read, here in the worker.
-
-    The report computes lazily; without this the first paint would run the teacher-forced
-    analysis behind ``verdict`` on the GUI thread.
-    """
-    keys = report.keys()
-    for n, (layer, direction) in enumerate(keys):
-        if progress is not None:
-            progress(n / (len(keys) + 1), "comparing: errors per step")
-        for q in QUANTITIES:
-            report.step_error(layer, direction, q)
-            report.out_of_tolerance(layer, direction, q)
-    if progress is not None:
-        progress(len(keys) / (len(keys) + 1), "comparing: local error and verdict")
-    for name in ("first", "kind", "verdict", "local"):
-        getattr(report, name, None)

@@ -22,32 +22,16 @@ TOL_PEN = pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.DashDotLine)
 
 
 def first_divergence_here(state):
-    """``(step, quantity)`` of the selected layer/direction's first divergence, or None.
-
-    The report's own ``first`` when it lies in this layer/direction, else the earliest divergent
-    step here and the first quantity out of tolerance at it.
-    """
+    """``(step, quantity)`` of the selected layer/direction's first divergence, or None
+    (read from the report: ``Report.first_in``)."""
     report = state.report
-    if report is None:
-        return None
-    first = report.first
-    if first is not None and first.layer == state.layer and first.direction == state.direction:
-        return int(first.step), first.quantity
-    steps = state.divergent_steps()
-    if not steps.size:
-        return None
-    t = int(steps[0])
-    for q in QUANTITIES:
-        if report.out_of_tolerance(state.layer, state.direction, q)[t].any():
-            return t, q
-    return t, QUANTITIES[-1]
+    first = None if report is None else report.first_in(state.layer, state.direction)
+    return None if first is None else (int(first.step), first.quantity)
 
 
 def local_errors(report) -> dict:
-    """``{(layer, direction, q): (T,) max local error}`` from the report's teacher-forced run
-    (``Report.local``), or {} when the report has none."""
-    if getattr(report, "local", None) is None:
-        return {}
+    """``{(layer, direction, q): (T,) max local error}`` from the report's teacher-forced run,
+    or {} when the report has none."""
     return {(k, d, q): step for k, d in report.keys() for q in QUANTITIES
             if (step := report.local_step_error(k, d, q)) is not None}
 

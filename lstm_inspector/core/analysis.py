@@ -1,0 +1,342 @@
+"""The numbers behind a comparison, computed once, chunk by chunk, into frozen values.
+
+Two traces ``a`` (the reference side) and ``b`` of one model on one input are read in chunks of
+``CHUNK`` steps, so memory beyond the traces themselves stays O(T) (per-step summaries), never
+O(T x H) per quantity. Per layer, direction and quantity q (``i f c~ o c h``), step t:
+
+    step_error[t] = max_j |a[t, j] - b[t, j]|                     (float64)
+    out[t]        = any_j not (|a - b| <= atol + rtol |a|)         (numpy.isclose's rule; NaN is out)
+    local[t]      = max_j |F(b)[t, j] - b[t, j]|                   (F: b's step t recomputed in
+                    float64 from b's own previous state and input: teacher forcing)
+
+``local`` is what step t alone got wrong; a structural bug shows a large local error at a definite
+step, reduced precision a small one everywhere. :func:`measure` computes everything that does not
+depend on the tolerance (a :class:`Measures`); :func:`threshold` applies a tolerance to it and the
+traces (per-step ``out`` masks and the first divergence) without recomputing either trace. The
+wrong readings' search (:func:`reading_worst`) and the float64 oracle (:func:`closer_to_exact`)
+run only where they are needed. Maxima do not depend on the chunking and the teacher-forced
+products are row-invariant (``reference.teacher_step``), so the values equal a whole-input pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InspectorError
+from .trace import QUANTITIES, Trace
+
+CHUNK = 8192            # steps read at once
+READING_WINDOW = 4096   # steps searched for a wrong reading, from the first locally wrong one
+ORACLE_MAX_STEPS = 100_000  # beyond this the float64 oracle (a whole second run) is skipped
+CAUSAL = {q: k for k, q in enumerate(QUANTITIES)}
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Number of float32 values between a and b (0 when equal), as int64."""
+    ia = np.asarray(a, np.float32).view(np.int32).astype(np.int64)
+    ib = np.asarray(b, np.float32).view(np.int32).astype(np.int64)
+    # map sign-magnitude to a monotonic integer line
+    ia = np.where(ia < 0, -(ia & 0x7FFFFFFF), ia)
+    ib = np.where(ib < 0, -(ib & 0x7FFFFFFF), ib)
+    return np.abs(ia - ib)
+
+
+def reversed_direction(model, layer: int, direction: str) -> bool:
+    """Whether this direction ran from the last frame to the first."""
+    if model is not None and layer < len(model.chain):
+        return model.chain[layer].go_backwards != (direction == "backward")
+    return direction == "backward"
+
+
+def earliest(rows: np.ndarray, steps: int, reverse: bool) -> tuple:
+    """(position in processing order, input-time step) of the earliest of sorted ``rows``."""
+    if reverse:
+        return steps - 1 - int(rows[-1]), int(rows[-1])
+    return int(rows[0]), int(rows[0])
+
+
+def _chunks(steps: int, chunk: int):
+    for lo in range(0, steps, chunk):
+        yield lo, min(lo + chunk, steps)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantityMeasure:
+    """Tolerance-independent summary of one quantity of one layer direction.
+
+    ``step_error`` (T,) max |a - b| per step; ``max_rel`` / ``max_ulp`` the largest relative and
+    float32-ULP differences; ``local`` / ``local_scale`` (T,) b's local error and the scale it is
+    read against (max |F(b)| + 1), None without a model or when b's value is derived.
+    """
+
+    step_error: np.ndarray
+    max_rel: float
+    max_ulp: int
+    local: np.ndarray | None = None
+    local_scale: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Measures:
+    """Everything about two traces that no tolerance changes (see the module docstring)."""
+
+    keys: tuple
+    quantities: dict                      # (layer, direction, q) -> QuantityMeasure
+    closer_to_exact: str | None = None    # "a", "b" or None (tie / not computed)
+    reading_worst: dict = field(default_factory=dict)  # layer -> {reading: worst local error}
+    notes: tuple = ()
+
+    def get(self, layer, direction, quantity) -> QuantityMeasure:
+        return self.quantities[(layer, direction, quantity)]
+
+    def local_errors(self) -> dict:
+        """``{(k, d, q): (local (T,), scale (T,))}`` for every quantity that has one."""
+        return {key: (m.local, m.local_scale) for key, m in self.quantities.items()
+                if m.local is not None}
+
+
+def shared_keys(a: Trace, b: Trace) -> tuple:
+    """(layer, direction) pairs both traces ran; an InspectorError when they cannot be compared."""
+    if a.x.shape != b.x.shape or not np.array_equal(a.x, b.x):
+        raise InspectorError("the two traces were not run on the same features")
+    n = min(len(a.layers), len(b.layers))
+    keys = tuple((k, d) for k in range(n) for d in a.layers[k] if d in b.layers[k])
+    if not keys:
+        raise InspectorError("the two traces share no layer to compare")
+    return keys
+
+
+def _differences(a: Trace, b: Trace, keys, chunk, progress) -> dict:
+    """``{(k, d, q): (step_error, max_rel, max_ulp)}``, read chunk by chunk."""
+    out = {}
+    for n, (k, d) in enumerate(keys):
+        la, lb = a.layer(k, d), b.layer(k, d)
+        for q in QUANTITIES:
+            qa, qb = la.quantity(q), lb.quantity(q)
+            step = np.empty(qa.shape[0])
+            rel = ulp = 0
+            for lo, hi in _chunks(qa.shape[0], chunk):
+                ca, cb = qa[lo:hi].astype(np.float64), qb[lo:hi].astype(np.float64)
+                err = np.abs(ca - cb)                                    # (rows, H)
+                step[lo:hi] = err.max(axis=1)
+                rel = max(rel, float((err / np.maximum(np.abs(ca), 1e-30)).max()))
+                ulp = max(ulp, int(ulp_distance(qa[lo:hi], qb[lo:hi]).max()))
+            out[(k, d, q)] = (step, rel, ulp)
+        if progress is not None:
+            progress((n + 1) / len(keys), "comparing: errors per step")
+    return out
+
+
+def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
+    """``{(k, d, q): (local (T,), scale (T,))}``: b's steps recomputed in float64 from b's own
+    previous states under ``model`` (teacher forcing, chunk by chunk); local = max over units of
+    |recomputed - b|. ``rows=(lo, hi)`` limits it to those input-time steps. Quantities b only
+    derived (with these very equations) carry no information and are left out."""
+    from .reference import teacher_forced_layer
+
+    lo_all, hi_all = (0, b.steps) if rows is None else rows
+    out = {}
+    for k in layers:
+        dirs = [d for d in model.chain[k].directions if (k, d) in keys]
+        wanted = {(d, q) for d in dirs for q in QUANTITIES if b.layer(k, d).how(q) != "derived"}
+        if not wanted:
+            continue
+        arrays = {dq: (np.zeros(hi_all - lo_all), np.zeros(hi_all - lo_all)) for dq in wanted}
+        for lo, hi in _chunks(hi_all - lo_all, chunk):
+            lo, hi = lo + lo_all, hi + lo_all
+            forced = teacher_forced_layer(model, k, b, "float64", rows=(lo, hi))
+            for (d, q), (local, scale) in arrays.items():
+                f = forced[d].quantity(q)                                 # (rows, H) float64
+                local[lo - lo_all:hi - lo_all] = np.abs(
+                    f - b.layer(k, d).quantity(q)[lo:hi].astype(np.float64)).max(axis=1)
+                scale[lo - lo_all:hi - lo_all] = np.abs(f).max(axis=1) + 1.0
+        out.update({(k, d, q): v for (d, q), v in arrays.items()})
+    return out
+
+
+def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=None) -> Measures:
+    """The tolerance-independent analysis of ``b`` against ``a``; see the module docstring.
+
+    ``progress(fraction, text)`` is called between chunks (it may raise ``errors.Cancelled``);
+    it is not kept.
+    """
+    keys = shared_keys(a, b)
+    diffs = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.5))
+    local = {}
+    if model is not None:
+        if progress is not None:
+            progress(0.5, "teacher-forced local error")
+        local = local_errors(model, b, keys, sorted({k for k, _ in keys}), chunk)
+    quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
+                  for key, (step, rel, ulp) in diffs.items()}
+    closer, notes = None, ()
+    if oracle and model is not None and a.meta.get("dtype") != "float64":
+        if a.steps > ORACLE_MAX_STEPS:
+            notes = (f"the float64 oracle (which side is closer to exact arithmetic) was skipped: "
+                     f"{a.steps} steps is over {ORACLE_MAX_STEPS}",)
+        else:
+            if progress is not None:
+                progress(0.8, "float64 oracle")
+            closer = closer_to_exact(model, a, b, keys)
+    if progress is not None:
+        progress(1.0, "analysis done")
+    return Measures(keys, quantities, closer, {}, notes)
+
+
+def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:
+    """'a', 'b' or None (a tie): whose h is closer (mean |h - exact|) to a float64 run."""
+    from .reference import run_reference
+
+    exact = run_reference(model, a.x, dtype="float64")
+    err = {"a": 0.0, "b": 0.0}
+    for k, d in keys:
+        ex = exact.layer(k, d).h
+        err["a"] += float(np.abs(a.layer(k, d).h - ex).mean())
+        err["b"] += float(np.abs(b.layer(k, d).h - ex).mean())
+    tie = abs(err["a"] - err["b"]) <= 1e-3 * max(err.values(), default=0.0)
+    return None if tie else min(err, key=err.get)
+
+
+def reading_worst(model, b: Trace, keys, layer: int, step: int, chunk=CHUNK) -> dict:
+    """``{reading name: worst local error}`` of b's ``layer`` under every wrong reading.
+
+    A reading that b really used fits every step exactly, so the search reads only
+    ``READING_WINDOW`` steps of each direction, from ``step`` (the first locally wrong one) on in
+    processing order (the last ``READING_WINDOW`` when fewer remain).
+    Readings that are the file's own for this layer, or cannot be applied, are left out.
+    """
+    from .weights import READINGS
+
+    T = b.steps
+    worst = {}
+    true_layer = model.chain[layer]
+    for name in (n for n in READINGS if n not in ("cudnn", "keras")):
+        try:
+            read = model.with_reading(name)
+        except InspectorError:
+            continue
+        if all(read.chain[layer].weights(d).equals(true_layer.weights(d))
+               for d in true_layer.directions):
+            continue  # this reading is the file's own for this layer
+        errs = {}
+        for d in true_layer.directions:
+            if (layer, d) not in keys:
+                continue
+            if T <= READING_WINDOW:
+                rows = (0, T)
+            elif reversed_direction(model, layer, d):  # processing order runs down input time
+                hi = max(step + 1, READING_WINDOW)
+                rows = (hi - READING_WINDOW, hi)
+            else:
+                lo = min(step, T - READING_WINDOW)
+                rows = (lo, lo + READING_WINDOW)
+            try:
+                errs.update(local_errors(read, b, [(layer, d)], [layer], chunk, rows))
+            except InspectorError:
+                errs = {}
+                break
+        if errs:
+            worst[name] = max(float(e.max()) for e, _ in errs.values())
+    return worst
+
+
+@dataclass(frozen=True, eq=False)
+class Threshold:
+    """What one tolerance makes of the measures: per-step out-of-tolerance masks (T,) bool per
+    (layer, direction, quantity), the earliest out-of-tolerance value of each layer direction
+    (``first_by_key``) and of the whole comparison (``first``; None: agree). A divergence is
+    ``(layer, direction, quantity, step, unit, a value, b value)``."""
+
+    atol: float
+    rtol: float
+    out_steps: dict
+    first_by_key: dict
+    first: tuple | None
+
+
+def _value_at(a: Trace, b: Trace, k, d, q, t, atol, rtol) -> tuple:
+    """The divergence at step t: the unit with the largest out-of-tolerance difference."""
+    va = a.layer(k, d).quantity(q)[t].astype(np.float64)
+    vb = b.layer(k, d).quantity(q)[t].astype(np.float64)
+    err = np.abs(va - vb)
+    out = ~(err <= atol + rtol * np.abs(va))
+    unit = int(np.argmax(np.where(out, err, 0.0)))
+    return (k, d, q, int(t), unit, float(va[unit]), float(vb[unit]))
+
+
+def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
+              chunk=CHUNK) -> Threshold:
+    """Apply ``|a - b| <= atol + rtol |a|`` to the traces, chunk by chunk (nothing recomputed).
+
+    The first divergence is the earliest out-of-tolerance value, lowest layer first (an error in a
+    layer feeds every layer above it), then earliest step in the direction's processing order, then
+    causal order within a step (gates, then c, then h).
+    """
+    out_steps, ranked = {}, {}
+    for k, d in keys:
+        la, lb = a.layer(k, d), b.layer(k, d)
+        best = None  # (processing position, causal rank, quantity, step)
+        for q in QUANTITIES:
+            qa, qb = la.quantity(q), lb.quantity(q)
+            mask = np.empty(qa.shape[0], bool)
+            for lo, hi in _chunks(qa.shape[0], chunk):
+                ca = qa[lo:hi].astype(np.float64)
+                err = np.abs(ca - qb[lo:hi].astype(np.float64))
+                mask[lo:hi] = (~(err <= atol + rtol * np.abs(ca))).any(axis=1)
+            out_steps[(k, d, q)] = mask
+            rows = np.flatnonzero(mask)
+            if rows.size:
+                pos, t = earliest(rows, a.steps, reversed_direction(model, k, d))
+                if best is None or (pos, CAUSAL[q]) < best[:2]:
+                    best = (pos, CAUSAL[q], q, t)
+        if best is not None:
+            ranked[(k, d)] = best
+    first_by_key = {(k, d): _value_at(a, b, k, d, q, t, atol, rtol)
+                    for (k, d), (_, _, q, t) in ranked.items()}
+    first = None
+    if ranked:
+        k, d = min(ranked, key=lambda key: (key[0],) + ranked[key][:2])
+        first = first_by_key[(k, d)]
+    return Threshold(float(atol), float(rtol), out_steps, first_by_key, first)
+
+
+def first_local(local: dict, atol: float, model, steps: int):
+    """(step, layer, direction, quantity) where local error first exceeds ``atol``, or None."""
+    best = None
+    for (k, d, q), (e, _) in local.items():
+        rows = np.flatnonzero(e > atol)
+        if rows.size:
+            pos, t = earliest(rows, steps, reversed_direction(model, k, d))
+            cand = (k, pos, CAUSAL[q], t, d, q)
+            if best is None or cand[:3] < best[:3]:
+                best = cand
+    return None if best is None else (best[3], best[0], best[4], best[5])
+
+
+def growth(step_error: np.ndarray, reverse: bool) -> float | None:
+    """Steps over which a difference grows tenfold, or None when it does not grow.
+
+    In processing order, with ``base`` the largest difference in the first tenth of steps and
+    ``top`` the largest overall: the steps from first exceeding ``10 base`` to first exceeding
+    ``top / 10``, divided by the decades between them. None when ``top < 100 base`` (no
+    amplification) or the difference jumps there in one step (a change, not growth).
+    """
+    e = step_error[::-1] if reverse else step_error
+    tenth = max(1, len(e) // 10)
+    base = max(float(e[:tenth].max()), float(np.finfo(np.float32).tiny))
+    top = float(e.max())
+    if not np.isfinite(top) or top < 100 * base:
+        return None
+    lo = int(np.argmax(e >= 10 * base))
+    hi = int(np.argmax(e >= top / 10))
+    if hi <= lo:
+        return None
+    return (hi - lo) / float(np.log10(top / 100 / base))
+
+
+def sub_progress(progress, lo: float, hi: float):
+    """A progress callback mapping 0..1 onto lo..hi of ``progress`` (None stays None)."""
+    if progress is None:
+        return None
+    return lambda fraction, text="": progress(lo + (hi - lo) * float(fraction), text)
