@@ -1,4 +1,8 @@
-"""Install lstm-inspector: ``pip install .`` (app), ``pip install .[test]`` (tests), ``.[torch]``."""
+"""Install lstm-inspector: ``pip install .`` (app), ``pip install .[test]`` (tests), ``.[torch]``.
+
+torch is its own extra, never part of ``test``: on Linux, PyPI's torch is the CUDA build
+(several GB of nvidia-* wheels), so a CPU machine installs it from the CPU index (README).
+"""
 import os
 
 from setuptools import find_packages, setup
@@ -17,7 +21,7 @@ setup(
     packages=find_packages(include=["lstm_inspector", "lstm_inspector.*"]) + RESOURCES,
     package_dir={"lstm_inspector.resources": "resources"} if RESOURCES else {},
     package_data={"lstm_inspector.resources": ["*", "*/*"]} if RESOURCES else {},
-    python_requires=">=3.9",
+    python_requires=">=3.11",
     # Lower bounds are the versions this was verified with (Python 3.11, CPU):
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
     # kaldiio 2.18.1, rich 15.0, dask 2026.8 (cluster), torch 2.13, pytest 9.2, pytest-qt 4.5,
@@ -34,7 +38,7 @@ setup(
     ],
     extras_require={
         "torch": ["torch>=2.13"],
-        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "torch>=2.13", "scipy>=1.17",
+        "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "scipy>=1.17",
                  "dask[distributed]>=2026.8"],
         # sweep --scheduler tcp://HOST:PORT: the same sweep on a Dask distributed cluster
         "cluster": ["dask[distributed]>=2026.8"],

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+import optional
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +20,14 @@ def realdata():
     if not REALDATA.is_dir():
         pytest.skip(f"real-data folder {REALDATA} is absent (it lies beside the project in CI)")
     return REALDATA
+
+
+def pytest_sessionstart(session):
+    """In CI, a missing optional library fails the run instead of skipping its tests."""
+    if optional.in_ci() and optional.missing_in_ci():
+        raise pytest.UsageError(f"CI=true but {', '.join(optional.missing_in_ci())} is not "
+                                f"installed, so the tests needing it would skip; .ci/run "
+                                f"installs it")
 
 
 def pytest_configure(config):
