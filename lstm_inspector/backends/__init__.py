@@ -71,10 +71,19 @@ def _probe_torch() -> tuple:
         with warnings.catch_warnings():
             # a CUDA build of torch on a machine without a driver warns here; the reason says it
             warnings.simplefilter("ignore")
-            cuda = "" if torch.cuda.is_available() else "torch sees no CUDA GPU here"
+            cuda = "" if torch.cuda.is_available() else _torch_no_gpu(torch)
     except Exception as exc:
         cuda = f"torch could not query CUDA ({type(exc).__name__}: {exc})"
     return "", cuda
+
+
+def _torch_no_gpu(torch) -> str:
+    """Why torch sees no GPU: a CPU build, or a CUDA build without a GPU / driver."""
+    if not torch.version.cuda:
+        return (f"this torch ({torch.__version__}) is the CPU build; on a GPU machine install a "
+                f"CUDA build (pip install torch)")
+    return (f"torch (built for CUDA {torch.version.cuda}) sees no CUDA GPU: no NVIDIA GPU or "
+            f"driver (nvidia-smi)")
 
 
 _LIBRARY = {"tf-gpu": ("tf", 1), "tf-cpu": ("tf", 0), "torch-cuda": ("torch", 1),

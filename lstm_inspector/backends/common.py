@@ -139,7 +139,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)
     meta.setdefault("dtype", "float32")
     meta.setdefault("reading", "file")
-    trace = Trace(layers=layers, layer_names=names, x=x, output=layer_in, label=label, meta=meta)
+    trace = Trace(layers=layers, layer_names=names, x=x, output=layer_in, label=label, meta=meta,
+                  first_layer=model.first_layer)
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
     return derive_gates(model, trace)

@@ -38,12 +38,23 @@ def gpu_problem() -> str:
     try:
         tf, _ = import_tf()
         if not tf.config.list_physical_devices("GPU"):
-            return "TensorFlow sees no GPU here"
+            return no_gpu_sentence(tf.sysconfig.get_build_info())
     except InspectorError as exc:
         return str(exc)
     except Exception as exc:  # a broken CUDA install must not crash a listing
         return f"TensorFlow could not list GPUs ({type(exc).__name__}: {exc})"
     return ""
+
+
+def no_gpu_sentence(build: dict) -> str:
+    """Why TensorFlow lists no GPU, from ``tf.sysconfig.get_build_info()``: no CUDA in the
+    build, or a CUDA build that found no driver / no CUDA libraries."""
+    if not build.get("is_cuda_build"):
+        return ("this TensorFlow is built without CUDA (on Linux: "
+                "pip install 'tensorflow[and-cuda]')")
+    return (f"TensorFlow (built for CUDA {build.get('cuda_version', '?')}, cuDNN "
+            f"{build.get('cudnn_version', '?')}) sees no GPU: no NVIDIA GPU or driver (nvidia-smi), "
+            f"or the CUDA libraries of pip install 'tensorflow[and-cuda]' are missing")
 
 
 def cudnn_lstm_class():

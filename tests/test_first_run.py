@@ -1,0 +1,134 @@
+"""What a new user meets first: the install (Python version, extras), optional torch, the
+``backends`` listing and the README's GPU setup section that quotes it."""
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def setup_kwargs() -> dict:
+    """The literal keyword arguments of setup.py's ``setup(...)`` call (read, not run)."""
+    tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                and getattr(n.func, "id", "") == "setup")
+    out = {}
+    for kw in call.keywords:
+        try:
+            out[kw.arg] = ast.literal_eval(kw.value)
+        except ValueError:
+            continue
+    return out
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "lstm_inspector", *args], capture_output=True,
+                          text=True, timeout=240)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# ---- install -----------------------------------------------------------------------------
+def test_readme_python_version_is_python_requires():
+    requires = setup_kwargs()["python_requires"]
+    assert requires == ">=3.11"  # numpy>=2.4 needs 3.11; verified on 3.11
+    quick = re.search(r"## Quick start \(two commands, on a fresh machine with Python ([\d.]+)\)",
+                      README)
+    assert quick and requires == f">={quick.group(1)}"
+    assert "3.9" not in README
+
+
+def test_test_extra_pulls_no_torch():
+    """``pip install ".[test]"`` must not resolve a (CUDA) torch: torch is its own extra."""
+    extras = setup_kwargs()["extras_require"]
+    assert not any(req.lower().startswith("torch") for req in extras["test"])
+    assert any(req.lower().startswith("torch") for req in extras["torch"])
+    assert not any("torch" in req.lower() for req in setup_kwargs()["install_requires"])
+    assert "download.pytorch.org/whl/cpu" in README and "download.pytorch.org/whl/cpu" in \
+        (REPO / ".ci" / "run").read_text()
+
+
+def _pytest_without_torch(*args, ci=False):
+    """Run pytest in a child where ``import torch`` fails, as on a machine without the extra."""
+    code = ("import sys; sys.modules['torch'] = None; import pytest; "
+            f"sys.exit(pytest.main({list(args)!r}))")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "CI"}
+    if ci:
+        env["CI"] = "true"
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=240, env=env)
+
+
+def test_torch_tests_skip_cleanly_without_torch_and_fail_in_ci():
+    target = "tests/test_backends.py::test_tf32_is_ignored_on_the_cpu_with_a_note"
+    proc = _pytest_without_torch("-q", "-rs", "-p", "no:cacheprovider", target)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 skipped" in proc.stdout and "torch is not installed" in proc.stdout
+    proc = _pytest_without_torch("-q", "-p", "no:cacheprovider", target, ci=True)
+    assert proc.returncode != 0
+    assert "CI=true but torch (CPU build) is not installed" in proc.stdout + proc.stderr
+
+
+# ---- backends ----------------------------------------------------------------------------
+def test_backends_lists_every_path_aligned_and_explained():
+    from lstm_inspector.backends import NUMPY_BACKENDS, REAL_BACKENDS
+
+    code, out, err = run_cli("backends")
+    assert code == 0 and err.strip() == "", err
+    lines = out.splitlines()
+    columns = set()
+    for name in REAL_BACKENDS + NUMPY_BACKENDS:
+        line = next(l for l in lines if l.startswith(f"  {name} "))
+        columns.add(len(line) - len(line[2 + len(name):].lstrip()))
+    assert len(columns) == 1, f"the second column starts at {sorted(columns)}"
+    for name in NUMPY_BACKENDS:
+        if name.startswith("numpy:"):
+            line = next(l for l in lines if l.startswith(f"  {name} "))
+            assert "reads the weights" in line, line
+    assert "numpy:naive" in out and "x @ kernel + h @ recurrent_kernel" in out
+    gpu = next(l for l in lines if l.startswith("  tf-gpu "))
+    assert "available" in gpu
+
+
+def test_unavailable_gpu_backends_say_what_is_missing():
+    from types import SimpleNamespace
+
+    from lstm_inspector.backends import _torch_no_gpu
+    from lstm_inspector.backends.tf_cudnn import no_gpu_sentence
+
+    assert "tensorflow[and-cuda]" in no_gpu_sentence({"is_cuda_build": False})
+    cuda = no_gpu_sentence({"is_cuda_build": True, "cuda_version": "12.5.1", "cudnn_version": "9"})
+    assert "CUDA 12.5.1" in cuda and "nvidia-smi" in cuda and "tensorflow[and-cuda]" in cuda
+    cpu_torch = SimpleNamespace(__version__="2.13.0+cpu", version=SimpleNamespace(cuda=None))
+    assert "CPU build" in _torch_no_gpu(cpu_torch)
+    gpu_torch = SimpleNamespace(__version__="2.13.0", version=SimpleNamespace(cuda="12.8"))
+    assert "nvidia-smi" in _torch_no_gpu(gpu_torch)
+
+
+def test_readme_gpu_section_quotes_what_backends_prints():
+    """The README's example of missing GPU pieces is exactly what ``backends`` prints for them."""
+    from types import SimpleNamespace
+
+    from lstm_inspector.backends import NUMPY_BACKENDS, _torch_no_gpu
+    from lstm_inspector.backends.listing import backends_table
+    from lstm_inspector.backends.tf_cudnn import no_gpu_sentence
+
+    section = README[README.index("### GPU setup"):]
+    section = section[:section.index("\n## ")]
+    quoted = [l for l in section.splitlines() if l.startswith(("  tf-gpu ", "  torch-cuda "))]
+    assert len(quoted) == 2
+    reasons = {
+        "tf-gpu": no_gpu_sentence({"is_cuda_build": True, "cuda_version": "12.5.1",
+                                   "cudnn_version": "9"}),
+        "torch-cuda": _torch_no_gpu(SimpleNamespace(__version__="2.13.0+cpu",
+                                                    version=SimpleNamespace(cuda=None))),
+        "tf-cpu": "", "torch-cpu": "", **dict.fromkeys(NUMPY_BACKENDS, ""),
+    }
+    printed = backends_table(reasons).splitlines()
+    for line in quoted:
+        assert line in printed, line
+    assert "lstm-inspector backends" in section and "tensorflow[and-cuda]" in section
