@@ -112,7 +112,8 @@ def _load(args):
             raise InspectorError(f"the model has {len(model.layers)} recurrent layers; "
                                  f"--layer {args.layer} is not one of them")
         model = model.sub_model(args.layer)
-    check_features(feats, input_size=model.input_size)
+    # with --layer, check_input names the layer the width must match
+    check_features(feats, input_size=model.input_size if args.layer is None else None)
     x = check_input(model, feats.data)
     return model, feats, x
 
@@ -190,13 +191,14 @@ def format_report(report, model, feats) -> str:
     ]
     mark = {"derived": "*", "stepped": "~", "measured": " "}
     for k, d in report.keys():
-        name = f"{k} {report.a.layer_names[k]}" + ("" if d == "forward" else f" {d}")
+        name = f"{report.a.first_layer + k} {report.a.layer_names[k]}"
+        name += "" if d == "forward" else f" {d}"
         cells = []
         for q in QUANTITIES:
             how = report.b.layer(k, d).how(q)
             cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
         lines.append("  " + f"{name:<28}" + "".join(cells))
-    for note in tuple(model.notes) + tuple(feats.notes) + tuple(report.notes):
+    for note in model.run_notes() + tuple(feats.notes) + tuple(report.notes):
         lines.append(f"note: {note}")
     lines.append("first divergence: " + (report.first.describe() if report.first else "none"))
     if report.closer_to_exact:
@@ -207,10 +209,9 @@ def format_report(report, model, feats) -> str:
 
 
 def cmd_backends(args) -> int:
-    from .backends import available_backends
+    from .backends.listing import backends_table
 
-    for name, reason in available_backends().items():
-        print(f"{name:<12} {'available' if not reason else 'unavailable: ' + reason}")
+    print(backends_table())
     return 0
 
 

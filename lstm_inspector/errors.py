@@ -16,3 +16,8 @@ class UnsupportedLayerError(InspectorError):
 
 class Cancelled(Exception):
     """Raised inside long work when the user pressed Cancel (a progress callback raises it)."""
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 column"``, ``"13 columns"``: a count and its noun, for messages."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")

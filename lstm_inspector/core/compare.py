@@ -58,20 +58,23 @@ class Divergence:
     unit: int
     a: float
     b: float
+    first_layer: int = 0  # the file's number of trace layer 0 (``Trace.first_layer``)
 
     @property
     def abs_error(self) -> float:
         return abs(self.a - self.b)
 
     def describe(self) -> str:
-        where = f"layer {self.layer} ({self.layer_name})"
+        where = f"layer {self.first_layer + self.layer} ({self.layer_name})"
         if self.direction != "forward":
             where += f" {self.direction}"
         return (f"step {self.step}, {where}, {self.quantity}[{self.unit}]: "
                 f"{self.a:.9g} vs {self.b:.9g} (|diff| {self.abs_error:.3g})")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "abs_error": self.abs_error}
+        out = {**asdict(self), "abs_error": self.abs_error}
+        out["layer"] = out.pop("first_layer") + self.layer  # as the file numbers it
+        return out
 
 
 class Report:
@@ -92,7 +95,8 @@ class Report:
         self.atol, self.rtol = limits.atol, limits.rtol
         self._limits = limits
         self._keys = list(measures.keys)
-        self._first_by_key = {key: Divergence(k, a.layer_names[k], d, q, t, unit, va, vb)
+        self._first_by_key = {key: Divergence(k, a.layer_names[k], d, q, t, unit, va, vb,
+                                              first_layer=a.first_layer)
                               for key, (k, d, q, t, unit, va, vb) in limits.first_by_key.items()}
         self.first = None if limits.first is None else self._first_by_key[limits.first[:2]]
         local = measures.local_errors() if model is not None else None
@@ -152,6 +156,20 @@ class Report:
     @property
     def agree(self) -> bool:
         return self.first is None
+
+    def _admitted_by(self) -> str:
+        """Which bound admits the largest difference: atol alone, or atol + rtol * |a|."""
+        err, k, d, q = max((float(self.step_error(k, d, q).max()), k, d, q)
+                           for k, d in self._keys for q in QUANTITIES)
+        if err <= self.atol:
+            return f"every difference is within atol={self.atol:g} (largest {err:.2g})"
+        t = int(np.argmax(self.step_error(k, d, q)))
+        row = np.abs(self.a.layer(k, d).quantity(q)[t].astype(np.float64)
+                     - self.b.layer(k, d).quantity(q)[t])
+        size = abs(float(self.a.layer(k, d).quantity(q)[t, int(np.argmax(row))]))
+        return (f"the largest difference, {err:.2g} ({q} at step {t}), is above atol="
+                f"{self.atol:g} and within the relative bound atol + rtol x |a| = {self.atol:g} + "
+                f"{self.rtol:g} x {size:.3g} = {self.atol + self.rtol * size:.2g}")
 
     def max_error(self) -> float:
         return max(float(self.step_error(k, d, q).max()) for k, d in self._keys for q in QUANTITIES)
@@ -217,8 +235,7 @@ class Report:
     def _verdict(self) -> str:
         """One sentence a person can act on."""
         if self.agree:
-            return (f"{self.b_label} agrees with {self.a_label} within atol={self.atol:g}, "
-                    f"rtol={self.rtol:g} (largest difference {self.max_error():.2g}).")
+            return f"{self.b_label} agrees with {self.a_label}: {self._admitted_by()}."
         first = self.first
         if self.kind == "precision":
             tf32 = self.b.meta.get("tf32") is True or self.a.meta.get("tf32") is True
@@ -241,9 +258,7 @@ class Report:
         if self.local is not None and self.local["first"] is not None:
             step, k, d, q = self.local["first"]
             where = Divergence(k, self.a.layer_names[k], d, q, step, 0, 0.0, 0.0)
-        layer_txt = f"layer {where.layer} ({where.layer_name})"
-        if where.direction != "forward":
-            layer_txt += f" {where.direction}"
+        layer_txt = self.a.layer_label(where.layer, where.direction)
         gate = "c~" if where.quantity == "c~" else where.quantity
         sentence = f"Structural divergence from step {where.step} in {gate} of {layer_txt}"
         fits = self.local["fits"] if self.local is not None else None
@@ -283,7 +298,8 @@ class Report:
                 step = m.step_error
                 tenth = max(1, len(step) // 10)
                 per.append({
-                    "layer": k, "layer_name": self.a.layer_names[k], "direction": d, "quantity": q,
+                    "layer": self.a.first_layer + k, "layer_name": self.a.layer_names[k],
+                    "direction": d, "quantity": q,
                     "a_how": self.a.layer(k, d).how(q), "b_how": self.b.layer(k, d).how(q),
                     "max_abs": float(step.max()),
                     "max_rel": m.max_rel,

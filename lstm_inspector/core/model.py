@@ -8,6 +8,7 @@ not). Any single LSTM layer can still be run on its own with features of its inp
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from ..errors import InspectorError, UnsupportedLayerError
@@ -118,6 +119,8 @@ class Model:
     ``"tf-checkpoint"``; ``keras_version`` as the file says (``"2.2.4-tf"``...); ``notes`` are
     sentences the loader wants the user to see (e.g. "inferred CuDNNLSTM from the 8H bias").
     ``reading`` names the reading applied with :meth:`with_reading` (None: the file's own).
+    ``first_layer`` is the file's number of ``layers[0]`` (not 0 for :meth:`sub_model`), so
+    reports label layers as the file numbers them.
     """
 
     layers: tuple
@@ -126,6 +129,7 @@ class Model:
     keras_version: str = ""
     notes: tuple = ()
     reading: str | None = None
+    first_layer: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -167,7 +171,20 @@ class Model:
         layer = self.layers[index]
         if not layer.runnable:
             raise UnsupportedLayerError(layer.unsupported or f"layer '{layer.name}' cannot be run")
-        return replace(self, layers=(replace(layer, feeds_next=False),))
+        others = {_node_name(l.name) for l in self.layers} - {_node_name(layer.name)}
+        notes = tuple(n for n in self.notes if _note_subject(n) not in others)
+        return replace(self, layers=(replace(layer, feeds_next=False),), notes=notes,
+                       first_layer=self.first_layer + index)
+
+    def run_notes(self) -> tuple:
+        """The loader's notes that concern what runs: a note about one layer (``"layer 'name'
+        ..."``) is kept only when that layer is in the runnable chain."""
+        try:
+            running = {_node_name(l.name) for l in self.chain}
+        except InspectorError:
+            running = set()
+        idle = {_node_name(l.name) for l in self.layers} - running
+        return tuple(n for n in self.notes if _note_subject(n) not in idle)
 
     def with_reading(self, reading: Reading | str) -> "Model":
         """Every runnable layer read under ``reading`` instead of its true reading."""
@@ -177,9 +194,25 @@ class Model:
         layers = tuple(l.with_reading(reading) if l.runnable else l for l in self.layers)
         return replace(self, layers=layers, reading=reading.name)
 
+    def layer_label(self, index: int) -> str:
+        """``"layer N (name)"`` for ``layers[index]``, N as the file numbers it."""
+        return f"layer {self.first_layer + index} ({self.layers[index].name})"
+
     def describe(self) -> str:
         head = f"{self.source} ({self.file_format}"
         head += f", keras {self.keras_version})" if self.keras_version else ")"
-        lines = [head] + [f"  [{k}] {layer.describe()}" for k, layer in enumerate(self.layers)]
+        lines = [head] + [f"  [{self.first_layer + k}] {layer.describe()}"
+                        for k, layer in enumerate(self.layers)]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _node_name(name: str) -> str:
+    """The file's layer a recurrent layer belongs to (``"rnn/cell_1"`` is a cell of ``"rnn"``)."""
+    return name.split("/")[0]
+
+
+def _note_subject(note: str) -> str | None:
+    """The layer a loader note is about (notes about one layer start ``layer 'name'``), or None."""
+    match = re.match(r"layer '([^']+)'", note)
+    return _node_name(match.group(1)) if match else None

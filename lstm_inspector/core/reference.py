@@ -26,7 +26,7 @@ import itertools
 
 import numpy as np
 
-from ..errors import InspectorError
+from ..errors import InspectorError, plural
 from . import activations
 from .model import Model
 from .trace import LayerTrace, Trace
@@ -47,9 +47,9 @@ def check_input(model: Model, x) -> np.ndarray:
     if x.shape[0] == 0:
         raise InspectorError("the features have no frames")
     if x.shape[1] != model.input_size:
-        raise InspectorError(
-            f"the features have {x.shape[1]} columns but the model's first layer expects "
-            f"{model.input_size} inputs")
+        layer = "the model's first layer" if model.first_layer == 0 else model.layer_label(0)
+        raise InspectorError(f"the features have {plural(x.shape[1], 'column')} but {layer} "
+                             f"expects {plural(model.input_size, 'input')}")
     if not np.issubdtype(x.dtype, np.number):
         raise InspectorError(f"features of type {x.dtype} are not numbers")
     bad = ~np.isfinite(x)
@@ -320,7 +320,7 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
         label += f" (teacher-forced by {teacher.label or 'another path'})"
         meta["teacher"] = teacher.label
     return Trace(layers=layers, layer_names=names, x=x, output=output,
-                 label=f"{label} ({dtype.name})", meta=meta)
+                 label=f"{label} ({dtype.name})", meta=meta, first_layer=model.first_layer)
 
 
 def derive_gates(model: Model, trace: Trace) -> Trace:

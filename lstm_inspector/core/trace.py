@@ -92,6 +92,8 @@ class Trace:
     processing order). With ``return_sequences=False`` Keras returns only the step each direction
     computed last: ``output[-1]`` for a plain layer, not for a Bidirectional one.
     ``meta`` records what ran: backend, device, library versions, TF32, dtype, reading.
+    ``first_layer`` is the file's number of ``layers[0]`` (``Model.first_layer``): reports say
+    ``layer first_layer + k``.
     """
 
     layers: list
@@ -100,6 +102,12 @@ class Trace:
     output: np.ndarray
     label: str = ""
     meta: dict = field(default_factory=dict)
+    first_layer: int = 0
+
+    def layer_label(self, index: int, direction: str = "forward") -> str:
+        """``"layer N (name)"`` (plus the direction when not forward), N as the file numbers it."""
+        text = f"layer {self.first_layer + index} ({self.layer_names[index]})"
+        return text if direction == "forward" else f"{text} {direction}"
 
     def layer(self, index: int = 0, direction: str | None = None) -> LayerTrace:
         try:

@@ -153,7 +153,7 @@ def listing(names, limit: int = 8) -> str:
 def _first_note(names, key, chosen) -> tuple:
     if key is None and len(names) > 1:
         return (f"took the first of its {len(names)} utterances ('{chosen}'); pass "
-                "key=<utterance id> for another",)
+                "--key <utterance id> (key= in Python) for another",)
     return ()
 
 
