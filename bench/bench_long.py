@@ -1,0 +1,169 @@
+"""Long recordings: time and peak memory of compare and of the GUI against the reference alone.
+
+The model of issue 11: 2 x Bidirectional(CuDNNLSTM(128)), input 40, weights drawn from
+U(-1/sqrt(H), 1/sqrt(H)) (a well-behaved trained-like scale), N(0, 1) features. Each stage runs in
+its own process, so its peak resident memory (``ru_maxrss``) is its own:
+
+* ``reference``   ``run_reference`` float32 alone: the peer every ratio is against
+* ``compare``     what ``lstm-inspector compare`` does: reference, the backend (default
+  torch-cpu), ``compare(..., model=model)`` with the float64 oracle, ``to_dict()``
+* ``screenshot``  the window computing both paths and painting every view, as ``--screenshot``
+
+Targets (issue 11): at 360,000 frames (an hour at 10 ms) peak RSS <= 4 GB for compare and the
+GUI, and compare's time <= 4x the reference's.
+
+    nice python bench/bench_long.py                 # 20,000 frames (a few minutes)
+    nice python bench/bench_long.py --hour          # 360,000 frames
+    python bench/bench_long.py --steps 60000 --backend numpy:naive --stages reference compare
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+INPUT, UNITS, LAYERS = 40, 128, 2
+HOUR = 360_000
+GB = 1024 ** 3
+
+
+def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0):
+    from lstm_inspector.core.model import Model, RecurrentLayer
+    from lstm_inspector.core.weights import READINGS, StoredLSTM
+
+    rng = np.random.default_rng(seed)
+    s = 1 / np.sqrt(units)
+
+    def stored(width):
+        return StoredLSTM(rng.uniform(-s, s, (width, 4 * units)).astype(np.float32),
+                          rng.uniform(-s, s, (units, 4 * units)).astype(np.float32),
+                          rng.uniform(-s, s, 8 * units).astype(np.float32), READINGS["cudnn"])
+
+    built, width = [], n_in
+    for k in range(layers):
+        built.append(RecurrentLayer(f"bidirectional_{k}", "CuDNNLSTM", width, units,
+                                    {"forward": stored(width), "backward": stored(width)},
+                                    merge_mode="concat"))
+        width = 2 * units
+    return Model(built, source="<bench_long>", file_format="in-memory")
+
+
+def features(steps, seed=1):
+    return np.random.default_rng(seed).standard_normal((steps, INPUT)).astype(np.float32)
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def stage_reference(steps, backend):
+    from lstm_inspector.core.reference import run_reference
+
+    model, x = build_model(), features(steps)
+    t0 = time.perf_counter()
+    run_reference(model, x)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def stage_compare(steps, backend):
+    from lstm_inspector.backends import run_backend
+    from lstm_inspector.core.compare import compare
+    from lstm_inspector.core.reference import run_reference
+
+    model, x = build_model(), features(steps)
+    phases = {}
+    t0 = time.perf_counter()
+    ref = run_reference(model, x)
+    phases["reference"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    other = run_backend(model, x, backend=backend)
+    phases["backend"] = time.perf_counter() - t
+    t = time.perf_counter()
+    report = compare(ref, other, model=model)
+    json.dumps(report.to_dict())
+    phases["analysis"] = time.perf_counter() - t
+    return {"seconds": time.perf_counter() - t0, "phases": phases, "verdict": report.verdict}
+
+
+def stage_screenshot(steps, backend):
+    from PyQt5 import QtCore
+
+    from lstm_inspector.gui import app as gui_app
+    from lstm_inspector.gui.main_window import MainWindow
+
+    QtCore.QSettings.setPath(QtCore.QSettings.IniFormat, QtCore.QSettings.UserScope,
+                             tempfile.mkdtemp())
+    qt = gui_app.ensure_app(offscreen=True)
+    model, x = build_model(), features(steps)
+    t0 = time.perf_counter()
+    window = MainWindow()
+    window.state.set_run_settings(backend=backend)
+    window.after_shown(lambda: window.controller.set_inputs(
+        model, x, model_path="<bench_long>", features_source="<bench_long>"))
+    png = Path(tempfile.mkdtemp()) / "long.png"
+    code = gui_app._screenshot(qt, window, png, (1400, 900))
+    return {"seconds": time.perf_counter() - t0, "exit": code}
+
+
+STAGES = {"reference": stage_reference, "compare": stage_compare, "screenshot": stage_screenshot}
+
+
+def run_stage(name, steps, backend) -> dict:
+    """The stage in a fresh process: its result plus its own peak RSS."""
+    out = subprocess.run([sys.executable, __file__, "--stage", name, "--steps", str(steps),
+                          "--backend", backend], capture_output=True, text=True,
+                         env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(lines[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--hour", action="store_true", help=f"{HOUR} frames (an hour at 10 ms)")
+    p.add_argument("--backend", default="torch-cpu")
+    p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    p.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    steps = HOUR if args.hour else args.steps
+    if args.stage:
+        result = STAGES[args.stage](steps, args.backend)
+        result["peak_rss"] = peak_rss()
+        print(json.dumps(result))
+        return 0
+    print(f"{steps} frames, {LAYERS} x Bidirectional(CuDNNLSTM({UNITS})), input {INPUT}, "
+          f"backend {args.backend}")
+    results = {}
+    for name in args.stages:
+        results[name] = r = run_stage(name, steps, args.backend)
+        if "error" in r:
+            print(f"  {name:<11} failed: {r['error']}")
+            continue
+        phases = "  ".join(f"{k} {v:.1f} s" for k, v in r.get("phases", {}).items())
+        print(f"  {name:<11} {r['seconds']:8.1f} s   peak RSS {r['peak_rss'] / GB:6.2f} GB   {phases}")
+    ref = results.get("reference", {}).get("seconds")
+    for name in ("compare", "screenshot"):
+        r = results.get(name, {})
+        if ref and "seconds" in r:
+            print(f"  {name} / reference alone: {r['seconds'] / ref:.2f}x "
+                  f"(target at {HOUR} frames: compare <= 4x, peak RSS <= 4 GB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Long inputs are analysed chunk by chunk, with exactly the values of a whole-input pass."""
+import numpy as np
+import pytest
+
+from engine_models import cudnn_model, features
+from lstm_inspector.core import analysis, reference
+from lstm_inspector.core.compare import compare
+from lstm_inspector.core.reference import run_reference
+from lstm_inspector.core.trace import QUANTITIES
+
+
+def _measures_equal(m1, m2):
+    assert m1.keys == m2.keys
+    for key, q1 in m1.quantities.items():
+        q2 = m2.quantities[key]
+        assert np.array_equal(q1.step_error, q2.step_error), key
+        assert (q1.max_rel, q1.max_ulp) == (q2.max_rel, q2.max_ulp), key
+        for name in ("local", "local_scale"):
+            v1, v2 = getattr(q1, name), getattr(q2, name)
+            assert (v1 is None) == (v2 is None) and (v1 is None or np.array_equal(v1, v2)), (key, name)
+
+
+@pytest.mark.parametrize("reading", ["hard_sigmoid", "naive"])
+def test_chunked_analysis_equals_the_whole_input_pass_exactly(reading):
+    model = cudnn_model(3, 6, layers=2, bidirectional=True, seed=8)
+    x = features(700, 3, seed=3)
+    a, b = run_reference(model, x), run_reference(model.with_reading(reading), x)
+    whole = analysis.measure(a, b, model=model, chunk=10 ** 9)
+    for chunk in (1, 64, 97):
+        _measures_equal(analysis.measure(a, b, model=model, chunk=chunk), whole)
+        t1 = analysis.threshold(a, b, whole.keys, 1e-5, 1e-4, model, chunk=chunk)
+        t2 = analysis.threshold(a, b, whole.keys, 1e-5, 1e-4, model, chunk=10 ** 9)
+        assert t1.first == t2.first and t1.first_by_key == t2.first_by_key
+        assert all(np.array_equal(t1.out_steps[k], t2.out_steps[k]) for k in t2.out_steps)
+    layer, step = 0, compare(a, b, model=model).local["first"][0]
+    assert (analysis.reading_worst(model, b, whole.keys, layer, step, chunk=50)
+            == analysis.reading_worst(model, b, whole.keys, layer, step, chunk=10 ** 9))
+
+
+def test_a_100000_frame_input_goes_through_the_chunked_path(monkeypatch):
+    """100,000 frames, read in chunks of 8192 steps: the per-step summaries cover every step,
+    and each chunk's values are those of the rows computed alone."""
+    model = cudnn_model(2, 3, bidirectional=True, seed=1)
+    x = features(100_000, 2, seed=5)
+    a = run_reference(model, x)
+    b = run_reference(model.with_reading("hard_sigmoid"), x)
+    chunks = []
+    real = reference.teacher_forced_layer
+
+    def spy(*args, rows=None, **kwargs):
+        chunks.append(rows)
+        return real(*args, rows=rows, **kwargs)
+
+    monkeypatch.setattr(reference, "teacher_forced_layer", spy)
+    report = compare(a, b, model=model, oracle=False)
+    assert chunks and max(hi - lo for lo, hi in chunks) <= analysis.CHUNK
+    assert report.kind == "structural" and "'hard_sigmoid'" in report.verdict
+    for k, d in report.keys():
+        for q in QUANTITIES:
+            assert report.step_error(k, d, q).shape == (100_000,)
+    lo, hi = 50_000, 50_300   # any window equals the whole pass there
+    np.testing.assert_array_equal(report.step_error(0, "backward", "h")[lo:hi],
+                                  np.abs(a.layer(0, "backward").h[lo:hi].astype(np.float64)
+                                         - b.layer(0, "backward").h[lo:hi]).max(axis=1))
