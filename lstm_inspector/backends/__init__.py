@@ -30,6 +30,7 @@ from ..errors import InspectorError
 
 REAL_BACKENDS = ("tf-gpu", "torch-cuda", "tf-cpu", "torch-cpu")  # truest first
 NUMPY_BACKENDS = ("numpy", "numpy64") + tuple(f"numpy:{name}" for name in READINGS)
+EXPORTED_PREFIXES = ("onnx:", "tflite:", "file:")  # "onnx:FILE": an exported model run as a path
 
 _cache: dict = {}
 
@@ -149,8 +150,9 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
     ----------
     model : core.model.Model
     x : (T, in) array of features; checked (2-D, width = ``model.input_size``, finite).
-    backend : ``"auto"``, one of :data:`REAL_BACKENDS`, ``"numpy"``, ``"numpy64"`` or
-        ``"numpy:<reading>"``.
+    backend : ``"auto"``, one of :data:`REAL_BACKENDS`, ``"numpy"``, ``"numpy64"``,
+        ``"numpy:<reading>"``, or an exported file: ``"onnx:FILE"``, ``"tflite:FILE"``,
+        ``"file:FILE.py"`` (``backends.exported.run_exported``).
     tf32 : None (the library's default), True or False; GPU backends only.
     progress : callable(fraction, text), optional; may raise ``errors.Cancelled``.
 
@@ -163,6 +165,9 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
     from .common import float32
 
     backend = (backend or "auto").strip()
+    if backend.startswith(EXPORTED_PREFIXES):  # an exported file as a path: "onnx:model.onnx"
+        from .exported import run_exported
+        return run_exported(model, x, backend.split(":", 1)[1], progress)
     known = ("auto",) + REAL_BACKENDS + NUMPY_BACKENDS
     if backend not in known and not backend.startswith("numpy:"):
         raise InspectorError(f"unknown backend '{backend}'; {_available_sentence()}")

@@ -34,6 +34,8 @@ def backend_for(backend: str = "auto", reading: str | None = None) -> str:
             raise InspectorError(f"unknown reading '{reading}' (known: {', '.join(READINGS)})")
         return f"numpy:{reading}"
     known = {name for name, _ in backend_choices()}
+    if backend.startswith(("onnx:", "tflite:", "file:")):  # an exported model file as path B
+        return backend
     if backend not in known:
         raise InspectorError(f"unknown backend '{backend}' (known: {', '.join(sorted(known))})")
     return backend

@@ -1,0 +1,138 @@
+"""Export a verified port: write the model's recurrent chain in a deployable format, run the
+written file at once on the user's features (or random ones), compare it step by step with the
+NumPy reference, and keep it only if it agrees.
+
+=============  ===========================================================  ==================
+format         what is written                                               run back with
+=============  ===========================================================  ==================
+``numpy``      ``OUT.py`` (NumPy only) + ``OUT.npz``                          the file's forward
+``onnx``       ``OUT.onnx``: standard ``LSTM`` operators (i, o, f, c)         ONNX Runtime (CPU)
+``keras-lstm`` ``OUT.h5``: tf-keras ``LSTM`` layers, no CudnnRNN op          TensorFlow (CPU)
+=============  ===========================================================  ==================
+
+A file that does not agree within the tolerance is renamed ``OUT.rejected`` (each file written,
+``.rejected`` appended) and the comparison is written beside it as ``OUT.rejected.txt``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InspectorError
+
+FORMATS = ("numpy", "onnx", "keras-lstm")
+SUFFIX = {"numpy": ".py", "onnx": ".onnx", "keras-lstm": ".h5"}
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_model` wrote and how the written file compared with the reference."""
+
+    format: str
+    files: list
+    report: object  # core.compare.Report: reference (a) vs the written file (b)
+    max_abs_diff: float
+    accepted: bool
+    summary: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _writer(fmt: str):
+    if fmt == "numpy":
+        from . import numpy_file as module
+    elif fmt == "onnx":
+        from . import onnx_file as module
+    elif fmt == "keras-lstm":
+        from . import keras_lstm as module
+    else:
+        raise InspectorError(f"unknown export format '{fmt}' (formats: {', '.join(FORMATS)})")
+    return module
+
+
+def run_written(model, fmt: str, path, x) -> object:
+    """A Trace of the written file ``path`` of format ``fmt`` run on ``x``."""
+    if fmt == "keras-lstm":
+        from .keras_lstm import run_file
+        return run_file(model, x, path)
+    from ..backends.exported import run_exported
+    return run_exported(model, x, path)
+
+
+def max_state_difference(report) -> float:
+    """The largest |a - b| over h and c of every layer and direction."""
+    return max(float(report.step_error(k, d, q).max()) for k, d in report.keys() for q in ("h", "c"))
+
+
+def export_model(model, fmt: str, out, x=None, atol=ATOL, rtol=RTOL, steps=50, seed=0,
+                 **writer_options) -> ExportResult:
+    """Write ``model.chain`` as ``fmt`` to ``out``, run it back and compare with the reference.
+
+    Parameters
+    ----------
+    model : core.model.Model (its true reading; a model read another way is refused).
+    fmt : ``"numpy"``, ``"onnx"`` or ``"keras-lstm"``.
+    out : output path (its suffix must be ``.py``, ``.onnx``, ``.h5``).
+    x : (T, in) features to check on; None: ``steps`` frames of seeded standard normal noise.
+    atol, rtol : agreement tolerance on every quantity at every step (default 1e-5, 1e-4).
+    writer_options : passed to the format's writer (``gate_order`` for ONNX, to prove a wrong
+        file is refused).
+
+    Returns
+    -------
+    ExportResult; ``accepted`` False means the files now end in ``.rejected`` beside a
+    ``.rejected.txt`` report.
+    """
+    from ..core.compare import compare
+    from ..core.reference import check_input, run_reference
+
+    if model.reading is not None:
+        raise InspectorError(f"this model is read as '{model.reading}'; export the file's own model")
+    module = _writer(fmt)
+    out = Path(out)
+    if out.suffix != SUFFIX[fmt]:
+        raise InspectorError(f"a {fmt} export is written to a *{SUFFIX[fmt]} file, not '{out.name}'")
+    if not out.parent.is_dir():
+        raise InspectorError(f"the folder {out.parent} does not exist")
+    if x is None:
+        x = np.random.default_rng(seed).standard_normal((steps, model.input_size)).astype(np.float32)
+    x = check_input(model, x).astype(np.float32)
+    files = module.write(model, out, **writer_options)
+    try:
+        trace = run_written(model, fmt, out, x)
+    except InspectorError:
+        raise
+    except Exception as exc:  # the written file does not even run: refuse it
+        return _reject(fmt, files, None, float("inf"),
+                       f"the written file failed to run ({type(exc).__name__}: {exc})")
+    ref = run_reference(model, x)
+    report = compare(ref, trace, atol=atol, rtol=rtol, model=model, oracle=False)
+    worst = max_state_difference(report)
+    text = (f"{fmt} export {out.name}: ran {trace.label} on {x.shape[0]} frames; largest "
+            f"|difference| from the NumPy reference over h and c of every layer: {worst:.3g} "
+            f"(tolerance atol={atol:g} rtol={rtol:g})")
+    if not report.agree:
+        return _reject(fmt, files, report, worst, text + "\n" + report.verdict)
+    return ExportResult(fmt, files, report, worst, True, text)
+
+
+def _reject(fmt, files, report, worst, text) -> ExportResult:
+    moved = []
+    for path in files:
+        target = path.with_name(path.name + ".rejected")
+        path.replace(target)
+        moved.append(target)
+    note = moved[0].with_name(moved[0].name + ".txt")
+    detail = text
+    if report is not None and report.first is not None:
+        detail += f"\nfirst divergence: {report.first.describe()}"
+    note.write_text(f"REJECTED: the written file does not agree with the reference.\n{detail}\n",
+                    encoding="utf-8")
+    return ExportResult(fmt, moved + [note], report, worst, False,
+                        f"REJECTED {detail}\nkept as {moved[0]} with the report {note}")
+
+
+__all__ = ["export_model", "ExportResult", "FORMATS"]
