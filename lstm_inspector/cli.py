@@ -7,6 +7,8 @@
     lstm-inspector compare MODEL FEATURES  reference vs a backend; exit 0 agree, 1 diverge
     lstm-inspector backends                which backends can run here
     lstm-inspector sweep MODEL SOURCE      every utterance of an ark/scp, folder or list, worst first
+    lstm-inspector export MODEL --to {numpy,onnx,keras-lstm} OUT [FEATURES]
+                                           write a port, verified step by step (exit 1: refused)
 
 Exit codes: 0 success / agreement, 1 divergence (``compare``), 2 bad input (one line on stderr,
 no traceback), 3 internal error (set ``LSTM_INSPECTOR_DEBUG=1`` for the traceback).
@@ -19,9 +21,10 @@ import os
 import sys
 import warnings
 
+from . import cli_deploy
 from .errors import InspectorError
 
-SUBCOMMANDS = ("info", "compare", "backends", "gui", "sweep")
+SUBCOMMANDS = ("info", "compare", "backends", "gui", "sweep", "export")
 
 
 def _model_overrides(args) -> dict:
@@ -73,6 +76,9 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_model_options(p)
     _add_feature_options(p)
+    cli_deploy.add_path_options(p)
+
+    cli_deploy.add_export_parser(sub, _add_model_options, _add_feature_options)
 
     sub.add_parser("backends", help="list the backends and whether they can run here")
 
@@ -95,6 +101,8 @@ def _add_gui_arguments(p):
     p.add_argument("--rtol", type=float, default=None)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--tf32", choices=("on", "off"), default=None)
+    p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file (ONNX Runtime)")
+    p.add_argument("--tflite", metavar="FILE", help="path B: this TFLite file (tf.lite.Interpreter)")
 
 
 def _load(args):
@@ -108,14 +116,18 @@ def _load(args):
         options["key"] = args.key
     feats = load_features(args.features, **options)
     if args.layer is not None:
-        if not 0 <= args.layer < len(model.layers):
-            raise InspectorError(f"the model has {len(model.layers)} recurrent layers; "
-                                 f"--layer {args.layer} is not one of them")
-        model = model.sub_model(args.layer)
+        model = model.sub_model(_layer_index(args, model))
     # with --layer, check_input names the layer the width must match
     check_features(feats, input_size=model.input_size if args.layer is None else None)
     x = check_input(model, feats.data)
     return model, feats, x
+
+
+def _layer_index(args, model) -> int:
+    if not 0 <= args.layer < len(model.layers):
+        raise InspectorError(f"the model has {len(model.layers)} recurrent layers; "
+                             f"--layer {args.layer} is not one of them")
+    return args.layer
 
 
 def _tf32(value):
@@ -163,8 +175,10 @@ def cmd_compare(args) -> int:
     from .core.reference import run_reference
 
     model, feats, x = _load(args)
+    if args.chunk is not None:
+        return cli_deploy.cmd_stream(args, model, x)
     ref = run_reference(model, x, dtype=args.dtype)
-    other = run_backend(model, x, backend=args.backend, tf32=_tf32(args.tf32))
+    other = run_backend(model, x, backend=cli_deploy.backend_from(args), tf32=_tf32(args.tf32))
     report = compare(ref, other, atol=args.atol, rtol=args.rtol, model=model,
                      oracle=not args.no_oracle)
     if args.json:
@@ -220,7 +234,8 @@ def cmd_gui(args) -> int:
         raise InspectorError("give both a model file and a feature file, or neither for the demo")
     from .gui.app import run_gui
 
-    return run_gui(model_path=args.model, features_path=args.features, backend=args.backend,
+    return run_gui(model_path=args.model, features_path=args.features,
+                   backend=cli_deploy.backend_from(args),
                    reading=args.reading, screenshot=args.screenshot, atol=args.atol,
                    rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32))
 
@@ -231,8 +246,21 @@ def cmd_sweep(args) -> int:
     return _sweep(args, _model_overrides(args))
 
 
+def cmd_export(args) -> int:
+    def load_model_for(args):
+        from . import load_model
+
+        model = load_model(args.model, **_model_overrides(args))
+        return model.sub_model(_layer_index(args, model)) if args.layer is not None else model
+
+    def load_x(args, model):
+        return _load(args)[2]
+
+    return cli_deploy.cmd_export(args, load_model_for, load_x)
+
+
 COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, "gui": cmd_gui,
-            "sweep": cmd_sweep}
+            "sweep": cmd_sweep, "export": cmd_export}
 
 
 def main(argv=None) -> int:

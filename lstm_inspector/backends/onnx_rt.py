@@ -2,12 +2,13 @@
 
 The file's ``LSTM`` nodes, in graph order, are matched to ``model.chain``'s layers (node k ->
 layer k; widths and directions must agree). One ONNX Runtime call of the whole file, with each
-node's ``Y`` added as an extra graph output, gives h at every step of every layer and direction
-(``Y (T, D, batch, H)``; both directions indexed by the node's input time): *measured*. ONNX's
-``LSTM`` returns c only for the last step (``Y_c``), but takes ``initial_h`` / ``initial_c``: c
-at every step is *stepped* by running each node alone (its own weights and attributes) one frame
-at a time from the (h, c) the previous call returned. The stepped h is compared with the one-call h
-and the gap goes into the notes. The same single-node runs, fed chunks of N frames, give the
+node's ``Y`` added as an extra graph output, gives every node's sequence output h
+(``Y (T, D, batch, H)``; both directions indexed by the node's input time). ONNX's ``LSTM``
+returns c only for the last step (``Y_c``), but takes ``initial_h`` / ``initial_c``: h and c
+at every step are *stepped* by running each node alone (its own weights and attributes) one
+frame at a time from the (h, c) the previous call returned (one trajectory, as every stepped
+backend). The one-call h of the whole file is compared with the stepped h and the gap goes into
+the notes and ``meta["one_call_gap"]``. The same single-node runs, fed chunks of N frames, give the
 streaming run (:func:`chunk_runner`).
 
 Nothing in the file is executed but ONNX operators; the model is checked with ``onnx.checker``.
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InspectorError
-from .common import base_meta, float32, run_chain
+from .common import base_meta, float32, one_call_note, run_chain, stepped_direction
 
 NAME = "onnx"
 
@@ -238,25 +239,18 @@ def run(model, x: np.ndarray, path, progress=None):
         Y = outs[k]
         if runner.layout == 1:
             Y = np.transpose(Y, (1, 2, 0, 3))  # -> (T, D, batch, H)
-        if part is not None:
-            part(0.1, f"{label}: layer {layer.name}, stepping for c")
         directions = tuple(layer.directions)
         x_dirs = np.stack([layer_in[::-1] if processing_reversed(layer, d) else layer_in
                            for d in directions])  # (D, T, in), processing order
-        hs, cs = runner.step(x_dirs)
-        states = {}
-        for d, direction in enumerate(directions):
-            h = Y[:, d, 0]  # node input time = the layer's input time
-            h_step, c = hs[d], cs[d]
-            if processing_reversed(layer, direction):
-                h_step, c = h_step[::-1], c[::-1]
-            gaps.append(float(np.max(np.abs(h_step - h))))
-            states[direction] = (h, c, "stepped")
-        return states
+        hs, cs = runner.step(x_dirs)  # every direction stepped at once (batch row per direction)
+        return {direction: stepped_direction(
+                    layer, layer_in, direction, d, Y[:, d, 0],  # one-call h, node input time
+                    lambda x_proc, report, d=d: (hs[d], cs[d]), part, label, gaps)
+                for d, direction in enumerate(directions)}
 
     trace = run_chain(model, float32(x), run_layer, meta, label, progress)
-    meta["stepped_h_max_abs_diff"] = max(gaps)
-    meta["notes"].append(f"h from one ONNX Runtime call of the file; c stepped one frame per call "
-                         f"through each LSTM node with initial_h/initial_c; the stepped h differs "
-                         f"from the one-call h by at most {max(gaps):.3g}")
+    gap, note = one_call_note(gaps, "each ONNX LSTM node (initial_h/initial_c)")
+    meta["stepped_h_max_abs_diff"] = gap
+    meta["one_call_gap"] = gaps
+    meta["notes"].append(note)
     return trace

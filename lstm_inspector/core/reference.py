@@ -101,8 +101,10 @@ PROGRESS_EVERY = 256  # steps between progress callbacks (a Cancel is honoured w
 
 
 def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype,
-                   tick=None) -> LayerTrace:
+                   tick=None, h0=None, c0=None) -> LayerTrace:
     """Step one direction through time, recording z, a, c, h into a new LayerTrace.
+
+    ``h0, c0`` (H,): the state before the first processed step (default zeros).
 
     ``tick(steps_done)`` is called every ``PROGRESS_EVERY`` steps (it may raise Cancelled)."""
     T, H = x.shape[0], w.units
@@ -112,8 +114,8 @@ def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype,
     np.dot(x, w.weight_ih.T.astype(dtype), out=Z)
     Z += (w.bias_ih + w.bias_hh).astype(dtype)
     R_T = np.ascontiguousarray(w.weight_hh.T, dtype=dtype)  # (H, 4H): h @ R_T == R h
-    h_prev = np.zeros(H, dtype)
-    c_prev = np.zeros(H, dtype)
+    h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)  # streaming: carried state
+    c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     rec = np.empty(4 * H, dtype)
     tmp = np.empty(H, dtype)
     fast = (w.activation, w.recurrent_activation) == _FAST
@@ -333,3 +335,9 @@ def derive_gates(model: Model, trace: Trace) -> Trace:
             lt.provenance.update({"z": "derived", "i": "derived", "f": "derived",
                                   "c~": "derived", "o": "derived"})
     return trace
+
+
+def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:
+    """One forward-running direction on ``x`` (n, in) from ``(h0, c0)``: a chunk of a stream."""
+    dtype = np.dtype(dtype)
+    return _run_direction(weights.astype(dtype), np.asarray(x, dtype), False, dtype, None, h0, c0)
