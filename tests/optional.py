@@ -9,7 +9,7 @@ import importlib.util
 import os
 
 CI_REQUIRES = {"tensorflow": "tensorflow", "tf_keras": "tf-keras", "torch": "torch (CPU build)",
-               "scipy": "scipy"}
+               "scipy": "scipy", "onnx": "onnx", "onnxruntime": "onnxruntime"}
 
 
 def in_ci() -> bool:
