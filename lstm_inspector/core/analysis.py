@@ -145,7 +145,9 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
         arrays = {dq: (np.zeros(hi_all - lo_all), np.zeros(hi_all - lo_all)) for dq in wanted}
         for lo, hi in _chunks(hi_all - lo_all, chunk):
             lo, hi = lo + lo_all, hi + lo_all
-            forced = teacher_forced_layer(model, k, b, "float64", rows=(lo, hi))
+            # a port fed each layer its own input (the reference's) says so in layer_inputs
+            layer_in = getattr(b, "layer_inputs", {}).get(k)
+            forced = teacher_forced_layer(model, k, b, "float64", layer_in, rows=(lo, hi))
             for (d, q), (local, scale) in arrays.items():
                 f = forced[d].quantity(q)                                 # (rows, H) float64
                 local[lo - lo_all:hi - lo_all] = np.abs(

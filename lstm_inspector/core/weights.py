@@ -51,6 +51,18 @@ class Reading:
     activation, recurrent_activation
         Keras names (``tanh``; ``sigmoid``, ``hard_sigmoid``, ``relu``...). ``None`` keeps the
         layer's own.
+    kernel_layout, recurrent_layout
+        refine ``layout`` for one of the two matrices: ``"cudnn"``, ``"keras"`` as above, plus
+        ``"whole"`` (the whole array reshaped row-major to ``(4H, in)`` / ``(4H, H)``, as if it
+        were PyTorch's ``weight_ih``) and, for a square kernel only, ``"block"`` (``W_g = block``
+        used as ``W_g @ x``, i.e. ``x @ block.T``). For the recurrent kernel ``"cudnn"`` is
+        ``R_g = block``.
+    forget_bias
+        a constant added to the forget gate's bias (``1.0``: a port that adds Keras's
+        ``unit_forget_bias`` initialiser on top of the stored bias).
+
+    Bias readings also include ``"input-twice"`` / ``"recurrent-twice"``: one half added twice
+    (``2 b_W`` or ``2 b_R``) instead of ``b_W + b_R``.
     """
 
     name: str = "cudnn"
@@ -59,27 +71,42 @@ class Reading:
     bias: str | None = None
     activation: str | None = None
     recurrent_activation: str | None = None
+    kernel_layout: str | None = None
+    recurrent_layout: str | None = None
+    forget_bias: float | None = None
 
     def __post_init__(self):
         if self.layout not in (None, "cudnn", "keras"):
             raise InspectorError(f"layout '{self.layout}' is not 'cudnn' or 'keras'")
+        if self.kernel_layout not in (None,) + KERNEL_LAYOUTS:
+            raise InspectorError(f"kernel layout '{self.kernel_layout}' is not one of "
+                                 f"{', '.join(KERNEL_LAYOUTS)}")
+        if self.recurrent_layout not in (None,) + RECURRENT_LAYOUTS:
+            raise InspectorError(f"recurrent layout '{self.recurrent_layout}' is not one of "
+                                 f"{', '.join(RECURRENT_LAYOUTS)}")
         if self.gate_order is not None and sorted(self.gate_order) != sorted(CANONICAL_ORDER):
             raise InspectorError(f"gate order '{self.gate_order}' is not a permutation of 'ifco'")
-        if self.bias not in (None, "sum", "input", "recurrent"):
-            raise InspectorError(f"bias reading '{self.bias}' is not 'sum', 'input' or 'recurrent'")
+        if self.bias not in (None,) + BIAS_READINGS:
+            raise InspectorError(f"bias reading '{self.bias}' is not one of {', '.join(BIAS_READINGS)}")
         for name in (self.activation, self.recurrent_activation):
             if name is not None:
                 activations.check(name)
 
     def resolve(self, base: "Reading") -> "Reading":
         """This reading with every unset field taken from ``base`` (a file's true reading)."""
+        layout = self.layout or base.layout or "cudnn"
         return Reading(
             self.name,
-            layout=self.layout or base.layout or "cudnn",
+            layout=layout,
             gate_order=self.gate_order or base.gate_order or CANONICAL_ORDER,
             bias=self.bias or base.bias or "sum",
             activation=self.activation or base.activation,
             recurrent_activation=self.recurrent_activation or base.recurrent_activation,
+            kernel_layout=(self.kernel_layout or self.layout or base.kernel_layout
+                           or base.layout or "cudnn"),
+            recurrent_layout=(self.recurrent_layout or self.layout or base.recurrent_layout
+                              or base.layout or "cudnn"),
+            forget_bias=self.forget_bias if self.forget_bias is not None else base.forget_bias,
         )
 
     def describe(self) -> str:
@@ -89,13 +116,28 @@ class Reading:
                          else "cuDNN's per-gate layout")
         if self.gate_order:
             parts.append(f"gates {self.gate_order}")
-        if self.bias and self.bias != "sum":
+        for what, value in (("kernel", self.kernel_layout), ("recurrent kernel", self.recurrent_layout)):
+            if value and value != self.layout:
+                parts.append(f"{what} read {LAYOUT_WORDS[value]}")
+        if self.bias and self.bias.endswith("-twice"):
+            parts.append(f"{self.bias[:-6]} bias half twice")
+        elif self.bias and self.bias != "sum":
             parts.append(f"{self.bias} bias half only")
+        if self.forget_bias:
+            parts.append(f"forget bias {self.forget_bias:+g}")
         if self.recurrent_activation:
             parts.append(f"recurrent activation {self.recurrent_activation}")
         if self.activation:
             parts.append(f"activation {self.activation}")
         return ", ".join(parts)
+
+
+KERNEL_LAYOUTS = ("cudnn", "keras", "whole", "block")
+RECURRENT_LAYOUTS = ("cudnn", "keras", "whole")
+BIAS_READINGS = ("sum", "input", "recurrent", "input-twice", "recurrent-twice")
+LAYOUT_WORDS = {"cudnn": "per gate as cuDNN does (block.reshape(H, in))",
+                "keras": "as stored (x @ kernel)", "whole": "whole, reshaped to (4H, in)",
+                "block": "per gate block, transposed (x @ block.T)"}
 
 
 READINGS = {
@@ -283,28 +325,46 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
     bias_ih = np.zeros(4 * H, dtype)
     bias_hh = np.zeros(4 * H, dtype)
     two_halves = bias.shape[0] == 8 * H
+    if reading.kernel_layout == "block" and n_in != H:
+        raise InspectorError(f"the 'block' kernel layout needs a square gate block; this kernel "
+                             f"is ({n_in}, {4 * H})")
     for k, gate in enumerate(reading.gate_order):
         src = slice(k * H, (k + 1) * H)
         dst = slice(CANONICAL_ORDER.index(gate) * H, (CANONICAL_ORDER.index(gate) + 1) * H)
-        block_k, block_r = kernel[:, src], recurrent_kernel[:, src]  # (in, H), (H, H)
-        if reading.layout == "cudnn":
-            weight_ih[dst] = block_k.reshape(H, n_in)  # C-order reinterpretation, not .T
-            weight_hh[dst] = block_r.reshape(H, H)
-        else:
-            weight_ih[dst] = block_k.T
-            weight_hh[dst] = block_r.T
+        weight_ih[dst] = _gate_matrix(kernel, k, H, reading.kernel_layout)        # (H, in)
+        weight_hh[dst] = _gate_matrix(recurrent_kernel, k, H, reading.recurrent_layout)  # (H, H)
         if not two_halves:
             bias_ih[dst] = bias[src]
         else:
-            if reading.bias in ("sum", "input"):
-                bias_ih[dst] = bias[src]
-            if reading.bias in ("sum", "recurrent"):
-                bias_hh[dst] = bias[4 * H + k * H: 4 * H + (k + 1) * H]
+            b_w, b_r = bias[src], bias[4 * H + k * H: 4 * H + (k + 1) * H]
+            if reading.bias in ("sum", "input", "input-twice"):
+                bias_ih[dst] = b_w
+            if reading.bias in ("sum", "recurrent", "recurrent-twice"):
+                bias_hh[dst] = b_r
+            if reading.bias == "input-twice":
+                bias_hh[dst] = b_w
+            if reading.bias == "recurrent-twice":
+                bias_ih[dst] = b_r
+    if reading.forget_bias:
+        bias_ih[CANONICAL_ORDER.index("f") * H:(CANONICAL_ORDER.index("f") + 1) * H] += reading.forget_bias
     return LSTMWeights(
         weight_ih, weight_hh, bias_ih, bias_hh,
         activation=reading.activation or activation,
         recurrent_activation=reading.recurrent_activation or recurrent_activation,
     )
+
+
+def _gate_matrix(stored: np.ndarray, k: int, H: int, layout: str) -> np.ndarray:
+    """Gate block ``k`` of a stored ``(n, 4H)`` array as the ``(H, n)`` matrix ``layout`` multiplies."""
+    n = stored.shape[0]
+    if layout == "whole":
+        return stored.reshape(4 * H, n)[k * H:(k + 1) * H]   # rows of the row-major (4H, n) view
+    block = stored[:, k * H:(k + 1) * H]                        # (n, H)
+    if layout == "cudnn":
+        return block.reshape(H, n)                              # C-order reinterpretation, not .T
+    if layout == "block":
+        return block                                            # square only: x @ block.T
+    return block.T                                              # keras: x @ block
 
 
 def from_cudnn_keras(kernel, recurrent_kernel, bias) -> LSTMWeights:

@@ -1,0 +1,1 @@
+"""Paths the user brings: their own function (``user_impl``), and the diagnosis of a path."""

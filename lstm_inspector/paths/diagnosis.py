@@ -1,0 +1,283 @@
+"""Diagnose a path: does it agree with the file's own forward pass, and if not, which convention
+did it get wrong, how to fix it, and does the fix work?
+
+``diagnose(model, x, trace)`` compares ``trace`` (the user's function from ``run_impl``, the
+outputs of a port from ``load_outputs``, or any backend's trace) with the float32 NumPy
+reference, then, for every layer direction that diverges, runs the detective
+(``core.detective``): the ranked conventions that reproduce the path, the best one's fix in
+the port's terms with NumPy lines (``core.fixes``, checked by running the fixed reading), and,
+when the path is the user's function and the fix only rewrites arrays, the user's function
+re-run on the fixed arrays against the reference. When nothing fits, the finding points at the
+first step where the path's own step leaves the file's equations (step, unit, values).
+
+The result, :class:`Diagnosis`, is a value: ``.agree``, ``.exit_code`` (0 agree, 1 diverge),
+``.findings`` (one :class:`LayerFinding` per layer direction), ``.text`` and ``.to_dict()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.compare import compare
+from ..core.detective import FIT_ATOL, FIT_RTOL, Detective, fault_words
+from ..core.fixes import make_fix
+from ..core.port_trace import to_input_time
+from ..core.reference import _processing_reversed, layer_output, run_reference
+from ..core.trace import QUANTITIES
+
+SHOWN = 5   # candidates listed after the best
+
+
+@dataclass
+class LayerFinding:
+    """The diagnosis of one layer direction.
+
+    agrees : the path is within tolerance of the reference here (nothing else is filled then).
+    first : where it first leaves tolerance: ``{"step", "quantity", "unit", "reference", "path"}``.
+    ranking : :class:`~lstm_inspector.core.detective.Candidate` list, best first.
+    best : the best candidate if it fits, else None.
+    fix : its :class:`~lstm_inspector.core.fixes.Fix` (None when nothing fits).
+    rerun_error : the user's function re-run on the fixed arrays, max |h - reference h| (None
+        when not re-run).
+    local_step : first step where the path's own step leaves the file's equations, when
+        nothing fits: ``{"step", "unit", "path", "equations"}``.
+    teacher_local : a step-form function's per-step max |h - reference h| when each step starts
+        from the reference's state (None for other paths).
+    """
+
+    layer: int
+    layer_name: str
+    direction: str
+    agrees: bool
+    c_known: bool = False
+    first: dict | None = None
+    ranking: list = field(default_factory=list)
+    best: object = None
+    fix: object = None
+    rerun_error: float | None = None
+    local_step: dict | None = None
+    teacher_local: np.ndarray | None = None
+    tolerance: tuple = (0.0, 0.0)
+
+    @property
+    def where(self) -> str:
+        text = f"layer {self.layer} ({self.layer_name})"
+        return text if self.direction == "forward" else f"{text} {self.direction}"
+
+    def text(self) -> str:
+        lines = []
+        if self.agrees:
+            return f"{self.where}: agrees with the reference"
+        f = self.first
+        lines.append(f"{self.where}: diverges from step {f['step']} ({f['quantity']}[{f['unit']}]: "
+                     f"reference {f['reference']:.7g}, yours {f['path']:.7g})")
+        if self.teacher_local is not None:
+            atol = self.tolerance[0]
+            bad = np.flatnonzero(self.teacher_local > atol)
+            if bad.size:
+                lines.append(f"  started from the reference's state at every step, your step "
+                             f"{bad[0]} alone is off by {self.teacher_local[bad[0]]:.2g} "
+                             f"(worst step {int(np.argmax(self.teacher_local))}: "
+                             f"{self.teacher_local.max():.2g})")
+        evidence = "h and c" if self.c_known else "h (c carried by each hypothesis)"
+        if self.best is not None:
+            b = self.best
+            lines.append(f"  best match: {b.hypothesis.describe()}: reproduces every step of "
+                         f"your {evidence} to {b.error:.2g}")
+            lines.append(f"  fix: {self.fix.sentence}")
+            lines += ["      " + line for line in self.fix.lines]
+            lines.append(f"  checked: the fixed reading, run over the whole input, equals the "
+                         f"file's to {self.fix.check_error:.2g}")
+            if self.rerun_error is not None:
+                verdict = "agrees" if self.rerun_ok else "still differs"
+                lines.append(f"  your function re-run on the fixed arrays {verdict} with the "
+                             f"reference (max |h difference| {self.rerun_error:.2g})")
+        else:
+            lines.append(f"  no convention (one or two faults) reproduces your port; the "
+                         f"closest are listed below")
+            if self.local_step:
+                s = self.local_step
+                lines.append(f"  your own step {s['step']} first leaves the file's equations "
+                             f"(from your previous state): h[{s['unit']}] = {s['path']:.7g}, "
+                             f"the equations give {s['equations']:.7g}")
+        others = [c for c in self.ranking if c is not self.best][:SHOWN]
+        if others:
+            lines.append("  other candidates (max error against your port):")
+            lines += [f"    {c.error:9.2g}  {c.hypothesis.describe()}" for c in others]
+        return "\n".join(lines)
+
+    @property
+    def rerun_ok(self) -> bool:
+        return self.rerun_error is not None and self.rerun_error <= self.tolerance[0] * 10
+
+    def to_dict(self) -> dict:
+        out = {"layer": self.layer, "layer_name": self.layer_name, "direction": self.direction,
+               "agrees": self.agrees, "c_known": self.c_known, "first": self.first,
+               "match": None, "fix": None, "rerun_error": self.rerun_error,
+               "local_step": self.local_step,
+               "candidates": [{"faults": c.hypothesis.key(), "describe": c.hypothesis.describe(),
+                               "error": c.error, "fits": c.fits} for c in self.ranking[:SHOWN + 1]]}
+        if self.best is not None:
+            out["match"] = {"faults": self.best.hypothesis.key(),
+                            "describe": self.best.hypothesis.describe(),
+                            "error": self.best.error,
+                            "faults_in_words": [fault_words(d, v) for d, v in self.best.hypothesis.faults]}
+            out["fix"] = {"sentence": self.fix.sentence, "lines": list(self.fix.lines),
+                          "arrays_only": self.fix.arrays_only, "check_error": self.fix.check_error}
+        if self.teacher_local is not None:
+            out["teacher_forced_local_max"] = float(self.teacher_local.max())
+        return out
+
+
+@dataclass
+class Diagnosis:
+    """The whole diagnosis: the compare report and one finding per layer direction."""
+
+    label: str
+    findings: list
+    report: object
+
+    @property
+    def agree(self) -> bool:
+        return all(f.agrees for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.agree else 1
+
+    @property
+    def text(self) -> str:
+        head = (f"{self.label} agrees with the reference" if self.agree
+                else f"{self.label} diverges from the reference")
+        head += f" (atol={self.report.atol:g}, rtol={self.report.rtol:g})"
+        return "\n".join([head] + [f.text() for f in self.findings])
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "agree": self.agree, "atol": self.report.atol,
+                "rtol": self.report.rtol, "findings": [f.to_dict() for f in self.findings]}
+
+
+def _first_out(report, k, d, measured) -> dict:
+    """The earliest (processing order) out-of-tolerance measured quantity of (k, d)."""
+    best = None
+    reverse = report._reversed(k, d)
+    for rank, q in enumerate(q for q in QUANTITIES if q in measured):
+        rows = np.flatnonzero(report.out_of_tolerance(k, d, q).any(axis=1))
+        if not rows.size:
+            continue
+        t = int(rows[-1] if reverse else rows[0])
+        pos = (report.a.steps - 1 - t) if reverse else t
+        if best is None or (pos, rank) < best[0]:
+            unit = int(np.argmax(report.error(k, d, q)[t]))
+            a, b = report.a.layer(k, d).quantity(q), report.b.layer(k, d).quantity(q)
+            best = ((pos, rank), {"step": t, "quantity": q, "unit": unit,
+                                  "reference": float(a[t, unit]), "path": float(b[t, unit])})
+    return None if best is None else best[1]
+
+
+def _layer_input(model, trace, reference, k):
+    inputs = getattr(trace, "layer_inputs", {}) or {}
+    if k in inputs:
+        return inputs[k]
+    if k == 0:
+        return reference.x
+    below = trace.layers[k - 1] if k - 1 < len(trace.layers) else {}
+    return layer_output(model.chain[k - 1], (below if below else reference.layers[k - 1]))
+
+
+def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, rerun=True,
+             progress=None, timeout=None):
+    """Diagnose ``trace`` against the file's own forward pass.
+
+    Parameters
+    ----------
+    model : Model
+    x : array (T, in), the model's input features (as given to ``run_impl``).
+    trace : Trace
+        A path to diagnose: ``run_impl``'s, ``load_outputs``'s, or any backend's.
+    layer : int, optional
+        Only this chain layer (default: every layer the trace holds).
+    atol, rtol : tolerance of the agreement test (defaults of ``compare``).
+    reference : Trace, optional; the float32 NumPy reference (computed when not given).
+    rerun : re-run the user's function on the fixed arrays when the fix rewrites arrays only.
+    progress : callable(fraction, text), optional; raising from it cancels.
+
+    Returns
+    -------
+    Diagnosis
+    """
+    from .user_impl import DEFAULT_TIMEOUT, run_impl_arrays
+
+    if reference is None:
+        reference = run_reference(model, x)
+    report = compare(reference, trace, atol=atol, rtol=rtol, model=model, oracle=False)
+    keys = [(k, d) for k, d in report.keys() if layer is None or k == int(layer)]
+    findings, reruns = [], []
+    for n, (k, d) in enumerate(keys):
+        if progress is not None:
+            progress(n / max(len(keys), 1), f"diagnosing layer {k} {d}")
+        lt = trace.layer(k, d)
+        measured = [q for q in QUANTITIES if lt.how(q) != "derived"]
+        finding = LayerFinding(k, reference.layer_names[k], d, agrees=True,
+                               c_known=lt.how("c") != "derived",
+                               tolerance=(report.atol, report.rtol))
+        tf = getattr(trace, "teacher_forced", {}).get((k, d))
+        if tf is not None:
+            finding.teacher_local = np.abs(tf["h"] - reference.layer(k, d).h).max(axis=1)
+        finding.first = _first_out(report, k, d, measured)
+        if finding.first is not None:
+            finding.agrees = False
+            _investigate(finding, model, trace, reference, k, d, lt)
+            if finding.fix is not None and finding.fix.arrays_only and rerun \
+                    and getattr(trace, "impl", None) is not None:
+                reruns.append(finding)
+        findings.append(finding)
+    if reruns:
+        _rerun(trace, model, reference, reruns, run_impl_arrays,
+               timeout or DEFAULT_TIMEOUT, progress)
+    if progress is not None:
+        progress(1.0, "diagnosis done")
+    return Diagnosis(trace.label or "the path", findings, report)
+
+
+def _investigate(finding, model, trace, reference, k, d, lt):
+    layer = model.chain[k]
+    reverse = _processing_reversed(layer, d)
+    x_proc = to_input_time(np.asarray(_layer_input(model, trace, reference, k)), reverse)
+    h_proc = to_input_time(lt.h, reverse)
+    c_proc = to_input_time(lt.c, reverse) if finding.c_known else None
+    stored = layer.directions[d]
+    detective = Detective(stored, x_proc, h_proc, c_proc)
+    finding.ranking = detective.search()
+    top = finding.ranking[0]
+    if top.fits and top.hypothesis.n_faults:
+        finding.best = top
+        finding.fix = make_fix(stored, top.hypothesis, x_proc)
+        finding._x_proc, finding._reverse = x_proc, reverse
+        return
+    rows, h_pred, _ = detective.step_prediction()
+    target = h_proc[rows]
+    bad = np.abs(h_pred - target) > FIT_ATOL + FIT_RTOL * np.abs(target)
+    hit = np.flatnonzero(bad.any(axis=1))
+    if hit.size:
+        r = int(hit[0])
+        unit = int(np.argmax(np.abs(h_pred[r] - target[r])))
+        t_proc = int(rows[r])
+        step = (len(h_proc) - 1 - t_proc) if reverse else t_proc
+        finding.local_step = {"step": step, "unit": unit, "path": float(target[r, unit]),
+                              "equations": float(h_pred[r, unit])}
+
+
+def _rerun(trace, model, reference, findings, run_impl_arrays, timeout, progress):
+    """The user's function on each finding's fixed arrays, against the reference's h."""
+    jobs = []
+    for f in findings:
+        kernel, recurrent, bias = f.fix.fixed_arrays
+        jobs.append({"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias,
+                     "x": np.ascontiguousarray(f._x_proc, np.float32)})
+    reply = run_impl_arrays(trace.impl, jobs, timeout, progress)
+    for f, result in zip(findings, reply["results"]):
+        h = result["sequence"]["h"] if "sequence" in result else result["free"][0]
+        ref_h = to_input_time(reference.layer(f.layer, f.direction).h, f._reverse)
+        f.rerun_error = float(np.abs(h - ref_h).max())
