@@ -9,6 +9,12 @@ Public API (each import is lazy, so ``import lstm_inspector`` stays light)::
     other = li.run_backend(model, feats.data)      # cuDNN on a GPU, else TF / torch on CPU
     report = li.compare(ref, other)                # where and why they part
     print(report.verdict)
+
+    # your own forward pass as a path, and what it got wrong
+    mine = li.run_impl(model, feats.data, "my_port.py:forward")  # runs in a separate process
+    result = li.diagnose(model, feats.data, mine)  # ranked conventions, the fix, checked
+    print(result.text)
+    theirs = li.load_outputs(model, feats.data, "c_port_h.npy")  # outputs of a port elsewhere
 """
 from .errors import InspectorError, UnsupportedLayerError
 
@@ -16,7 +22,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
-    "run_reference", "run_backend", "compare", "__version__",
+    "run_reference", "run_backend", "compare", "run_impl", "load_outputs", "diagnose",
+    "__version__",
 ]
 
 
@@ -53,6 +60,38 @@ def compare(a, b, atol=None, rtol=None, **options):
     from .core.compare import compare as _compare
 
     return _compare(a, b, atol=atol, rtol=rtol, **options)
+
+
+def run_impl(model, x, impl, layer=None, **options):
+    """Run the user's own LSTM function (``"FILE.py[:NAME]"``) as a path, in a separate process.
+
+    Returns a ``PortTrace`` (h measured; c measured if returned, else derived; gates measured if
+    returned, else derived). Options: ``form`` ("sequence"/"step"), ``timeout`` (s),
+    ``reference``, ``progress``; see ``paths.user_impl.run_impl``. Raises ``UserCodeError``
+    (an ``InspectorError`` with ``.user_traceback``) when their code raises, returns the wrong
+    shape, hangs or crashes.
+    """
+    from .paths.user_impl import run_impl as _run
+
+    return _run(model, x, impl, layer=layer, **options)
+
+
+def load_outputs(model, x, path, layer=None, reference=None):
+    """Read a port's outputs (npy/npz/csv: h, optionally c, per layer and direction) as a path;
+    see ``io.outputs.load_outputs`` for the array names."""
+    from .io.outputs import load_outputs as _load
+
+    return _load(model, x, path, layer=layer, reference=reference)
+
+
+def diagnose(model, x, trace, layer=None, **options):
+    """Which convention did ``trace`` get wrong? Returns a ``Diagnosis`` (``.agree``,
+    ``.exit_code``, ``.findings`` with the ranked matches and the checked fix, ``.text``,
+    ``.to_dict()``). Options: ``atol``, ``rtol``, ``reference``, ``rerun``, ``progress``;
+    see ``paths.diagnosis.diagnose``."""
+    from .paths.diagnosis import diagnose as _diagnose
+
+    return _diagnose(model, x, trace, layer=layer, **options)
 
 
 def resources_path():

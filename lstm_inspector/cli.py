@@ -5,6 +5,8 @@
     lstm-inspector [MODEL FEATURES] --screenshot out.png   render once, write the PNG, exit
     lstm-inspector info MODEL              list the recurrent layers and their conventions
     lstm-inspector compare MODEL FEATURES  reference vs a backend; exit 0 agree, 1 diverge
+    lstm-inspector diagnose MODEL FEATURES (--impl FILE.py[:NAME] | --outputs FILE)
+                                           which convention your port got wrong, and the fix
     lstm-inspector backends                which backends can run here
     lstm-inspector sweep MODEL SOURCE      every utterance of an ark/scp, folder or list, worst first
     lstm-inspector export MODEL --to {numpy,onnx,keras-lstm} OUT [FEATURES]
@@ -21,10 +23,10 @@ import os
 import sys
 import warnings
 
-from . import cli_deploy
+from . import cli_deploy, cli_port
 from .errors import InspectorError
 
-SUBCOMMANDS = ("info", "compare", "backends", "gui", "sweep", "export")
+SUBCOMMANDS = ("info", "compare", "diagnose", "backends", "gui", "sweep", "export")
 
 
 def _model_overrides(args) -> dict:
@@ -77,8 +79,10 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     _add_model_options(p)
     _add_feature_options(p)
     cli_deploy.add_path_options(p)
+    cli_port.add_port_options(p, required=False)
 
     cli_deploy.add_export_parser(sub, _add_model_options, _add_feature_options)
+    cli_port.add_diagnose_parser(sub, _add_model_options)
 
     sub.add_parser("backends", help="list the backends and whether they can run here")
 
@@ -103,6 +107,7 @@ def _add_gui_arguments(p):
     p.add_argument("--tf32", choices=("on", "off"), default=None)
     p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file (ONNX Runtime)")
     p.add_argument("--tflite", metavar="FILE", help="path B: this TFLite file (tf.lite.Interpreter)")
+    cli_port.add_port_options(p, required=False)
 
 
 def _load(args):
@@ -178,7 +183,10 @@ def cmd_compare(args) -> int:
     if args.chunk is not None:
         return cli_deploy.cmd_stream(args, model, x)
     ref = run_reference(model, x, dtype=args.dtype)
-    other = run_backend(model, x, backend=cli_deploy.backend_from(args), tf32=_tf32(args.tf32))
+    if cli_port.wants_port(args):   # your own implementation as path B
+        other = cli_port.port_trace(args, model, x, ref if args.dtype == "float32" else None)
+    else:
+        other = run_backend(model, x, backend=cli_deploy.backend_from(args), tf32=_tf32(args.tf32))
     report = compare(ref, other, atol=args.atol, rtol=args.rtol, model=model,
                      oracle=not args.no_oracle)
     if args.json:
@@ -237,7 +245,8 @@ def cmd_gui(args) -> int:
     return run_gui(model_path=args.model, features_path=args.features,
                    backend=cli_deploy.backend_from(args),
                    reading=args.reading, screenshot=args.screenshot, atol=args.atol,
-                   rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32))
+                   rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32),
+                   **cli_port.gui_options(args, run_gui))
 
 
 def cmd_sweep(args) -> int:
@@ -259,8 +268,12 @@ def cmd_export(args) -> int:
     return cli_deploy.cmd_export(args, load_model_for, load_x)
 
 
+def cmd_diagnose(args) -> int:
+    return cli_port.cmd_diagnose(args, _model_overrides(args))
+
+
 COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, "gui": cmd_gui,
-            "sweep": cmd_sweep, "export": cmd_export}
+            "sweep": cmd_sweep, "export": cmd_export, "diagnose": cmd_diagnose}
 
 
 def main(argv=None) -> int:
@@ -280,6 +293,8 @@ def main(argv=None) -> int:
         return COMMANDS[args.command](args)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
+        if getattr(exc, "user_traceback", ""):   # their code raised: their own lines help them
+            print(exc.user_traceback.rstrip(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
