@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.analysis import reversed_direction
 from ..core.compare import compare
 from ..core.detective import FIT_ATOL, FIT_RTOL, Detective, fault_words
 from ..core.fixes import make_fix
@@ -161,9 +162,9 @@ class Diagnosis:
 def _first_out(report, k, d, measured) -> dict:
     """The earliest (processing order) out-of-tolerance measured quantity of (k, d)."""
     best = None
-    reverse = report._reversed(k, d)
+    reverse = reversed_direction(report.model, k, d)
     for rank, q in enumerate(q for q in QUANTITIES if q in measured):
-        rows = np.flatnonzero(report.out_of_tolerance(k, d, q).any(axis=1))
+        rows = np.flatnonzero(report.out_steps(k, d, q))
         if not rows.size:
             continue
         t = int(rows[-1] if reverse else rows[0])
