@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
     "run_reference", "run_backend", "compare", "run_impl", "load_outputs", "diagnose",
-    "__version__",
+    "model_answer", "__version__",
 ]
 
 
@@ -92,6 +92,13 @@ def diagnose(model, x, trace, layer=None, **options):
     from .paths.diagnosis import diagnose as _diagnose
 
     return _diagnose(model, x, trace, layer=layer, **options)
+
+
+def model_answer(model, a, b):
+    """The model's output on both paths (the plain layers after the LSTMs); see ``core.head``."""
+    from .core.head import model_answer as _answer
+
+    return _answer(model, a, b)
 
 
 def resources_path():

@@ -190,8 +190,12 @@ def cmd_compare(args) -> int:
     report = compare(ref, other, atol=args.atol, rtol=args.rtol, model=model,
                      oracle=not args.no_oracle)
     if args.json:
+        from .core.head import model_answer
+
         out = report.to_dict()
         out["model"], out["features"] = model.source, feats.source
+        answer = model_answer(model, report.a, report.b)
+        out["model_output"] = None if answer is None else answer.to_dict()
         print(json.dumps(out, indent=2))
     else:
         print(format_report(report, model, feats))
@@ -227,6 +231,11 @@ def format_report(report, model, feats) -> str:
         side = report.a_label if report.closer_to_exact == "a" else report.b_label
         lines.append(f"closer to float64: {side}")
     lines.append(f"verdict: {report.verdict}")
+    from .core.head import model_answer
+
+    answer = model_answer(model, report.a, report.b)
+    if answer is not None:
+        lines.append(answer.describe())
     return "\n".join(lines)
 
 

@@ -120,7 +120,9 @@ class Model:
     sentences the loader wants the user to see (e.g. "inferred CuDNNLSTM from the 8H bias").
     ``reading`` names the reading applied with :meth:`with_reading` (None: the file's own).
     ``first_layer`` is the file's number of ``layers[0]`` (not 0 for :meth:`sub_model`), so
-    reports label layers as the file numbers them.
+    reports label layers as the file numbers them. ``heads`` maps a recurrent layer's name to
+    the plain layers that follow it to the model's output (``core.head.Head``), when the file
+    has an architecture.
     """
 
     layers: tuple
@@ -130,6 +132,7 @@ class Model:
     notes: tuple = ()
     reading: str | None = None
     first_layer: int = 0
+    heads: dict = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -193,6 +196,10 @@ class Model:
         reading = get_reading(reading)
         layers = tuple(l.with_reading(reading) if l.runnable else l for l in self.layers)
         return replace(self, layers=layers, reading=reading.name)
+
+    def head_for(self, name: str):
+        """The :class:`~lstm_inspector.core.head.Head` after recurrent layer ``name``, or None."""
+        return self.heads.get(name)
 
     def layer_label(self, index: int) -> str:
         """``"layer N (name)"`` for ``layers[index]``, N as the file numbers it."""

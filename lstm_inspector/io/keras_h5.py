@@ -39,6 +39,7 @@ from ..core.weights import READINGS, StoredLSTM
 from .overrides import apply_overrides
 from ..errors import InspectorError
 from . import keras_config as kc
+from . import keras_head
 
 _CELL_PART = re.compile(r"^(lstm_cell|gru_cell|simple_rnn_cell|cell|vars)(_\d+)?$")
 
@@ -173,6 +174,9 @@ class _Builder:
         self.used: dict = {}
         self.notes: list = []
         self.defaulted = []
+        self.head_arrays = lambda node: {}  # node -> {"kernel", "bias"} of a layer after the LSTMs
+        self.class_names: tuple = ()
+        self.heads: dict = {}
 
     def pick(self, group, targets):
         sets = self.sets_of(group)
@@ -293,6 +297,7 @@ def _layers_from_config(config: dict, builder: _Builder, group_of) -> list:
     layers = [builder.layer(spec) for spec in specs]
     for spec in specs:
         builder.notes.extend(spec.notes)
+    builder.heads = keras_head.read_heads(nodes, specs, builder.head_arrays, builder.class_names)
     return _wire(specs, layers, nodes, builder.notes)
 
 
@@ -442,7 +447,8 @@ def _finish(layers, builder, file_format, overrides) -> Model:
         notes.append("Keras 3 file: hard_sigmoid is read as Keras 3 defines it, relu6(x + 3) / 6")
     layers = apply_overrides(layers, overrides, notes, "the Keras model")
     return Model(tuple(layers), source=builder.source, file_format=file_format,
-                 keras_version=builder.keras_version, notes=tuple(dict.fromkeys(notes)))
+                 keras_version=builder.keras_version, notes=tuple(dict.fromkeys(notes)),
+                 heads=builder.heads)
 
 
 def load_keras_h5(path, **overrides) -> Model:
@@ -482,6 +488,8 @@ def _load_open_h5(f, source, overrides) -> Model:
             return cache[group]
 
         builder = _Builder(source, version, sets_of)
+        builder.head_arrays = lambda node: keras_head.legacy_arrays(root, node)
+        builder.class_names = keras_head.class_names_for(source, f.attrs)
         layers = _layers_from_config(config, builder, _legacy_group)
         return _finish(layers, builder, "keras-h5", overrides)
     builder = _Builder(source, version, None)
@@ -533,6 +541,8 @@ def load_keras_v3(path, **overrides) -> Model:
             return vars_sets(f[group]) if group in f else []
 
         builder = _Builder(source, version, sets_of)
+        builder.head_arrays = lambda node: keras_head.vars_arrays(f, node)
+        builder.class_names = keras_head.class_names_for(source)
         layers = _layers_from_config(config, builder, _v3_group)
         return _finish(layers, builder, "keras-v3", overrides)
 

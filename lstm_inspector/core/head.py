@@ -1,0 +1,246 @@
+"""The model's answer: the layers after the recurrent chain, run in NumPy on each path's output.
+
+A classifier's LSTMs feed a few plain layers (``Dense``, ``Activation``...). Running them on
+both paths' chain outputs tells a user whether a divergence changes what the model *says*:
+a 1e-3 TF32 drift that leaves "seven" at p = 0.998 does not matter; one that flips it does.
+
+Layers run (``y`` is the chain's output without the batch axis: (T, d) or (d,))::
+
+    dense        y = act(y @ kernel + bias)          (on the last axis: TimeDistributed(Dense) too)
+    activation   y = act(y)                          (Activation, or a Softmax layer)
+    softmax      y_k = exp(y_k - max y) / sum_j exp(y_j - max y)     (over the last axis)
+    identity     y                                   (Dropout and other inference no-ops)
+    flatten      y.reshape(-1)
+    reshape      y.reshape(target_shape)
+    global_mean  y.mean(axis=0)                      (GlobalAveragePooling1D)
+    global_max   y.max(axis=0)                       (GlobalMaxPooling1D)
+
+Anything else stops the head: :attr:`Head.stopped_at` names the layer, and the answer is then
+the output of what ran, said as such. Loaders (``io``) build the :class:`Head`; this module
+only computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import activations
+from .reference import layer_output
+
+KINDS = ("dense", "activation", "identity", "flatten", "reshape", "global_mean", "global_max")
+
+
+def softmax(y: np.ndarray) -> np.ndarray:
+    """``exp(y - max y) / sum exp(y - max y)`` over the last axis (no overflow)."""
+    e = np.exp(y - y.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def activate(name: str, y: np.ndarray) -> np.ndarray:
+    """Keras activation ``name`` applied to ``y`` (softmax over the last axis)."""
+    return softmax(y) if name == "softmax" else activations.get(name)(y)
+
+
+@dataclass(frozen=True, eq=False)
+class HeadLayer:
+    """One layer after the chain: its name in the file, what it computes, its arrays."""
+
+    name: str
+    kind: str
+    activation: str = "linear"
+    kernel: np.ndarray | None = field(default=None, repr=False)
+    bias: np.ndarray | None = field(default=None, repr=False)
+    target_shape: tuple = ()
+    class_name: str = ""
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        if self.kind == "dense":
+            z = y @ self.kernel  # (..., in) @ (in, units)
+            if self.bias is not None:
+                z = z + self.bias
+            return activate(self.activation, z)
+        if self.kind == "activation":
+            return activate(self.activation, y)
+        if self.kind == "flatten":
+            return y.reshape(-1)
+        if self.kind == "reshape":
+            return y.reshape(self.target_shape)
+        if self.kind == "global_mean":
+            return y.mean(axis=0)
+        if self.kind == "global_max":
+            return y.max(axis=0)
+        return y  # identity
+
+    def describe(self) -> str:
+        if self.kind == "dense":
+            return f"{self.class_name or 'Dense'}({self.kernel.shape[1]}, {self.activation}) '{self.name}'"
+        if self.kind == "activation":
+            return f"{self.class_name or 'Activation'}({self.activation}) '{self.name}'"
+        return f"{self.class_name or self.kind} '{self.name}'"
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """The plain layers that follow recurrent layer ``after`` up to the model's output.
+
+    ``stopped_at`` is "" when they reach the model's output, else a sentence naming the first
+    layer the tool does not run. ``class_names`` name the last layer's outputs when the file
+    or the bundled demo says them.
+    """
+
+    after: str
+    layers: tuple = ()
+    stopped_at: str = ""
+    class_names: tuple = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.stopped_at
+
+    @property
+    def probabilities(self) -> bool:
+        """Whether the last layer that computes anything ends in a softmax."""
+        for layer in reversed(self.layers):
+            if layer.kind in ("dense", "activation"):
+                return layer.activation == "softmax"
+            if layer.kind != "identity":
+                return False
+        return False
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        """The head on one chain output ``y`` ((T, d) sequence or (d,) vector), float64."""
+        y = np.asarray(y, np.float64)
+        for layer in self.layers:
+            y = layer.apply(y)
+        return y
+
+    def describe(self) -> str:
+        steps = " -> ".join(layer.describe() for layer in self.layers) or "nothing"
+        return steps + (f"; {self.stopped_at}" if self.stopped_at else "")
+
+
+def chain_output(model, trace) -> np.ndarray:
+    """What the chain's last layer hands on in Keras: its output sequence (T, out), or, with
+    ``return_sequences=False``, the output of the step each direction computed last (out,)."""
+    last = model.chain[-1]
+    if last.return_sequences:
+        return trace.output
+    k = len(model.chain) - 1
+    lasts = {}
+    for direction in trace.directions(k):
+        lt = trace.layer(k, direction)
+        reverse = last.go_backwards != (direction == "backward")
+        lasts[direction] = _LastStep(lt.h[:1] if reverse else lt.h[-1:])  # (1, H)
+    return layer_output(last, lasts)[0]
+
+
+@dataclass(frozen=True)
+class _LastStep:
+    h: np.ndarray  # (1, H): one step, so layer_output's reversals leave it as it is
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's output on both paths, at the last step when the head gives one per step.
+
+    ``a``, ``b`` : the head's output (final step); ``steps_a``, ``steps_b`` : per-step outputs
+    (T, k) when the head keeps the time axis, else None.
+    """
+
+    a_label: str
+    b_label: str
+    a: np.ndarray
+    b: np.ndarray
+    head: Head
+    steps_a: np.ndarray | None = None
+    steps_b: np.ndarray | None = None
+    names: tuple = field(default=())
+
+    @property
+    def classes(self) -> bool:
+        """Whether the output reads as scores of classes (argmax is the answer)."""
+        return self.a.ndim == 1 and self.a.size > 1 and (
+            self.head.probabilities or any(l.kind == "dense" for l in self.head.layers))
+
+    @property
+    def same_answer(self) -> bool:
+        if self.classes:
+            return int(np.argmax(self.a)) == int(np.argmax(self.b))
+        return bool(np.array_equal(self.a, self.b))
+
+    @property
+    def largest_difference(self) -> float:
+        return float(np.max(np.abs(self.a - self.b))) if self.a.size else 0.0
+
+    @property
+    def steps_differing(self) -> int | None:
+        """Steps whose argmax differs between the paths (per-step heads only)."""
+        if self.steps_a is None or not self.classes:
+            return None
+        return int(np.count_nonzero(self.steps_a.argmax(-1) != self.steps_b.argmax(-1)))
+
+    def label(self, k: int) -> str:
+        return f"'{self.names[k]}'" if k < len(self.names) else f"class {k}"
+
+    def side(self, values: np.ndarray) -> str:
+        """One path's answer in words: ``'seven' 0.998`` or ``[0.12, -0.4]``."""
+        if self.classes:
+            k = int(np.argmax(values))
+            return f"{self.label(k)} {values[k]:.3g}"
+        shown = ", ".join(f"{v:.4g}" for v in values.reshape(-1)[:4])
+        return f"[{shown}{', ...' if values.size > 4 else ''}]"
+
+    def describe(self) -> str:
+        """``model output: A 'seven' 0.998, B 'seven' 0.998, same answer (...)``."""
+        which = "model output" if self.head.complete else "output before the layers not run"
+        if self.steps_a is not None:
+            which += " (last step)"
+        if self.classes:
+            verdict = "same answer" if self.same_answer else "DIFFERENT answer"
+        else:
+            verdict = "identical" if self.same_answer else "values differ"
+        text = (f"{which}: A {self.side(self.a)}, B {self.side(self.b)}, {verdict} "
+                f"(largest output difference {self.largest_difference:.2g}")
+        differing = self.steps_differing
+        if differing:
+            text += f"; the answer differs at {differing} of {len(self.steps_a)} steps"
+        text += ")"
+        if self.head.stopped_at:
+            text += f"; {self.head.stopped_at}"
+        return text
+
+    def to_dict(self) -> dict:
+        out = {"a": self.a.tolist(), "b": self.b.tolist(), "complete": self.head.complete,
+               "head": [layer.describe() for layer in self.head.layers],
+               "stopped_at": self.head.stopped_at or None, "classes": self.classes,
+               "same_answer": self.same_answer, "largest_difference": self.largest_difference,
+               "per_step": self.steps_a is not None, "steps_differing": self.steps_differing,
+               "summary": self.describe()}
+        if self.classes:
+            for tag, values in (("a", self.a), ("b", self.b)):
+                k = int(np.argmax(values))
+                out[f"{tag}_class"] = k
+                out[f"{tag}_name"] = self.names[k] if k < len(self.names) else None
+                out[f"{tag}_score"] = float(values[k])
+        return out
+
+
+def model_answer(model, a, b) -> Answer | None:
+    """Run the model's head on traces ``a`` and ``b`` (None when no head follows the chain's
+    last layer: e.g. a chain cut short, or a file without architecture).
+
+    Parameters
+    ----------
+    model : core.model.Model, with ``head_for`` filled by the loader.
+    a, b : Trace of the same model's chain (A and B paths).
+    """
+    head = model.head_for(model.chain[-1].name)
+    if head is None or not a.layers or not b.layers:
+        return None
+    ya, yb = head.apply(chain_output(model, a)), head.apply(chain_output(model, b))
+    steps_a = steps_b = None
+    if ya.ndim == 2:  # the head kept the time axis: answer at the last step
+        steps_a, steps_b, ya, yb = ya, yb, ya[-1], yb[-1]
+    names = head.class_names if ya.ndim == 1 and len(head.class_names) == ya.size else ()
+    return Answer(a.label or "a", b.label or "b", ya, yb, head, steps_a, steps_b, names)
