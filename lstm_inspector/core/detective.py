@@ -37,9 +37,9 @@ carried by the hypothesis itself: gates are still teacher-forced from the port's
 the elementwise recurrence ``c_t(θ) = f c_{t-1}(θ) + i c~`` runs over time, batched over
 hypotheses. A swap of c and h cannot be tested then.
 
-**Two passes.** All hypotheses are scored on a sample of steps (the first 32 and 160 more
-spread over the sequence; with h alone, the first 128 steps), then the best few again on every
-step. A hypothesis *fits* when every scored value is within ``FIT_ATOL + FIT_RTOL |value|`` of
+**Two passes.** All hypotheses are scored on a sample: 48 units spread over the layer, and
+steps (the first 16 and 48 more spread over the sequence; with h alone, the first 64 steps);
+then the truth, the best few and every one that fits the sample again on every step and unit. A hypothesis *fits* when every scored value is within ``FIT_ATOL + FIT_RTOL |value|`` of
 the port's (float32 ports against float64 hypotheses). Fitting hypotheses rank first, fewer
 faults before more (a simpler explanation wins), then by error; hypotheses that change
 nothing for this model (e.g. the kernel layout when the input width is 1) are not tried.
@@ -58,8 +58,9 @@ from .weights import (BIAS_READINGS, CANONICAL_ORDER, KERNEL_LAYOUTS, READINGS, 
 DIMENSIONS = ("order", "kernel", "recurrent", "bias", "rec_act", "forget", "swap", "shift")
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
 FIT_ATOL, FIT_RTOL = 1e-4, 1e-3
-SAMPLE_HEAD, SAMPLE_SPREAD, PREFIX = 32, 160, 128
-REFINE = 8          # hypotheses re-scored on every step
+SAMPLE_HEAD, SAMPLE_SPREAD, PREFIX, SAMPLE_UNITS = 16, 48, 64, 48
+REFINE = 8          # hypotheses re-scored on every step and unit
+MAX_REFINE = 32     # at most this many sample-fitting ones too
 CHUNK = 48          # hypotheses per batched block (bounds memory)
 
 
@@ -223,51 +224,64 @@ class Detective:
         pick = rest[np.linspace(0, rest.size - 1, SAMPLE_SPREAD).round().astype(int)]
         return np.unique(np.concatenate([rows[:SAMPLE_HEAD], pick]))
 
-    def _product(self, name, layout, rows_key, rows, source):
-        key = (name, layout, rows_key)
+    def _units(self, full: bool):
+        """Units scored: all of them, or a spread sample (each unit's cell is independent of the
+        others' once the previous states are the port's, and every fault touches every unit)."""
+        if full or self.H <= SAMPLE_UNITS:
+            return np.arange(self.H)
+        return np.unique(np.linspace(0, self.H - 1, SAMPLE_UNITS).round().astype(int))
+
+    def _product(self, name, layout, source_key, source, units, full):
+        """(T, 4 * len(units)) input or recurrent product over every step, for the sampled or
+        all units (cached: a few GEMMs per search, whatever the number of hypotheses)."""
+        key = (name, layout, source_key, full)
         if key not in self._products:
             W = self._stored_order(layout, "cudnn", "sum")[0] if name == "x" else \
                 self._stored_order("cudnn", layout, "sum")[1]
-            self._products[key] = source[rows] @ W.T                   # (n, 4H), stored blocks
+            W = W.reshape(4, self.H, -1)[:, units].reshape(4 * len(units), -1)  # stored blocks
+            self._products[key] = source @ W.T
         return self._products[key]
 
     def score(self, hyps: list, full: bool = False) -> list:
-        """:class:`Candidate` for each hypothesis (same order)."""
+        """:class:`Candidate` for each hypothesis (same order); ``full``: every step and unit,
+        else the sample (see the module docstring)."""
         results = [None] * len(hyps)
         groups = {}
         for n, hyp in enumerate(hyps):
             groups.setdefault((hyp.get("shift", 0), hyp.get("swap", False)), []).append(n)
+        units = self._units(full)
         for (shift, swap), members in groups.items():
             rows = self._rows(shift, full)
             hs, cs = (self.c, self.h) if swap else (self.h, self.c)
-            h_prev = np.vstack([np.zeros((1, self.H)), hs[:-1]])                   # (T, H)
-            rows_key = (full, shift, swap)
+            h_prev = _previous(hs)                                                 # (T, H)
+            c_prev = None if cs is None else _previous(cs)[np.ix_(rows, units)]
+            targets = [hs[np.ix_(rows, units)]] + ([] if cs is None else [cs[np.ix_(rows, units)]])
             for start in range(0, len(members), CHUNK):
                 chunk = [hyps[n] for n in members[start:start + CHUNK]]
-                z = np.stack([self._pre_activations(h, rows, rows_key, shift, h_prev)
-                              for h in chunk])                                    # (N, n, 4, H)
-                err, fits = self._cell_error(chunk, z, rows, hs, cs)
+                z = np.stack([self._pre_activations(h, rows, units, full, shift, swap, h_prev)
+                              for h in chunk])                                # (N, n, 4, U)
+                err, fits = self._cell_error(chunk, z, c_prev, targets)
                 for j, n in enumerate(members[start:start + CHUNK]):
                     results[n] = Candidate(hyps[n], float(err[j]), bool(fits[j]), rows.size)
         return results
 
-    def _pre_activations(self, hyp, rows, rows_key, shift, h_prev):
-        """(n, 4, H) pre-activations in canonical gate order i, f, c~, o under ``hyp``."""
+    def _pre_activations(self, hyp, rows, units, full, shift, swap, h_prev):
+        """(n, 4, U) pre-activations in canonical gate order i, f, c~, o under ``hyp``."""
         kernel = hyp.get("kernel", self.true.kernel_layout)
         recurrent = hyp.get("recurrent", self.true.recurrent_layout)
         bias = hyp.get("bias", self.true.bias)
-        xw = self._product("x", kernel, rows_key, rows + shift, self.x)
-        hr = self._product("h", recurrent, rows_key, rows, h_prev)
+        xw = self._product("x", kernel, "x", self.x, units, full)[rows + shift]
+        hr = self._product("h", recurrent, "c" if swap else "h", h_prev, units, full)[rows]
         b = self._stored_order(self.true.kernel_layout, self.true.recurrent_layout, bias)[2]
-        z = (xw + hr + b).reshape(len(rows), 4, self.H)
+        z = (xw + hr).reshape(len(rows), 4, len(units)) + b.reshape(4, self.H)[:, units]
         order = hyp.get("order", self.true.gate_order)
         z = z[:, [order.index(g) for g in CANONICAL_ORDER]]                     # port's gates
         if hyp.get("forget"):
             z[:, CANONICAL_ORDER.index("f")] += hyp.get("forget")
         return z
 
-    def _predict(self, chunk, z, rows, cs):
-        """``(h (N, n, H), c (N, n, H))`` of the cell from pre-activations ``z`` (N, n, 4, H):
+    def _predict(self, chunk, z, c_prev):
+        """``(h (N, n, U), c (N, n, U))`` of the cell from pre-activations ``z`` (N, n, 4, U):
         c from the port's previous c when known, else carried by each hypothesis."""
         act = activations.get(self.stored.activation)
         gates = np.empty_like(z)
@@ -277,9 +291,8 @@ class Detective:
                 gates[j] = rec(z[j])
         cand = CANONICAL_ORDER.index("c")
         gates[:, :, cand] = act(z[:, :, cand])
-        i, f, g, o = (gates[:, :, CANONICAL_ORDER.index(k)] for k in CANONICAL_ORDER)  # (N, n, H)
-        if cs is not None:
-            c_prev = np.vstack([np.zeros((1, self.H)), cs[:-1]])[rows]
+        i, f, g, o = (gates[:, :, CANONICAL_ORDER.index(k)] for k in CANONICAL_ORDER)
+        if c_prev is not None:
             c = f * c_prev + i * g
         else:   # an elementwise recurrence over consecutive rows, batched over hypotheses
             c = np.empty_like(i)
@@ -288,14 +301,14 @@ class Detective:
                 prev = c[:, t] = f[:, t] * prev + i[:, t] * g[:, t]
         return o * act(c), c
 
-    def _cell_error(self, chunk, z, rows, hs, cs):
+    def _cell_error(self, chunk, z, c_prev, targets):
         """``(max error (N,), fits (N,))``: h (and the port's c, when known) against the port."""
-        h, c = self._predict(chunk, z, rows, cs)
-        pairs = [(h, hs[rows])] + ([(c, cs[rows])] if cs is not None else [])
+        h, c = self._predict(chunk, z, c_prev)
         err = np.zeros(len(chunk))
         worst = np.full(len(chunk), -np.inf)
-        for pred, target in pairs:
-            diff = np.nan_to_num(np.abs(pred - target), nan=np.inf)
+        for pred, target in zip((h, c), targets):
+            diff = np.abs(pred - target)
+            diff[np.isnan(diff)] = np.inf
             bad = diff - (FIT_ATOL + FIT_RTOL * np.abs(target))
             err = np.maximum(err, diff.reshape(len(chunk), -1).max(axis=1))
             worst = np.maximum(worst, bad.reshape(len(chunk), -1).max(axis=1))
@@ -305,25 +318,31 @@ class Detective:
         """``(rows, h (n, H), c (n, H))``: ``hyp``'s prediction of every scored step (all of
         them), teacher-forced from the port's own states (processing order)."""
         shift, swap = hyp.get("shift", 0), hyp.get("swap", False)
-        rows = self._rows(shift, full=True)
+        rows, units = self._rows(shift, full=True), self._units(True)
         hs, cs = (self.c, self.h) if swap else (self.h, self.c)
-        h_prev = np.vstack([np.zeros((1, self.H)), hs[:-1]])
-        z = self._pre_activations(hyp, rows, ("step", shift, swap), shift, h_prev)[None]
-        h, c = self._predict([hyp], z, rows, cs)
+        z = self._pre_activations(hyp, rows, units, True, shift, swap, _previous(hs))
+        c_prev = None if cs is None else _previous(cs)[rows]
+        h, c = self._predict([hyp], z[None], c_prev)
         return rows, h[0], c[0]
 
     # ---- the search ------------------------------------------------------------------------
     def search(self, pairs: bool = True, refine: int = REFINE) -> list:
-        """Every hypothesis ranked (fits first, fewer faults first, then error); the truth and
-        the best ``refine`` are scored on every step."""
+        """Every hypothesis ranked (fits first, fewer faults first, then error); the truth,
+        those fitting the sample (up to ``MAX_REFINE``) and the best ``refine`` are scored again
+        on every step and unit."""
         hyps = self.hypotheses(pairs)
         ranked = sorted(self.score(hyps), key=_rank)
-        best = [c.hypothesis for c in ranked[:refine]]
+        best = [c.hypothesis for c in ranked[:max(refine, sum(c.fits for c in ranked[:MAX_REFINE]))]]
         if Hypothesis() not in best:
             best.append(Hypothesis())
         full = {c.hypothesis: c for c in self.score(best, full=True)}
         ranked = [full.get(c.hypothesis, c) for c in ranked]
         return sorted(ranked, key=_rank)
+
+
+def _previous(states: np.ndarray) -> np.ndarray:
+    """(T, H) the state before each step in processing order: zeros, then ``states[:-1]``."""
+    return np.vstack([np.zeros((1, states.shape[1])), states[:-1]])
 
 
 def _rank(c: Candidate):
