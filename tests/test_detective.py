@@ -80,6 +80,7 @@ def test_forum_function_is_told_to_transpose_each_recurrent_block():
     assert finding.best.hypothesis.faults == (("recurrent", "keras"),)
     assert "transpose each gate block of recurrent_kernel" in finding.fix.sentence
     assert finding.rerun_ok and finding.rerun_error < 1e-6
+    assert result.marked_step == (0, "forward", 1)          # step 0 (h = 0) still matches
 
 
 # ---- the search itself, on ports simulated by readings (no process, no file) ----------------
@@ -142,3 +143,20 @@ def test_fix_lines_are_what_is_checked(monkeypatch):
     monkeypatch.setattr(fixes, "_layout_fix", lambda *a: ("a wrong fix", [
         "recurrent_kernel = recurrent_kernel[:, ::-1]"]))
     assert make_fix(stored, hyp, x).check_error > 1e-2
+
+
+def test_arithmetic_difference_is_not_called_a_convention(tmp_path):
+    """A port that follows every convention but computes tanh roughly (float16 storage of its
+    states) is told so: no fix, the local difference named as arithmetic."""
+    from lstm_inspector.core.port_trace import PortTrace, port_layer_trace
+
+    model, x = cudnn_model(n_in=3, units=4, seed=6), features(80, 3)
+    true = run_reference(model, x).layer(0)
+    h16, c16 = true.h.astype(np.float16).astype(np.float64), true.c.astype(np.float16).astype(np.float64)
+    stored = model.chain[0].directions["forward"]
+    trace = PortTrace(layers=[{"forward": port_layer_trace(stored.read(), x, h16, c16)}],
+                      layer_names=["lstm_0"], x=x, output=h16, label="float16 port")
+    (finding,) = li.diagnose(model, x, trace).findings
+    assert not finding.agrees and finding.best is None and finding.fix is None
+    assert finding.precision is not None and finding.precision < 5e-3
+    assert "not a convention" in finding.text()

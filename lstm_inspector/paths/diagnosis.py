@@ -28,6 +28,9 @@ from ..core.reference import _processing_reversed, layer_output, run_reference
 from ..core.trace import QUANTITIES
 
 SHOWN = 5   # candidates listed after the best
+#: Largest local difference from the file's own equations still read as arithmetic (h and c
+#: are O(1); a convention fault moves them by 1e-2 or more, see tests/test_detective.py).
+PRECISION_LIMIT = 5e-3
 
 
 @dataclass
@@ -45,6 +48,9 @@ class LayerFinding:
         nothing fits: ``{"step", "unit", "path", "equations"}``.
     teacher_local : a step-form function's per-step max |h - reference h| when each step starts
         from the reference's state (None for other paths).
+    precision : when no convention fault is found but every step of the path follows the
+        file's own equations to within ``PRECISION_LIMIT``: that largest local difference (the
+        divergence is then arithmetic: accumulated rounding, float16, an approximate tanh).
     """
 
     layer: int
@@ -59,6 +65,7 @@ class LayerFinding:
     rerun_error: float | None = None
     local_step: dict | None = None
     teacher_local: np.ndarray | None = None
+    precision: float | None = None
     tolerance: tuple = (0.0, 0.0)
 
     @property
@@ -94,6 +101,11 @@ class LayerFinding:
                 verdict = "agrees" if self.rerun_ok else "still differs"
                 lines.append(f"  your function re-run on the fixed arrays {verdict} with the "
                              f"reference (max |h difference| {self.rerun_error:.2g})")
+        elif self.precision is not None:
+            lines.append(f"  no convention fault: every step of your port follows the file's "
+                         f"own equations to {self.precision:.2g} (from your previous state); the "
+                         f"divergence is arithmetic (accumulated rounding, reduced precision, an "
+                         f"approximate exp or tanh), not a convention")
         else:
             lines.append(f"  no convention (one or two faults) reproduces your port; the "
                          f"closest are listed below")
@@ -116,7 +128,7 @@ class LayerFinding:
         out = {"layer": self.layer, "layer_name": self.layer_name, "direction": self.direction,
                "agrees": self.agrees, "c_known": self.c_known, "first": self.first,
                "match": None, "fix": None, "rerun_error": self.rerun_error,
-               "local_step": self.local_step,
+               "local_step": self.local_step, "precision": self.precision,
                "candidates": [{"faults": c.hypothesis.key(), "describe": c.hypothesis.describe(),
                                "error": c.error, "fits": c.fits} for c in self.ranking[:SHOWN + 1]]}
         if self.best is not None:
@@ -146,6 +158,15 @@ class Diagnosis:
     @property
     def exit_code(self) -> int:
         return 0 if self.agree else 1
+
+    @property
+    def marked_step(self):
+        """``(layer, direction, step)`` to mark in a divergence view: the first divergence of
+        the first finding that diverges (by input time), or None when everything agrees."""
+        for f in self.findings:
+            if not f.agrees:
+                return f.layer, f.direction, f.first["step"]
+        return None
 
     @property
     def text(self) -> str:
@@ -256,6 +277,10 @@ def _investigate(finding, model, trace, reference, k, d, lt):
         finding.best = top
         finding.fix = make_fix(stored, top.hypothesis, x_proc)
         finding._x_proc, finding._reverse = x_proc, reverse
+        return
+    truth = next(c for c in finding.ranking if not c.hypothesis.n_faults)
+    if truth is top and truth.error <= PRECISION_LIMIT:
+        finding.precision = truth.error
         return
     rows, h_pred, _ = detective.step_prediction()
     target = h_proc[rows]
