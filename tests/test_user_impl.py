@@ -36,6 +36,14 @@ def test_forum_newlstm_runs_as_step_form_read_by_its_return_names(forum):
     assert np.abs(trace.layer(0).h - ref.layer(0).h).max() > 1e-2          # then drifts
 
 
+def test_return_order_read_from_the_values_when_names_say_nothing(forum):
+    model, x = forum
+    trace = li.run_impl(model, x, f"{IMPLS / 'anonymous_return.py'}:NewLSTM")
+    assert trace.meta["returns"] == "c, h" and "step 0" in trace.meta["returns_why"]
+    named = li.run_impl(model, x, f"{IMPLS / 'forum_newlstm.py'}:NewLSTM")
+    np.testing.assert_array_equal(trace.layer(0).h, named.layer(0).h)
+
+
 def test_correct_step_form_agrees_with_reference(forum):
     model, x = forum
     trace = li.run_impl(model, x, str(IMPLS / "correct_step.py"))

@@ -230,6 +230,8 @@ def run_job(fn, name, plan, job, progress) -> dict:
         x.setflags(write=False)
         args, kwargs = _arguments(plan, {"x": x, **weights}, H)
         return {"sequence": sequence_states(_call(fn, name, args, kwargs), T, H, name)}
+    if not plan.get("returns_why"):
+        _sniff_return_order(fn, name, plan, x, weights, H)
     result = {}
     runs = [("free", None)] + ([("teacher", job["teacher"])] if job.get("teacher") else [])
     for r, (mode, teacher) in enumerate(runs):
@@ -249,6 +251,25 @@ def run_job(fn, name, plan, job, progress) -> dict:
                 progress((r + t / T) / len(runs), f"{name}: {mode} step {t}/{T}")
         result[mode] = (hs, cs)
     return result
+
+
+def _sniff_return_order(fn, name, plan, x, weights, H) -> None:
+    """When the names do not say it: a cell's h never exceeds its c in magnitude
+    (``|h| = |o tanh(c)| <= |c|``), so a first step whose first value is at least the second
+    everywhere, and larger somewhere, returned (c, h). Recorded in the plan with the reason."""
+    zeros = np.zeros(H, x.dtype)
+    args, kwargs = _arguments(plan, {"x": x[0].copy(), "h": zeros, "c": zeros.copy(), **weights}, H)
+    out = _call(fn, name, args, kwargs, step=0)
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        try:
+            first, second = (np.abs(np.asarray(v, np.float64)).reshape(-1) for v in out)
+        except (TypeError, ValueError):
+            return
+        if first.shape == second.shape and (first >= second).all() and (first > second).any():
+            plan["returns"] = "c, h"
+            plan["returns_why"] = ("its first value is never smaller than its second at step 0, "
+                                   "as c is not (|h| = |o tanh c| <= |c|)")
+    plan.setdefault("returns_why", "")
 
 
 def _call(fn, name, args, kwargs, step=None):
