@@ -8,14 +8,18 @@ the work in flight, not by the corpus: at most ``2 * jobs`` utterances are submi
 * ``jobs=1``: in this process, one utterance after the other.
 * ``jobs=N``: a ``concurrent.futures.ProcessPoolExecutor`` in the *spawn* context (no forked
   TensorFlow state); its initializer loads the model and imports TensorFlow/torch once per
-  worker and makes the worker ignore Ctrl-C (the parent stops them).
+  worker and makes the worker ignore Ctrl-C (the parent stops them). Each worker's thread
+  pools get ``cpu_count // N`` threads (``OMP_NUM_THREADS``, ``TF_NUM_INTRAOP_THREADS``...,
+  unless already set).
 * ``scheduler="tcp://host:port"``: a ``dask.distributed.Client`` on that scheduler (the
   ``[cluster]`` extra); each Dask worker prepares itself on its first utterance.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
 import signal
 
 from ..errors import InspectorError
@@ -58,7 +62,31 @@ def _worker_init(settings: SweepSettings) -> None:
         pass
 
 
+#: Thread pools of the numeric libraries, shared out among local workers (unless the user set them).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+@contextlib.contextmanager
+def _threads_per_worker(jobs):
+    """Give each spawned worker ``cpu_count // jobs`` threads, so N workers do not fight over
+    the cores with N full-size thread pools (spawned children read these when they start)."""
+    share = str(max(1, (os.cpu_count() or 1) // jobs))
+    added = [name for name in THREAD_VARIABLES if name not in os.environ]
+    os.environ.update(dict.fromkeys(added, share))
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def _pool_rows(utterances, settings, jobs):
+    with _threads_per_worker(jobs):
+        yield from _pool_rows_spawned(utterances, settings, jobs)
+
+
+def _pool_rows_spawned(utterances, settings, jobs):
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_worker_init, initargs=(settings,))
     pending = {}
