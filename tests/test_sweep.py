@@ -164,3 +164,30 @@ def test_dask_local_cluster_gives_identical_rows(ami):
     alone = run_sweep(settings, ami)
     assert stable(clustered["rows"]) == stable(alone["rows"])
     assert clustered["scheduler"].startswith("tcp://")
+
+
+def test_your_outputs_and_your_function_as_path_b(tmp_path):
+    """--outputs DIR: one file per utterance (a missing one is an error row); --impl FILE.py."""
+    from lstm_inspector import load_model, run_reference
+
+    corpus = write_corpus(tmp_path, 3, frames=(15, 25))
+    model = load_model(DEMO)
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    for utterance in list_utterances(corpus)[:2]:
+        from lstm_inspector import load_features
+        x = load_features(utterance.address).data
+        h = run_reference(model, x, dtype="float64").layer(0).h  # a float64 port of layer 0
+        np.save(outputs / f"{utterance.name}.npy", h)
+    rows = run_sweep(SweepSettings(str(DEMO), outputs=str(outputs)), corpus)["rows"]
+    assert [r["kind"] for r in rows] == ["agree", "agree", "error"], rows
+    assert "holds no outputs for utterance 'utt0002'" in rows[2]["verdict"]
+    impl = tests_folder() / "impls" / "correct_step.py"
+    rows = run_sweep(SweepSettings(str(DEMO), impl=str(impl)), corpus)["rows"]
+    assert [r["kind"] for r in rows] == ["agree"] * 3, rows
+    assert {r["backend"] for r in rows} == {"impl"} and all(r["answer"]["same"] for r in rows)
+
+
+def tests_folder():
+    from pathlib import Path
+    return Path(__file__).resolve().parent

@@ -228,7 +228,8 @@ class Answer:
 
 def model_answer(model, a, b) -> Answer | None:
     """Run the model's head on traces ``a`` and ``b`` (None when no head follows the chain's
-    last layer: e.g. a chain cut short, or a file without architecture).
+    last layer: e.g. a chain cut short, or a file without architecture; or when either trace
+    lacks the chain's last layer, as a port's outputs of layer 0 alone).
 
     Parameters
     ----------
@@ -236,8 +237,9 @@ def model_answer(model, a, b) -> Answer | None:
     a, b : Trace of the same model's chain (A and B paths).
     """
     head = model.head_for(model.chain[-1].name)
-    if head is None or not a.layers or not b.layers:
-        return None
+    last = len(model.chain) - 1
+    if head is None or any(len(t.layers) <= last or not t.layers[last] for t in (a, b)):
+        return None  # a path that did not run the chain's last layer (a port's layer 0 only)
     ya, yb = head.apply(chain_output(model, a)), head.apply(chain_output(model, b))
     steps_a = steps_b = None
     if ya.ndim == 2:  # the head kept the time axis: answer at the last step

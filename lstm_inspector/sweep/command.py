@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli_port import add_port_options
 from ..errors import InspectorError
 from .work import SweepSettings
 
@@ -37,6 +38,7 @@ def add_parser(sub, add_model_options):
     p.add_argument("--layer", type=int, default=None, help="run only recurrent layer N")
     p.add_argument("--json", action="store_true", help="print the rows and summary as JSON")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    add_port_options(p, required=False)
     add_model_options(p)
     return p
 
@@ -44,8 +46,16 @@ def add_parser(sub, add_model_options):
 def settings_from(args, overrides: dict) -> SweepSettings:
     from ..core.compare import DEFAULT_ATOL, DEFAULT_RTOL
 
+    if (args.impl or args.outputs) and (args.backend or "auto").strip() != "auto":
+        raise InspectorError("path B is either --backend, --impl or --outputs; give one of them")
+    if args.outputs and not Path(args.outputs).is_dir():
+        raise InspectorError(f"--outputs for a sweep is a folder holding one outputs file per "
+                             f"utterance (NAME.npy, .npz or .csv); {args.outputs} is not a folder")
+    absolute = (lambda p: None if p is None else str(Path(p).resolve()))
     return SweepSettings(
         model=str(Path(args.model).resolve()) if Path(args.model).exists() else args.model,
+        impl=args.impl and (absolute(args.impl.split(":")[0]) + args.impl[len(args.impl.split(":")[0]):]),
+        outputs=absolute(args.outputs), form=args.form, timeout=args.timeout,
         backend=(args.backend or "auto").strip(),
         atol=DEFAULT_ATOL if args.atol is None else args.atol,
         rtol=DEFAULT_RTOL if args.rtol is None else args.rtol,
@@ -102,7 +112,7 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     finally:
         stream.close()
     ordered = [rows[k] for k in sorted(rows)]
-    return {"model": settings.model, "source": str(source), "backend": settings.backend,
+    return {"model": settings.model, "source": str(source), "backend": settings.path_b,
             "atol": settings.atol, "rtol": settings.rtol, "dtype": settings.dtype,
             "jobs": jobs, "scheduler": scheduler, "stopped": stopped, "rows": ordered,
             "summary": summarize(ordered, total=len(utterances))}
@@ -157,7 +167,7 @@ def cmd_sweep(args, overrides: dict) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        header = {"model": args.model, "source": args.source, "backend": settings.backend,
+        header = {"model": args.model, "source": args.source, "backend": settings.path_b,
                   "atol": settings.atol, "rtol": settings.rtol}
         print(format_table(result["rows"], header, total=result["summary"]["utterances"]))
     if result["stopped"]:

@@ -64,6 +64,7 @@ def summarize(rows, total: int | None = None) -> dict:
         "worst": [r["name"] for r in ran[:10]],
         "largest_difference": ran[0]["max_error"] if ran else None,
         "histogram": histogram(rows),
+        "answers_changed": sum(1 for r in rows if r.get("answer") and not r["answer"]["same"]),
         "backends": sorted({r["backend"] for r in rows if r.get("backend")}),
         "seconds": round(sum(r["seconds"] or 0.0 for r in rows), 3),
     }
@@ -90,7 +91,7 @@ def first_text(first) -> str:
 def answer_text(answer) -> str:
     if not answer:
         return "-"
-    return f"{answer['a']} / {answer['b']}" + ("" if answer.get("same") else " (changed)")
+    return answer["a"] if answer.get("same") else f"{answer['a']} -> {answer['b']}"
 
 
 def number_text(value) -> str:
@@ -105,14 +106,14 @@ def format_table(rows, header: dict, total: int | None = None) -> str:
              f"path B:  {header['backend']}   tolerance: atol={header['atol']:g} rtol={header['rtol']:g}",
              "",
              f"{'utterance':<{width}}  {'frames':>6}  {'verdict':<15}  {'largest diff':>12}  "
-             f"{'first divergence':<26}  {'answer':<10}  {'time':>6}"]
+             f"{'first divergence':<26}  {'answer':<16}  {'time':>6}"]
     for r in ordered:
         name = r["name"] if len(r["name"]) <= width else "..." + r["name"][-(width - 3):]
         frames = "-" if r["frames"] is None else str(r["frames"])
         seconds = "-" if r["seconds"] is None else f"{r['seconds']:.2f}s"
         lines.append(f"{name:<{width}}  {frames:>6}  {KIND_TEXT[r['kind']]:<15}  "
                      f"{number_text(r['max_error']):>12}  {first_text(r['first']):<26}  "
-                     f"{answer_text(r['answer']):<10}  {seconds:>6}")
+                     f"{answer_text(r['answer']):<16}  {seconds:>6}")
     summary = summarize(rows, total)
     counts = summary["counts"]
     lines.append("")
@@ -120,7 +121,9 @@ def format_table(rows, header: dict, total: int | None = None) -> str:
     stopped = f" (stopped after {done} of {summary['utterances']})" if done < summary["utterances"] else ""
     lines.append(f"summary: {done} utterances{stopped}: {counts['agree']} agree, "
                  f"{counts['precision']} precision drift, {counts['structural']} structural, "
-                 f"{counts['error']} could not run")
+                 f"{counts['error']} could not run"
+                 + (f"; the model's answer changed on {summary['answers_changed']}"
+                    if any(r.get("answer") for r in rows) else ""))
     ran = [r for r in ordered if r["kind"] != "error"]
     if ran:
         lines.append(f"largest difference: {number_text(ran[0]['max_error'])} in {ran[0]['name']}: "

@@ -12,7 +12,9 @@ library once (:func:`prepare`, cached per settings) and then turns utterances in
     first              Report.first.to_dict() (step, layer, quantity, unit, a, b), or None
     max_error          Report.max_error(): the largest |a - b| over every quantity
     backend            the backend that ran path B (what ``auto`` picked, on that machine)
-    answer             the model's answer for both paths where it has one, else None
+    answer             the model's answer on both paths (``core.head``: the Dense/softmax layers
+                       after the LSTMs), class names or values and whether they match; None
+                       when the file has no such layers
     seconds            wall time of this utterance (the only field that differs run to run)
 """
 from __future__ import annotations
@@ -46,6 +48,19 @@ class SweepSettings:
     overrides: tuple = ()  # (("kind", "LSTM"), ...) for load_model
     feature: str = "mfcc"
     layer: int | None = None
+    impl: str | None = None     # FILE.py[:NAME]: the user's own function as path B
+    outputs: str | None = None  # a folder of the port's outputs, one file per utterance
+    form: str | None = None     # how --impl is called ("sequence" / "step"; None: told apart)
+    timeout: float | None = None
+
+    @property
+    def path_b(self) -> str:
+        """What runs as path B, in words for headers: the backend, ``impl X`` or ``outputs D``."""
+        if self.impl:
+            return f"impl {self.impl}"
+        if self.outputs:
+            return f"outputs in {self.outputs}"
+        return self.backend
 
 
 def open_model(settings: SweepSettings):
@@ -72,8 +87,9 @@ def prepare(settings: SweepSettings):
         from ..backends import run_backend
 
         model = open_model(settings)
-        run_backend(model, np.zeros((2, model.input_size), np.float32), backend=settings.backend,
-                    tf32=settings.tf32)
+        if not (settings.impl or settings.outputs):
+            run_backend(model, np.zeros((2, model.input_size), np.float32),
+                        backend=settings.backend, tf32=settings.tf32)
         _prepared[settings] = model
     return _prepared[settings]
 
@@ -112,8 +128,8 @@ def sweep_utterance(settings: SweepSettings, utterance) -> dict:
 
 
 def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
-    from ..backends import run_backend
     from ..core.compare import compare
+    from ..core.head import model_answer
     from ..core.reference import check_input, run_reference
     from ..io.features import check_features, load_features
 
@@ -125,14 +141,66 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     x = check_input(model, feats.data)
     row["frames"] = int(x.shape[0])
     reference = run_reference(model, x, dtype=settings.dtype)
-    other = run_backend(model, x, backend=settings.backend, tf32=settings.tf32)
+    other = _path_b(settings, model, x, reference, utterance)
     report = compare(reference, other, atol=settings.atol, rtol=settings.rtol, model=model,
                      oracle=False)
+    answer = model_answer(model, report.a, report.b)
     return {
         "kind": report.kind,
         "verdict": report.verdict,
         "first": None if report.first is None else report.first.to_dict(),
         "max_error": report.max_error(),
         "backend": other.meta.get("backend"),
-        "answer": None,  # the model's answer needs its Dense/softmax head: not run yet
+        "answer": None if answer is None else answer_row(answer),
     }
+
+
+def _path_b(settings: SweepSettings, model, x, reference, utterance):
+    """Path B's trace: a backend, the user's function (``impl``) or their stored outputs."""
+    float32_reference = reference if settings.dtype == "float32" else None
+    if settings.impl:
+        from ..paths.user_impl import DEFAULT_TIMEOUT, run_impl
+
+        return run_impl(model, x, settings.impl, form=settings.form, reference=float32_reference,
+                        timeout=settings.timeout or DEFAULT_TIMEOUT)
+    if settings.outputs:
+        from ..io.outputs import load_outputs
+
+        return load_outputs(model, x, outputs_file(settings.outputs, utterance.name),
+                            reference=float32_reference)
+    from ..backends import run_backend
+
+    return run_backend(model, x, backend=settings.backend, tf32=settings.tf32)
+
+
+OUTPUT_SUFFIXES = (".npy", ".npz", ".csv", ".txt")
+
+
+def outputs_file(folder, name: str):
+    """The port's outputs for utterance ``name`` in ``folder``: ``NAME.npy`` (``.npz``,
+    ``.csv``, ``.txt``), also without the feature file's own extension (``spk1/a.npy`` for the
+    folder sweep's ``spk1/a.htk``)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    stem = str(Path(name).with_suffix("")) if Path(name).suffix else name
+    tried = []
+    for base in dict.fromkeys((name, stem)):
+        for suffix in ("",) + OUTPUT_SUFFIXES:
+            candidate = folder / (base + suffix)
+            if suffix or candidate.suffix.lower() in OUTPUT_SUFFIXES:
+                tried.append(candidate.name)
+                if candidate.is_file():
+                    return candidate
+    raise InspectorError(f"{folder} holds no outputs for utterance '{name}' (looked for "
+                         f"{', '.join(dict.fromkeys(tried))})")
+
+
+def answer_row(answer) -> dict:
+    """The model's answer on both paths, short: class names (or values) and whether they match."""
+    if answer.classes:
+        a, b = (answer.label(int(np.argmax(v))).strip("'") for v in (answer.a, answer.b))
+    else:
+        a, b = answer.side(answer.a), answer.side(answer.b)
+    return {"a": a, "b": b, "same": answer.same_answer,
+            "largest_difference": answer.largest_difference, "summary": answer.describe()}
