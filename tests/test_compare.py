@@ -67,8 +67,8 @@ def test_tf32_like_rounding_is_called_precision_drift_not_a_bug():
     ref = run_reference(model, x)
     w = model.layers[0].weights()
     rounded = LSTMWeights(_tf32_round(w.weight_ih), _tf32_round(w.weight_hh), w.bias_ih, w.bias_hh)
-    from lstm_inspector.core.reference import _run_direction
-    lt = _run_direction(rounded, _tf32_round(x), False, np.float32)
+    from lstm_inspector.core.recurrence import run_direction
+    lt = run_direction(rounded, _tf32_round(x), False, np.float32)
     b = run_reference(model, x)
     b.layers[0]["forward"] = lt
     b.label = "TF32-rounded path"

@@ -37,13 +37,15 @@ def test_chunked_analysis_equals_the_whole_input_pass_exactly(reading):
             == analysis.reading_worst(model, b, whole.keys, layer, step, chunk=10 ** 9))
 
 
+@pytest.mark.slow
 def test_a_100000_frame_input_goes_through_the_chunked_path(monkeypatch):
     """100,000 frames, read in chunks of 8192 steps: the per-step summaries cover every step,
     and each chunk's values are those of the rows computed alone."""
     model = cudnn_model(2, 3, bidirectional=True, seed=1)
     x = features(100_000, 2, seed=5)
-    a = run_reference(model, x)
-    b = run_reference(model.with_reading("hard_sigmoid"), x)
+    a = run_reference(model, x, gates=False)   # c and h only: gates recomputed per chunk
+    b = run_reference(model.with_reading("hard_sigmoid"), x, gates=False)
+    assert not a.layer(0, "forward").holds_gates
     chunks = []
     real = reference.teacher_forced_layer
 
@@ -62,3 +64,39 @@ def test_a_100000_frame_input_goes_through_the_chunked_path(monkeypatch):
     np.testing.assert_array_equal(report.step_error(0, "backward", "h")[lo:hi],
                                   np.abs(a.layer(0, "backward").h[lo:hi].astype(np.float64)
                                          - b.layer(0, "backward").h[lo:hi]).max(axis=1))
+
+
+@pytest.mark.parametrize("recurrent_activation", ["sigmoid", "hard_sigmoid"])
+def test_traces_without_gates_recompute_them_bit_for_bit(recurrent_activation):
+    """A long trace keeps c and h; any window of its gates is recomputed with the loop's own
+    operations, so it equals the gates a trace holding them recorded, and so does the analysis."""
+    model = cudnn_model(4, 5, layers=2, bidirectional=True, seed=6, cudnn=False,
+                        recurrent_activation=recurrent_activation)
+    x = features(3000, 4, seed=9)
+    for dtype in ("float32", "float64"):
+        held, lean = (run_reference(model, x, dtype=dtype, gates=g) for g in (True, False))
+        for k, d, lt in held.items():
+            other = lean.layer(k, d)
+            assert not other.holds_gates
+            for lo, hi in ((0, 1), (0, 3000), (1234, 2345), (2999, 3000)):
+                z, a = other.gate_rows(lo, hi)
+                assert np.array_equal(z, lt.z[lo:hi]) and np.array_equal(a, lt.a[lo:hi]), (k, d, lo)
+    a_held = run_reference(model, x)
+    b_held = run_reference(model.with_reading("naive"), x)
+    _measures_equal(analysis.measure(run_reference(model, x, gates=False),
+                                     run_reference(model.with_reading("naive"), x, gates=False),
+                                     model=model, chunk=500),
+                    analysis.measure(a_held, b_held, model=model))
+
+
+def test_backend_traces_recompute_their_derived_gates_exactly():
+    from lstm_inspector.core.reference import derive_gates
+
+    model = cudnn_model(3, 4, layers=2, bidirectional=True, seed=2)
+    x = features(2000, 3, seed=4)
+    held = derive_gates(model, run_reference(model.with_reading("naive"), x), gates=True)
+    lean = derive_gates(model, run_reference(model.with_reading("naive"), x), gates=False)
+    for k, d, lt in held.items():
+        assert lean.layer(k, d).how("i") == "derived" and not lean.layer(k, d).holds_gates
+        z, a = lean.layer(k, d).gate_rows(700, 1900)
+        assert np.array_equal(z, lt.z[700:1900]) and np.array_equal(a, lt.a[700:1900])

@@ -126,10 +126,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         states = run_layer(layer, layer_in, part)
         dir_traces = {}
         for direction, (h, c, how) in states.items():
-            T, H = h.shape  # (T, H)
-            nan = np.full((T, 4 * H), np.nan, np.float32)  # gates: derive_gates fills them
             dir_traces[direction] = LayerTrace(
-                z=nan, a=nan.copy(),
+                z=None, a=None,  # gates: derive_gates fills them (or recomputes them on demand)
                 c=np.ascontiguousarray(c, dtype=np.float32),
                 h=np.ascontiguousarray(h, dtype=np.float32),
                 provenance={"z": "derived", "i": "derived", "f": "derived", "c~": "derived",

@@ -108,25 +108,26 @@ def shared_keys(a: Trace, b: Trace) -> tuple:
 
 
 def _differences(a: Trace, b: Trace, keys, chunk, progress) -> dict:
-    """``{(k, d, q): (step_error, max_rel, max_ulp)}``, read chunk by chunk."""
+    """``{(k, d, q): (step_error, max_rel, max_ulp)}``, read chunk by chunk (gates a trace does
+    not hold are recomputed one chunk at a time)."""
     out = {}
     for n, (k, d) in enumerate(keys):
         la, lb = a.layer(k, d), b.layer(k, d)
-        for q in QUANTITIES:
-            qa, qb = la.quantity(q), lb.quantity(q)
-            step = np.empty(qa.shape[0])
-            rel = ulp = 0
-            for lo, hi in _chunks(qa.shape[0], chunk):
-                ca, cb = qa[lo:hi].astype(np.float64), qb[lo:hi].astype(np.float64)
-                err = np.abs(ca - cb)                                    # (rows, H)
-                step[lo:hi] = err.max(axis=1)
-                rel = max(rel, float((err / np.maximum(np.abs(ca), 1e-30)).max()))
-                ulp = max(ulp, int(ulp_distance(qa[lo:hi], qb[lo:hi]).max()))
-            out[(k, d, q)] = (step, rel, ulp)
-        if progress is not None:
-            progress((n + 1) / len(keys), "comparing: errors per step")
+        T = la.steps
+        step = {q: np.empty(T) for q in QUANTITIES}
+        rel, ulp = dict.fromkeys(QUANTITIES, 0.0), dict.fromkeys(QUANTITIES, 0)
+        for lo, hi in _chunks(T, chunk):
+            for q in QUANTITIES:
+                ra, rb = la.rows(q, lo, hi), lb.rows(q, lo, hi)
+                ca = ra.astype(np.float64)
+                err = np.abs(ca - rb.astype(np.float64))                 # (rows, H)
+                step[q][lo:hi] = err.max(axis=1)
+                rel[q] = max(rel[q], float((err / np.maximum(np.abs(ca), 1e-30)).max()))
+                ulp[q] = max(ulp[q], int(ulp_distance(ra, rb).max()))
+            if progress is not None:
+                progress((n + hi / T) / len(keys), "comparing: errors per step")
+        out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in QUANTITIES})
     return out
-
 
 def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
     """``{(k, d, q): (local (T,), scale (T,))}``: b's steps recomputed in float64 from b's own
@@ -151,7 +152,7 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
             for (d, q), (local, scale) in arrays.items():
                 f = forced[d].quantity(q)                                 # (rows, H) float64
                 local[lo - lo_all:hi - lo_all] = np.abs(
-                    f - b.layer(k, d).quantity(q)[lo:hi].astype(np.float64)).max(axis=1)
+                    f - b.layer(k, d).rows(q, lo, hi).astype(np.float64)).max(axis=1)
                 scale[lo - lo_all:hi - lo_all] = np.abs(f).max(axis=1) + 1.0
         out.update({(k, d, q): v for (d, q), v in arrays.items()})
     return out
@@ -190,7 +191,7 @@ def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:
     """'a', 'b' or None (a tie): whose h is closer (mean |h - exact|) to a float64 run."""
     from .reference import run_reference
 
-    exact = run_reference(model, a.x, dtype="float64")
+    exact = run_reference(model, a.x, dtype="float64", gates=False)  # only h is read
     err = {"a": 0.0, "b": 0.0}
     for k, d in keys:
         ex = exact.layer(k, d).h
@@ -259,8 +260,8 @@ class Threshold:
 
 def _value_at(a: Trace, b: Trace, k, d, q, t, atol, rtol) -> tuple:
     """The divergence at step t: the unit with the largest out-of-tolerance difference."""
-    va = a.layer(k, d).quantity(q)[t].astype(np.float64)
-    vb = b.layer(k, d).quantity(q)[t].astype(np.float64)
+    va = a.layer(k, d).rows(q, t, t + 1)[0].astype(np.float64)
+    vb = b.layer(k, d).rows(q, t, t + 1)[0].astype(np.float64)
     err = np.abs(va - vb)
     out = ~(err <= atol + rtol * np.abs(va))
     unit = int(np.argmax(np.where(out, err, 0.0)))
@@ -278,16 +279,16 @@ def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
     out_steps, ranked = {}, {}
     for k, d in keys:
         la, lb = a.layer(k, d), b.layer(k, d)
+        masks = {q: np.empty(la.steps, bool) for q in QUANTITIES}
+        for lo, hi in _chunks(la.steps, chunk):
+            for q in QUANTITIES:
+                ca = la.rows(q, lo, hi).astype(np.float64)
+                err = np.abs(ca - lb.rows(q, lo, hi).astype(np.float64))
+                masks[q][lo:hi] = (~(err <= atol + rtol * np.abs(ca))).any(axis=1)
         best = None  # (processing position, causal rank, quantity, step)
         for q in QUANTITIES:
-            qa, qb = la.quantity(q), lb.quantity(q)
-            mask = np.empty(qa.shape[0], bool)
-            for lo, hi in _chunks(qa.shape[0], chunk):
-                ca = qa[lo:hi].astype(np.float64)
-                err = np.abs(ca - qb[lo:hi].astype(np.float64))
-                mask[lo:hi] = (~(err <= atol + rtol * np.abs(ca))).any(axis=1)
-            out_steps[(k, d, q)] = mask
-            rows = np.flatnonzero(mask)
+            out_steps[(k, d, q)] = masks[q]
+            rows = np.flatnonzero(masks[q])
             if rows.size:
                 pos, t = earliest(rows, a.steps, reversed_direction(model, k, d))
                 if best is None or (pos, CAUSAL[q]) < best[:2]:

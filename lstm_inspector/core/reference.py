@@ -22,18 +22,14 @@ canonical weights.
 """
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from ..errors import InspectorError, plural
 from . import activations
 from .model import Model
+from .recurrence import keep_gates, row_invariant_matmul, run_direction
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
-
-_FAST = ("tanh", "sigmoid")  # (activation, recurrent_activation) of the unrolled fast loop
-
 
 def check_input(model: Model, x) -> np.ndarray:
     """``x`` as a 2-D (T, in) array, or an InspectorError sentence saying what is wrong."""
@@ -92,71 +88,6 @@ def layer_output(layer, dir_traces: dict) -> np.ndarray:
     raise InspectorError(f"layer '{layer.name}' has merge mode {mode!r}, which does not feed a next layer")
 
 
-def _empty_layer_trace(T: int, H: int, dtype) -> LayerTrace:
-    return LayerTrace(z=np.empty((T, 4 * H), dtype), a=np.empty((T, 4 * H), dtype),
-                      c=np.empty((T, H), dtype), h=np.empty((T, H), dtype))
-
-
-PROGRESS_EVERY = 256  # steps between progress callbacks (a Cancel is honoured within them)
-
-
-def _run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype,
-                   tick=None, h0=None, c0=None) -> LayerTrace:
-    """Step one direction through time, recording z, a, c, h into a new LayerTrace.
-
-    ``h0, c0`` (H,): the state before the first processed step (default zeros).
-
-    ``tick(steps_done)`` is called every ``PROGRESS_EVERY`` steps (it may raise Cancelled)."""
-    T, H = x.shape[0], w.units
-    lt = _empty_layer_trace(T, H, dtype)
-    Z, A, C, Hs = lt.z, lt.a, lt.c, lt.h
-    # Input part of every step at once: (T, in) @ (in, 4H) -> (T, 4H), written into Z.
-    np.dot(x, w.weight_ih.T.astype(dtype), out=Z)
-    Z += (w.bias_ih + w.bias_hh).astype(dtype)
-    R_T = np.ascontiguousarray(w.weight_hh.T, dtype=dtype)  # (H, 4H): h @ R_T == R h
-    h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)  # streaming: carried state
-    c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
-    rec = np.empty(4 * H, dtype)
-    tmp = np.empty(H, dtype)
-    fast = (w.activation, w.recurrent_activation) == _FAST
-    act, rec_act = activations.get(w.activation), activations.get(w.recurrent_activation)
-    # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
-    # A.reshape(T, 4, H)[t] unpacks to the i, f, c~, o views of step t.
-    steps = zip(Z, A, Z[:, 2 * H:3 * H], A[:, 2 * H:3 * H], A.reshape(T, 4, H), C, Hs)
-    if reverse:
-        steps = reversed(list(steps))
-    dot, add, mul, tanh, exp, neg, recip = (
-        np.dot, np.add, np.multiply, np.tanh, np.exp, np.negative, np.reciprocal)
-    steps = iter(steps)
-    with np.errstate(over="ignore"):
-        for start in range(0, T, PROGRESS_EVERY):
-            if tick is not None:
-                tick(start)
-            for zt, at, zc, ac, (i, f, g, o), ct, ht in itertools.islice(steps, PROGRESS_EVERY):
-                dot(h_prev, R_T, rec)                              # R h_{t-1}      (4H,)
-                add(zt, rec, zt)                                   # z_t
-                if fast:
-                    # sigma(z) = 1 / (1 + exp(-z)) on all four blocks, then c~ = tanh(z_c) over it
-                    neg(zt, at)
-                    exp(at, at)
-                    add(at, 1, at)
-                    recip(at, at)
-                    tanh(zc, ac)
-                else:
-                    at[:] = rec_act(zt)
-                    ac[:] = act(zc)
-                mul(f, c_prev, ct)                                 # f * c_{t-1}
-                mul(i, g, tmp)
-                add(ct, tmp, ct)                                   # + i * c~
-                if fast:
-                    tanh(ct, ht)
-                else:
-                    ht[:] = act(ct)
-                mul(ht, o, ht)                                     # h_t = o * act(c_t)
-                h_prev, c_prev = ht, ct
-    return lt
-
-
 def layer_output_rows(layer, dir_traces: dict, lo: int, hi: int) -> np.ndarray:
     """Rows ``lo:hi`` of :func:`layer_output` (the layer's output sequence), reading only them."""
     picked = {}
@@ -192,24 +123,6 @@ def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: in
     return h_prev, c_prev
 
 
-ROW_TILE = 64  # rows per padded GEMM tile: see _row_invariant_matmul
-
-
-def _row_invariant_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` with every row's value independent of how many rows ``a`` has.
-
-    BLAS takes other code paths for a ragged last tile of rows (or a single row), so one row's
-    result can differ in the last bit between a 1000-row product and a 333-row one. Padding
-    ``a`` with zero rows to a multiple of ``ROW_TILE`` keeps every row in full tiles, so a long
-    input analysed chunk by chunk gets exactly the values of the whole at once.
-    """
-    rows = a.shape[0]
-    pad = -rows % ROW_TILE
-    if pad:
-        a = np.concatenate([a, np.zeros((pad, a.shape[1]), a.dtype)])
-    return (a @ b)[:rows]
-
-
 def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
                  dtype) -> LayerTrace:
     """Every row's step from the given previous states: one matrix product, no loop.
@@ -217,8 +130,8 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
     ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
     and ``h = o act(c)``, row by row independent (so any split of the rows gives the same values).
     """
-    z = _row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
-    z += _row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
+    z = row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
+    z += row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
     z += (w.bias_ih + w.bias_hh).astype(dtype)
     rows = {g: w.gate_rows(g) for g in "ifco"}
     rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
@@ -231,12 +144,13 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
 
 
 def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
-                         layer_in=None, rows: tuple | None = None) -> dict:
+                         layer_in=None, rows: tuple | None = None, directions=None) -> dict:
     """Layer ``index`` of ``model.chain`` computed step by step from ``teacher``'s states.
 
     Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
     the layer below (``x`` for the first layer). ``rows=(lo, hi)`` computes only input-time
     steps ``lo:hi`` (bounded memory for long inputs; the values equal those rows of the whole).
+    ``directions`` limits it to those (default: all of the layer's).
     Returns ``{direction: LayerTrace}``; no recurrence, one GEMM per direction.
     """
     dtype = np.dtype(dtype)
@@ -252,7 +166,7 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
         layer_in = layer_output_rows(chain[index - 1], teacher.layers[index - 1], lo, hi)
     layer_in = np.asarray(layer_in).astype(dtype, copy=False)
     out = {}
-    for direction in layer.directions:
+    for direction in (layer.directions if directions is None else directions):
         tt = teacher.layer(index, direction)
         w = layer.weights(direction).astype(dtype)
         h_prev, c_prev = previous_states(tt.h, tt.c, _processing_reversed(layer, direction),
@@ -262,7 +176,7 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
 
 
 def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None,
-                  progress=None) -> Trace:
+                  progress=None, gates: bool | None = None) -> Trace:
     """Run ``model.chain`` on ``x`` (T, in) and record every quantity at every step.
 
     Parameters
@@ -274,6 +188,9 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
         Another path's trace; each step then starts from the teacher's (h, c) at the previous
         step and each layer reads the teacher's output of the layer below (local error only).
     progress : callable(fraction, text), optional; may raise ``errors.Cancelled``.
+    gates : keep every step's z and a (True), or keep c and h and recompute the gates of any
+        window exactly when asked for (False); None: keep them unless they would take more
+        than ``recurrence.KEEP_GATES_BYTES`` per direction (long inputs).
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -301,8 +218,11 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                     def tick(steps_done, base=done, text=text, T=len(layer_in)):
                         progress((base + steps_done / T) / jobs, text)
                 w = layer.weights(direction).astype(dtype)
-                dir_traces[direction] = _run_direction(
-                    w, layer_in, _processing_reversed(layer, direction), dtype, tick)
+                dir_traces[direction] = run_direction(
+                    w, layer_in, _processing_reversed(layer, direction), dtype, tick, gates)
+                if k > 0 and not dir_traces[direction].holds_gates:
+                    # recompute the input rows from the layer below instead of holding them
+                    dir_traces[direction].gate_source.x = _input_rows(chain[k - 1], layers[k - 1], dtype)
                 done += 1
         layers.append(dir_traces)
         names.append(layer.name)
@@ -325,19 +245,51 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                  label=f"{label} ({dtype.name})", meta=meta, first_layer=model.first_layer)
 
 
-def derive_gates(model: Model, trace: Trace) -> Trace:
+def _input_rows(layer, dir_traces: dict, dtype):
+    """``(lo, hi) -> rows`` of a layer's output as the next layer reads it (in ``dtype``)."""
+    def rows(lo, hi):
+        return layer_output_rows(layer, dir_traces, lo, hi).astype(dtype, copy=False)
+    return rows
+
+
+def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace:
     """Fill a backend trace's z and a from its own measured (h, c): the NumPy equations,
-    teacher-forced by the trace itself. Marks them ``derived``; returns the same trace."""
+    teacher-forced by the trace itself. Marks them ``derived``; returns the same trace.
+
+    ``gates``: compute and hold them now (True), or let the trace recompute any window when
+    asked (False; the same row-invariant products, so the same values); None: hold them unless
+    they would take more than ``recurrence.KEEP_GATES_BYTES`` per direction.
+    """
     for k in range(min(len(model.chain), len(trace.layers))):
-        forced = teacher_forced_layer(model, k, trace, np.float32)
-        for direction, lt in trace.layers[k].items():
-            lt.z, lt.a = forced[direction].z, forced[direction].a
+        dirs = trace.layers[k]
+        T, H = trace.steps, model.chain[k].units
+        hold = keep_gates(T, H, np.float32) if gates is None else bool(gates)
+        forced = teacher_forced_layer(model, k, trace, np.float32) if hold else {}
+        for direction, lt in dirs.items():
+            if hold:
+                lt.z, lt.a = forced[direction].z, forced[direction].a
+            else:
+                lt.z = lt.a = None
+                lt.gate_source = _DerivedGates(model, k, direction, trace)
             lt.provenance.update({"z": "derived", "i": "derived", "f": "derived",
                                   "c~": "derived", "o": "derived"})
     return trace
 
 
+class _DerivedGates:
+    """Rows ``lo:hi`` of a direction's derived gates: teacher forcing by the trace itself."""
+
+    def __init__(self, model, index, direction, trace):
+        self.model, self.index, self.direction, self.trace = model, index, direction, trace
+
+    def __call__(self, lo, hi):
+        lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32, rows=(lo, hi),
+                                  directions=(self.direction,))[self.direction]
+        return lt.z, lt.a
+
+
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:
     """One forward-running direction on ``x`` (n, in) from ``(h0, c0)``: a chunk of a stream."""
     dtype = np.dtype(dtype)
-    return _run_direction(weights.astype(dtype), np.asarray(x, dtype), False, dtype, None, h0, c0)
+    return run_direction(weights.astype(dtype), np.asarray(x, dtype), False, dtype, None,
+                         h0=h0, c0=c0)

@@ -38,16 +38,67 @@ def _gate_block(name: str) -> int:
     return CANONICAL_ORDER.index("c" if name == "c~" else name)
 
 
-@dataclass(eq=False)
 class LayerTrace:
-    """One layer direction's record; see the module docstring for shapes and provenance."""
+    """One layer direction's record; see the module docstring for shapes and provenance.
 
-    z: np.ndarray
-    a: np.ndarray
-    c: np.ndarray
-    h: np.ndarray
-    provenance: dict = field(default_factory=lambda: dict.fromkeys(
-        ("z",) + QUANTITIES, "measured"))
+    A long trace need not hold its gates: with ``z = a = None`` and ``gate_source(lo, hi) ->
+    (z, a)`` rows ``lo:hi`` are recomputed from the stored states when asked for (one
+    teacher-forced product, the values the run itself computed; see ``core.reference``).
+    :meth:`rows` reads any window; ``z`` / ``a`` give the whole arrays either way.
+    """
+
+    def __init__(self, z, a, c, h, provenance=None, gate_source=None):
+        self._z, self._a = z, a
+        self.c, self.h = c, h
+        self.provenance = provenance if provenance is not None else dict.fromkeys(
+            ("z",) + QUANTITIES, "measured")
+        self.gate_source = gate_source
+        self._window = None  # (lo, hi, z, a): the last recomputed window
+
+    @property
+    def holds_gates(self) -> bool:
+        return self._z is not None
+
+    def gate_rows(self, lo: int, hi: int) -> tuple:
+        """``(z, a)`` rows ``lo:hi`` (4H wide each), stored or recomputed."""
+        if self._z is not None:
+            return self._z[lo:hi], self._a[lo:hi]
+        if self.gate_source is None:
+            raise InspectorError("this trace holds no gates and cannot recompute them")
+        w = self._window
+        if w is None or not (w[0] <= lo and hi <= w[1]):
+            z, a = self.gate_source(lo, hi)
+            self._window = w = (lo, hi, z, a)
+        return w[2][lo - w[0]:hi - w[0]], w[3][lo - w[0]:hi - w[0]]
+
+    @property
+    def z(self) -> np.ndarray:
+        return self.gate_rows(0, self.steps)[0]
+
+    @z.setter
+    def z(self, value):
+        self._z, self._window = value, None
+
+    @property
+    def a(self) -> np.ndarray:
+        return self.gate_rows(0, self.steps)[1]
+
+    @a.setter
+    def a(self, value):
+        self._a, self._window = value, None
+
+    def rows(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo:hi`` of quantity ``name`` (as :meth:`quantity`), computing only those."""
+        if name.startswith("z_"):
+            name, pre = canonical_quantity(name[2:]), True
+        else:
+            name, pre = canonical_quantity(name), False
+        if name == "c":
+            return self.c[lo:hi]
+        if name == "h":
+            return self.h[lo:hi]
+        k, H = _gate_block(name), self.units
+        return self.gate_rows(lo, hi)[0 if pre else 1][:, k * H:(k + 1) * H]
 
     @property
     def steps(self) -> int:
@@ -79,7 +130,8 @@ class LayerTrace:
 
     @property
     def nbytes(self) -> int:
-        return sum(arr.nbytes for arr in (self.z, self.a, self.c, self.h))
+        """Bytes held (recomputable gates not counted)."""
+        return sum(arr.nbytes for arr in (self._z, self._a, self.c, self.h) if arr is not None)
 
 
 @dataclass(eq=False)
