@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations
+from .port_trace import previous
 from .weights import (BIAS_READINGS, CANONICAL_ORDER, KERNEL_LAYOUTS, READINGS, RECURRENT_LAYOUTS,
                       Reading, StoredLSTM, read_stored)
 
@@ -253,8 +254,8 @@ class Detective:
         for (shift, swap), members in groups.items():
             rows = self._rows(shift, full)
             hs, cs = (self.c, self.h) if swap else (self.h, self.c)
-            h_prev = _previous(hs)                                                 # (T, H)
-            c_prev = None if cs is None else _previous(cs)[np.ix_(rows, units)]
+            h_prev = previous(hs)                                                 # (T, H)
+            c_prev = None if cs is None else previous(cs)[np.ix_(rows, units)]
             targets = [hs[np.ix_(rows, units)]] + ([] if cs is None else [cs[np.ix_(rows, units)]])
             for start in range(0, len(members), CHUNK):
                 chunk = [hyps[n] for n in members[start:start + CHUNK]]
@@ -320,8 +321,8 @@ class Detective:
         shift, swap = hyp.get("shift", 0), hyp.get("swap", False)
         rows, units = self._rows(shift, full=True), self._units(True)
         hs, cs = (self.c, self.h) if swap else (self.h, self.c)
-        z = self._pre_activations(hyp, rows, units, True, shift, swap, _previous(hs))
-        c_prev = None if cs is None else _previous(cs)[rows]
+        z = self._pre_activations(hyp, rows, units, True, shift, swap, previous(hs))
+        c_prev = None if cs is None else previous(cs)[rows]
         h, c = self._predict([hyp], z[None], c_prev)
         return rows, h[0], c[0]
 
@@ -338,11 +339,6 @@ class Detective:
         full = {c.hypothesis: c for c in self.score(best, full=True)}
         ranked = [full.get(c.hypothesis, c) for c in ranked]
         return sorted(ranked, key=_rank)
-
-
-def _previous(states: np.ndarray) -> np.ndarray:
-    """(T, H) the state before each step in processing order: zeros, then ``states[:-1]``."""
-    return np.vstack([np.zeros((1, states.shape[1])), states[:-1]])
 
 
 def _rank(c: Candidate):

@@ -23,7 +23,6 @@ import numpy as np
 from ..errors import InspectorError
 from .trace import LayerTrace, Trace
 from .weights import CANONICAL_ORDER, LSTMWeights
-from . import activations
 
 GATE_KEYS = {"i": "i", "f": "f", "o": "o", "g": "c", "c~": "c", "c_tilde": "c", "cand": "c",
              "candidate": "c"}
@@ -57,23 +56,20 @@ def to_input_time(array: np.ndarray, reverse: bool) -> np.ndarray:
     return array[::-1] if reverse else array
 
 
-def _shifted(states: np.ndarray) -> np.ndarray:
-    """(T, H) previous states in processing order: zeros at step 0, then ``states[:-1]``."""
+def previous(states: np.ndarray) -> np.ndarray:
+    """(T, H) the state before each step in processing order: zeros, then ``states[:-1]``."""
     prev = np.zeros_like(states)
     prev[1:] = states[:-1]
     return prev
 
 
 def gates_from_states(w: LSTMWeights, x_proc: np.ndarray, h_proc: np.ndarray):
-    """``(z (T, 4H), a (T, 4H))`` of the true equations from the port's h (processing order)."""
-    h_prev = _shifted(h_proc)
-    z = x_proc @ w.weight_ih.T + h_prev @ w.weight_hh.T + (w.bias_ih + w.bias_hh)   # (T, 4H)
-    H = w.units
-    cand = slice(CANONICAL_ORDER.index("c") * H, (CANONICAL_ORDER.index("c") + 1) * H)
-    with np.errstate(over="ignore"):
-        a = activations.get(w.recurrent_activation)(z)
-        a[:, cand] = activations.get(w.activation)(z[:, cand])
-    return z, a
+    """``(z (T, 4H), a (T, 4H))`` of the true equations from the port's h (processing order):
+    ``reference.teacher_step`` from the port's previous h (its c_prev plays no part in z, a)."""
+    from .reference import teacher_step
+
+    step = teacher_step(w, x_proc, previous(h_proc), np.zeros_like(h_proc), np.float64)
+    return step.z, step.a
 
 
 def cell_from_gates(a: np.ndarray, H: int) -> np.ndarray:
