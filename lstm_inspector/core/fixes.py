@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .detective import Hypothesis
-from .reference import _run_direction
+from .reference import run_direction_from
 from .weights import CANONICAL_ORDER, READINGS, read_stored
 
 GATE_NAMES = {"i": "input", "f": "forget", "c": "candidate c~", "o": "output"}
@@ -180,8 +180,8 @@ def make_fix(stored, hyp: Hypothesis, x_proc) -> Fix:
     w_fixed = read_stored(*fixed, port_reading, stored.activation, stored.recurrent_activation)
     w_true = stored.read()
     x64 = np.asarray(x_proc, np.float64)
-    h_fixed = _run_direction(w_fixed.astype(np.float64), x64, False, np.float64).h
-    h_true = _run_direction(w_true.astype(np.float64), x64, False, np.float64).h
+    h_fixed = run_direction_from(w_fixed, x64, dtype=np.float64).h
+    h_true = run_direction_from(w_true, x64, dtype=np.float64).h
     sentence = "; and ".join(sentences)
     if sentence:
         sentence = sentence[0].upper() + sentence[1:] + "."

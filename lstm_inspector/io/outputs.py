@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.port_trace import PortTrace, check_states, port_layer_trace, to_input_time
-from ..core.reference import _processing_reversed, layer_output, run_reference
+from ..core.analysis import reversed_direction
+from ..core.reference import layer_output, run_reference
 from ..errors import InspectorError
 
 _KEY = re.compile(r"^(?:layer(?P<layer>\d+)/)?(?:(?P<dir>forward|backward)/)?(?P<q>h|c|i|f|g|o)$")
@@ -130,7 +131,7 @@ def load_outputs(model, x, path, layer=None, reference=None) -> PortTrace:
                 if not np.isfinite(a).all():
                     t = int(np.argwhere(~np.isfinite(a))[0][0])
                     raise InspectorError(f"{what} has NaN/Inf in {n}, first at step {t}")
-            reverse = _processing_reversed(rec, d)
+            reverse = reversed_direction(model, k, d)
             proc = {n: to_input_time(a.astype(np.float64), reverse) for n, a in q.items()}
             gates = {n: proc[n] for n in "ifgo" if n in proc}
             layers[k][d] = port_layer_trace(

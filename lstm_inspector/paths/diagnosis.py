@@ -24,7 +24,7 @@ from ..core.compare import compare
 from ..core.detective import FIT_ATOL, FIT_RTOL, Detective, fault_words
 from ..core.fixes import make_fix
 from ..core.port_trace import to_input_time
-from ..core.reference import _processing_reversed, layer_output, run_reference
+from ..core.reference import layer_output, run_reference
 from ..core.trace import QUANTITIES
 
 SHOWN = 5   # candidates listed after the best
@@ -265,7 +265,7 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
 
 def _investigate(finding, model, trace, reference, k, d, lt):
     layer = model.chain[k]
-    reverse = _processing_reversed(layer, d)
+    reverse = reversed_direction(model, k, d)
     x_proc = to_input_time(np.asarray(_layer_input(model, trace, reference, k)), reverse)
     h_proc = to_input_time(lt.h, reverse)
     c_proc = to_input_time(lt.c, reverse) if finding.c_known else None

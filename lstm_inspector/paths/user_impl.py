@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.port_trace import PortTrace, port_layer_trace, to_input_time
-from ..core.reference import _processing_reversed, layer_output, run_reference
+from ..core.analysis import reversed_direction
+from ..core.reference import layer_output, run_reference
 from ..core.trace import Trace
 from ..errors import InspectorError
 
@@ -115,7 +116,7 @@ def _jobs(model, reference, layers, with_teacher: bool):
         layer = chain[k]
         for d in layer.directions:
             stored = layer.directions[d]
-            reverse = _processing_reversed(layer, d)
+            reverse = reversed_direction(model, k, d)
             ref_lt = reference.layer(k, d)
             job = {"kernel": stored.kernel, "recurrent_kernel": stored.recurrent_kernel,
                    "bias": stored.bias,
