@@ -28,6 +28,7 @@ def test_json_and_agreeing_function_exit_0():
     data = json.loads(out)
     (finding,) = data["findings"]
     assert finding["match"]["faults"] == "recurrent=keras" and finding["fix"]["check_error"] < 1e-6
+    assert finding["kind"] == "convention" and data["marked_step"]["step"] == 1
     assert data["path"]["meta"]["returns"] == "c, h"
     code, out, err = run_cli("diagnose", FORUM, FORUM_INPUT, "--impl", IMPLS / "correct_step.py")
     assert code == 0, err

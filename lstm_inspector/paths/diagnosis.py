@@ -69,6 +69,16 @@ class LayerFinding:
     tolerance: tuple = (0.0, 0.0)
 
     @property
+    def kind(self) -> str:
+        """``agrees``, ``convention`` (a fault found, with its fix), ``arithmetic`` (every step
+        follows the file's equations closely) or ``unexplained``."""
+        if self.agrees:
+            return "agrees"
+        if self.best is not None:
+            return "convention"
+        return "arithmetic" if self.precision is not None else "unexplained"
+
+    @property
     def where(self) -> str:
         text = f"layer {self.layer} ({self.layer_name})"
         return text if self.direction == "forward" else f"{text} {self.direction}"
@@ -126,7 +136,7 @@ class LayerFinding:
 
     def to_dict(self) -> dict:
         out = {"layer": self.layer, "layer_name": self.layer_name, "direction": self.direction,
-               "agrees": self.agrees, "c_known": self.c_known, "first": self.first,
+               "agrees": self.agrees, "kind": self.kind, "c_known": self.c_known, "first": self.first,
                "match": None, "fix": None, "rerun_error": self.rerun_error,
                "local_step": self.local_step, "precision": self.precision,
                "candidates": [{"faults": c.hypothesis.key(), "describe": c.hypothesis.describe(),
@@ -176,8 +186,11 @@ class Diagnosis:
         return "\n".join([head] + [f.text() for f in self.findings])
 
     def to_dict(self) -> dict:
+        marked = self.marked_step
         return {"label": self.label, "agree": self.agree, "atol": self.report.atol,
-                "rtol": self.report.rtol, "findings": [f.to_dict() for f in self.findings]}
+                "rtol": self.report.rtol,
+                "marked_step": None if marked is None else dict(zip(("layer", "direction", "step"), marked)),
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def _first_out(report, k, d, measured) -> dict:
