@@ -6,6 +6,10 @@ deterministic model in code and says so in the title.
 
 ``screenshot=PNG`` renders offscreen at ``size`` once the computation is done, writes the PNG and
 returns 0; a bad input returns 2 with one line on stderr (an internal error 1).
+
+Before the QApplication exists, ``display.prepare_qt_environment`` turns Qt's xcb OpenGL
+integration off (Mesa's LLVM would crash TensorFlow's import) and ``display.display_problem``
+refuses, in one line and exit 2, where Qt could not open a window and would abort.
 """
 from __future__ import annotations
 
@@ -61,9 +65,15 @@ def find_demo():
 
 
 def ensure_app(offscreen: bool = False):
-    """The QApplication (created once, with the app's organisation/name for QSettings)."""
+    """The QApplication (created once, with the app's organisation/name for QSettings).
+
+    Raises :class:`InspectorError` (one line: what to do) where Qt could not open a window.
+    """
     from PyQt5 import QtCore, QtWidgets
 
+    from .display import GL_VARIABLE, display_problem, prepare_qt_environment
+
+    prepare_qt_environment()
     if offscreen:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         # a headless render keeps stderr for its own one-line errors: drop Qt's chatter
@@ -75,7 +85,11 @@ def ensure_app(offscreen: bool = False):
 
     app = QtWidgets.QApplication.instance()
     if app is None:
-        QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
+        problem = display_problem()
+        if problem:
+            raise InspectorError(problem)
+        if os.environ.get(GL_VARIABLE) != "none":  # without GL Qt would warn it cannot share
+            QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
         app = QtWidgets.QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
@@ -153,8 +167,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
         print("lstm-inspector: give both a model file and a feature file, or neither for the demo",
               file=sys.stderr)
         return 2
-    app = ensure_app(offscreen=screenshot is not None)
     try:
+        app = ensure_app(offscreen=screenshot is not None)
         window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
