@@ -86,13 +86,14 @@ class Controller(QtCore.QObject):
         s = self.state
         if s.model is None or s.features is None or not self.auto_compute:
             return False
-        model, x = s.model, s.features.data
+        model, features, x = s.model, s.features, s.features.data
         keep_a = None if rerun_a else s.trace_a
         keep_b = None if rerun_b else s.trace_b
         previous = s.report if keep_a is not None and keep_b is not None else None
         backend, dtype, tf32, atol, rtol = s.backend, s.dtype, s.tf32, s.atol, s.rtol
 
         def work(progress):
+            pipeline.check_inputs(model, features)
             return pipeline.compute(model, x, backend=backend, dtype=dtype, tf32=tf32, atol=atol,
                                     rtol=rtol, progress=progress, trace_a=keep_a, trace_b=keep_b,
                                     previous_report=previous)

@@ -89,6 +89,14 @@ def load_feature_file(path, progress=None):
     return FeatureInput.from_loaded(features, str(path))
 
 
+def check_inputs(model, features) -> None:
+    """Refuse features that do not fit the model, naming the feature file (as ``compare`` does)."""
+    from ..io.features import Features, check_features
+
+    check_features(Features(features.data, features.frame_shift, features.source or "features",
+                            None, "loaded"), input_size=model.input_size)
+
+
 def _part(progress, lo: float, hi: float):
     """A progress callback mapping 0..1 onto lo..hi of the caller's bar."""
     if progress is None:
