@@ -94,13 +94,14 @@ def missing_libraries(binary) -> list:
 def debian_package(soname: str) -> str:
     """Debian's package name for a library soname: ``libfoo.so.N`` -> ``libfooN``.
 
-    Debian policy adds a dash when the name ends in a digit (``libxkbcommon-x11.so.0`` ->
-    ``libxkbcommon-x11-0``).
+    Debian policy lowercases it and adds a dash when the name ends in a digit
+    (``libxkbcommon-x11.so.0`` -> ``libxkbcommon-x11-0``).
     """
     match = re.match(r"^(lib.+)\.so\.(\d+)", soname)
     if not match:
         return soname
     stem, version = match.groups()
+    stem = stem.lower()
     return f"{stem}-{version}" if stem[-1].isdigit() else f"{stem}{version}"
 
 
