@@ -131,3 +131,29 @@ def test_bad_impl_arguments_are_sentences(forum, tmp_path):
     broken.write_text("import numpy as np\n\ndef forward(x, kernel, recurrent_kernel, bias)\n")
     with pytest.raises(UserCodeError, match="importing broken.py raised SyntaxError"):
         li.run_impl(model, x, str(broken))
+
+
+def test_forms_and_arguments_are_told_apart_by_names():
+    from lstm_inspector.paths.impl_child import UserFault, plan_call
+
+    def forum(kernel, recurrent_kernel, Bias, x, previous_output, previous_state, units=1):
+        return previous_state, previous_output
+
+    def with_h0(x, kernel, recurrent_kernel, bias, h0=None):
+        return x
+
+    def anonymous(arg1, arg2, arg3, arg4):
+        return arg1
+
+    def too_many(a, b, c, d, e, f, g):
+        return a
+
+    plan = plan_call(forum, "forum", None)
+    assert plan["form"] == "step" and plan["by_name"] and plan["units_param"] == "units"
+    assert plan["returns"] == "c, h"                     # `return previous_state, ...`
+    assert plan_call(with_h0, "with_h0", None)["form"] == "sequence"
+    plan = plan_call(anonymous, "anonymous", None)
+    assert plan["form"] == "sequence" and not plan["by_name"]
+    assert plan_call(anonymous, "anonymous", "step")["form"] == "step"
+    with pytest.raises(UserFault, match="takes 7 parameters"):
+        plan_call(too_many, "too_many", None)

@@ -107,8 +107,9 @@ def plan_call(fn, name: str, form: str | None) -> dict:
         params = []
     roles = {p.name: _role(p.name) for p in params}
     found = {r for r in roles.values() if r}
-    if form is None:
-        form = "step" if ("h" in found or "c" in found) else "sequence"
+    if form is None:   # a required previous state makes a step (an optional h0 does not)
+        form = "step" if any(roles[p.name] in ("h", "c") for p in params
+                             if p.default is p.empty) else "sequence"
     order = STEP_ORDER if form == "step" else SEQUENCE_ORDER
     required = [p.name for p in params if p.default is p.empty]
     by_name = (set(order) <= found and len([r for r in roles.values() if r in order]) == len(order)
@@ -142,7 +143,8 @@ def _return_order(fn) -> tuple:
                 and len(node.value.elts) == 2
                 and all(isinstance(e, ast.Name) for e in node.value.elts)):
             first, second = (_norm(e.id) for e in node.value.elts)
-            if first in C_RETURN_NAMES and second in H_RETURN_NAMES:
+            if (first in C_RETURN_NAMES + ROLE_NAMES["c"]
+                    and second in H_RETURN_NAMES + ROLE_NAMES["h"]):
                 names = ", ".join(e.id for e in node.value.elts)
                 return "c, h", f"its return statement names them ({names})"
     return "h, c", ""
