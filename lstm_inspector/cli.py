@@ -9,7 +9,7 @@
                                            which convention your port got wrong, and the fix
     lstm-inspector backends                which backends can run here
     lstm-inspector sweep MODEL SOURCE      every utterance of an ark/scp, folder or list, worst first
-    lstm-inspector export MODEL --to {numpy,onnx,keras-lstm} OUT [FEATURES]
+    lstm-inspector export MODEL --to {numpy,onnx,keras-lstm,tflite} OUT [FEATURES]
                                            write a port, verified step by step (exit 1: refused)
 
 Exit codes: 0 success / agreement, 1 divergence (``compare``), 2 bad input (one line on stderr,

@@ -1,6 +1,6 @@
 """Deployment commands of the CLI: ``export``, exported files as paths, streaming checks.
 
-    lstm-inspector export MODEL --to {numpy,onnx,keras-lstm} OUT [FEATURES]
+    lstm-inspector export MODEL --to {numpy,onnx,keras-lstm,tflite} OUT [FEATURES]
     lstm-inspector compare MODEL FEATURES --onnx FILE | --tflite FILE
     lstm-inspector compare MODEL FEATURES --chunk N [--backend numpy|torch-cpu|onnx:FILE]
 
@@ -15,10 +15,11 @@ from .errors import InspectorError
 def add_export_parser(sub, add_model_options, add_feature_options):
     p = sub.add_parser("export", help="write a verified port (numpy, onnx, keras-lstm)")
     p.add_argument("model")
-    p.add_argument("--to", required=True, choices=("numpy", "onnx", "keras-lstm"), dest="to",
-                   help="numpy: one .py file + .npz; onnx: ONNX LSTM ops; keras-lstm: Keras .h5 "
-                        "with plain LSTM layers")
-    p.add_argument("out", help="output file (.py, .onnx or .h5)")
+    p.add_argument("--to", required=True, choices=("numpy", "onnx", "keras-lstm", "tflite"),
+                   dest="to", help="numpy: one .py file + .npz; onnx: ONNX LSTM ops; keras-lstm: "
+                                   "Keras .h5 with plain LSTM layers; tflite: those through "
+                                   "TFLiteConverter")
+    p.add_argument("out", help="output file (.py, .onnx, .h5 or .tflite)")
     p.add_argument("features", nargs="?", help="features to check the export on (default: "
                                                "50 frames of seeded random input)")
     p.add_argument("--atol", type=float, default=1e-5, help="agreement tolerance (default 1e-5)")

@@ -35,7 +35,7 @@ def run_numpy_file(model, x: np.ndarray, path) -> object:
     """Trace of an exported NumPy file's own ``forward(x, record=True)``."""
     path = Path(path)
     module = _numpy_module(path)
-    _, records = module.forward(float32(x), record=True)
+    y, records = module.forward(float32(x), record=True)
     if len(records) < len(model.chain):
         raise InspectorError(f"{path.name} has {len(records)} layers; the model's chain has "
                              f"{len(model.chain)}")
@@ -46,10 +46,11 @@ def run_numpy_file(model, x: np.ndarray, path) -> object:
 
     meta = base_meta("numpy-file", "CPU", "n/a", {})
     meta["file"] = str(path)
+    meta["file_output"] = y
     return run_chain(model, float32(x), run_layer, meta, f"exported NumPy ({path.name})")
 
 
-def run_exported(model, x, path, progress=None):
+def run_exported(model, x, path, progress=None, keep_output=False):
     """Run the exported file ``path`` on ``x`` (T, in) as ``model``'s chain; a Trace.
 
     Parameters
@@ -58,6 +59,8 @@ def run_exported(model, x, path, progress=None):
     x : (T, in) features.
     path : ``.onnx`` (ONNX Runtime), ``.tflite`` (TensorFlow Lite interpreter) or ``.py``
         (a NumPy export).
+    keep_output : keep the file's own final output in ``trace.meta["file_output"]`` (the
+        export check compares it with the reference's output; dropped otherwise).
 
     Returns
     -------
@@ -79,4 +82,6 @@ def run_exported(model, x, path, progress=None):
         run = None
     trace = run_numpy_file(model, x, path) if run is None else run(model, x, path, progress)
     trace.meta.setdefault("file", str(path))
+    if not keep_output:
+        trace.meta.pop("file_output", None)
     return trace

@@ -223,13 +223,17 @@ def run(model, x: np.ndarray, path, progress=None):
     constants = _constants(proto)
     session = _session(ort, _with_outputs(proto, [n.output[0] for n in nodes]))
     try:
-        outs = session.run([n.output[0] for n in nodes], _feed(proto, x))
+        names = [n.output[0] for n in nodes]
+        first = proto.graph.output[0].name
+        *outs, file_output = session.run(names + [first], _feed(proto, x))
     except Exception as exc:
         raise InspectorError(f"ONNX Runtime could not run {Path(path).name} "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     label = f"ONNX Runtime ({Path(path).name})"
     meta = base_meta(NAME, "CPU", "n/a", {"onnx": onnx.__version__, "onnxruntime": ort.__version__})
     meta["file"] = str(path)
+    if file_output.ndim == 3 and 1 in file_output.shape[:2]:  # (1, T, out) or (T, 1, out)
+        meta["file_output"] = file_output[0] if file_output.shape[0] == 1 else file_output[:, 0]
     gaps = []
     chain = list(model.chain)
 

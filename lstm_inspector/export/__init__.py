@@ -8,7 +8,11 @@ format         what is written                                               run
 ``numpy``      ``OUT.py`` (NumPy only) + ``OUT.npz``                          the file's forward
 ``onnx``       ``OUT.onnx``: standard ``LSTM`` operators (i, o, f, c)         ONNX Runtime (CPU)
 ``keras-lstm`` ``OUT.h5``: tf-keras ``LSTM`` layers, no CudnnRNN op          TensorFlow (CPU)
+``tflite``     ``OUT.tflite``: the Keras LSTMs through TFLiteConverter       tf.lite.Interpreter
 =============  ===========================================================  ==================
+
+Besides h and c of every layer, the file's own final output (what a user gets from it) must
+match the reference's output sequence.
 
 A file that does not agree within the tolerance is renamed ``OUT.rejected`` (each file written,
 ``.rejected`` appended) and the comparison is written beside it as ``OUT.rejected.txt``.
@@ -22,8 +26,8 @@ import numpy as np
 
 from ..errors import InspectorError
 
-FORMATS = ("numpy", "onnx", "keras-lstm")
-SUFFIX = {"numpy": ".py", "onnx": ".onnx", "keras-lstm": ".h5"}
+FORMATS = ("numpy", "onnx", "keras-lstm", "tflite")
+SUFFIX = {"numpy": ".py", "onnx": ".onnx", "keras-lstm": ".h5", "tflite": ".tflite"}
 ATOL = 1e-5
 RTOL = 1e-4
 
@@ -48,6 +52,8 @@ def _writer(fmt: str):
         from . import onnx_file as module
     elif fmt == "keras-lstm":
         from . import keras_lstm as module
+    elif fmt == "tflite":
+        from . import tflite_file as module
     else:
         raise InspectorError(f"unknown export format '{fmt}' (formats: {', '.join(FORMATS)})")
     return module
@@ -59,7 +65,7 @@ def run_written(model, fmt: str, path, x) -> object:
         from .keras_lstm import run_file
         return run_file(model, x, path)
     from ..backends.exported import run_exported
-    return run_exported(model, x, path)
+    return run_exported(model, x, path, keep_output=True)
 
 
 def max_state_difference(report) -> float:
@@ -74,8 +80,8 @@ def export_model(model, fmt: str, out, x=None, atol=ATOL, rtol=RTOL, steps=50, s
     Parameters
     ----------
     model : core.model.Model (its true reading; a model read another way is refused).
-    fmt : ``"numpy"``, ``"onnx"`` or ``"keras-lstm"``.
-    out : output path (its suffix must be ``.py``, ``.onnx``, ``.h5``).
+    fmt : ``"numpy"``, ``"onnx"``, ``"keras-lstm"`` or ``"tflite"``.
+    out : output path (its suffix must be ``.py``, ``.onnx``, ``.h5``, ``.tflite``).
     x : (T, in) features to check on; None: ``steps`` frames of seeded standard normal noise.
     atol, rtol : agreement tolerance on every quantity at every step (default 1e-5, 1e-4).
     writer_options : passed to the format's writer (``gate_order`` for ONNX, to prove a wrong
@@ -111,11 +117,25 @@ def export_model(model, fmt: str, out, x=None, atol=ATOL, rtol=RTOL, steps=50, s
     ref = run_reference(model, x)
     report = compare(ref, trace, atol=atol, rtol=rtol, model=model, oracle=False)
     worst = max_state_difference(report)
+    file_output = trace.meta.pop("file_output", None)
+    output_gap = 0.0
+    if file_output is not None:
+        if file_output.shape != ref.output.shape:
+            return _reject(fmt, files, report, float("inf"),
+                           f"the written file outputs shape {file_output.shape}, the reference "
+                           f"{ref.output.shape}")
+        output_gap = float(np.abs(file_output - ref.output).max())
+        worst = max(worst, output_gap)
+        if output_gap > atol + rtol * float(np.abs(ref.output).max()):
+            return _reject(fmt, files, report, worst,
+                           f"the written file's own output differs from the reference's by "
+                           f"{output_gap:.3g}")
     text = (f"{fmt} export {out.name}: ran {trace.label} on {x.shape[0]} frames; largest "
             f"|difference| from the NumPy reference over h and c of every layer: {worst:.3g} "
             f"(tolerance atol={atol:g} rtol={rtol:g})")
     if not report.agree:
-        return _reject(fmt, files, report, worst, text + "\n" + report.verdict)
+        notes = "".join(f"\nnote: {n}" for n in trace.meta.get("notes", []))
+        return _reject(fmt, files, report, worst, text + "\n" + report.verdict + notes)
     return ExportResult(fmt, files, report, worst, True, text)
 
 
