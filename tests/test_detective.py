@@ -69,7 +69,12 @@ def test_three_faults_are_not_matched_and_the_first_local_step_is_named(keras_fi
     result = li.diagnose(model, x, li.run_impl(model, x, f"{IMPLS / 'planted.py'}:three_faults"))
     (finding,) = result.findings
     assert finding.best is None and finding.local_step["step"] == 0
+    assert finding.local_step["gate"] in ("c", "o")
     assert "no convention" in result.text and "first leaves the file's equations" in result.text
+    gated = li.run_impl(model, x, f"{IMPLS / 'planted.py'}:three_faults_with_gates")
+    assert gated.layer(0).how("i") == "measured"
+    (finding,) = li.diagnose(model, x, gated).findings
+    assert finding.local_step["gate"] == "i" and "in the i gate of unit" in finding.text()
 
 
 def test_forum_function_is_told_to_transpose_each_recurrent_block():

@@ -282,8 +282,9 @@ class Detective:
         return z
 
     def _predict(self, chunk, z, c_prev):
-        """``(h (N, n, U), c (N, n, U))`` of the cell from pre-activations ``z`` (N, n, 4, U):
-        c from the port's previous c when known, else carried by each hypothesis."""
+        """``(h (N, n, U), c (N, n, U), gates (N, n, 4, U))`` of the cell from pre-activations
+        ``z`` (N, n, 4, U): c from the port's previous c when known, else carried by each
+        hypothesis."""
         act = activations.get(self.stored.activation)
         gates = np.empty_like(z)
         for j, hyp in enumerate(chunk):
@@ -300,11 +301,11 @@ class Detective:
             prev = np.zeros(i.shape[::2])
             for t in range(i.shape[1]):
                 prev = c[:, t] = f[:, t] * prev + i[:, t] * g[:, t]
-        return o * act(c), c
+        return o * act(c), c, gates
 
     def _cell_error(self, chunk, z, c_prev, targets):
         """``(max error (N,), fits (N,))``: h (and the port's c, when known) against the port."""
-        h, c = self._predict(chunk, z, c_prev)
+        h, c, _ = self._predict(chunk, z, c_prev)
         err = np.zeros(len(chunk))
         worst = np.full(len(chunk), -np.inf)
         for pred, target in zip((h, c), targets):
@@ -316,15 +317,16 @@ class Detective:
         return err, worst <= 0
 
     def step_prediction(self, hyp: Hypothesis = Hypothesis()):
-        """``(rows, h (n, H), c (n, H))``: ``hyp``'s prediction of every scored step (all of
-        them), teacher-forced from the port's own states (processing order)."""
+        """``(rows, h (n, H), c (n, H), gates (n, 4, H))``: ``hyp``'s prediction of every scored
+        step (all of them), teacher-forced from the port's own states (processing order); gates
+        in canonical order i, f, c~, o."""
         shift, swap = hyp.get("shift", 0), hyp.get("swap", False)
         rows, units = self._rows(shift, full=True), self._units(True)
         hs, cs = (self.c, self.h) if swap else (self.h, self.c)
         z = self._pre_activations(hyp, rows, units, True, shift, swap, previous(hs))
         c_prev = None if cs is None else previous(cs)[rows]
-        h, c = self._predict([hyp], z[None], c_prev)
-        return rows, h[0], c[0]
+        h, c, gates = self._predict([hyp], z[None], c_prev)
+        return rows, h[0], c[0], gates[0]
 
     # ---- the search ------------------------------------------------------------------------
     def search(self, pairs: bool = True, refine: int = REFINE) -> list:

@@ -121,9 +121,11 @@ class LayerFinding:
                          f"closest are listed below")
             if self.local_step:
                 s = self.local_step
+                gate = {"c": "c (through i, f or c~)", "h": "h"}.get(s["gate"], f"the {s['gate']} gate")
                 lines.append(f"  your own step {s['step']} first leaves the file's equations "
-                             f"(from your previous state): h[{s['unit']}] = {s['path']:.7g}, "
-                             f"the equations give {s['equations']:.7g}")
+                             f"(from your previous state) in {gate} of unit {s['unit']}: "
+                             f"h[{s['unit']}] = {s['path']:.7g}, the equations give "
+                             f"{s['equations']:.7g}")
         others = [c for c in self.ranking if c is not self.best][:SHOWN]
         if others:
             lines.append("  other candidates (max error against your port):")
@@ -295,17 +297,35 @@ def _investigate(finding, model, trace, reference, k, d, lt):
     if truth is top and truth.error <= PRECISION_LIMIT:
         finding.precision = truth.error
         return
-    rows, h_pred, _ = detective.step_prediction()
+    rows, h_pred, c_pred, gates = detective.step_prediction()
     target = h_proc[rows]
-    bad = np.abs(h_pred - target) > FIT_ATOL + FIT_RTOL * np.abs(target)
+    bad = ~(np.abs(h_pred - target) <= FIT_ATOL + FIT_RTOL * np.abs(target))   # NaN is bad
     hit = np.flatnonzero(bad.any(axis=1))
     if hit.size:
         r = int(hit[0])
-        unit = int(np.argmax(np.abs(h_pred[r] - target[r])))
+        unit = int(np.argmax(np.nan_to_num(np.abs(h_pred[r] - target[r]), nan=np.inf)))
         t_proc = int(rows[r])
         step = (len(h_proc) - 1 - t_proc) if reverse else t_proc
         finding.local_step = {"step": step, "unit": unit, "path": float(target[r, unit]),
-                              "equations": float(h_pred[r, unit])}
+                              "equations": float(h_pred[r, unit]),
+                              "gate": _first_gate(lt, step, unit, gates[r], c_pred[r], c_proc, t_proc)}
+
+
+GATE_ORDER = ("i", "f", "c~", "o")
+
+
+def _first_gate(lt, step, unit, gates, c_pred, c_proc, t_proc) -> str:
+    """Which quantity of step ``step`` leaves the equations first: a gate the path measured
+    (``i f c~ o``), else ``c`` (through i, f or c~) or ``o`` when the path's c is known."""
+    for k, name in enumerate(GATE_ORDER):
+        if lt.how(name) == "measured":
+            mine = float(lt.gate(name)[step, unit])
+            if not abs(mine - gates[k, unit]) <= FIT_ATOL + FIT_RTOL * abs(mine):
+                return name
+    if c_proc is None:
+        return "h"
+    mine = float(c_proc[t_proc, unit])
+    return "c" if not abs(mine - c_pred[unit]) <= FIT_ATOL + FIT_RTOL * abs(mine) else "o"
 
 
 def _rerun(trace, model, reference, findings, run_impl_arrays, timeout, progress):

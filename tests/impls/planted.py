@@ -14,7 +14,8 @@ def hard_sigmoid(z):
 
 
 def _run(x, kernel, recurrent_kernel, bias, order="ifco", reshape_kernel=True,
-         transpose_recurrent=True, bias_halves="both", gate=sigmoid, forget=0.0, return_c=True):
+         transpose_recurrent=True, bias_halves="both", gate=sigmoid, forget=0.0, return_c=True,
+         return_gates=False):
     H, n_in = recurrent_kernel.shape[0], kernel.shape[0]
     K = np.concatenate([b.reshape(H, n_in).T if reshape_kernel else b
                         for b in np.split(kernel, 4, axis=1)], axis=1)          # x @ K
@@ -22,7 +23,7 @@ def _run(x, kernel, recurrent_kernel, bias, order="ifco", reshape_kernel=True,
                         for b in np.split(recurrent_kernel, 4, axis=1)], axis=1)  # h @ R
     b = {"both": bias[:4 * H] + bias[4 * H:], "input": bias[:4 * H]}[bias_halves]
     h, c = np.zeros(H), np.zeros(H)
-    hs, cs = [], []
+    hs, cs, gs = [], [], []
     for x_t in x:
         z = x_t @ K + h @ R + b
         blocks = dict(zip(order, np.split(z, 4)))
@@ -31,6 +32,10 @@ def _run(x, kernel, recurrent_kernel, bias, order="ifco", reshape_kernel=True,
         h = o * np.tanh(c)
         hs.append(h)
         cs.append(c)
+        gs.append((i, f, g, o))
+    if return_gates:
+        i, f, g, o = (np.array(v) for v in zip(*gs))
+        return {"h": np.array(hs), "c": np.array(cs), "i": i, "f": f, "g": g, "o": o}
     return (np.array(hs), np.array(cs)) if return_c else np.array(hs)
 
 
@@ -69,3 +74,8 @@ def order_and_hard_sigmoid(x, kernel, recurrent_kernel, bias):
 def three_faults(x, kernel, recurrent_kernel, bias):
     return _run(x, kernel, recurrent_kernel, bias, order="icfo", gate=hard_sigmoid,
                 bias_halves="input")
+
+
+def three_faults_with_gates(x, kernel, recurrent_kernel, bias):
+    return _run(x, kernel, recurrent_kernel, bias, order="icfo", gate=hard_sigmoid,
+                bias_halves="input", return_gates=True)
