@@ -86,6 +86,12 @@ def test_forum_function_is_told_to_transpose_each_recurrent_block():
     assert "transpose each gate block of recurrent_kernel" in finding.fix.sentence
     assert finding.rerun_ok and finding.rerun_error < 1e-6
     assert result.marked_step == (0, "forward", 1)          # step 0 (h = 0) still matches
+    # the window already holds the comparison: diagnose reuses it
+    from lstm_inspector.core.compare import compare
+
+    report = compare(li.run_reference(model, x), result.report.b, model=model)
+    again = li.diagnose(model, x, result.report.b, report=report)
+    assert again.report is report and again.text == result.text
 
 
 # ---- the search itself, on ports simulated by readings (no process, no file) ----------------

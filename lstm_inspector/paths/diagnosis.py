@@ -224,7 +224,7 @@ def _layer_input(model, trace, reference, k):
 
 
 def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, rerun=True,
-             progress=None, timeout=None):
+             progress=None, timeout=None, report=None):
     """Diagnose ``trace`` against the file's own forward pass.
 
     Parameters
@@ -239,6 +239,9 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
     reference : Trace, optional; the float32 NumPy reference (computed when not given).
     rerun : re-run the user's function on the fixed arrays when the fix rewrites arrays only.
     progress : callable(fraction, text), optional; raising from it cancels.
+    timeout : seconds for re-running the user's function (default ``user_impl.DEFAULT_TIMEOUT``).
+    report : the ``compare(reference, trace, model=model)`` report when one is at hand (the
+        window has it); it is not computed again, and its tolerance is used.
 
     Returns
     -------
@@ -246,9 +249,12 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
     """
     from .user_impl import DEFAULT_TIMEOUT, run_impl_arrays
 
-    if reference is None:
+    if report is not None:
+        reference = report.a
+    elif reference is None:
         reference = run_reference(model, x)
-    report = compare(reference, trace, atol=atol, rtol=rtol, model=model, oracle=False)
+    if report is None:
+        report = compare(reference, trace, atol=atol, rtol=rtol, model=model, oracle=False)
     keys = [(k, d) for k, d in report.keys() if layer is None or k == int(layer)]
     findings, reruns = [], []
     for n, (k, d) in enumerate(keys):
