@@ -95,3 +95,13 @@ def test_bidirectional_npz_per_direction(files, tmp_path):
     # layer 1 was fed the port's own layer-0 output (the file holds both directions of it)
     assert [(f.layer, f.direction) for f in wrong] == [(1, "backward")]
     assert wrong[0].best.hypothesis.faults == (("rec_act", "hard_sigmoid"),)
+
+
+def test_one_direction_of_a_bidirectional_layer(files, tmp_path):
+    _, _, model, x = files
+    true = run_reference(model, x)
+    np.savez(tmp_path / "fwd.npz", **{"layer0/forward/h": true.layer(0, "forward").h})
+    trace = li.load_outputs(model, x, tmp_path / "fwd.npz")
+    assert trace.run_keys() == [(0, "forward")]
+    result = li.diagnose(model, x, trace)
+    assert result.agree and [(f.layer, f.direction) for f in result.findings] == [(0, "forward")]

@@ -148,7 +148,8 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
             lo, hi = lo + lo_all, hi + lo_all
             # a port fed each layer its own input (the reference's) says so in layer_inputs
             layer_in = getattr(b, "layer_inputs", {}).get(k)
-            forced = teacher_forced_layer(model, k, b, "float64", layer_in, rows=(lo, hi))
+            forced = teacher_forced_layer(model, k, b, "float64", layer_in, rows=(lo, hi),
+                                          directions=dirs)
             for (d, q), (local, scale) in arrays.items():
                 f = forced[d].quantity(q)                                 # (rows, H) float64
                 local[lo - lo_all:hi - lo_all] = np.abs(
