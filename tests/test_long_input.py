@@ -100,3 +100,42 @@ def test_backend_traces_recompute_their_derived_gates_exactly():
         assert lean.layer(k, d).how("i") == "derived" and not lean.layer(k, d).holds_gates
         z, a = lean.layer(k, d).gate_rows(700, 1900)
         assert np.array_equal(z, lt.z[700:1900]) and np.array_equal(a, lt.a[700:1900])
+
+
+@pytest.fixture
+def checkpointed(monkeypatch):
+    """torch-cpu takes its long-input road (chunks with checkpoints) from 100 steps on."""
+    pytest.importorskip("torch")
+    from lstm_inspector.backends import common, torch_lstm
+
+    monkeypatch.setattr(torch_lstm, "STEP_EVERY_STEP_MAX", 100)
+    monkeypatch.setattr(common, "CHECKPOINT_EVERY", 64)
+    return common
+
+
+def test_long_torch_input_runs_in_chunks_h_measured_c_derived_between_checkpoints(checkpointed):
+    from lstm_inspector.backends import run_backend
+
+    model = cudnn_model(3, 8, layers=2, bidirectional=True, seed=4)
+    x = features(300, 3, seed=2)
+    trace = run_backend(model, x, backend="torch-cpu")
+    ref = run_reference(model, x)
+    for k, d, lt in trace.items():
+        assert (lt.how("h"), lt.how("c"), lt.how("i")) == ("measured", "derived", "derived")
+        assert np.abs(lt.h - ref.layer(k, d).h).max() < 1e-5
+        assert np.abs(lt.c - ref.layer(k, d).c).max() < 1e-5
+    checks = trace.meta["checkpoint_checks"]
+    assert len(checks) == 4 and all(c["checkpoints"] == 5 and c["max_abs"] < 1e-5 for c in checks)
+    assert any("chunks of 64 steps" in n for n in trace.meta["notes"])
+    report = compare(ref, trace, model=model)
+    assert report.agree and report.local_step_error(0, "forward", "c") is None  # derived: no information
+    assert report.local_step_error(1, "backward", "h").max() < 1e-5
+
+
+def test_chaotic_model_through_the_checkpointed_road_is_still_precision(checkpointed):
+    from lstm_inspector.backends import run_backend
+    from test_chaotic import chaotic_model
+
+    model, x = chaotic_model()
+    report = compare(run_reference(model, x), run_backend(model, x, backend="torch-cpu"), model=model)
+    assert report.kind == "precision" and "amplify" in report.verdict, report.verdict

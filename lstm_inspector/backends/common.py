@@ -63,6 +63,51 @@ def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part
     return np.ascontiguousarray(h_step), np.ascontiguousarray(c), "stepped"
 
 
+#: Above this many steps a library that gives c only for its last step is not stepped one call
+#: per step (minutes on a CPU for an hour of audio): it runs in chunks of ``CHECKPOINT_EVERY``
+#: steps, each from the (h, c) the previous chunk returned, and c between them is derived.
+STEP_EVERY_STEP_MAX = 20_000
+CHECKPOINT_EVERY = 1024
+
+
+def checkpointed_direction(layer, layer_in, direction: str, run_chunk, checks: list) -> tuple:
+    """``(h, c, ("measured", "derived"))`` of one direction run in chunks with checkpoints.
+
+    ``run_chunk(x_chunk, state) -> (h_chunk, (h_last, c_last), state)`` runs the library on
+    ``CHECKPOINT_EVERY`` steps (processing order) from ``state`` (None at the start). h of every
+    step is the library's, c at each chunk's last step too (one trajectory: the chunked run);
+    c between checkpoints is derived from the measured h by the NumPy equations
+    (``core.recurrence.cell_states_between``). ``checks`` gets ``{"layer", "direction",
+    "checkpoints", "max_abs"}``: how far the derived c, carried to each checkpoint, lands from
+    the measured one (a check of the derivation, and of the library's c).
+    """
+    from ..core.recurrence import cell_states_between
+
+    reverse = processing_reversed(layer, direction)
+    x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in, dtype=np.float32)
+    T = x_proc.shape[0]
+    hs, checkpoints, state = [], {}, None
+    for lo in range(0, T, CHECKPOINT_EVERY):
+        h_chunk, (_, c_last), state = run_chunk(x_proc[lo:lo + CHECKPOINT_EVERY], state)
+        hs.append(h_chunk)
+        checkpoints[min(lo + CHECKPOINT_EVERY, T) - 1] = np.asarray(c_last, np.float32)
+    h = np.concatenate(hs)
+    c, gap = cell_states_between(layer.weights(direction), x_proc, h, checkpoints)
+    checks.append({"layer": layer.name, "direction": direction, "checkpoints": len(checkpoints),
+                   "max_abs": gap})
+    if reverse:
+        h, c = h[::-1], c[::-1]
+    return np.ascontiguousarray(h), np.ascontiguousarray(c), ("measured", "derived")
+
+
+def checkpoint_note(checks: list, library: str) -> str:
+    worst = max(c["max_abs"] for c in checks)
+    return (f"long input: {library} ran in chunks of {CHECKPOINT_EVERY} steps, each from the "
+            f"(h, c) the previous chunk returned; h is measured at every step, c at the end of "
+            f"each chunk, and c between them is derived from the measured h (carried over a "
+            f"chunk, the derived c lands within {worst:.2g} of the measured one)")
+
+
 def one_call_note(gaps: list, library: str) -> tuple:
     """``(largest gap, note)`` for the notes of a backend whose h and c came from stepping."""
     worst = max(gaps, key=lambda g: g["max_abs"])
@@ -114,7 +159,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
     x : (T, in) float32, already checked.
     run_layer : callable(layer, layer_in (T, in_k) float32, progress) ->
         ``{direction: (h (T, H), c (T, H), provenance)}``, indexed by input time; h and c come
-        from one run, and ``provenance`` ("measured" or "stepped") says how, for both.
+        from one run, and ``provenance`` ("measured" or "stepped") says how, for both, or is a
+        pair ``(h's, c's)`` (e.g. ``("measured", "derived")``).
     meta : what ran (backend, device, versions, tf32, dtype, notes); stored on the trace.
     label : the trace's human name, e.g. ``"PyTorch nn.LSTM (CPU)"``.
     """
@@ -126,12 +172,13 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         states = run_layer(layer, layer_in, part)
         dir_traces = {}
         for direction, (h, c, how) in states.items():
+            h_how, c_how = (how, how) if isinstance(how, str) else how
             dir_traces[direction] = LayerTrace(
                 z=None, a=None,  # gates: derive_gates fills them (or recomputes them on demand)
                 c=np.ascontiguousarray(c, dtype=np.float32),
                 h=np.ascontiguousarray(h, dtype=np.float32),
                 provenance={"z": "derived", "i": "derived", "f": "derived", "c~": "derived",
-                            "o": "derived", "c": how, "h": how})
+                            "o": "derived", "c": c_how, "h": h_how})
         layers.append(dir_traces)
         names.append(layer.name)
         layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)

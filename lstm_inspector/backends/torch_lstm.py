@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, stepped_direction, one_call_note, cudnn_activation_problem, float32, refuse_reading, run_chain)
+from .common import (STEP_EVERY_STEP_MAX, base_meta, checkpoint_note, checkpointed_direction,
+                     stepped_direction, one_call_note, cudnn_activation_problem, float32, refuse_reading, run_chain)
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
@@ -60,6 +61,24 @@ def _step(torch, lstm, x_proc: np.ndarray, device, report=None):
         if report is not None and t % STEP_REPORT_EVERY == 0:
             report(t / T)
     return hs.cpu().numpy(), cs.cpu().numpy()
+
+
+def _checkpointed_layer(torch, layer, layer_in, dev, part, label, checks) -> dict:
+    """A long layer: each direction in chunks (``common.checkpointed_direction``)."""
+    states = {}
+    directions = tuple(layer.directions)
+    for n, direction in enumerate(directions):
+        if part is not None:
+            part(n / len(directions), f"{label}: layer {layer.name} {direction}, in chunks")
+        single = _module(torch, layer, (direction,), dev)
+
+        def run_chunk(x_chunk, state, single=single):
+            with torch.no_grad():
+                out, (h, c) = single(torch.from_numpy(x_chunk).to(dev)[None], state)
+            return out[0].cpu().numpy(), (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), (h, c)
+
+        states[direction] = checkpointed_direction(layer, layer_in, direction, run_chunk, checks)
+    return states
 
 
 def _tf32_flags(torch) -> dict:
@@ -114,10 +133,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
             if tf32 is not None:
                 meta["notes"].append("TF32 applies to GPU backends only; ignored on the CPU")
             label = "PyTorch nn.LSTM (CPU)"
-        stepped_gap = []
+        stepped_gap, checks = [], []
 
         def run_layer(layer, layer_in, part):
             H, directions = layer.units, tuple(layer.directions)
+            if layer_in.shape[0] > STEP_EVERY_STEP_MAX:
+                return _checkpointed_layer(torch, layer, layer_in, dev, part, label, checks)
             with torch.no_grad():
                 if part is not None:
                     part(0.0, f"{label}: layer {layer.name}, all steps at once")
@@ -139,10 +160,14 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress)
-        gap, note = one_call_note(stepped_gap, "nn.LSTM")
-        meta["stepped_h_max_abs_diff"] = gap
-        meta["one_call_gap"] = stepped_gap
-        meta["notes"].append(note)
+        if stepped_gap:
+            gap, note = one_call_note(stepped_gap, "nn.LSTM")
+            meta["stepped_h_max_abs_diff"] = gap
+            meta["one_call_gap"] = stepped_gap
+            meta["notes"].append(note)
+        if checks:
+            meta["checkpoint_checks"] = checks
+            meta["notes"].append(checkpoint_note(checks, "nn.LSTM"))
         return trace
     finally:
         if device == "cuda":

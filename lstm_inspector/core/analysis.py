@@ -86,6 +86,7 @@ class Measures:
     closer_to_exact: str | None = None    # "a", "b" or None (tie / not computed)
     reading_worst: dict = field(default_factory=dict)  # layer -> {reading: worst local error}
     notes: tuple = ()
+    masks: tuple | None = None  # ((atol, rtol), {(k, d, q): (T,) bool}) made in the same pass
 
     def get(self, layer, direction, quantity) -> QuantityMeasure:
         return self.quantities[(layer, direction, quantity)]
@@ -107,10 +108,12 @@ def shared_keys(a: Trace, b: Trace) -> tuple:
     return keys
 
 
-def _differences(a: Trace, b: Trace, keys, chunk, progress) -> dict:
-    """``{(k, d, q): (step_error, max_rel, max_ulp)}``, read chunk by chunk (gates a trace does
-    not hold are recomputed one chunk at a time)."""
-    out = {}
+def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None) -> tuple:
+    """``({(k, d, q): (step_error, max_rel, max_ulp)}, masks)``, read chunk by chunk (gates a
+    trace does not hold are recomputed one chunk at a time). With ``tolerance=(atol, rtol)`` the
+    same pass also makes the per-step out-of-tolerance masks (see :func:`threshold`), else
+    masks is None."""
+    out, masks = {}, ({} if tolerance is not None else None)
     for n, (k, d) in enumerate(keys):
         la, lb = a.layer(k, d), b.layer(k, d)
         T = la.steps
@@ -122,12 +125,21 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress) -> dict:
                 ca = ra.astype(np.float64)
                 err = np.abs(ca - rb.astype(np.float64))                 # (rows, H)
                 step[q][lo:hi] = err.max(axis=1)
-                rel[q] = max(rel[q], float((err / np.maximum(np.abs(ca), 1e-30)).max()))
+                size = np.abs(ca)
+                rel[q] = max(rel[q], float((err / np.maximum(size, 1e-30)).max()))
                 ulp[q] = max(ulp[q], int(ulp_distance(ra, rb).max()))
+                if masks is not None:
+                    mask = masks.setdefault((k, d, q), np.empty(T, bool))
+                    mask[lo:hi] = _out_rows(err, size, *tolerance)
             if progress is not None:
                 progress((n + hi / T) / len(keys), "comparing: errors per step")
         out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in QUANTITIES})
-    return out
+    return out, masks
+
+
+def _out_rows(err: np.ndarray, size: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """(rows,) bool: any unit with ``not |a - b| <= atol + rtol |a|`` (NaN counts as out)."""
+    return (~(err <= atol + rtol * size)).any(axis=1)
 
 def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
     """``{(k, d, q): (local (T,), scale (T,))}``: b's steps recomputed in float64 from b's own
@@ -159,14 +171,16 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
     return out
 
 
-def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=None) -> Measures:
+def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=None,
+            tolerance=None) -> Measures:
     """The tolerance-independent analysis of ``b`` against ``a``; see the module docstring.
 
     ``progress(fraction, text)`` is called between chunks (it may raise ``errors.Cancelled``);
-    it is not kept.
+    it is not kept. ``tolerance=(atol, rtol)``: also make that tolerance's per-step masks in
+    the same pass (``Measures.masks``), which :func:`threshold` then reuses.
     """
     keys = shared_keys(a, b)
-    diffs = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.5))
+    diffs, masks = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.5), tolerance)
     local = {}
     if model is not None:
         if progress is not None:
@@ -185,7 +199,8 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
             closer = closer_to_exact(model, a, b, keys)
     if progress is not None:
         progress(1.0, "analysis done")
-    return Measures(keys, quantities, closer, {}, notes)
+    return Measures(keys, quantities, closer, {}, notes,
+                    None if masks is None else (tuple(map(float, tolerance)), masks))
 
 
 def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:
@@ -270,26 +285,30 @@ def _value_at(a: Trace, b: Trace, k, d, q, t, atol, rtol) -> tuple:
 
 
 def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
-              chunk=CHUNK) -> Threshold:
+              chunk=CHUNK, masks: dict | None = None) -> Threshold:
     """Apply ``|a - b| <= atol + rtol |a|`` to the traces, chunk by chunk (nothing recomputed).
 
     The first divergence is the earliest out-of-tolerance value, lowest layer first (an error in a
     layer feeds every layer above it), then earliest step in the direction's processing order, then
-    causal order within a step (gates, then c, then h).
+    causal order within a step (gates, then c, then h). ``masks`` already made for this
+    tolerance (``measure(tolerance=...)``) are used instead of reading the traces again.
     """
     out_steps, ranked = {}, {}
     for k, d in keys:
         la, lb = a.layer(k, d), b.layer(k, d)
-        masks = {q: np.empty(la.steps, bool) for q in QUANTITIES}
-        for lo, hi in _chunks(la.steps, chunk):
-            for q in QUANTITIES:
-                ca = la.rows(q, lo, hi).astype(np.float64)
-                err = np.abs(ca - lb.rows(q, lo, hi).astype(np.float64))
-                masks[q][lo:hi] = (~(err <= atol + rtol * np.abs(ca))).any(axis=1)
+        if masks is None:
+            mine = {q: np.empty(la.steps, bool) for q in QUANTITIES}
+            for lo, hi in _chunks(la.steps, chunk):
+                for q in QUANTITIES:
+                    ca = la.rows(q, lo, hi).astype(np.float64)
+                    err = np.abs(ca - lb.rows(q, lo, hi).astype(np.float64))
+                    mine[q][lo:hi] = _out_rows(err, np.abs(ca), atol, rtol)
+        else:
+            mine = {q: masks[(k, d, q)] for q in QUANTITIES}
         best = None  # (processing position, causal rank, quantity, step)
         for q in QUANTITIES:
-            out_steps[(k, d, q)] = masks[q]
-            rows = np.flatnonzero(masks[q])
+            out_steps[(k, d, q)] = mine[q]
+            rows = np.flatnonzero(mine[q])
             if rows.size:
                 pos, t = earliest(rows, a.steps, reversed_direction(model, k, d))
                 if best is None or (pos, CAUSAL[q]) < best[:2]:

@@ -30,7 +30,7 @@ traces when a view asks for them; the per-step summaries are stored.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -346,16 +346,16 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
     atol, rtol = _check_tolerance(atol, rtol)
     if progress is not None:
         progress(0.0, "comparing: tolerance")
-    limits = analysis.threshold(a, b, measures.keys, atol, rtol, model)
+    made = measures.masks
+    limits = analysis.threshold(a, b, measures.keys, atol, rtol, model,
+                                masks=made[1] if made is not None and made[0] == (atol, rtol) else None)
     if model is not None and limits.first is not None:
         fl = analysis.first_local(measures.local_errors(), atol, model, a.steps)
         if fl is not None and fl[1] not in measures.reading_worst:
             if progress is not None:
                 progress(0.5, "trying the wrong readings")
             worst = analysis.reading_worst(model, b, measures.keys, fl[1], fl[0])
-            measures = analysis.Measures(measures.keys, measures.quantities,
-                                         measures.closer_to_exact,
-                                         {**measures.reading_worst, fl[1]: worst}, measures.notes)
+            measures = replace(measures, reading_worst={**measures.reading_worst, fl[1]: worst})
     if progress is not None:
         progress(1.0, "comparison done")
     return Report(a, b, measures, limits, model)
@@ -383,5 +383,6 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
     """
     atol, rtol = _check_tolerance(atol, rtol)
     measures = analysis.measure(a, b, model=model, oracle=oracle,
-                                progress=analysis.sub_progress(progress, 0.0, 0.85))
+                                progress=analysis.sub_progress(progress, 0.0, 0.85),
+                                tolerance=(atol, rtol))
     return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))

@@ -172,3 +172,43 @@ class StepGates:
         a = np.empty_like(z)
         w.activate(z, a)
         return z, a
+
+
+def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoints: dict,
+                        dtype=np.float32) -> np.ndarray:
+    """c at every step of one direction from its measured h and c at a few steps (processing order).
+
+    ``x`` (T, in) and ``h`` (T, H) in processing order; ``checkpoints`` ``{step: c (H,)}`` the
+    c a library returned at those steps. Between them::
+
+        i, f, c~ = gates of  x_t W^T + h_{t-1} R^T + b       (h_{t-1}: the measured one)
+        c_t      = f_t c_{t-1} + i_t c~_t                    (from the last checkpoint on)
+
+    so c is *derived* from the path's own h (no recurrence through the library), restarting at
+    every measured checkpoint, whose value is kept as measured. Returns ``(c (T, H), gap)``:
+    gap is the largest |derived - measured| at a checkpoint, c carried over one chunk.
+    """
+    T, H = h.shape
+    ww = _Weights(w, dtype)
+    c = np.empty((T, H), dtype)
+    c_prev = np.zeros(H, dtype)
+    gap = 0.0
+    for lo in range(0, T, BLOCK):
+        hi = min(lo + BLOCK, T)
+        z = np.empty((hi - lo, 4 * H), dtype)
+        ww.input_part(np.asarray(x[lo:hi], dtype), z)
+        h_prev = np.zeros((hi - lo, H), dtype)
+        h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
+        z += row_invariant_matmul(h_prev, ww.R_T)
+        a = np.empty_like(z)
+        ww.activate(z, a)
+        ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)
+        f = a[:, H:2 * H]
+        for j in range(hi - lo):
+            t = lo + j
+            c_prev = f[j] * c_prev + ig[j]
+            if t in checkpoints:
+                gap = max(gap, float(np.abs(c_prev - checkpoints[t]).max()))
+                c_prev = checkpoints[t]
+            c[t] = c_prev
+    return c, gap
