@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from . import dialogs, pipeline
+from . import dialogs, pipeline, sweep_table
 from .panels.common import COLORMAPS
 from .panels.gates import SourceChooser
 
@@ -99,6 +99,8 @@ class MenusMixin:
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self._action("Open &model...", self.open_model_dialog, "Ctrl+O"))
         file_menu.addAction(self._action("Open &features...", self.open_features_dialog, "Ctrl+F"))
+        file_menu.addAction(self._action("Open s&weep result...",
+                                         lambda: sweep_table.open_sweep_dialog(self)))
         self.recent_menu = file_menu.addMenu("Recent files")
         self._fill_recent_menu()
         export_menu = file_menu.addMenu("&Export")
@@ -121,6 +123,8 @@ class MenusMixin:
             run_menu.addMenu("Precision of path A"), (("float32", "float32"), ("float64", "float64")),
             self.controller.set_dtype)
         run_menu.addAction(self._action("&Tolerance...", self.tolerance_dialog, "Ctrl+T"))
+        run_menu.addAction(self._action("S&weep a test set...",
+                                        lambda: sweep_table.run_sweep_dialog(self)))
         run_menu.addSeparator()
         run_menu.addAction(self._action("&Recompute", lambda: self.controller.compute(), "F5"))
         run_menu.addAction(self._action("&Cancel", self.controller.cancel, "Esc"))
