@@ -73,6 +73,7 @@ def run_impl(model, x, impl, layer=None, **options):
     """
     from .paths.user_impl import run_impl as _run
 
+    model, x = _model_and_x(model, x)
     return _run(model, x, impl, layer=layer, **options)
 
 
@@ -81,6 +82,7 @@ def load_outputs(model, x, path, layer=None, reference=None):
     see ``io.outputs.load_outputs`` for the array names."""
     from .io.outputs import load_outputs as _load
 
+    model, x = _model_and_x(model, x)
     return _load(model, x, path, layer=layer, reference=reference)
 
 
@@ -91,7 +93,21 @@ def diagnose(model, x, trace, layer=None, **options):
     see ``paths.diagnosis.diagnose``."""
     from .paths.diagnosis import diagnose as _diagnose
 
+    model, x = _model_and_x(model, x)
     return _diagnose(model, x, trace, layer=layer, **options)
+
+
+def _model_and_x(model, x):
+    """A loaded model and a checked (T, in) array; file paths are read (model, features)."""
+    import os
+
+    from .core.reference import check_input
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    if isinstance(x, (str, os.PathLike)):
+        x = load_features(x).data
+    return model, check_input(model, x)
 
 
 def model_answer(model, a, b):
