@@ -74,15 +74,35 @@ def test_tf_cpu_and_torch_cpu_agree(runs, case):
     np.testing.assert_allclose(tf_trace.output, torch_trace.output, atol=ATOL, rtol=0)
 
 
+def assert_gates_make_the_states(model, trace):
+    """A backend's gates are derived (cuDNN never shows them) by the reference's equations, so
+    comparing them with the reference's proves nothing. What can fail: the derived gates must
+    rebuild the backend's *own* states, c_t = f c_prev + i c~ and h_t = o tanh(c_t), in the
+    direction's processing order from c = 0, written out here apart from the package's code."""
+    for k, direction, lt in trace.items():
+        i, f, g, o = (lt.gate(q).astype(np.float64) for q in ("i", "f", "c~", "o"))
+        c, h = lt.c.astype(np.float64), lt.h.astype(np.float64)
+        order = np.arange(len(c))  # input time, in processing order
+        if model.chain[k].go_backwards != (direction == "backward"):
+            order = order[::-1]
+        c_prev = np.zeros_like(c)
+        c_prev[order[1:]] = c[order[:-1]]
+        np.testing.assert_allclose(f * c_prev + i * g, c, atol=ATOL, rtol=0,
+                                   err_msg=f"layer {k} {direction}: f c_prev + i c~ is not c")
+        np.testing.assert_allclose(o * np.tanh(c), h, atol=ATOL, rtol=0,
+                                   err_msg=f"layer {k} {direction}: o tanh(c) is not h")
+
+
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("backend", ["tf-cpu", pytest.param("torch-cpu", marks=needs_torch)])
 def test_backend_agrees_with_reference(runs, case, backend):
     model, traces = runs[case]
     trace, ref = traces[backend], traces["numpy"]
-    for quantity in ("h", "c", "a", "z"):
+    for quantity in ("h", "c"):  # what the backend itself computed (measured or stepped)
         assert max_error(trace, ref, quantity) < ATOL, quantity
     assert trace.output.shape == ref.output.shape
     np.testing.assert_allclose(trace.output, ref.output, atol=ATOL, rtol=0)
+    assert_gates_make_the_states(model, trace)
 
 
 @needs_torch
@@ -179,16 +199,34 @@ def test_hard_sigmoid_keras_lstm_runs_on_tf_cpu_only():
 
 def test_convention_keras_cannot_convert_falls_back_with_a_note():
     """A TF 1.x CudnnLSTM checkpoint's canonical tensors (gate order i, c, f, o) have no Keras
-    converter: tf-cpu runs the canonical weights and says so, and still agrees."""
-    base = random_stored(3, 4, seed=4)
-    reading = Reading("cudnn-rnn-canonical", layout="keras", gate_order="icfo", bias="sum")
+    converter: tf-cpu runs the package's canonical weights and says so. Those come from the
+    package's own reading, so the check is a real tf-keras LSTM given the arrays with the gate
+    blocks put in Keras's order (i, f, c, o) by hand here."""
     from dataclasses import replace
 
-    layer = RecurrentLayer("rnn", "CuDNNLSTM", 3, 4, {"forward": replace(base, true_reading=reading)})
+    from lstm_inspector.backends.common import import_tf
+
+    _, K = import_tf()
+    H = 4
+    base = random_stored(3, H, seed=4)
+    reading = Reading("cudnn-rnn-canonical", layout="keras", gate_order="icfo", bias="sum")
+    layer = RecurrentLayer("rnn", "CuDNNLSTM", 3, H, {"forward": replace(base, true_reading=reading)})
     model, x = Model([layer]), features(STEPS, 3)
     trace = run_backend(model, x, "tf-cpu")
     assert any("no converter" in n for n in trace.meta["notes"])
-    assert max_error(trace, run_reference(model, x), "h") < ATOL
+
+    def keras_order(array):  # blocks stored i, c, f, o -> Keras's i, f, c, o
+        blocks = dict(zip("icfo", np.split(array, 4, axis=-1)))
+        return np.concatenate([blocks[g] for g in "ifco"], axis=-1)
+
+    bias = base.bias[:4 * H] + base.bias[4 * H:]  # bias="sum": both halves
+    lstm = K.layers.LSTM(H, return_sequences=True, recurrent_activation="sigmoid")
+    lstm.build((1, None, 3))
+    lstm.set_weights([keras_order(base.kernel), keras_order(base.recurrent_kernel),
+                      keras_order(bias)])
+    expected = lstm(x[None])[0].numpy()
+    np.testing.assert_allclose(trace.output, expected, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(run_reference(model, x).output, expected, atol=ATOL, rtol=0)
 
 
 def test_tf_cpu_follows_keras_not_the_loaders_reading():
@@ -270,7 +308,22 @@ def test_available_backends_lists_every_name_with_a_reason():
     assert all(isinstance(v, str) for v in available.values())
     assert available["tf-cpu"] == "" and (available["torch-cpu"] == "") == HAS_TORCH
     assert all(available[n] == "" for n in NUMPY_BACKENDS)
-    assert available_backends() == available  # cached
+
+
+def test_available_backends_probes_once_until_refreshed(monkeypatch):
+    """The answer is cached: a second call does not probe the libraries again; refresh does."""
+    from lstm_inspector import backends
+
+    calls = []
+    monkeypatch.setattr(backends, "_cache", {})
+    monkeypatch.setattr(backends, "_probe_tf", lambda: calls.append("tf") or ("", "no gpu"))
+    monkeypatch.setattr(backends, "_probe_torch", lambda: calls.append("torch") or ("", "x"))
+    first = available_backends()
+    assert sorted(calls) == ["tf", "torch"] and first["tf-gpu"] == "no gpu"
+    available_backends()
+    assert len(calls) == 2
+    available_backends(refresh=True)
+    assert len(calls) == 4
 
 
 def test_unknown_or_unavailable_backend_says_what_is_available(small):

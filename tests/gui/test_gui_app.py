@@ -246,9 +246,16 @@ def test_screenshot_mode_writes_the_png_and_exits_0(tmp_path):
                          cwd=str(REPO), timeout=120)
     assert out.returncode == 0, out.stderr
     from PyQt5 import QtGui
+
+    from imagecompare import to_array
     image = QtGui.QImage(str(png))
     assert (image.width(), image.height()) == (1000, 700)
     assert "tensorflow" not in out.stderr.lower()
+    # the picture holds the views: heatmaps in a colour map, curves; not a blank or empty window
+    pixels = to_array(image)[..., :3].reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    assert len(colours) >= 300, f"only {len(colours)} colours: the views were not drawn"
+    assert counts.max() < 0.6 * len(pixels), "one colour fills most of the picture"
 
 
 def test_screenshot_mode_bad_input_exits_2_with_one_line(tmp_path):
