@@ -25,7 +25,7 @@ setup(
     # Lower bounds are the versions this was verified with (Python 3.11, CPU):
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
     # kaldiio 2.18.1, rich 15.0, dask 2026.8 (cluster), torch 2.13, pytest 9.2, pytest-qt 4.5,
-    # hypothesis 6.155, scipy 1.17 (tests only), onnx 1.23.2 and onnxruntime 1.32.0 (export).
+    # hypothesis 6.155, scipy 1.17, import-linter 2.17 (tests); onnx 1.23.2, onnxruntime 1.32.0 (export).
     install_requires=[
         "numpy>=2.4",
         "h5py>=3.14",
@@ -39,6 +39,7 @@ setup(
     extras_require={
         "torch": ["torch>=2.13"],
         "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "scipy>=1.17",
+                 "import-linter>=2.17",
                  "dask[distributed]>=2026.8", "onnx>=1.23", "onnxruntime>=1.32"],
         # sweep --scheduler tcp://HOST:PORT: the same sweep on a Dask distributed cluster
         "cluster": ["dask[distributed]>=2026.8"],

@@ -9,7 +9,8 @@ import importlib.util
 import os
 
 CI_REQUIRES = {"tensorflow": "tensorflow", "tf_keras": "tf-keras", "torch": "torch (CPU build)",
-               "scipy": "scipy", "onnx": "onnx", "onnxruntime": "onnxruntime"}
+               "scipy": "scipy", "onnx": "onnx", "onnxruntime": "onnxruntime",
+               "importlinter": "import-linter"}
 
 
 def in_ci() -> bool:

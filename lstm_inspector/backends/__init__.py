@@ -1,6 +1,7 @@
 """Real LSTM implementations run on the same model and input as the NumPy reference.
 
-The only package that imports TensorFlow or torch, always inside functions. Backends, truest
+With ``io.tf_runtime`` (which reads TF checkpoints), the only code that imports TensorFlow or
+torch, always inside functions (``.importlinter`` enforces it). Backends, truest
 first (``auto`` picks the first one that is available and can run the model):
 
 =============  ==================================================================  ==========

@@ -143,8 +143,7 @@ def _resolve_prefix(path) -> str:
 
 
 def _latest_in_folder(folder: Path) -> str:
-    _import_tensorflow()
-    import tensorflow as tf
+    tf = _import_tensorflow()
 
     latest = tf.train.latest_checkpoint(str(folder))
     if latest and Path(latest + ".index").is_file():
@@ -162,9 +161,10 @@ def _latest_in_folder(folder: Path) -> str:
 
 # ---- TensorFlow reader -------------------------------------------------------------------
 def _import_tensorflow():
+    """TensorFlow through io's runtime (the one place in io that imports it, quietly)."""
     from .tf_runtime import import_tensorflow
 
-    import_tensorflow("reading a TF checkpoint")
+    return import_tensorflow("reading a TF checkpoint")
 
 
 def _first_line(error: BaseException) -> str:
@@ -173,8 +173,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def _open_reader(prefix: str):
-    _import_tensorflow()
-    import tensorflow as tf
+    tf = _import_tensorflow()
 
     try:
         return tf.train.load_checkpoint(prefix)
