@@ -70,6 +70,14 @@ def test_wrong_return_shape_is_one_sentence(forum):
     assert "shape (10, 8)" in message and "(10, 2)" in message and "\n" not in message
 
 
+def test_a_list_of_per_step_h_is_read_and_three_values_are_refused(forum):
+    model, x = forum
+    trace = li.run_impl(model, x, f"{IMPLS / 'faulty.py'}:list_of_steps")
+    assert li.diagnose(model, x, trace).agree
+    with pytest.raises(UserCodeError, match="returned a tuple of 3 values; expected h of shape"):
+        li.run_impl(model, x, f"{IMPLS / 'faulty.py'}:three_values")
+
+
 def _children():
     """Pids of this process's live children."""
     own = os.getpid()
@@ -123,7 +131,7 @@ def test_bad_impl_arguments_are_sentences(forum, tmp_path):
         li.run_impl(model, x, str(tmp_path / "absent.py"))
     with pytest.raises(InspectorError, match="Python file"):
         li.run_impl(model, x, str(FORUM))
-    with pytest.raises(UserCodeError, match="defines 6 functions"):
+    with pytest.raises(UserCodeError, match="defines 8 functions"):
         li.run_impl(model, x, str(IMPLS / "faulty.py"))
     with pytest.raises(UserCodeError, match="no function named 'nope'"):
         li.run_impl(model, x, f"{IMPLS / 'faulty.py'}:nope")

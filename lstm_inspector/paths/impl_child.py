@@ -189,8 +189,10 @@ def sequence_states(out, T: int, H: int, name: str) -> dict:
                             + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
         h, c = out["h"], out.get("c")
         gates = {k: v for k, v in out.items() if k in GATE_KEYS}
-    elif isinstance(out, (tuple, list)) and len(out) == 2:
+    elif isinstance(out, (tuple, list)) and len(out) == 2 and all(np.size(v) == T * H for v in out):
         (h, c), gates = out, {}
+    elif isinstance(out, (tuple, list)) and len(out) == T and all(np.size(v) == H for v in out):
+        h, c, gates = np.stack([np.reshape(v, H) for v in out]), None, {}   # one h per step
     elif isinstance(out, (tuple, list)):
         raise UserFault(f"{name} returned {_kind(out)}; expected {expected}")
     else:
