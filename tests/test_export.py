@@ -219,3 +219,15 @@ def test_cli_export_compare_and_stream(keras_files, tmp_path):
     assert code == 1 and "h and c are swapped when carried" in out, out + err
     code, out, err = run_cli("export", model, "--to", "onnx", tmp_path / "m.py")
     assert code == 2 and err.count("\n") == 1 and "*.onnx file" in err
+
+
+def test_gui_pipeline_takes_an_onnx_file_as_path_b(tmp_path):
+    """The window's path B is a backend string; ``onnx:FILE`` runs the file (as --onnx does)."""
+    from lstm_inspector.gui.pipeline import backend_for, compute
+
+    model = cudnn_model(layers=2)
+    export_model(model, "onnx", tmp_path / "m.onnx")
+    backend = backend_for(f"onnx:{tmp_path / 'm.onnx'}")
+    results = compute(model, features(30, 3), backend=backend)
+    assert results.report.agree and "m.onnx" in results.trace_b.label
+    assert results.trace_b.layer(1).how("c") == "stepped"
