@@ -2,7 +2,7 @@
 and, for what static imports cannot show (imports inside functions), what importing a module
 really loads.
 
-Contracts: the command line (cli, sweep) -> gui -> export -> backends -> io | paths -> core ->
+Contracts: the command line -> gui -> sweep -> export -> backends -> io, paths -> core ->
 errors, never upwards; core imports NumPy alone; only backends and ``io.tf_runtime`` import
 TensorFlow or torch; nothing below gui imports Qt.
 """
