@@ -1,6 +1,7 @@
 """Your own implementation on the command line: ``--impl`` / ``--outputs`` and ``diagnose``.
 
-    lstm-inspector diagnose MODEL FEATURES (--impl FILE.py[:NAME] | --outputs FILE) [--layer N] [--json]
+    lstm-inspector diagnose MODEL FEATURES (--impl FILE.py[:NAME] | --outputs FILE | --backend B)
+                            [--layer N] [--json]
     lstm-inspector compare MODEL FEATURES --impl FILE.py[:NAME]     your function as path B
     lstm-inspector MODEL FEATURES --impl FILE.py                    the same in the window
 
@@ -15,9 +16,13 @@ import json
 from .errors import InspectorError
 
 
-def add_port_options(p, required: bool):
-    """``--impl`` / ``--outputs`` (your own implementation as a path) and how to run it."""
+def add_port_options(p, required: bool, backend: bool = False):
+    """``--impl`` / ``--outputs`` (your own implementation as a path) and how to run it;
+    ``backend``: a backend may be the path instead (``diagnose --backend numpy:naive``)."""
     group = p.add_mutually_exclusive_group(required=required)
+    if backend:
+        group.add_argument("--backend", help="diagnose a backend's path instead (e.g. tf-cpu, "
+                                             "numpy:naive)")
     group.add_argument("--impl", metavar="FILE.py[:NAME]",
                        help="your LSTM function (runs your code, in a separate process)")
     group.add_argument("--outputs", metavar="FILE",
@@ -32,7 +37,7 @@ def add_diagnose_parser(sub, add_model_options):
     p = sub.add_parser("diagnose", help="which convention your implementation got wrong")
     p.add_argument("model")
     p.add_argument("features")
-    add_port_options(p, required=True)
+    add_port_options(p, required=True, backend=True)
     p.add_argument("--layer", type=int, default=None,
                    help="only recurrent layer N, fed the reference's input to it (default: all)")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
@@ -89,7 +94,12 @@ def cmd_diagnose(args, model_overrides: dict) -> int:
     check_features(feats, input_size=model.input_size)
     x = check_input(model, feats.data)
     ref = run_reference(model, x)
-    trace = port_trace(args, model, x, ref, layer=args.layer)
+    if getattr(args, "backend", None):
+        from .backends import run_backend
+
+        trace = run_backend(model, x, backend=args.backend)
+    else:
+        trace = port_trace(args, model, x, ref, layer=args.layer)
     result = diagnose(model, x, trace, layer=args.layer, atol=args.atol, rtol=args.rtol,
                       reference=ref, timeout=args.timeout)
     if args.json:

@@ -74,3 +74,9 @@ def test_outputs_and_compare_with_impl(tmp_path):
     assert "your NewLSTM" in out
     code, out, err = run_cli("diagnose", FORUM, FORUM_INPUT)
     assert code == 2 and "--impl" in err
+
+
+def test_a_backend_path_is_diagnosed_too():
+    code, out, err = run_cli("diagnose", FORUM, FORUM_INPUT, "--backend", "numpy:onnx-order")
+    assert code == 1, err
+    assert "best match: gate order iofc" in out and "reproduces every step of its h and c" in out

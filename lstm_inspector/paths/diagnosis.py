@@ -23,11 +23,13 @@ from ..core.analysis import reversed_direction
 from ..core.compare import compare
 from ..core.detective import FIT_ATOL, FIT_RTOL, Detective, fault_words
 from ..core.fixes import make_fix
-from ..core.port_trace import to_input_time
+from ..core.port_trace import PortTrace, to_input_time
 from ..core.reference import layer_output, run_reference
 from ..core.trace import QUANTITIES
 
 SHOWN = 5   # candidates listed after the best
+WORDS = {"port": {"your": "your", "yours": "yours", "port": "your port"},
+         "path": {"your": "its", "yours": "this path", "port": "this path"}}
 #: Largest local difference from the file's own equations still read as arithmetic (h and c
 #: are O(1); a convention fault moves them by 1e-2 or more, see tests/test_detective.py).
 PRECISION_LIMIT = 5e-3
@@ -67,6 +69,7 @@ class LayerFinding:
     teacher_local: np.ndarray | None = None
     precision: float | None = None
     tolerance: tuple = (0.0, 0.0)
+    whose: str = "port"   # "port": the user's function or outputs; "path": a backend
 
     @property
     def kind(self) -> str:
@@ -84,12 +87,13 @@ class LayerFinding:
         return text if self.direction == "forward" else f"{text} {self.direction}"
 
     def text(self) -> str:
+        w = WORDS[self.whose]
         lines = []
         if self.agrees:
             return f"{self.where}: agrees with the reference"
         f = self.first
         lines.append(f"{self.where}: diverges from step {f['step']} ({f['quantity']}[{f['unit']}]: "
-                     f"reference {f['reference']:.7g}, yours {f['path']:.7g})")
+                     f"reference {f['reference']:.7g}, {w['yours']} {f['path']:.7g})")
         if self.teacher_local is not None:
             atol = self.tolerance[0]
             bad = np.flatnonzero(self.teacher_local > atol)
@@ -102,7 +106,7 @@ class LayerFinding:
         if self.best is not None:
             b = self.best
             lines.append(f"  best match: {b.hypothesis.describe()}: reproduces every step of "
-                         f"your {evidence} to {b.error:.2g}")
+                         f"{w['your']} {evidence} to {b.error:.2g}")
             lines.append(f"  fix: {self.fix.sentence}")
             lines += ["      " + line for line in self.fix.lines]
             lines.append(f"  checked: the fixed reading, run over the whole input, equals the "
@@ -112,23 +116,25 @@ class LayerFinding:
                 lines.append(f"  your function re-run on the fixed arrays {verdict} with the "
                              f"reference (max |h difference| {self.rerun_error:.2g})")
         elif self.precision is not None:
-            lines.append(f"  no convention fault: every step of your port follows the file's "
-                         f"own equations to {self.precision:.2g} (from your previous state); the "
+            lines.append(f"  no convention fault: every step of {w['port']} follows the "
+                         f"file's own equations to {self.precision:.2g} (from {w['your']} "
+                         f"previous state); the "
                          f"divergence is arithmetic (accumulated rounding, reduced precision, an "
                          f"approximate exp or tanh), not a convention")
         else:
-            lines.append(f"  no convention (one or two faults) reproduces your port; the "
+            lines.append(f"  no convention (one or two faults) reproduces {w['port']}; the "
                          f"closest are listed below")
             if self.local_step:
                 s = self.local_step
                 gate = {"c": "c (through i, f or c~)", "h": "h"}.get(s["gate"], f"the {s['gate']} gate")
-                lines.append(f"  your own step {s['step']} first leaves the file's equations "
-                             f"(from your previous state) in {gate} of unit {s['unit']}: "
+                lines.append(f"  {w['your']} own step {s['step']} first leaves the file's "
+                             f"equations (from {w['your']} previous state) in {gate} of unit "
+                             f"{s['unit']}: "
                              f"h[{s['unit']}] = {s['path']:.7g}, the equations give "
                              f"{s['equations']:.7g}")
         others = [c for c in self.ranking if c is not self.best][:SHOWN]
         if others:
-            lines.append("  other candidates (max error against your port):")
+            lines.append(f"  other candidates (max error against {w['port']}):")
             lines += [f"    {c.error:9.2g}  {c.hypothesis.describe()}" for c in others]
         return "\n".join(lines)
 
@@ -264,7 +270,8 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
         measured = [q for q in QUANTITIES if lt.how(q) != "derived"]
         finding = LayerFinding(k, reference.layer_names[k], d, agrees=True,
                                c_known=lt.how("c") != "derived",
-                               tolerance=(report.atol, report.rtol))
+                               tolerance=(report.atol, report.rtol),
+                               whose="port" if isinstance(trace, PortTrace) else "path")
         tf = getattr(trace, "teacher_forced", {}).get((k, d))
         if tf is not None:
             finding.teacher_local = np.abs(tf["h"] - reference.layer(k, d).h).max(axis=1)
