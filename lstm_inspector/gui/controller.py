@@ -3,8 +3,10 @@
 The controller owns the :class:`~lstm_inspector.gui.workers.Worker` and writes results into the
 :class:`~lstm_inspector.gui.state.InspectorState`; it never touches a widget. Rules:
 
-* a new model or feature file drops the old traces and, when both are present, runs everything;
-* a changed backend or TF32 reruns path B only; a changed precision reruns path A only;
+* a new model or feature file drops every trace and, when both are present, runs A and B;
+* choosing another path as A or B runs only that path, unless its trace is still cached (a
+  path's trace is kept while the model, input and what it depends on (``path_list.
+  settings_key``: the reference's precision, the hardware's TF32) are unchanged);
 * a changed tolerance only recompares (``compare`` on the traces already there).
 """
 from __future__ import annotations
@@ -14,14 +16,17 @@ from pathlib import Path
 from PyQt5 import QtCore
 
 from . import pipeline
+from .path_list import settings_key
 from .state import FeatureInput
 from .workers import Worker
 
 
-class Controller(QtCore.QObject):
-    """Runs loading and computing in the background; ``computed`` fires when traces are ready."""
+MAX_CACHED_TRACES = 4  # A, B and the last two others: switching back costs no rerun
 
-    computed = QtCore.pyqtSignal()
+
+class Controller(QtCore.QObject):
+    """Runs loading and computing in the background; results go to the state."""
+
     modelOpened = QtCore.pyqtSignal(str)      # path, for recent files
     featuresOpened = QtCore.pyqtSignal(str)
 
@@ -33,6 +38,9 @@ class Controller(QtCore.QObject):
         self.worker.finished.connect(lambda: state.set_busy(False))
         self.worker.failed.connect(state.fail)
         self.auto_compute = True
+        # settings_key -> trace, for the current model and input (cleared when either changes)
+        self._traces: dict = {}
+        self._inputs = None
 
     # ---- opening -------------------------------------------------------------------------------
     def open_path(self, path) -> str:
@@ -81,52 +89,85 @@ class Controller(QtCore.QObject):
             self.compute()
 
     # ---- computing -----------------------------------------------------------------------------
-    def compute(self, rerun_a: bool = True, rerun_b: bool = True) -> bool:
-        """Run (what must rerun of) both paths and compare; False when inputs are missing."""
+    def cached_trace(self, key: str):
+        """Path ``key``'s trace for the current model, input and settings, or None."""
+        s = self.state
+        if s.features is None or not self._same_inputs(s.model, s.features.data):
+            return None
+        return self._traces.get(settings_key(key, s.dtype, s.tf32))
+
+    def _same_inputs(self, model, x) -> bool:
+        return self._inputs is not None and self._inputs[0] is model and self._inputs[1] is x
+
+    def _keep(self, key: str, trace, dtype, tf32) -> None:
+        self._traces.pop(settings_key(key, dtype, tf32), None)
+        self._traces[settings_key(key, dtype, tf32)] = trace  # newest last
+        while len(self._traces) > MAX_CACHED_TRACES:
+            self._traces.pop(next(iter(self._traces)))
+
+    def compute(self, rerun_a: bool = False, rerun_b: bool = False) -> bool:
+        """Run path A and path B where no trace of them is cached (``rerun_*``: run anyway),
+        then compare; False when inputs are missing."""
         s = self.state
         if s.model is None or s.features is None or not self.auto_compute:
             return False
         model, features, x = s.model, s.features, s.features.data
-        keep_a = None if rerun_a else s.trace_a
-        keep_b = None if rerun_b else s.trace_b
-        previous = s.report if keep_a is not None and keep_b is not None else None
-        backend, dtype, tf32, atol, rtol = s.backend, s.dtype, s.tf32, s.atol, s.rtol
+        if not self._same_inputs(model, x):
+            self._traces, self._inputs = {}, (model, x)
+        path_a, path_b, dtype, tf32, atol, rtol = (s.path_a, s.path_b, s.dtype, s.tf32, s.atol,
+                                                   s.rtol)
+        keep_a = None if rerun_a else self.cached_trace(path_a)
+        keep_b = None if rerun_b else self.cached_trace(path_b)
+        if path_a == path_b and keep_a is None:
+            keep_b = None  # one run serves both (pipeline.compute)
+        previous = s.report if (keep_a is not None and keep_a is s.trace_a
+                                and keep_b is not None and keep_b is s.trace_b) else None
 
         def work(progress):
             pipeline.check_inputs(model, features)
-            return pipeline.compute(model, x, backend=backend, dtype=dtype, tf32=tf32, atol=atol,
+            return pipeline.compute(model, x, backend=path_b, dtype=dtype, tf32=tf32, atol=atol,
                                     rtol=rtol, progress=progress, trace_a=keep_a, trace_b=keep_b,
-                                    previous_report=previous)
+                                    previous_report=previous, path_a=path_a)
 
         def done(results):
             if s.model is model and s.features is not None and s.features.data is x:
-                s.set_results(results.trace_a, results.trace_b, results.report)
-                self.computed.emit()
+                self._keep(path_a, results.trace_a, dtype, tf32)
+                self._keep(path_b, results.trace_b, dtype, tf32)
+                if (s.path_a, s.path_b) == (path_a, path_b):
+                    s.set_results(results.trace_a, results.trace_b, results.report)
 
-        what = "comparing" if (keep_a is not None and keep_b is not None) else f"running {backend}"
+        running = [key for key, kept in ((path_a, keep_a), (path_b, keep_b)) if kept is None]
+        what = f"running {' and '.join(dict.fromkeys(running))}" if running else "comparing"
         self.worker.submit(what, work, done)
         return True
 
+    def set_paths(self, a: str | None = None, b: str | None = None) -> None:
+        """Choose path A and/or B (keys of ``state.paths``) and run what is not cached."""
+        if self.state.set_paths(a=a, b=b):
+            self.compute()
+
     def set_backend(self, backend: str) -> None:
-        if backend != self.state.backend:
-            self.state.set_run_settings(backend=backend)
-            self.compute(rerun_a=self.state.trace_a is None)
+        """Path B (the Run menu's "Path B" and ``--backend``)."""
+        self.set_paths(b=backend)
+
+    def swap_paths(self) -> None:
+        """B becomes A and A becomes B (both traces are cached: only a recompare)."""
+        self.set_paths(a=self.state.path_b, b=self.state.path_a)
 
     def set_tf32(self, tf32) -> None:
         if tf32 != self.state.tf32:
             self.state.set_run_settings(tf32=tf32)
-            self.compute(rerun_a=self.state.trace_a is None)
+            self.compute()
 
     def set_dtype(self, dtype: str) -> None:
         if dtype != self.state.dtype:
             self.state.set_run_settings(dtype=dtype)
-            self.compute(rerun_b=self.state.trace_b is None)
+            self.compute()
 
     def set_tolerance(self, atol, rtol) -> None:
         if (atol, rtol) != (self.state.atol, self.state.rtol):
             self.state.set_run_settings(atol=atol, rtol=rtol)
-            have = self.state.trace_a is not None and self.state.trace_b is not None
-            self.compute(rerun_a=not have, rerun_b=not have)
+            self.compute()
 
     def cancel(self) -> None:
         self.worker.cancel()

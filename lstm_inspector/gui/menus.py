@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from . import dialogs, pipeline, sweep_table
+from . import dialogs, sweep_table
 from .panels.common import COLORMAPS
-from .panels.gates import SourceChooser
+from .path_chooser import PathChooser, SourceButtons
 
 
 class MenusMixin:
@@ -27,19 +27,21 @@ class MenusMixin:
         self.layer_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLength)
         self.layer_combo.setMinimumContentsLength(23)
         self.layer_combo.currentIndexChanged.connect(self._layer_chosen)
-        self.source_combo = SourceChooser(self.state)
+        self.source_buttons = SourceButtons(self.state)
+        self.path_chooser = PathChooser(self.state, self.controller)
+        self.menuBar().setCornerWidget(self.path_chooser, QtCore.Qt.TopRightCorner)
         self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.slider.setMinimumWidth(80)
         self.slider.valueChanged.connect(self.state.set_timestep)
         self.step_label = QtWidgets.QLabel()
         self.step_label.setMinimumWidth(190)
-        for w in (self.layer_combo, self.source_combo, self.slider):
+        for w in (self.layer_combo, self.slider):
             w.setFocusPolicy(QtCore.Qt.ClickFocus)
         self.slider.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
         bar.addWidget(QtWidgets.QLabel(" layer "))
         bar.addWidget(self.layer_combo)
         bar.addWidget(QtWidgets.QLabel("  show "))
-        bar.addWidget(self.source_combo)
+        bar.addWidget(self.source_buttons)
         bar.addSeparator()
         self.nav_actions = self._navigation_actions()
         for name in ("previous_divergence", "play", "next_divergence"):
@@ -48,13 +50,14 @@ class MenusMixin:
         bar.addWidget(self.step_label)
         self.toolbar = bar
 
-    def _choice_menu(self, menu, choices, on_pick, separator_before=None):
+    def _choice_menu(self, menu, choices, on_pick, separator_before=()):
         """Exclusive checkable actions ``(value, text)`` in ``menu``; picking one calls
-        ``on_pick(value)``. Returns the action group and ``{value: action}``."""
+        ``on_pick(value)``; a separator before each index in ``separator_before``. Returns the
+        action group and ``{value: action}``."""
         group = QtWidgets.QActionGroup(self)
         actions = {}
         for k, (value, text) in enumerate(choices):
-            if k == separator_before:
+            if k in separator_before:
                 menu.addSeparator()
             action = self._action(text, lambda _=False, v=value: on_pick(v), checkable=True)
             group.addAction(action)
@@ -112,21 +115,25 @@ class MenusMixin:
         file_menu.addAction(self._action("&Quit", self.close, "Ctrl+Q"))
 
         run_menu = menu.addMenu("&Run")
-        backend_menu = run_menu.addMenu("Path &B")
-        self.backend_group, self.backend_actions = self._choice_menu(
-            backend_menu, pipeline.backend_choices(), self.controller.set_backend,
-            separator_before=len(pipeline.HARDWARE_BACKENDS))
+        self.path_menus = {"a": run_menu.addMenu("Path &A"), "b": run_menu.addMenu("Path &B")}
+        self.path_actions: dict = {}
+        self._fill_path_menus()
+        self.state.pathsChanged.connect(self._fill_path_menus)
+        run_menu.addAction(self._action("&Swap A and B", self.controller.swap_paths,
+                                        "Ctrl+Shift+X"))
+        run_menu.addSeparator()
         self.tf32_group, self.tf32_actions = self._choice_menu(
             run_menu.addMenu("TF32"), ((None, "library default"), (True, "allowed"), (False, "off")),
             self.controller.set_tf32)
         self.dtype_group, self.dtype_actions = self._choice_menu(
-            run_menu.addMenu("Precision of path A"), (("float32", "float32"), ("float64", "float64")),
-            self.controller.set_dtype)
+            run_menu.addMenu("Precision of the NumPy reference"),
+            (("float32", "float32"), ("float64", "float64")), self.controller.set_dtype)
         run_menu.addAction(self._action("&Tolerance...", self.tolerance_dialog, "Ctrl+T"))
         run_menu.addAction(self._action("S&weep a test set...",
                                         lambda: sweep_table.run_sweep_dialog(self)))
         run_menu.addSeparator()
-        run_menu.addAction(self._action("&Recompute", lambda: self.controller.compute(), "F5"))
+        run_menu.addAction(self._action(
+            "&Recompute", lambda: self.controller.compute(rerun_a=True, rerun_b=True), "F5"))
         run_menu.addAction(self._action("&Cancel", self.controller.cancel, "Esc"))
 
         view_menu = menu.addMenu("&View")
@@ -153,10 +160,32 @@ class MenusMixin:
                                                   dialogs.about_html())))
         self._check_run_actions()
 
+    def _fill_path_menus(self):
+        """Path A and Path B submenus: every path of ``state.paths``, grouped, the chosen checked."""
+        if getattr(self, "_menu_paths", None) == self.state.paths:
+            self._check_run_actions()
+            return
+        self._menu_paths = list(self.state.paths)
+        for which, menu in self.path_menus.items():
+            for action in self.path_actions.get(which, {}).values():
+                self.removeAction(action)
+                action.deleteLater()
+            menu.clear()
+            paths = self.state.paths
+            breaks = [k for k in range(1, len(paths)) if paths[k].group != paths[k - 1].group]
+            pick = (lambda key: self.controller.set_paths(a=key)) if which == "a" else \
+                (lambda key: self.controller.set_paths(b=key))
+            _, self.path_actions[which] = self._choice_menu(
+                menu, [(c.key, c.label) for c in paths], pick, separator_before=breaks)
+        self._check_run_actions()
+
     def _check_run_actions(self):
         s = self.state
-        action = self.backend_actions.get(s.backend)
-        if action is not None:
-            action.setChecked(True)
+        for which, key in (("a", s.path_a), ("b", s.path_b)):
+            action = self.path_actions.get(which, {}).get(key)
+            if action is not None:
+                action.setChecked(True)
+        if not hasattr(self, "dtype_actions"):
+            return  # still building the menus
         self.tf32_actions[s.tf32].setChecked(True)
         self.dtype_actions[s.dtype].setChecked(True)

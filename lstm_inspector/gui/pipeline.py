@@ -1,9 +1,9 @@
 """What the GUI asks the engine to do, as plain functions (no Qt): run them in a worker.
 
-The GUI computes nothing itself: path A is always ``run_reference`` (the instrumented NumPy
-pass), path B is ``run_backend`` (a real implementation, or NumPy under another reading, or
-``numpy64``), and the comparison is ``compare``. These functions only chain those calls and
-split one progress bar among them.
+The GUI computes nothing itself: paths A and B are any two of the list in ``path_list``
+(``run_path``: the NumPy reference, a backend, the float64 oracle, a wrong reading, the user's
+implementation or outputs), and the comparison is ``compare``. These functions only chain those
+calls and split one progress bar among them.
 """
 from __future__ import annotations
 
@@ -12,33 +12,20 @@ from pathlib import Path
 
 from ..core.weights import READINGS
 from ..errors import InspectorError
+from .path_list import REFERENCE, choice_for, run_path
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".hdf", ".index", ".ckpt", ".meta")
 FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt", ".htk", ".fea", ".mfc", ".mfcc", ".plp",
                     ".fbank", ".ark", ".scp", ".wav")
-HARDWARE_BACKENDS = ("auto", "tf-gpu", "torch-cuda", "tf-cpu", "torch-cpu")
-
-
-def backend_choices() -> list[tuple[str, str]]:
-    """``(backend name for run_backend, menu text)`` for every choice of path B."""
-    choices = [(name, name) for name in HARDWARE_BACKENDS]
-    choices.append(("numpy64", "NumPy float64"))
-    choices += [(f"numpy:{name}", f"NumPy, '{name}' reading") for name in READINGS]
-    return choices
 
 
 def backend_for(backend: str = "auto", reading: str | None = None) -> str:
-    """The path-B backend name; a ``reading`` means NumPy under that reading."""
+    """Path B's key for ``--backend``/``--reading``: a ``reading`` means NumPy under it."""
     if reading:
         if reading not in READINGS:
             raise InspectorError(f"unknown reading '{reading}' (known: {', '.join(READINGS)})")
         return f"numpy:{reading}"
-    known = {name for name, _ in backend_choices()}
-    if backend.startswith(("onnx:", "tflite:", "file:")):  # an exported model file as path B
-        return backend
-    if backend not in known:
-        raise InspectorError(f"unknown backend '{backend}' (known: {', '.join(sorted(known))})")
-    return backend
+    return choice_for(backend).key
 
 
 def classify_path(path) -> str:
@@ -112,25 +99,30 @@ class Results:
 
 
 def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rtol=None,
-            progress=None, trace_a=None, trace_b=None, previous_report=None) -> Results:
-    """Run path A (NumPy reference) and path B (``backend``) on ``x`` and compare them.
+            progress=None, trace_a=None, trace_b=None, previous_report=None,
+            path_a=REFERENCE) -> Results:
+    """Run path ``path_a`` (default the NumPy reference) and path ``backend`` (B) on ``x`` and
+    compare them (keys of ``path_list``).
 
     ``trace_a`` / ``trace_b`` given: reused instead of rerun (a changed tolerance only recompares,
     a changed backend only reruns B). ``previous_report`` of those same traces: a changed
     tolerance re-thresholds it (``Report.with_tolerance``) instead of analysing again. The
     report comes back frozen: views and exports only read it.
     """
-    from ..backends import run_backend
     from ..core.compare import compare
-    from ..core.reference import run_reference
 
     if trace_a is None:
-        trace_a = run_reference(model, x, dtype=dtype, progress=_part(progress, 0.0, 0.35))
+        if progress is not None:
+            progress(0.0, f"running {path_a}")
+        trace_a = run_path(path_a, model, x, dtype=dtype, tf32=tf32,
+                           progress=_part(progress, 0.0, 0.35))
+    if trace_b is None and backend == path_a:
+        trace_b = trace_a  # one path compared with itself: one run
     if trace_b is None:
         if progress is not None:
             progress(0.35, f"running {backend}")
-        trace_b = run_backend(model, x, backend=backend, tf32=tf32,
-                              progress=_part(progress, 0.35, 0.9))
+        trace_b = run_path(backend, model, x, dtype=dtype, tf32=tf32,
+                           progress=_part(progress, 0.35, 0.9))
     if progress is not None:
         progress(0.9, "comparing the two paths")
     if previous_report is not None and previous_report.a is trace_a and previous_report.b is trace_b:

@@ -9,6 +9,8 @@ Signals
 -------
 modelLoaded, featuresLoaded
     a new model / feature array is in place (old traces are dropped).
+pathsChanged
+    the list of paths (``paths``) or the choice of A and B (``path_a``, ``path_b``) changed.
 tracesReady
     ``trace_a``, ``trace_b`` and ``report`` are set (or cleared): views set their images once here.
 timestepChanged(int)
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 from PyQt5 import QtCore
 
-SOURCES = ("a", "b", "diff")  # which path a heatmap shows: A (NumPy), B (backend), |A - B|
+from .path_list import REFERENCE, PathChoice, builtin_paths, choice_for
+
+SOURCES = ("a", "b", "diff")  # which path a heatmap shows: A, B, |A - B|
 DEFAULT_FRAME_SHIFT = 0.010  # seconds, when the feature file does not say
 
 
@@ -57,10 +61,12 @@ class FeatureInput:
 
 
 class InspectorState(QtCore.QObject):
-    """Model, features, the two traces and their comparison, selection, cursor and run settings."""
+    """Model, features, the paths (a list) and which two are A and B, their traces and
+    comparison, selection, cursor and run settings."""
 
     modelLoaded = QtCore.pyqtSignal()
     featuresLoaded = QtCore.pyqtSignal()
+    pathsChanged = QtCore.pyqtSignal()
     tracesReady = QtCore.pyqtSignal()
     timestepChanged = QtCore.pyqtSignal(int)
     selectionChanged = QtCore.pyqtSignal()
@@ -74,9 +80,12 @@ class InspectorState(QtCore.QObject):
         self.model = None
         self.model_path = ""
         self.features: FeatureInput | None = None
-        # what ran
-        self.trace_a = None  # NumPy reference
-        self.trace_b = None  # backend, or NumPy under another reading
+        # the paths, and which two are compared (keys of ``paths``)
+        self.paths: list[PathChoice] = builtin_paths()
+        self.path_a, self.path_b = REFERENCE, "auto"
+        # what ran: the traces of path A and path B, and their comparison
+        self.trace_a = None
+        self.trace_b = None
         self.report = None
         # selection
         self.layer = 0
@@ -87,7 +96,6 @@ class InspectorState(QtCore.QObject):
         # run settings (None: the engine's defaults)
         self.atol: float | None = None
         self.rtol: float | None = None
-        self.backend = "auto"
         self.tf32: bool | None = None
         self.dtype = "float32"
         # display settings
@@ -258,6 +266,39 @@ class InspectorState(QtCore.QObject):
             self.set_timestep(int(earlier[-1]))
             return True
         return False
+
+    # ---- paths ------------------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """Path B's key (the name ``--backend`` and the Run menu use)."""
+        return self.path_b
+
+    @backend.setter
+    def backend(self, key: str) -> None:
+        self.set_paths(b=key)
+
+    def path(self, key: str) -> PathChoice:
+        """The :class:`PathChoice` of ``key`` (one of ``paths``)."""
+        return choice_for(key, self.paths)
+
+    def add_path(self, choice: PathChoice) -> None:
+        """Offer another path (the user's implementation or outputs); a known key is replaced."""
+        self.paths = [c for c in self.paths if c.key != choice.key] + [choice]
+        self.pathsChanged.emit()
+
+    def set_paths(self, a: str | None = None, b: str | None = None) -> bool:
+        """Choose path A and/or path B by key (added to ``paths`` if it is an impl/outputs
+        key); True when the choice changed. The controller reruns what it must."""
+        a = self.path_a if a is None else a
+        b = self.path_b if b is None else b
+        for key in (a, b):
+            if all(c.key != key for c in self.paths):
+                self.paths = self.paths + [choice_for(key, self.paths)]
+        if (a, b) == (self.path_a, self.path_b):
+            return False
+        self.path_a, self.path_b = a, b
+        self.pathsChanged.emit()
+        return True
 
     # ---- settings -------------------------------------------------------------------------------
     def set_run_settings(self, **changes) -> None:

@@ -225,10 +225,14 @@ def show_sweep(window, result: dict) -> SweepWindow:
 
 def open_utterance(window, model: str, address: str, result: dict) -> None:
     """Open one swept utterance in the inspector with the sweep's model, path B and tolerance."""
-    from .pipeline import backend_choices
+    from ..errors import InspectorError
+    from .path_list import choice_for
 
-    backend = result.get("backend")
-    if backend in {name for name, _ in backend_choices()}:
+    try:
+        backend = choice_for(str(result.get("backend"))).key
+    except InspectorError:
+        backend = None  # a path this window does not know: keep the current B
+    if backend is not None:
         window.state.set_run_settings(backend=backend)
         window._check_run_actions()
     if result.get("atol") is not None:

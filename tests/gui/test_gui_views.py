@@ -25,7 +25,7 @@ def test_gate_heatmaps_hold_the_trace_arrays_of_each_source(qtbot, window, small
         assert np.array_equal(window.states.image(q), lt_a.quantity(q))
     assert np.array_equal(window.features.heatmap.image.image, small_features)
 
-    window.source_combo.setCurrentIndex(window.source_combo.findData("b"))
+    window.source_buttons.buttons["b"].click()
     assert s.source == "b"
     for q in GATES:
         assert np.array_equal(window.gates.image(q), lt_b.gate(q))
@@ -298,11 +298,11 @@ def test_tolerance_change_recompares_without_rerunning(qtbot, window, small_mode
 def test_backend_menu_reruns_path_b_only(qtbot, window, small_model, small_features):
     s = compute(qtbot, window, small_model, small_features)
     a = s.trace_a
-    window.backend_actions["numpy64"].trigger()
+    window.path_actions["b"]["numpy64"].trigger()
     wait_idle(qtbot, window)
     assert s.backend == "numpy64" and s.trace_a is a
     assert s.trace_b.meta["dtype"] == "float64"
-    assert window.backend_actions["numpy64"].isChecked()
+    assert window.path_actions["b"]["numpy64"].isChecked()
     assert window.run_label.text().endswith("float64")  # B: numpy CPU float64
     window.dtype_actions["float64"].trigger()
     wait_idle(qtbot, window)

@@ -20,7 +20,6 @@ from .common import (
 
 GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
 SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
-DEFAULT_LABEL = {"a": "NumPy reference", "b": "backend"}
 
 
 def source_array(state, quantity: str):
@@ -65,40 +64,6 @@ def show_sources(state, heatmaps: dict, names: dict) -> None:
         else:
             hm.set_data(data, quantity_levels(q, data, activation), state.colormap)
         hm.set_title(heatmap_title(state, q, names[q], how))
-
-
-class SourceChooser(QtWidgets.QComboBox):
-    """Path A / path B / |A - B| for every heatmap; writes to and follows ``state.source``."""
-
-    def __init__(self, state, parent=None):
-        super().__init__(parent)
-        self.state = state
-        for key in ("a", "b", "diff"):
-            self.addItem(f"{SOURCE_TEXT[key]}: {DEFAULT_LABEL[key]}" if key in DEFAULT_LABEL
-                         else SOURCE_TEXT[key], key)
-        self.setToolTip("What the heatmaps show: path A (NumPy reference), path B, or |A - B|")
-        self.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLength)
-        self.setMinimumContentsLength(19)
-        self.currentIndexChanged.connect(self._chosen)
-        state.selectionChanged.connect(self._follow)
-        state.tracesReady.connect(self._relabel)
-        self._follow()
-
-    def _chosen(self, index: int) -> None:
-        self.state.set_source(self.itemData(index))
-
-    def _follow(self) -> None:
-        index = self.findData(self.state.source)
-        if index != self.currentIndex():
-            self.blockSignals(True)
-            self.setCurrentIndex(index)
-            self.blockSignals(False)
-
-    def _relabel(self) -> None:
-        for k, key in enumerate(("a", "b")):
-            trace = self.state.trace_a if key == "a" else self.state.trace_b
-            text = f"{SOURCE_TEXT[key]}: {trace.label if trace is not None else DEFAULT_LABEL[key]}"
-            self.setItemText(k, text)
 
 
 class GatesPanel(QtWidgets.QWidget):
