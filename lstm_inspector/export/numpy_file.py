@@ -108,7 +108,8 @@ import os
 
 import numpy as np
 
-_W = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), {npz!r}))
+with np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), {npz!r})) as _npz:
+    _W = {{name: _npz[name] for name in _npz.files}}
 {activations}
 
 # (layer name, units, go_backwards, merge mode, {{direction: (W, R, b, act, sigma)}})
