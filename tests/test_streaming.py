@@ -69,3 +69,14 @@ def test_streaming_refuses_backward_layers_and_bad_chunks(setup):
         stream_check(model, x, "numpy", 500)
     with pytest.raises(InspectorError, match="streaming check runs on"):
         stream_check(model, x, "tf-gpu", 5)
+
+
+def test_derived_cell_states_equal_the_references_c():
+    """c derived from a path's own h (what a TFLite backward direction gets) is the reference's c."""
+    from lstm_inspector.core.reference import derive_cell_states
+
+    model = cudnn_model(units=5, seed=2)
+    x = features(40, 3)
+    ref = run_reference(model, x).layer(0)
+    c = derive_cell_states(model.chain[0].weights("forward"), x, ref.h)
+    np.testing.assert_allclose(c, ref.c, atol=1e-6)

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import activations
+from ..core.reference import derive_cell_states
 from ..errors import InspectorError
-from .common import base_meta, float32, import_tf, one_call_note, processing_reversed, run_chain
+from .common import (base_meta, float32, import_tf, one_call_note, processing_reversed, run_chain,
+                     stepped_direction)
 
 NAME = "tflite"
 LSTM_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -99,22 +100,6 @@ def _invoke(it, x: np.ndarray):
     it.invoke()
 
 
-def derive_c(weights, x_proc: np.ndarray, h_proc: np.ndarray) -> np.ndarray:
-    """c (T, H) in processing order from the path's own h: gates by the NumPy equations,
-    ``z_t = W x_t + R h_{t-1} + b``, then ``c_t = f_t c_{t-1} + i_t c~_t``."""
-    w = weights.astype(np.float32)
-    h_prev = np.vstack([np.zeros((1, w.units), np.float32), h_proc[:-1]])
-    z = x_proc @ w.weight_ih.T + h_prev @ w.weight_hh.T + (w.bias_ih + w.bias_hh)  # (T, 4H)
-    sigma, act = activations.get(w.recurrent_activation), activations.get(w.activation)
-    i, f, o = (sigma(z[:, w.gate_rows(g)]) for g in "ifo")
-    g = act(z[:, w.gate_rows("c")])
-    c = np.empty_like(h_proc)
-    prev = np.zeros(w.units, np.float32)
-    for t in range(len(c)):
-        prev = c[t] = f[t] * prev + i[t] * g[t]
-    return c
-
-
 def run(model, x: np.ndarray, path, progress=None):
     """Run the TFLite file ``path`` on x (T, in) and trace it as ``model.chain``'s layers."""
     tf, _ = import_tf()
@@ -156,16 +141,13 @@ def run(model, x: np.ndarray, path, progress=None):
         for d in layer.directions:
             reverse = processing_reversed(layer, d)
             h_proc = one_call[(k, d)]  # the op runs forward over its (possibly reversed) input
-            if (k, d) in stepped:
-                h_step, c = stepped[(k, d)]
-                gap = np.abs(h_step - h_proc).max(axis=1)
-                apart = np.flatnonzero(gap > 1e-5)
-                gaps.append({"layer": layer.name, "direction": d, "max_abs": float(gap.max()),
-                             "first_step": int(apart[0]) if apart.size else None})
-                states[d] = (h_step, c, "stepped")
+            if (k, d) in stepped:  # runs forward: processing order is input time
+                states[d] = stepped_direction(layer, layer_in, d, 0, h_proc,
+                                              lambda x_proc, report, key=(k, d): stepped[key],
+                                              None, label, gaps)
             else:
                 x_proc = layer_in[::-1] if reverse else layer_in
-                c = derive_c(layer.weights(d), x_proc, h_proc)
+                c = derive_cell_states(layer.weights(d), x_proc, h_proc)
                 derived.append(f"{layer.name} {d}")
                 if reverse:
                     h_proc, c = h_proc[::-1], c[::-1]
