@@ -39,8 +39,10 @@ hypotheses. A swap of c and h cannot be tested then.
 
 **Two passes.** All hypotheses are scored on a sample: 48 units spread over the layer, and
 steps (the first 16 and 48 more spread over the sequence; with h alone, the first 64 steps);
-then the truth, the best few and every one that fits the sample again on every step and unit. A hypothesis *fits* when every scored value is within ``FIT_ATOL + FIT_RTOL |value|`` of
-the port's (float32 ports against float64 hypotheses). Fitting hypotheses rank first, fewer
+then the truth, the best few and every one that fits the sample again on every step and unit
+(the first ``FULL_MAX`` = 2048 steps of a longer input). A hypothesis *fits* when every
+scored value is within ``FIT_ATOL + FIT_RTOL |value|`` of the port's (float32 ports against
+float64 hypotheses). Fitting hypotheses rank first, fewer
 faults before more (a simpler explanation wins), then by error; hypotheses that change
 nothing for this model (e.g. the kernel layout when the input width is 1) are not tried.
 """
@@ -62,6 +64,7 @@ FIT_ATOL, FIT_RTOL = 1e-4, 1e-3
 SAMPLE_HEAD, SAMPLE_SPREAD, PREFIX, SAMPLE_UNITS = 16, 48, 64, 48
 REFINE = 8          # hypotheses re-scored on every step and unit
 MAX_REFINE = 32     # at most this many sample-fitting ones too
+FULL_MAX = 2048     # steps of the "every step" pass (from the start; bounds time, memory)
 CHUNK = 48          # hypotheses per batched block (bounds memory)
 
 
@@ -149,6 +152,7 @@ class Detective:
         self.eights = stored.bias.shape[0] == 8 * self.H
         self._matrices = {}
         self._products = {}
+        self._universes = {}
 
     # ---- the hypothesis space ---------------------------------------------------------------
     def truth_values(self) -> dict:
@@ -214,8 +218,9 @@ class Detective:
         return self._matrices[key]
 
     def _rows(self, shift: int, full: bool) -> np.ndarray:
-        """Steps scored for this shift: valid ones (x_{t+shift} exists; t >= 1 for a lag)."""
-        lo, hi = (1 if shift < 0 else 0), self.T - (1 if shift > 0 else 0)
+        """Steps scored for this shift: valid ones (x_{t+shift} exists; t >= 1 for a lag), at
+        most ``FULL_MAX`` from the start in the full pass (bounded memory on long inputs)."""
+        lo, hi = (1 if shift < 0 else 0), min(self.T - (1 if shift > 0 else 0), FULL_MAX)
         if self.c is None:   # the hypothesis carries c: consecutive steps from the start
             return np.arange(lo, hi if full else min(hi, lo + PREFIX))
         rows = np.arange(lo, hi)
@@ -232,16 +237,26 @@ class Detective:
             return np.arange(self.H)
         return np.unique(np.linspace(0, self.H - 1, SAMPLE_UNITS).round().astype(int))
 
-    def _product(self, name, layout, source_key, source, units, full):
-        """(T, 4 * len(units)) input or recurrent product over every step, for the sampled or
-        all units (cached: a few GEMMs per search, whatever the number of hypotheses)."""
+    def _universe(self, full: bool) -> np.ndarray:
+        """Every step a pass reads (scored rows, their neighbours for a shift): products are
+        computed for these rows only."""
+        if full not in self._universes:
+            rows = [self._rows(shift, full) + k for shift in (-1, 0, 1) for k in (-1, 0, 1)]
+            universe = np.unique(np.concatenate(rows))
+            self._universes[full] = universe[(universe >= 0) & (universe < self.T)]
+        return self._universes[full]
+
+    def _product(self, name, layout, source_key, source, units, full, rows):
+        """(len(rows), 4 * len(units)) input or recurrent product, for the sampled or all units:
+        one GEMM per layout and pass over the pass's steps (cached), then rows picked."""
         key = (name, layout, source_key, full)
+        universe = self._universe(full)
         if key not in self._products:
             W = self._stored_order(layout, "cudnn", "sum")[0] if name == "x" else \
                 self._stored_order("cudnn", layout, "sum")[1]
             W = W.reshape(4, self.H, -1)[:, units].reshape(4 * len(units), -1)  # stored blocks
-            self._products[key] = source @ W.T
-        return self._products[key]
+            self._products[key] = source[universe] @ W.T
+        return self._products[key][np.searchsorted(universe, rows)]
 
     def score(self, hyps: list, full: bool = False) -> list:
         """:class:`Candidate` for each hypothesis (same order); ``full``: every step and unit,
@@ -271,8 +286,8 @@ class Detective:
         kernel = hyp.get("kernel", self.true.kernel_layout)
         recurrent = hyp.get("recurrent", self.true.recurrent_layout)
         bias = hyp.get("bias", self.true.bias)
-        xw = self._product("x", kernel, "x", self.x, units, full)[rows + shift]
-        hr = self._product("h", recurrent, "c" if swap else "h", h_prev, units, full)[rows]
+        xw = self._product("x", kernel, "x", self.x, units, full, rows + shift)
+        hr = self._product("h", recurrent, "c" if swap else "h", h_prev, units, full, rows)
         b = self._stored_order(self.true.kernel_layout, self.true.recurrent_layout, bias)[2]
         z = (xw + hr).reshape(len(rows), 4, len(units)) + b.reshape(4, self.H)[:, units]
         order = hyp.get("order", self.true.gate_order)
