@@ -70,6 +70,7 @@ class LayerFinding:
     precision: float | None = None
     tolerance: tuple = (0.0, 0.0)
     whose: str = "port"   # "port": the user's function or outputs; "path": a backend
+    steps: int = 0        # T
 
     @property
     def kind(self) -> str:
@@ -105,7 +106,9 @@ class LayerFinding:
         evidence = "h and c" if self.c_known else "h (c carried by each hypothesis)"
         if self.best is not None:
             b = self.best
-            lines.append(f"  best match: {b.hypothesis.describe()}: reproduces every step of "
+            span = ("every step" if b.steps >= self.steps - 1
+                    else f"each of the first {b.steps} steps")
+            lines.append(f"  best match: {b.hypothesis.describe()}: reproduces {span} of "
                          f"{w['your']} {evidence} to {b.error:.2g}")
             lines.append(f"  fix: {self.fix.sentence}")
             lines += ["      " + line for line in self.fix.lines]
@@ -271,7 +274,8 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
         finding = LayerFinding(k, reference.layer_names[k], d, agrees=True,
                                c_known=lt.how("c") != "derived",
                                tolerance=(report.atol, report.rtol),
-                               whose="port" if isinstance(trace, PortTrace) else "path")
+                               whose="port" if isinstance(trace, PortTrace) else "path",
+                               steps=lt.steps)
         tf = getattr(trace, "teacher_forced", {}).get((k, d))
         if tf is not None:
             finding.teacher_local = np.abs(tf["h"] - reference.layer(k, d).h).max(axis=1)
