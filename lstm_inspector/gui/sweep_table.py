@@ -188,11 +188,13 @@ class SweepWindow(QtWidgets.QWidget):
 
     def _update_header(self, *_):
         rows = self.model.rows
-        summary = summarize(rows, self.result.get("total"))
+        summary = summarize(rows, (self.result.get("summary") or {}).get("utterances"))
         counts = summary["counts"]
+        backend = str(self.result.get("backend", "?"))
+        ran = ", ".join(b for b in summary["backends"] if b != backend)
         text = (f"<b>{Path(str(self.result.get('source', ''))).name}</b> with "
                 f"<b>{Path(str(self.result.get('model', ''))).name}</b>, path B "
-                f"{self.result.get('backend', '?')}: {summary['done']} utterances, "
+                f"{backend}{f' ({ran})' if ran else ''}: {summary['done']} utterances, "
                 + ", ".join(f"{counts[k]} {KIND_TEXT[k] if k != 'error' else 'could not run'}"
                             for k in counts)
                 + ". Double-click a row to open it in the inspector.")

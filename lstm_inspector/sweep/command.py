@@ -82,7 +82,7 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
         Kaldi ark/scp, folder, list file (see ``io.corpus``).
     jobs, scheduler : see ``sweep.run.iter_rows``.
     on_row : callable(done, total, row), optional
-        Called as each row arrives (progress).
+        Called once the utterances are listed (``row`` None), then as each row arrives.
 
     Returns
     -------
@@ -101,6 +101,8 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     else:
         open_model(settings)
     rows, stopped = {}, False
+    if on_row is not None:
+        on_row(0, len(utterances), None)  # the total is known: the progress bar can say it
     stream = iter_rows(utterances, settings, jobs=jobs, scheduler=scheduler)
     try:
         for index, row in stream:
@@ -112,7 +114,7 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     finally:
         stream.close()
     ordered = [rows[k] for k in sorted(rows)]
-    return {"model": settings.model, "source": str(source), "backend": settings.path_b,
+    return {"model": settings.model, "source": str(Path(source).resolve()), "backend": settings.path_b,
             "atol": settings.atol, "rtol": settings.rtol, "dtype": settings.dtype,
             "jobs": jobs, "scheduler": scheduler, "stopped": stopped, "rows": ordered,
             "summary": summarize(ordered, total=len(utterances))}
@@ -144,10 +146,10 @@ def cmd_sweep(args, overrides: dict) -> int:
     diverged = [0]
 
     def on_row(done, total, row):
-        diverged[0] += row["kind"] in ("precision", "structural")
+        diverged[0] += row is not None and row["kind"] in ("precision", "structural")
         if progress is not None:
-            progress.update(task, completed=done, total=total,
-                            status=f"{diverged[0]} diverge  {row['name'][-24:]}")
+            status = "loading" if row is None else f"{diverged[0]} diverge  {row['name'][-24:]}"
+            progress.update(task, completed=done, total=total, status=status)
 
     if progress is not None:
         progress.start()

@@ -101,9 +101,12 @@ def number_text(value) -> str:
 def format_table(rows, header: dict, total: int | None = None) -> str:
     """The rows, worst first, then the summary, as plain text for the terminal."""
     ordered = worst_first(rows)
+    summary = summarize(rows, total)
     width = min(max([len(r["name"]) for r in rows] + [9]), 48)
+    ran = ", ".join(b for b in summary["backends"] if b != header["backend"])
     lines = [f"model:   {header['model']}", f"source:  {header['source']}",
-             f"path B:  {header['backend']}   tolerance: atol={header['atol']:g} rtol={header['rtol']:g}",
+             f"path B:  {header['backend']}{f' (ran as {ran})' if ran else ''}   "
+             f"tolerance: atol={header['atol']:g} rtol={header['rtol']:g}",
              "",
              f"{'utterance':<{width}}  {'frames':>6}  {'verdict':<15}  {'largest diff':>12}  "
              f"{'first divergence':<26}  {'answer':<16}  {'time':>6}"]
@@ -114,7 +117,6 @@ def format_table(rows, header: dict, total: int | None = None) -> str:
         lines.append(f"{name:<{width}}  {frames:>6}  {KIND_TEXT[r['kind']]:<15}  "
                      f"{number_text(r['max_error']):>12}  {first_text(r['first']):<26}  "
                      f"{answer_text(r['answer']):<16}  {seconds:>6}")
-    summary = summarize(rows, total)
     counts = summary["counts"]
     lines.append("")
     done = summary["done"]
@@ -131,6 +133,4 @@ def format_table(rows, header: dict, total: int | None = None) -> str:
     for r in ordered:
         if r["kind"] == "error":
             lines.append(f"could not run {r['name']}: {r['verdict']}")
-    if summary["backends"]:
-        lines.append(f"path B ran as: {', '.join(summary['backends'])}")
     return "\n".join(lines)
