@@ -188,10 +188,21 @@ class Report:
         return (self.a.layer(layer, direction).quantity(quantity),
                 self.b.layer(layer, direction).quantity(quantity))
 
+    def error_rows(self, layer, direction, quantity, lo, hi) -> np.ndarray:
+        """(hi - lo, H) float64 ``|a - b|`` of steps ``lo:hi`` (only those rows are read)."""
+        qa = self.a.layer(layer, direction).rows(quantity, lo, hi)
+        qb = self.b.layer(layer, direction).rows(quantity, lo, hi)
+        return np.abs(qa.astype(np.float64) - qb.astype(np.float64))
+
+    def out_rows(self, layer, direction, quantity, lo, hi) -> np.ndarray:
+        """(hi - lo, H) bool: ``|a - b| > atol + rtol * |a|`` at steps ``lo:hi`` (NaN is out)."""
+        qa = self.a.layer(layer, direction).rows(quantity, lo, hi).astype(np.float64)
+        return ~(self.error_rows(layer, direction, quantity, lo, hi)
+                 <= self.atol + self.rtol * np.abs(qa))
+
     def error(self, layer, direction, quantity) -> np.ndarray:
         """(T, H) float64 ``|a - b|``."""
-        qa, qb = self._pair(layer, direction, quantity)
-        return np.abs(qa.astype(np.float64) - qb.astype(np.float64))
+        return self.error_rows(layer, direction, quantity, 0, self.a.steps)
 
     def allowed(self, layer, direction, quantity) -> np.ndarray:
         """(T, H) ``atol + rtol * |a|``."""
@@ -200,7 +211,7 @@ class Report:
 
     def out_of_tolerance(self, layer, direction, quantity) -> np.ndarray:
         """(T, H) bool: ``|a - b| > atol + rtol * |a|`` (NaN on either side counts as out)."""
-        return ~(self.error(layer, direction, quantity) <= self.allowed(layer, direction, quantity))
+        return self.out_rows(layer, direction, quantity, 0, self.a.steps)
 
     def relative_error(self, layer, direction, quantity) -> np.ndarray:
         qa, _ = self._pair(layer, direction, quantity)

@@ -196,8 +196,12 @@ class Heatmap:
     def set_title(self, title: str) -> None:
         self.plot.setTitle(title, size=TITLE_SIZE)
 
-    def set_data(self, data: np.ndarray | None, levels=None, cmap: str = "viridis") -> None:
-        """Show ``data`` (T, rows) once per trace; ``levels`` (lo, hi) or None for min/max."""
+    def set_data(self, data: np.ndarray | None, levels=None, cmap: str = "viridis",
+                 steps: int | None = None) -> None:
+        """Show ``data`` (T, rows) once per trace; ``levels`` (lo, hi) or None for min/max.
+
+        ``steps``: the time span the columns cover when ``data`` is a binned overview of a
+        longer run (default: one column per step)."""
         if data is None:
             self.image.clear()
             return
@@ -214,7 +218,8 @@ class Heatmap:
         # round to outside the axis, and pyqtgraph then drops its label
         inset = 0.01 * (hi - lo)
         self.bar.axis.setTicks([[(lo + inset, short_number(lo)), (hi - inset, short_number(hi))], []])
-        steps, rows = data.shape
+        columns, rows = data.shape
+        steps = columns if steps is None else int(steps)
         self.image.setRect(QtCore.QRectF(-0.5, -0.5, steps, rows))
         self.plot.setLimits(xMin=-0.5, xMax=steps - 0.5, yMin=-0.5, yMax=rows - 0.5)
         self.plot.setRange(xRange=(-0.5, steps - 0.5), yRange=(-0.5, rows - 0.5), padding=0)

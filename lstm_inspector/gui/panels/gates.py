@@ -6,9 +6,12 @@ What is shown is exactly an engine array: ``LayerTrace.gate(q)`` of the chosen p
 """
 from __future__ import annotations
 
+from functools import partial
+
 from PyQt5 import QtCore, QtWidgets
 
 from ...core.trace import GATES
+from ...core.windows import overview
 from .common import (
     DIFF_COLORMAP,
     CursorGroup,
@@ -23,17 +26,21 @@ SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
 
 
 def source_array(state, quantity: str):
-    """The (T, H) array a heatmap of ``quantity`` shows for the state's source, and its provenance."""
+    """The (T, H) array a heatmap of ``quantity`` shows for the state's source, and its provenance.
+
+    A long run (over ``core.windows.OVERVIEW_COLUMNS`` steps) is shown binned: each column the
+    mean (values) or the largest (|A - B|) of consecutive steps, read chunk by chunk."""
     layer_a, layer_b = state.layer_trace("a"), state.layer_trace("b")
     if state.source == "diff":
         if state.report is None or layer_a is None:
             return None, ""
         how = layer_b.how(quantity) if layer_b is not None else ""
-        return state.report.error(state.layer, state.direction, quantity), how
+        rows = partial(state.report.error_rows, state.layer, state.direction, quantity)
+        return overview(rows, layer_a.steps, reduce="max"), how
     lt = layer_a if state.source == "a" else layer_b
     if lt is None:
         return None, ""
-    return lt.quantity(quantity), lt.how(quantity)
+    return overview(partial(lt.rows, quantity), lt.steps), lt.how(quantity)
 
 
 def source_label(state) -> str:
@@ -60,9 +67,10 @@ def show_sources(state, heatmaps: dict, names: dict) -> None:
             hm.set_title(f"{names[q]} · no trace yet")
             continue
         if state.source == "diff":
-            hm.set_data(data, diff_levels(data), DIFF_COLORMAP)
+            hm.set_data(data, diff_levels(data), DIFF_COLORMAP, steps=state.steps)
         else:
-            hm.set_data(data, quantity_levels(q, data, activation), state.colormap)
+            hm.set_data(data, quantity_levels(q, data, activation), state.colormap,
+                        steps=state.steps)
         hm.set_title(heatmap_title(state, q, names[q], how))
 
 

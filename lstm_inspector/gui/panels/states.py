@@ -5,6 +5,7 @@ are downsampled to the screen and clipped to the view.
 """
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
@@ -132,7 +133,10 @@ class StatesPanel(QtWidgets.QWidget):
                               name=f"B u{unit}")
             if s.report is not None:
                 for q, style in (("c", QtCore.Qt.SolidLine), ("h", QtCore.Qt.DotLine)):
-                    err = s.report.error(s.layer, s.direction, q)[:, unit]
+                    err = np.abs(lt_a.quantity(q)[:, unit].astype(np.float64)
+                                 - lt_b.quantity(q)[:, unit]) if lt_b is not None else None
+                    if err is None:
+                        continue
                     self.diff_plot.plot(log_floor(err), pen=pg.mkPen(color, width=1.2, style=style),
                                         name=f"|A-B| {q} u{unit}")
         for plot in list(self.curve_plots.values()) + [self.diff_plot]:

@@ -12,10 +12,13 @@ comparisons would cost four frames per cursor move; the argsort costs microsecon
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from ...core.trace import QUANTITIES
+from ...core.windows import RowReader
 from .common import monospace_font
 
 PARTS = ("A", "B", "|A-B|")
@@ -53,14 +56,18 @@ class StepTableModel(QtCore.QAbstractTableModel):
         lt_a, lt_b = s.layer_trace("a"), s.layer_trace("b")
         self.units = lt_a.units if lt_a is not None else 0
         if lt_a is not None:
+            # rows are read at the cursor (RowReader): gates a long trace does not hold are
+            # recomputed for that step only
+            T, H = lt_a.steps, lt_a.units
             for q in QUANTITIES:
-                self._arrays[(q, "A")] = lt_a.quantity(q)
+                self._arrays[(q, "A")] = RowReader(partial(lt_a.rows, q), T, H)
                 self._how[q] = lt_b.how(q) if lt_b is not None else ""
                 if lt_b is not None:
-                    self._arrays[(q, "B")] = lt_b.quantity(q)
+                    self._arrays[(q, "B")] = RowReader(partial(lt_b.rows, q), T, H)
                 if s.report is not None:
-                    self._arrays[(q, "|A-B|")] = s.report.error(s.layer, s.direction, q)
-                    self._bad[q] = s.report.out_of_tolerance(s.layer, s.direction, q)
+                    key = (s.layer, s.direction, q)
+                    self._arrays[(q, "|A-B|")] = RowReader(partial(s.report.error_rows, *key), T, H)
+                    self._bad[q] = RowReader(partial(s.report.out_rows, *key), T, H)
         self._take_step(min(s.timestep, max(s.steps - 1, 0)))
         self.order = self._sorted_order()
         self.endResetModel()
