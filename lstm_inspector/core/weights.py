@@ -135,9 +135,9 @@ class Reading:
 KERNEL_LAYOUTS = ("cudnn", "keras", "whole", "block")
 RECURRENT_LAYOUTS = ("cudnn", "keras", "whole")
 BIAS_READINGS = ("sum", "input", "recurrent", "input-twice", "recurrent-twice")
-LAYOUT_WORDS = {"cudnn": "per gate as cuDNN does (block.reshape(H, in))",
-                "keras": "as stored (x @ kernel)", "whole": "whole, reshaped to (4H, in)",
-                "block": "per gate block, transposed (x @ block.T)"}
+LAYOUT_WORDS = {"cudnn": "per gate as cuDNN does (block.reshape(H, n))",
+                "keras": "as stored (x @ kernel, h @ recurrent_kernel)",
+                "whole": "whole, reshaped to (4H, n)", "block": "per gate block, transposed"}
 
 
 READINGS = {
