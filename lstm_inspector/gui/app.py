@@ -105,13 +105,19 @@ def _quiet_qt_messages(kind, context, message):
 
 
 def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
-                rtol=None, dtype="float32", tf32=None, preload=True):
-    """Build the window and start loading/computing (returns at once; work runs in background)."""
+                rtol=None, dtype="float32", tf32=None, preload=True, impl=None, outputs=None):
+    """Build the window and start loading/computing (returns at once; work runs in background).
+
+    ``impl`` (``FILE.py[:NAME]``) or ``outputs`` (a file): the user's implementation or its
+    outputs as path B (asked for on the command line, so the function runs)."""
     from . import pipeline
     from .main_window import MainWindow
+    from .path_list import impl_path, outputs_path
     from .workers import preload_libraries
 
     backend = pipeline.backend_for(backend, reading)
+    if impl or outputs:
+        backend = your_path(impl_path, impl) if impl else your_path(outputs_path, outputs)
     if dtype not in ("float32", "float64"):
         raise InspectorError(f"precision '{dtype}' is not float32 or float64")
     for path in (model_path, features_path):
@@ -148,8 +154,19 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
     return window
 
 
+def your_path(make, spec: str) -> str:
+    """The path key of ``--impl FILE.py[:NAME]`` / ``--outputs FILE``, the file made absolute
+    (one sentence when it does not exist)."""
+    file, sep, name = str(spec).partition(".py:") if ".py:" in str(spec) else (str(spec), "", "")
+    file = file + (".py" if sep else "")
+    if not Path(file).is_file():
+        raise InspectorError(f"{file} does not exist")
+    return make(str(Path(file).resolve()) + (f":{name}" if sep else "")).key
+
+
 def run_gui(model_path=None, features_path=None, backend="auto", reading=None, screenshot=None,
-            size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None) -> int:
+            size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None, impl=None,
+            outputs=None) -> int:
     """Open the inspector; returns the exit code.
 
     Parameters
@@ -162,6 +179,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     screenshot : PNG path: render offscreen at ``size`` when the computation is done, write it,
         exit (0; 2 on bad input with one line on stderr; 1 on an internal error).
     atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
+    impl, outputs : ``FILE.py[:NAME]`` / a file: your implementation (run in a separate
+        process) or your port's outputs as path B.
     """
     if screenshot is not None and (model_path is None) != (features_path is None):
         print("lstm-inspector: give both a model file and a feature file, or neither for the demo",
@@ -169,7 +188,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
         return 2
     try:
         app = ensure_app(offscreen=screenshot is not None)
-        window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32)
+        window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32,
+                             impl=impl, outputs=outputs)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ from pathlib import Path
 from PyQt5 import QtCore
 
 from . import pipeline
-from .path_list import settings_key
+from .path_list import REFERENCE, settings_key
 from .state import FeatureInput
 from .workers import Worker
 
@@ -139,6 +139,40 @@ class Controller(QtCore.QObject):
         running = [key for key, kept in ((path_a, keep_a), (path_b, keep_b)) if kept is None]
         what = f"running {' and '.join(dict.fromkeys(running))}" if running else "comparing"
         self.worker.submit(what, work, done)
+        return True
+
+    def diagnosed_path(self) -> str:
+        """Which of A and B the detective examines: B, unless B is the reference and A is not."""
+        s = self.state
+        return "a" if s.path_b == REFERENCE and s.path_a != REFERENCE else "b"
+
+    def diagnose(self) -> bool:
+        """Run the detective on path B (or A, see ``diagnosed_path``) in the worker; the result
+        goes to ``state.diagnosis``. False when nothing is compared yet."""
+        s = self.state
+        if s.report is None or s.model is None or s.features is None:
+            return False
+        from ..paths.diagnosis import diagnose
+
+        which = self.diagnosed_path()
+        model, x, report = s.model, s.features.data, s.report
+        trace = s.trace_b if which == "b" else s.trace_a
+        # the report's own comparison serves when it is "float32 reference vs this path"
+        reuse = which == "b" and s.path_a == REFERENCE and s.dtype == "float32"
+        reference = self.cached_trace(REFERENCE) if s.dtype == "float32" else None
+        atol, rtol = report.atol, report.rtol
+
+        def work(progress):
+            if reuse:
+                return diagnose(model, x, trace, report=report, progress=progress)
+            return diagnose(model, x, trace, reference=reference, atol=atol, rtol=rtol,
+                            progress=progress)
+
+        def done(diagnosis):
+            if s.trace_a is not None and trace in (s.trace_a, s.trace_b):
+                s.set_diagnosis(diagnosis)
+
+        self.worker.submit(f"diagnosing path {which.upper()}", work, done)
         return True
 
     def set_paths(self, a: str | None = None, b: str | None = None) -> None:

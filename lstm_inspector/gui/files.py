@@ -7,8 +7,16 @@ from pathlib import Path
 from PyQt5 import QtWidgets
 
 from . import dialogs, export, pipeline
+from .path_list import impl_path, outputs_path
 
 MAX_RECENT = 10
+
+
+def impl_timeout() -> float:
+    """Seconds the user's function may run (``paths.user_impl.DEFAULT_TIMEOUT``)."""
+    from ..paths.user_impl import DEFAULT_TIMEOUT
+
+    return DEFAULT_TIMEOUT
 
 
 class FilesMixin:
@@ -24,6 +32,31 @@ class FilesMixin:
                               ";;All files (*)")
         if path:
             self.controller.open_features(path)
+
+    def run_impl_dialog(self):
+        """Pick a Python file, confirm that it will run, make it path B."""
+        path = self._ask_open("impl", "Run my implementation: pick the Python file (it will run)",
+                              "Python (*.py);;All files (*)")
+        if not path:
+            return
+        name, ok = QtWidgets.QInputDialog.getText(
+            self, "Run my implementation",
+            f"This executes {Path(path).name} in a separate Python process (time limit "
+            f"{impl_timeout():g} s; Cancel stops it).\n\nFunction name (empty: the one called "
+            "forward or step, or the file's only function):")
+        if ok:
+            self.use_your_path(impl_path(path + (f":{name.strip()}" if name.strip() else "")))
+
+    def open_outputs_dialog(self):
+        path = self._ask_open("outputs", "Open my port's outputs",
+                              "Outputs (*.npy *.npz *.csv *.txt);;All files (*)")
+        if path:
+            self.use_your_path(outputs_path(path))
+
+    def use_your_path(self, choice):
+        """Offer ``choice`` in the A/B choosers and make it path B (runs it)."""
+        self.state.add_path(choice)
+        self.controller.set_paths(b=choice.key)
 
     def _ask_open(self, kind, title, filters):
         folder = self._settings.value(f"folders/{kind}", "", str)

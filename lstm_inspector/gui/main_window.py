@@ -15,6 +15,7 @@ from PyQt5 import QtCore, QtWidgets
 
 from . import dialogs
 from .controller import Controller
+from .diagnosis_dialog import DiagnosisDialog
 from .files import FilesMixin
 from .menus import MenusMixin
 from .panels.common import COLORMAPS, link_time_axes
@@ -91,6 +92,7 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
         s.selectionChanged.connect(self._selection_changed)
         s.settingsChanged.connect(self._settings_changed)
         s.failed.connect(self._failed)
+        s.diagnosisReady.connect(self._diagnosis_ready)
         s.busy.connect(self._busy)
         self.controller.worker.progress.connect(self._progress)
         self.controller.modelOpened.connect(lambda p: self._remember(p, "model"))
@@ -204,6 +206,22 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
         self.error_boxes = [b for b in self.error_boxes if _alive(b)] + [box]
 
     # ---- actions --------------------------------------------------------------------------------
+    def diagnose(self):
+        """Run > Diagnose: the detective on path B in the background; a dialog shows the result."""
+        if not self.controller.diagnose():
+            self.statusBar().showMessage("nothing to diagnose yet: open a model and features", 3000)
+
+    def _diagnosis_ready(self):
+        diagnosis = self.state.diagnosis
+        if diagnosis is None:
+            return
+        marked = diagnosis.marked_step
+        if marked is not None:
+            self.state.set_layer(marked[0], marked[1])
+            self.state.set_timestep(marked[2])
+        self.diagnosis_dialog = DiagnosisDialog(diagnosis, self)
+        self.diagnosis_dialog.open()
+
     def next_divergence(self):
         if not self.state.next_divergence():
             self.statusBar().showMessage("no later step out of tolerance", 3000)

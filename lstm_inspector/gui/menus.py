@@ -122,6 +122,17 @@ class MenusMixin:
         run_menu.addAction(self._action("&Swap A and B", self.controller.swap_paths,
                                         "Ctrl+Shift+X"))
         run_menu.addSeparator()
+        run_menu.addAction(self._action(
+            "Run my &implementation (executes FILE.py)...", self.run_impl_dialog,
+            tip="Your Python LSTM function as path B: this runs the code in the file you pick, "
+                "in a separate process with a time limit (Cancel stops it)"))
+        run_menu.addAction(self._action("Open my port's &outputs...", self.open_outputs_dialog,
+                                        tip="h (and c) your port wrote, as path B"))
+        self.diagnose_action = self._action(
+            "&Diagnose...", self.diagnose, "Ctrl+D",
+            tip="Which convention path B got wrong, and the fix (the detective)")
+        run_menu.addAction(self.diagnose_action)
+        run_menu.addSeparator()
         self.tf32_group, self.tf32_actions = self._choice_menu(
             run_menu.addMenu("TF32"), ((None, "library default"), (True, "allowed"), (False, "off")),
             self.controller.set_tf32)

@@ -21,8 +21,13 @@ class PathCombo(QtWidgets.QComboBox):
         self.setToolTip(f"Path {which.upper()}: what runs as {which.upper()} "
                         "(the reference, a backend, float64, a wrong reading, yours)")
         self.activated.connect(self._picked)
+        self.currentIndexChanged.connect(self._fit_text)
         state.pathsChanged.connect(self.refill)
         self.refill()
+
+    def _fit_text(self) -> None:
+        """As wide as the chosen path's name (within limits): never a clipped name."""
+        self.setMinimumContentsLength(min(max(len(self.currentText()), 14), 36))
 
     def refill(self) -> None:
         self.blockSignals(True)
@@ -36,6 +41,7 @@ class PathCombo(QtWidgets.QComboBox):
             self.setItemData(self.count() - 1, choice.key, QtCore.Qt.ToolTipRole)
         self.setCurrentIndex(self.findData(self.current_key()))
         self.blockSignals(False)
+        self._fit_text()
 
     def current_key(self) -> str:
         return self.state.path_a if self.which == "a" else self.state.path_b

@@ -51,7 +51,7 @@ def builtin_paths() -> list[PathChoice]:
 def impl_path(spec: str) -> PathChoice:
     """The user's Python function ``FILE.py[:NAME]`` as a path (it runs only when chosen)."""
     spec = str(spec)
-    return PathChoice(IMPL_PREFIX + spec, f"your implementation: {_short(spec)}", "yours",
+    return PathChoice(IMPL_PREFIX + spec, f"yours: {_short(spec)}", "yours",
                       executes_code=True)
 
 

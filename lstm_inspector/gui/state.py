@@ -13,6 +13,9 @@ pathsChanged
     the list of paths (``paths``) or the choice of A and B (``path_a``, ``path_b``) changed.
 tracesReady
     ``trace_a``, ``trace_b`` and ``report`` are set (or cleared): views set their images once here.
+diagnosisReady
+    ``diagnosis`` (the detective's verdict on the path that is not the reference) is set or
+    cleared; new traces clear it.
 timestepChanged(int)
     the cursor moved. Bursts are coalesced by a zero-interval single-shot timer, so a held arrow
     key or a dragged cursor draws only the latest step; ``timestep`` itself is updated at once.
@@ -68,6 +71,7 @@ class InspectorState(QtCore.QObject):
     featuresLoaded = QtCore.pyqtSignal()
     pathsChanged = QtCore.pyqtSignal()
     tracesReady = QtCore.pyqtSignal()
+    diagnosisReady = QtCore.pyqtSignal()
     timestepChanged = QtCore.pyqtSignal(int)
     selectionChanged = QtCore.pyqtSignal()
     settingsChanged = QtCore.pyqtSignal()
@@ -87,6 +91,7 @@ class InspectorState(QtCore.QObject):
         self.trace_a = None
         self.trace_b = None
         self.report = None
+        self.diagnosis = None  # paths.diagnosis.Diagnosis of trace_b (or trace_a), on request
         # selection
         self.layer = 0
         self.direction = "forward"
@@ -127,6 +132,7 @@ class InspectorState(QtCore.QObject):
     def set_results(self, trace_a, trace_b, report) -> None:
         """What the engine produced; keeps the selection where it is still valid."""
         self.trace_a, self.trace_b, self.report = trace_a, trace_b, report
+        self.set_diagnosis(None)
         if trace_a is not None:
             if self.layer >= len(trace_a.layers):
                 self.layer = 0
@@ -140,8 +146,23 @@ class InspectorState(QtCore.QObject):
     def _drop_results(self) -> None:
         had = self.trace_a is not None or self.report is not None
         self.trace_a = self.trace_b = self.report = None
+        self.set_diagnosis(None)
         if had:
             self.tracesReady.emit()
+
+    def set_diagnosis(self, diagnosis) -> None:
+        """The detective's result for the current traces (None: none asked for)."""
+        if diagnosis is None and self.diagnosis is None:
+            return
+        self.diagnosis = diagnosis
+        self.diagnosisReady.emit()
+
+    def diagnosed_step(self) -> int | None:
+        """The step the diagnosis marks in the selected layer/direction, or None."""
+        marked = getattr(self.diagnosis, "marked_step", None)
+        if marked is None or (marked[0], marked[1]) != (self.layer, self.direction):
+            return None
+        return int(marked[2])
 
     def _first_direction(self, layer: int) -> str:
         if self.model is None:

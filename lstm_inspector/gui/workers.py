@@ -26,6 +26,8 @@ from ..errors import Cancelled, InspectorError
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """``(one sentence for the dialog, details)`` for an exception raised by long work."""
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if getattr(exc, "user_traceback", ""):  # the user's own code raised: their lines help
+        details = exc.user_traceback
     if isinstance(exc, InspectorError):
         message = str(exc).strip() or type(exc).__name__
     elif isinstance(exc, MemoryError):
@@ -170,7 +172,7 @@ _PRELOADED: dict[str, threading.Thread] = {}
 
 def libraries_for(backend: str) -> tuple:
     """Heavy libraries a backend choice will import ("tensorflow", "torch"), in the order to load."""
-    if backend.startswith("numpy"):
+    if backend.startswith(("numpy", "reference", "impl:", "outputs:", "onnx:", "file:")):
         return ()
     if backend.startswith("torch"):
         return ("torch",)

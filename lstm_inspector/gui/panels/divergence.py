@@ -3,6 +3,9 @@
 A horizontal line marks the absolute tolerance (an element is out when ``|A - B| > atol +
 rtol |A|``, so the line is the floor of what is allowed); a red marker and a dashed line mark the
 first divergent step of the selected layer/direction. Clicking the marker moves the cursor there.
+After Run > Diagnose, a purple line marks the step the diagnosis points at
+(``Diagnosis.marked_step``), labelled with its finding. The tolerance is named in the title, not
+on its line (a label on the line would sit on a curve).
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ MARKER_BRUSH = pg.mkBrush(230, 30, 30)
 VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c62828"}
 FIRST_PEN = pg.mkPen((230, 30, 30), width=1, style=QtCore.Qt.DashLine)
 TOL_PEN = pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.DashDotLine)
+DIAGNOSED_COLOR = (186, 104, 255)
+DIAGNOSED_PEN = pg.mkPen(DIAGNOSED_COLOR, width=2, style=QtCore.Qt.DotLine)
 
 
 def first_divergence_here(state):
@@ -81,10 +86,14 @@ class DivergencePanel(QtWidgets.QWidget):
                 name=f"local {q}")
         for curve in list(self.curves.values()) + list(self.local_curves.values()):
             cache_curve(curve)
-        self.tolerance_line = pg.InfiniteLine(angle=0, movable=False, pen=TOL_PEN,
-                                              label="atol", labelOpts={"position": 0.97, "anchors": [(1, 1), (1, 1)],
-                                                                       "color": (200, 200, 200)})
+        self.tolerance_line = pg.InfiniteLine(angle=0, movable=False, pen=TOL_PEN)
         self.plot.addItem(self.tolerance_line)  # in the y range: how far from allowed
+        self.diagnosed_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=DIAGNOSED_PEN, label="diagnosed",
+            labelOpts={"position": 0.9, "color": DIAGNOSED_COLOR, "anchors": [(0, 0.5), (0, 0.5)]})
+        self.diagnosed_line.setZValue(25)
+        self.diagnosed_line.hide()
+        self.plot.addItem(self.diagnosed_line, ignoreBounds=True)
         self.first_line = pg.InfiniteLine(angle=90, movable=False, pen=FIRST_PEN)
         self.plot.addItem(self.first_line, ignoreBounds=True)
         self.marker = pg.ScatterPlotItem(size=13, brush=MARKER_BRUSH,
@@ -98,8 +107,22 @@ class DivergencePanel(QtWidgets.QWidget):
         self._key = None
         state.tracesReady.connect(self.refresh)
         state.selectionChanged.connect(self.refresh)
+        state.selectionChanged.connect(self.show_diagnosis)
+        state.diagnosisReady.connect(self.show_diagnosis)
         state.timestepChanged.connect(self.cursors.move)
         self.refresh()
+
+    def show_diagnosis(self) -> None:
+        """Mark the diagnosed step when it lies in the selected layer/direction."""
+        t = self.state.diagnosed_step()
+        if t is None:
+            self.diagnosed_line.hide()
+            return
+        kinds = {f.kind for f in self.state.diagnosis.findings if not f.agrees}
+        kind = next((k for k in ("convention", "unexplained", "arithmetic") if k in kinds), "")
+        self.diagnosed_line.label.setFormat(f" diagnosed ({kind}): step {t}")
+        self.diagnosed_line.setValue(t)
+        self.diagnosed_line.show()
 
     def time_view_boxes(self):
         return [self.plot.getViewBox()]
@@ -141,7 +164,6 @@ class DivergencePanel(QtWidgets.QWidget):
             curve.setData(steps, log_floor(err)) if err is not None else curve.setData([], [])
         have_local = any((s.layer, s.direction, q) in local for q in self.local_curves)
         self.tolerance_line.setValue(np.log10(max(report.atol, 1e-300)))
-        self.tolerance_line.label.setFormat(f"atol {report.atol:g} (+ rtol {report.rtol:g}·|A|)")
         self.tolerance_line.show()
         self.first = first_divergence_here(s)
         if self.first is None:
@@ -156,7 +178,8 @@ class DivergencePanel(QtWidgets.QWidget):
             self.first_line.show()
             title = (f"first divergence here: step {t} ({q}); "
                      f"{len(s.divergent_steps())} of {s.steps} steps out of tolerance")
-        self.plot.setTitle(f"{legend_html(have_local)}<br>{title}", size=TITLE_SIZE)
+        tolerance = f"dash-dot: atol {report.atol:g} (allowed: atol + rtol {report.rtol:g}·|A|)"
+        self.plot.setTitle(f"{legend_html(have_local)}<br>{title}; {tolerance}", size=TITLE_SIZE)
         self.plot.setXRange(-0.5, s.steps - 0.5, padding=0)
         self.cursors.set_bounds(s.steps)
         self.cursors.move(s.timestep)
