@@ -89,3 +89,32 @@ def test_cancel_kills_a_function_that_never_returns(qtbot, window):
     assert not window.cancel_button.isVisible()
     assert not [w for w in QtWidgets.QApplication.topLevelWidgets()
                 if w.objectName() == "errorBox" and w.isVisible()]
+
+
+def test_the_command_line_opens_the_window_with_your_function_as_b(tmp_path):
+    """``lstm-inspector MODEL FEATURES --impl FILE.py:NAME --screenshot``: B is the function."""
+    import os
+    import subprocess
+    import sys
+
+    from PyQt5 import QtGui
+    from imagecompare import to_array
+
+    repo = Path(__file__).resolve().parents[2]
+    png = tmp_path / "impl.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "lstm_inspector",
+                          str(repo / "resources" / "forum_cudnnlstm_in1_h2.h5"),
+                          str(repo / "resources" / "forum_input.npy"), "--impl", FORUM_FN,
+                          "--screenshot", str(png)], capture_output=True, text=True, env=env,
+                         cwd=str(tmp_path), timeout=120)
+    assert out.returncode == 0, out.stderr
+    pixels = to_array(QtGui.QImage(str(png)))
+    assert pixels.shape[:2] == (900, 1400) and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
+    missing = subprocess.run([sys.executable, "-m", "lstm_inspector",
+                              str(repo / "resources" / "forum_cudnnlstm_in1_h2.h5"),
+                              str(repo / "resources" / "forum_input.npy"), "--impl",
+                              str(tmp_path / "nope.py"), "--screenshot", str(png)],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert missing.returncode == 2 and "nope.py does not exist" in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0
