@@ -137,7 +137,7 @@ class StreamReport:
             lines.append(f"{b['chunk']:>5}  {b['step']:>10}  {b['layer']:>5}  "
                          f"{b['at_boundary']:>18.3g}  {b['in_chunk']:>19.3g}")
         for name, err in self.mistake_errors.items():
-            lines.append(f"replayed from the boundary, if {name}: |diff| {err:.3g}")
+            lines.append(f"replayed, if {name}: |diff| {err:.3g}")
         lines.append(f"verdict: {self.verdict}")
         return "\n".join(lines)
 

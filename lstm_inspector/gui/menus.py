@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from . import dialogs, sweep_table
+from . import dialogs, streaming_dialog, sweep_table
 from .panels.common import COLORMAPS
 from .path_chooser import PathChooser, SourceButtons
 
@@ -142,6 +142,8 @@ class MenusMixin:
         run_menu.addAction(self._action("&Tolerance...", self.tolerance_dialog, "Ctrl+T"))
         run_menu.addAction(self._action("S&weep a test set...",
                                         lambda: sweep_table.run_sweep_dialog(self)))
+        run_menu.addAction(self._action("S&treaming check (chunks of N)...",
+                                        lambda: streaming_dialog.run_streaming_check(self)))
         run_menu.addSeparator()
         run_menu.addAction(self._action(
             "&Recompute", lambda: self.controller.compute(rerun_a=True, rerun_b=True), "F5"))
