@@ -193,10 +193,41 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
         return 2
+    guard_exits(app, window)
     if screenshot is None:
         window.show()
         return int(app.exec_())
     return _screenshot(app, window, screenshot, size)
+
+
+def guard_exits(app, window) -> None:
+    """No abort on the way out: an exception that escapes a Qt slot (PyQt5 would call qFatal:
+    SIGABRT, exit 134) becomes the window's error dialog and the app keeps running; Ctrl+C in
+    the terminal quits with 130 (Python sees SIGINT only when it runs: a timer lets it)."""
+    import signal
+
+    from PyQt5 import QtCore
+
+    from .workers import describe_error
+
+    def report(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            app.exit(130)
+            return
+        message, details = describe_error(value)
+        try:
+            window.state.fail(message, details)
+        except Exception:  # noqa: BLE001 - the window is gone: the terminal is all that is left
+            sys.__excepthook__(kind, value, traceback)
+
+    sys.excepthook = report
+    try:
+        signal.signal(signal.SIGINT, lambda *_: app.exit(130))
+    except ValueError:  # not the main thread (embedded use): leave SIGINT alone
+        return
+    timer = QtCore.QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def _screenshot(app, window, path, size) -> int:

@@ -63,7 +63,7 @@ def display_problem(environ=os.environ, plugin_dir=None) -> str | None:
         return f"no display (DISPLAY is not set); {SCREENSHOT_HINT}"
     plugin = Path(plugin_dir or environ.get("QT_QPA_PLATFORM_PLUGIN_PATH") or
                   _pyqt_plugin_dir()) / "libqxcb.so"
-    missing = missing_libraries(plugin) if plugin.is_file() else []
+    missing = missing_libraries(plugin) if plugin.is_file() and not _loads(plugin) else []
     if missing:
         packages = " ".join(debian_package(name) for name in missing)
         return (f"Qt's xcb plugin cannot start, system libraries are missing: "
@@ -79,6 +79,15 @@ def _pyqt_plugin_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         return Path("/nonexistent")
     return Path(list(spec.submodule_search_locations)[0]) / "Qt5" / "plugins" / "platforms"
+
+
+def _loads(library: Path) -> bool:
+    """Whether the dynamic loader loads ``library`` with all it needs (what Qt is about to do)."""
+    try:
+        ctypes.CDLL(str(library))
+    except OSError:
+        return False
+    return True
 
 
 def missing_libraries(binary) -> list:

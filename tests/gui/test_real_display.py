@@ -302,3 +302,13 @@ def test_ctrl_q_at_once_while_tensorflow_loads_exits_0(start):
     began = time.monotonic()
     assert_clean_exit(app, app.wait_exit())
     print(f"exited {time.monotonic() - began:.2f} s after Ctrl+Q")
+
+
+def test_ctrl_c_in_the_terminal_exits_130(start):
+    """SIGINT (Ctrl+C where the app was started) quits with 130, the shell's code for it."""
+    app = start(*FORUM)
+    app.wait_window()
+    app.process.send_signal(signal.SIGINT)
+    code = app.wait_exit()
+    assert code == 130, f"exit code {code}: {app.stderr[-3000:]}"
+    assert "Traceback" not in app.stderr and "Fatal" not in app.stderr, app.stderr[-3000:]

@@ -182,3 +182,25 @@ def test_gl_integration_is_off_unless_the_user_chose_one():
     env = {"QT_XCB_GL_INTEGRATION": "xcb_glx"}
     prepare_qt_environment(env)
     assert env == {"QT_XCB_GL_INTEGRATION": "xcb_glx"}
+
+
+def test_an_exception_escaping_a_slot_is_a_dialog_not_an_abort(tmp_path):
+    """PyQt5 aborts (134) on an exception that escapes a slot; the inspector shows it instead."""
+    script = textwrap.dedent("""
+        import sys
+        from PyQt5 import QtCore
+        from lstm_inspector.gui.app import ensure_app, guard_exits, make_window
+        app = ensure_app()
+        window = make_window(backend="numpy:naive", preload=False)
+        guard_exits(app, window)
+        window.show()
+        QtCore.QTimer.singleShot(0, lambda: 1 / 0)
+        QtCore.QTimer.singleShot(300, app.quit)
+        code = app.exec_()
+        print(code, [box.text() for box in window.error_boxes])
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=str(REPO))
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.strip() == "0 ['Internal error: ZeroDivisionError: division by zero.']"
