@@ -249,13 +249,13 @@ def cmd_backends(args) -> int:
 def cmd_gui(args) -> int:
     if bool(args.model) != bool(args.features):
         raise InspectorError("give both a model file and a feature file, or neither for the demo")
-    from .gui.app import run_gui
+    from .gui.app import end_process, run_gui
 
-    return run_gui(model_path=args.model, features_path=args.features,
-                   backend=cli_deploy.backend_from(args),
-                   reading=args.reading, screenshot=args.screenshot, atol=args.atol,
-                   rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32),
-                   **cli_port.gui_options(args, run_gui))
+    return end_process(run_gui(model_path=args.model, features_path=args.features,
+                               backend=cli_deploy.backend_from(args),
+                               reading=args.reading, screenshot=args.screenshot, atol=args.atol,
+                               rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32),
+                               **cli_port.gui_options(args, run_gui)))
 
 
 def cmd_sweep(args) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InspectorError
 
 SCREENSHOT_TIMEOUT_S = 600
+EXIT_WAIT_MS = 3000  # at exit, how long the cancelled background job may take to stop
 
 
 def demo_model_in_code(seed: int = 7, input_size: int = 3, units: int = 8):
@@ -196,8 +197,27 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     guard_exits(app, window)
     if screenshot is None:
         window.show()
-        return int(app.exec_())
+        code = int(app.exec_())
+        window.close()  # Ctrl+C quits without closing: settings saved, work cancelled all the same
+        window.controller.wait(EXIT_WAIT_MS)
+        return code
     return _screenshot(app, window, screenshot, size)
+
+
+def end_process(code: int):
+    """Exit with ``code`` now, skipping the native libraries' teardown (the command's last step).
+
+    Python's finalisation with work still in flight crashed: HDF5's exit handler calls back into
+    the finalised interpreter through h5py when a file was being read (SIGSEGV, 139), and
+    TensorFlow may still be importing in its thread. The window has saved its settings on
+    closing; stdout and stderr are flushed here.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def guard_exits(app, window) -> None:

@@ -296,13 +296,16 @@ def test_demo_on_xcb_closed_by_the_window_manager_while_computing_exits_0(start)
 
 
 def test_ctrl_q_at_once_while_tensorflow_loads_exits_0(start):
-    """Quit before anything is computed: the background import must not make it 134/139."""
-    app = start(*FORUM)
-    window = app.wait_window()
-    app.keys(window, "ctrl+q")
-    began = time.monotonic()
-    assert_clean_exit(app, app.wait_exit())
-    print(f"exited {time.monotonic() - began:.2f} s after Ctrl+Q")
+    """Quit before anything is computed, while the files are read and TensorFlow imports in the
+    background: Python's teardown with that work in flight crashed (139) about one time in four,
+    so three tries."""
+    for _ in range(3):
+        app = start(*FORUM)
+        window = app.wait_window()
+        app.keys(window, "ctrl+q")
+        began = time.monotonic()
+        assert_clean_exit(app, app.wait_exit())
+        print(f"exited {time.monotonic() - began:.2f} s after Ctrl+Q")
 
 
 def test_ctrl_c_in_the_terminal_exits_130(start):

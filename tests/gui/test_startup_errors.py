@@ -189,7 +189,7 @@ def test_an_exception_escaping_a_slot_is_a_dialog_not_an_abort(tmp_path):
     script = textwrap.dedent("""
         import sys
         from PyQt5 import QtCore
-        from lstm_inspector.gui.app import ensure_app, guard_exits, make_window
+        from lstm_inspector.gui.app import end_process, ensure_app, guard_exits, make_window
         app = ensure_app()
         window = make_window(backend="numpy:naive", preload=False)
         guard_exits(app, window)
@@ -198,9 +198,11 @@ def test_an_exception_escaping_a_slot_is_a_dialog_not_an_abort(tmp_path):
         QtCore.QTimer.singleShot(300, app.quit)
         code = app.exec_()
         print(code, [box.text() for box in window.error_boxes])
+        end_process(0)  # as the command does: the demo may still be loading
     """)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=120, cwd=str(REPO))
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.strip() == "0 ['Internal error: ZeroDivisionError: division by zero.']"
+
