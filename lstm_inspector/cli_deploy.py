@@ -2,7 +2,7 @@
 
     lstm-inspector export MODEL --to {numpy,onnx,keras-lstm,tflite} OUT [FEATURES]
     lstm-inspector compare MODEL FEATURES --onnx FILE | --tflite FILE
-    lstm-inspector compare MODEL FEATURES --chunk N [--backend numpy|torch-cpu|onnx:FILE]
+    lstm-inspector compare MODEL FEATURES --chunk N [--backend numpy|torch-cpu|--onnx F|--tflite F]
 
 Exit codes as everywhere: 0 the file / stream agrees, 1 it does not (an export is then kept as
 ``OUT.rejected`` beside its report), 2 bad input.

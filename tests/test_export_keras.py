@@ -78,9 +78,10 @@ def test_keras_lstm_export_runs_on_cpu_without_cudnn_and_converts_to_tflite(cudn
 @pytest.mark.slow
 def test_keras_lstm_and_tflite_exports_agree_on_cudnnlstm_files(cudnn_files, tmp_path):
     """stacked and in=1/H=1 as keras-lstm and tflite (h, c stepped from the interpreter's
-    variable state tensors), and the TFLite path of a bidirectional model (c derived)."""
+    variable state tensors); the TFLite file streamed in chunks."""
     import lstm_inspector as li
     from lstm_inspector.backends.exported import run_exported
+    from lstm_inspector.backends.streaming import stream_check
     from lstm_inspector.core.reference import run_reference
 
     for kind in ("stacked", "in1-h1"):
@@ -93,6 +94,15 @@ def test_keras_lstm_and_tflite_exports_agree_on_cudnnlstm_files(cudnn_files, tmp
         assert trace.layer(len(model.chain) - 1).how("c") == "stepped"
         ref = run_reference(model, x)
         np.testing.assert_allclose(trace.output, ref.output, atol=TOL)
+    # streaming through the TFLite file, 7 frames a chunk (the last one shorter): equal to one
+    # call; a swapped carry is named
+    path = f"tflite:{tmp_path / 'stacked.tflite'}"
+    model = li.load_model(cudnn_files["stacked"])
+    x = features(50, 3, seed=1)
+    good = stream_check(model, x, path, 7)
+    assert good.agree and good.max_error < 1e-6, good.text()
+    bad = stream_check(model, x, path, 7, bug="swap")
+    assert bad.first == (7, 0) and "h and c are swapped when carried" in bad.verdict
 
 
 @pytest.mark.slow

@@ -41,10 +41,10 @@ def test_chunked_run_equals_the_one_call_run(setup, chunk):
         assert "carried correctly" in report.verdict
     # and the one-call run itself is the reference
     from lstm_inspector.backends.streaming import numpy_runner
-    from lstm_inspector.core.streaming import run_chunked
+    from lstm_inspector.core.streaming import run_chunked, stack_of_layers
 
-    chunked = run_chunked(model, x, 16, numpy_runner(model)[0])
-    np.testing.assert_allclose(chunked[-1][0], run_reference(model, x).output, atol=1e-6)
+    chunked = run_chunked(model, x, 16, stack_of_layers(model, numpy_runner(model)[0]))
+    np.testing.assert_allclose(chunked[-1], run_reference(model, x).output, atol=1e-6)
 
 
 @pytest.mark.parametrize("bug,named", [("reset", RESET), ("swap", SWAP)])

@@ -6,17 +6,17 @@ float32 noise at every step: chunk j starts where chunk j-1 ended,
 
     (h, c)_{start of chunk j} = (h, c)_{last step of chunk j-1}
 
-A path is given as ``run_chunk(k, layer, x_chunk (n, in), h0 (H,), c0 (H,)) -> (hs (n, H), h, c)``:
-layer k of the path run on n frames from (h0, c0), returning its output at every frame and
-its final state. Chunks go through the chain layer by layer (for forward-running layers this is
-exactly chunk-by-chunk streaming through the whole stack). Backward directions read the
-future and cannot be streamed; such models are refused with a sentence.
+A path is given as ``run_stack(x_chunk (n, in), state) -> (outputs, state)``: the whole chain
+of the path run on n frames from ``state`` (per layer ``(h (H,), c (H,))``), returning each
+layer's output at every frame ``[(n, H_k)]`` and the state after the last frame. A path that
+runs one layer at a time is made into one with :func:`stack_of_layers`. Backward directions
+read the future and cannot be streamed; such models are refused with a sentence.
 
 Where the chunked run parts from the one-call run, the first step tells the story: at a chunk
 boundary, the carry is wrong; inside a chunk, the path computes differently on short calls. At a
 boundary the carry mistakes people make are replayed *with the path itself* from the state a
 correct carry would pass: the state reset to zeros, h and c swapped, only h carried, only c
-carried. The one that reproduces the chunked run is named in the verdict.
+carried (in every layer). The one that reproduces the chunked run is named in the verdict.
 
 ``carry`` plants a bug in the carry (``"reset"``: zeros at each chunk; ``"swap"``: ``(c, h)``
 carried) so the check can be seen naming it.
@@ -53,29 +53,41 @@ def check_streamable(model, chunk: int, steps: int) -> None:
                              f"be one chunk only")
 
 
-def run_chunked(model, x, chunk: int, run_chunk, carry: str = "state") -> list:
-    """Run ``model.chain`` on ``x`` (T, in) in chunks of ``chunk`` frames.
+def zero_state(model) -> list:
+    """Per chain layer ``(h, c)`` of zeros: where every stream starts."""
+    return [(np.zeros(layer.units, np.float32), np.zeros(layer.units, np.float32))
+            for layer in model.chain]
 
-    Returns, per layer, ``(hs (T, H), inputs (T, in_k))``: the chunked outputs and the input the
-    layer was fed (the chunked output of the layer below).
-    """
+
+def stack_of_layers(model, run_chunk):
+    """``run_stack`` from ``run_chunk(k, layer, x (n, in), h0, c0) -> (hs (n, H), h, c)``."""
+
+    def run_stack(x, state):
+        outputs, new_state = [], []
+        for k, layer in enumerate(model.chain):
+            x, h, c = run_chunk(k, layer, x, *state[k])
+            outputs.append(x)
+            new_state.append((h, c))
+        return outputs, new_state
+
+    return run_stack
+
+
+def run_chunked(model, x, chunk: int, run_stack, carry: str = "state") -> list:
+    """Run ``model.chain`` on ``x`` (T, in) in chunks of ``chunk`` frames, carrying the state
+    (or not, as ``carry`` plants); returns per layer the outputs (T, H_k)."""
     if carry not in CARRIES:
         raise InspectorError(f"unknown carry '{carry}' (known: {', '.join(CARRIES)})")
-    layer_in = np.asarray(x, np.float32)
-    out = []
-    for k, layer in enumerate(model.chain):
-        H = layer.units
-        h, c = np.zeros(H, np.float32), np.zeros(H, np.float32)
-        hs = np.empty((layer_in.shape[0], H), np.float32)
-        for start in range(0, layer_in.shape[0], chunk):
-            if start and carry == "reset":
-                h, c = np.zeros(H, np.float32), np.zeros(H, np.float32)
-            elif start and carry == "swap":
-                h, c = c, h
-            hs[start:start + chunk], h, c = run_chunk(k, layer, layer_in[start:start + chunk], h, c)
-        out.append((hs, layer_in))
-        layer_in = hs
-    return out
+    x = np.asarray(x, np.float32)
+    state, parts = zero_state(model), []
+    for start in range(0, x.shape[0], chunk):
+        if start and carry == "reset":
+            state = zero_state(model)
+        elif start and carry == "swap":
+            state = [(c, h) for h, c in state]
+        outputs, state = run_stack(x[start:start + chunk], state)
+        parts.append(outputs)
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(model.chain))]
 
 
 @dataclass
@@ -142,16 +154,16 @@ class StreamReport:
         return "\n".join(lines)
 
 
-def analyse(model, x, chunk: int, run_chunk, label: str, carry: str = "state", atol=1e-5,
+def analyse(model, x, chunk: int, run_stack, label: str, carry: str = "state", atol=1e-5,
             rtol=1e-4) -> StreamReport:
     """Run the path one call and chunked, compare per step and per boundary, name the mistake."""
     x = np.asarray(x, np.float32)
     T = x.shape[0]
     check_streamable(model, chunk, T)
-    one = run_chunked(model, x, T, run_chunk)
-    chunked = run_chunked(model, x, chunk, run_chunk, carry)
+    one = run_chunked(model, x, T, run_stack)
+    chunked = run_chunked(model, x, chunk, run_stack, carry)
     errors, parted = [], []
-    for (h1, _), (hc, _) in zip(one, chunked):
+    for h1, hc in zip(one, chunked):
         diff = np.abs(hc - h1)  # (T, H)
         errors.append(diff.max(axis=1))
         parted.append(np.flatnonzero((diff > atol + rtol * np.abs(h1)).any(axis=1)))
@@ -170,25 +182,21 @@ def analyse(model, x, chunk: int, run_chunk, label: str, carry: str = "state", a
     report.first = min(candidates)
     step, k = report.first
     if step % chunk == 0:
-        report.mistake, report.mistake_errors = _replay(model.chain[k], k, chunked[k], step, chunk,
-                                                        run_chunk, atol, rtol)
+        report.mistake, report.mistake_errors = _replay(model, x, chunked, step, chunk, run_stack,
+                                                        atol, rtol)
     return report
 
 
-def _replay(layer, k, chunked_layer, step, chunk, run_chunk, atol, rtol):
+def _replay(model, x, chunked, step, chunk, run_stack, atol, rtol):
     """Which carry mistake, replayed by the path from the right state, gives the chunked run."""
-    hs, layer_in = chunked_layer
-    H = layer.units
-    zeros = np.zeros(H, np.float32)
-    _, h, c = run_chunk(k, layer, layer_in[:step], zeros, zeros.copy())  # the right carry
-    window = layer_in[step:step + chunk]
-    target = hs[step:step + chunk]
+    _, right = run_stack(x[:step], zero_state(model))  # the state a correct carry passes
+    window = x[step:step + chunk]
+    targets = [hs[step:step + chunk] for hs in chunked]
     errors = {}
     for name, mistake in MISTAKES.items():
-        h0, c0 = mistake(h, c)
-        replay, _, _ = run_chunk(k, layer, window, np.asarray(h0, np.float32),
-                                 np.asarray(c0, np.float32))
-        errors[name] = float(np.abs(replay - target).max())
+        state = [tuple(np.asarray(a, np.float32) for a in mistake(h, c)) for h, c in right]
+        outputs, _ = run_stack(window, state)
+        errors[name] = max(float(np.abs(o - t).max()) for o, t in zip(outputs, targets))
     best = min(errors, key=errors.get)
-    ok = errors[best] <= atol + rtol * float(np.abs(target).max())
-    return (best if ok else ""), errors
+    scale = max(float(np.abs(t).max()) for t in targets)
+    return (best if errors[best] <= atol + rtol * scale else ""), errors

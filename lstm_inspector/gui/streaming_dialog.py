@@ -2,7 +2,7 @@
 
 The check itself is ``backends.streaming.stream_check`` (the CLI's ``compare --chunk N``); this
 asks for N, runs it on the window's model and features with path B when path B can take a state
-(NumPy, torch-cpu, an ONNX file; otherwise the NumPy reference) and shows the report: per chunk
+(NumPy, torch-cpu, an ONNX or TFLite file; otherwise the NumPy reference) and shows the report: per chunk
 boundary the difference, the first step where the two runs part and the verdict.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ DEFAULT_CHUNK = 16
 
 def streaming_path(path_b: str) -> str:
     """The path the check runs: path B where it takes a carried state, else the reference."""
-    if path_b == "torch-cpu" or path_b.startswith("onnx:") or path_b.startswith("numpy"):
+    if path_b == "torch-cpu" or path_b.startswith(("onnx:", "tflite:", "numpy")):
         return "numpy" if path_b.startswith("numpy") else path_b
     return "numpy"
 
