@@ -14,6 +14,7 @@ import platform
 import numpy as np
 
 from ..core.model import Model
+from ..core.recurrence import keep_gates
 from ..core.reference import derive_gates, layer_output
 from ..core.trace import LayerTrace, Trace
 from ..errors import InspectorError
@@ -181,11 +182,17 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                             "o": "derived", "c": c_how, "h": h_how})
         layers.append(dir_traces)
         names.append(layer.name)
-        layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)
+        if k + 1 < len(chain):
+            layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)
     meta.setdefault("dtype", "float32")
     meta.setdefault("reading", "file")
-    trace = Trace(layers=layers, layer_names=names, x=x, output=layer_in, label=label, meta=meta,
+    last, last_dirs = chain[-1], layers[-1]
+    hold = keep_gates(x.shape[0], last.units, np.float32)  # a long run computes it when asked
+    trace = Trace(layers=layers, layer_names=names, x=x, label=label, meta=meta,
+                  output=np.ascontiguousarray(layer_output(last, last_dirs)) if hold else None,
                   first_layer=model.first_layer)
+    if not hold:
+        trace.output_source = lambda: layer_output(last, last_dirs)
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
     return derive_gates(model, trace)

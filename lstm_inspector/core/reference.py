@@ -220,16 +220,20 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                 w = layer.weights(direction).astype(dtype)
                 dir_traces[direction] = run_direction(
                     w, layer_in, _processing_reversed(layer, direction), dtype, tick, gates)
-                if k > 0 and not dir_traces[direction].holds_gates:
-                    # recompute the input rows from the layer below instead of holding them
-                    dir_traces[direction].gate_source.x = _input_rows(chain[k - 1], layers[k - 1], dtype)
                 done += 1
         layers.append(dir_traces)
         names.append(layer.name)
+        long_run = not all(lt.holds_gates for lt in dir_traces.values())
         if k + 1 < len(chain):
-            layer_in = layer_output(layer, dir_traces if teacher is None else teacher.layers[k])
-            layer_in = layer_in.astype(dtype, copy=False)
-    output = layer_output(chain[-1], layers[-1])
+            if teacher is None and long_run:
+                # a long run does not hold the next layer's (T, out) input: it reads its rows
+                layer_in = LayerInput(layer, dir_traces, dtype)
+            else:
+                layer_in = layer_output(layer, dir_traces if teacher is None else teacher.layers[k])
+                layer_in = layer_in.astype(dtype, copy=False)
+    last, last_dirs = chain[-1], layers[-1]
+    long_run = not all(lt.holds_gates for lt in last_dirs.values())
+    output = None if long_run else layer_output(last, last_dirs)
     if progress is not None:
         progress(1.0, "NumPy reference done")
     reading = model.reading or "file"
@@ -241,15 +245,28 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
     if teacher is not None:
         label += f" (teacher-forced by {teacher.label or 'another path'})"
         meta["teacher"] = teacher.label
-    return Trace(layers=layers, layer_names=names, x=x, output=output,
-                 label=f"{label} ({dtype.name})", meta=meta, first_layer=model.first_layer)
+    trace = Trace(layers=layers, layer_names=names, x=x, output=output,
+                  label=f"{label} ({dtype.name})", meta=meta, first_layer=model.first_layer)
+    if output is None:
+        trace.output_source = lambda: layer_output(last, last_dirs)
+    return trace
 
 
-def _input_rows(layer, dir_traces: dict, dtype):
-    """``(lo, hi) -> rows`` of a layer's output as the next layer reads it (in ``dtype``)."""
-    def rows(lo, hi):
-        return layer_output_rows(layer, dir_traces, lo, hi).astype(dtype, copy=False)
-    return rows
+class LayerInput:
+    """A layer's output as the next layer reads it, row ranges computed on demand (in ``dtype``):
+    ``layer_input[lo:hi]`` is ``layer_output(layer, dir_traces)[lo:hi]``, never the whole."""
+
+    def __init__(self, layer, dir_traces: dict, dtype):
+        self.layer, self.dir_traces, self.dtype = layer, dir_traces, np.dtype(dtype)
+        steps = next(iter(dir_traces.values())).steps
+        self.shape = (steps, layer.output_size)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.shape[0])
+        return layer_output_rows(self.layer, self.dir_traces, lo, hi).astype(self.dtype, copy=False)
 
 
 def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace:

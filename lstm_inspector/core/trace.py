@@ -156,6 +156,10 @@ class Trace:
     meta: dict = field(default_factory=dict)
     first_layer: int = 0
 
+    #: ``() -> (T, out)``: computes ``output`` when the trace does not hold it (a long run's
+    #: output is its last layer's h, merged: holding it too would double that memory)
+    output_source = None
+
     def layer_label(self, index: int, direction: str = "forward") -> str:
         """``"layer N (name)"`` (plus the direction when not forward), N as the file numbers it."""
         text = f"layer {self.first_layer + index} ({self.layer_names[index]})"
@@ -198,3 +202,19 @@ class Trace:
             if m.get(key) not in (None, ""):
                 parts.append(f"{key}={m[key]}")
         return " ".join(str(p) for p in parts)
+
+
+def _get_output(trace: Trace):
+    held = trace.__dict__.get("_output")
+    if held is None and trace.output_source is not None:
+        return trace.output_source()
+    return held
+
+
+def _set_output(trace: Trace, value) -> None:
+    trace.__dict__["_output"] = value
+
+
+# ``output`` stays a dataclass field (constructors and subclasses pass it), read through a
+# property so that a long trace can compute it on demand instead of holding it.
+Trace.output = property(_get_output, _set_output, doc="(T, out) the last layer's output sequence")
