@@ -145,24 +145,26 @@ def test_ctrl_c_stops_cleanly_and_prints_what_was_done(tmp_path):
     assert 0 < len(done) < 3000 and "of 3000)" in out
 
 
+@pytest.fixture(scope="module")
+def ami_alone(ami):
+    """The AMI sweep in this process with auto (the real TensorFlow or torch LSTM)."""
+    return run_sweep(SweepSettings(str(DEMO)), ami)
+
+
 @pytest.mark.slow
-def test_two_worker_processes_give_identical_rows(ami):
-    settings = SweepSettings(str(DEMO))  # auto: the real TensorFlow (or torch) LSTM
-    alone = run_sweep(settings, ami)
-    pooled = run_sweep(settings, ami, jobs=2)
-    assert stable(pooled["rows"]) == stable(alone["rows"])
+def test_two_worker_processes_give_identical_rows(ami, ami_alone):
+    pooled = run_sweep(SweepSettings(str(DEMO)), ami, jobs=2)
+    assert stable(pooled["rows"]) == stable(ami_alone["rows"])
     assert {r["kind"] for r in pooled["rows"]} == {"agree"}
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_identical_rows(ami):
+def test_dask_local_cluster_gives_identical_rows(ami, ami_alone):
     distributed = pytest.importorskip("dask.distributed")
-    settings = SweepSettings(str(DEMO))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        clustered = run_sweep(settings, ami, scheduler=cluster.scheduler_address)
-    alone = run_sweep(settings, ami)
-    assert stable(clustered["rows"]) == stable(alone["rows"])
+        clustered = run_sweep(SweepSettings(str(DEMO)), ami, scheduler=cluster.scheduler_address)
+    assert stable(clustered["rows"]) == stable(ami_alone["rows"])
     assert clustered["scheduler"].startswith("tcp://")
 
 
