@@ -85,20 +85,20 @@ def checkpointed_direction(layer, layer_in, direction: str, run_chunk, checks: l
     from ..core.recurrence import cell_states_between
 
     reverse = processing_reversed(layer, direction)
-    x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in, dtype=np.float32)
-    T = x_proc.shape[0]
-    hs, checkpoints, state = [], {}, None
+    x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
+    T, H = x_proc.shape[0], layer.units
+    h, c = np.empty((T, H), np.float32), np.empty((T, H), np.float32)   # input time
+    h_proc, c_proc = (h[::-1], c[::-1]) if reverse else (h, c)          # views, processing order
+    checkpoints, state = {}, None
     for lo in range(0, T, CHECKPOINT_EVERY):
-        h_chunk, (_, c_last), state = run_chunk(x_proc[lo:lo + CHECKPOINT_EVERY], state)
-        hs.append(h_chunk)
-        checkpoints[min(lo + CHECKPOINT_EVERY, T) - 1] = np.asarray(c_last, np.float32)
-    h = np.concatenate(hs)
-    c, gap = cell_states_between(layer.weights(direction), x_proc, h, checkpoints)
+        x_chunk = np.ascontiguousarray(x_proc[lo:lo + CHECKPOINT_EVERY], dtype=np.float32)
+        h_chunk, (_, c_last), state = run_chunk(x_chunk, state)
+        h_proc[lo:lo + len(x_chunk)] = h_chunk
+        checkpoints[lo + len(x_chunk) - 1] = np.asarray(c_last, np.float32)
+    gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints, out=c_proc)
     checks.append({"layer": layer.name, "direction": direction, "checkpoints": len(checkpoints),
                    "max_abs": gap})
-    if reverse:
-        h, c = h[::-1], c[::-1]
-    return np.ascontiguousarray(h), np.ascontiguousarray(c), ("measured", "derived")
+    return h, c, ("measured", "derived")
 
 
 def checkpoint_note(checks: list, library: str) -> str:

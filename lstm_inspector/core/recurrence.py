@@ -175,7 +175,7 @@ class StepGates:
 
 
 def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoints: dict,
-                        dtype=np.float32) -> np.ndarray:
+                        dtype=np.float32, out: np.ndarray | None = None):
     """c at every step of one direction from its measured h and c at a few steps (processing order).
 
     ``x`` (T, in) and ``h`` (T, H) in processing order; ``checkpoints`` ``{step: c (H,)}`` the
@@ -186,11 +186,12 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
 
     so c is *derived* from the path's own h (no recurrence through the library), restarting at
     every measured checkpoint, whose value is kept as measured. Returns ``(c (T, H), gap)``:
-    gap is the largest |derived - measured| at a checkpoint, c carried over one chunk.
+    gap is the largest |derived - measured| at a checkpoint, c carried over one chunk. With
+    ``out`` (T, H) given (it may be a reversed view), c is written there and only gap returned.
     """
     T, H = h.shape
     ww = _Weights(w, dtype)
-    c = np.empty((T, H), dtype)
+    c = np.empty((T, H), dtype) if out is None else out
     c_prev = np.zeros(H, dtype)
     gap = 0.0
     for lo in range(0, T, BLOCK):
@@ -211,4 +212,4 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
                 gap = max(gap, float(np.abs(c_prev - checkpoints[t]).max()))
                 c_prev = checkpoints[t]
             c[t] = c_prev
-    return c, gap
+    return gap if out is not None else (c, gap)
