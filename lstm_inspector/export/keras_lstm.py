@@ -20,25 +20,16 @@ import numpy as np
 
 from ..backends.common import float32, import_tf, processing_reversed, run_chain
 from ..errors import InspectorError
+from .checks import refuse_activations, refuse_bidirectional_go_backwards
 
 KERAS2_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softsign", "softplus",
                       "elu", "selu", "exponential", "swish")
 
 
-def _check_exportable(model) -> None:
-    for layer in model.chain:
-        for name in (layer.activation, layer.recurrent_activation):
-            if name not in KERAS2_ACTIVATIONS:
-                raise InspectorError(f"layer '{layer.name}' uses activation {name}, which a tf-keras "
-                                     f"LSTM cannot be given")
-        if layer.bidirectional and layer.go_backwards:
-            raise InspectorError(f"layer '{layer.name}' is a Bidirectional over a go_backwards "
-                                 f"layer, which the keras-lstm export does not write")
-
-
 def build(model):
     """A tf-keras ``Model``: input ``x (batch, T, in)`` -> ``LSTM`` / ``Bidirectional`` chain."""
-    _check_exportable(model)
+    refuse_activations(model, KERAS2_ACTIVATIONS, "keras-lstm")
+    refuse_bidirectional_go_backwards(model, "keras-lstm")
     tf, K = import_tf()
     inputs = K.Input((None, model.input_size), name="x")
     y = inputs

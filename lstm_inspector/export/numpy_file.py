@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InspectorError
+from .checks import refuse_activations
 
 # Activation sources the generated file may need, keyed by Keras name (what core.activations computes).
 _ACTIVATION_SOURCE = {
@@ -53,12 +54,10 @@ def _arrays(model) -> dict:
 
 
 def _activations_used(model) -> list:
+    refuse_activations(model, _ACTIVATION_SOURCE, "NumPy")
     used = []
     for layer in model.chain:
         for name in (layer.activation, layer.recurrent_activation):
-            if name not in _ACTIVATION_SOURCE:
-                raise InspectorError(f"layer '{layer.name}' uses activation {name}, which the NumPy "
-                                     f"export cannot write")
             if name not in used:
                 used.append(name)
     return used

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InspectorError
+from ..backends.onnx_rt import import_runtime
+from .checks import refuse_activations, refuse_bidirectional_go_backwards
 
 OPSET = 17
 ONNX_ORDER = "iofc"
@@ -38,16 +39,6 @@ ACTIVATIONS = {
     "softplus": ("Softplus", None, None),
     "elu": ("Elu", 1.0, None),
 }
-
-
-def import_onnx():
-    """``onnx``, or an InspectorError saying how to install it."""
-    try:
-        import onnx
-    except ImportError:
-        raise InspectorError("the ONNX export needs the onnx package (pip install "
-                             "'lstm-inspector[export]' or pip install onnx onnxruntime)") from None
-    return onnx
 
 
 def _onnx_weights(weights, gate_order: str):
@@ -67,9 +58,6 @@ def activation_attributes(layer, directions: int) -> dict:
     """
     names, alphas, betas = [], [], []
     for keras_name in (layer.recurrent_activation, layer.activation, layer.activation):
-        if keras_name not in ACTIVATIONS:
-            raise InspectorError(f"layer '{layer.name}' uses activation {keras_name}, which ONNX's "
-                                 f"LSTM cannot express")
         name, alpha, beta = ACTIVATIONS[keras_name]
         names.append(name)
         if alpha is not None:
@@ -84,20 +72,14 @@ def activation_attributes(layer, directions: int) -> dict:
     return attrs
 
 
-def _check_exportable(model) -> None:
-    for layer in model.chain:
-        if layer.bidirectional and layer.go_backwards:
-            raise InspectorError(f"layer '{layer.name}' is a Bidirectional over a go_backwards "
-                                 f"layer, which the ONNX export does not write")
-
-
 def build(model, gate_order: str = ONNX_ORDER):
     """The ``onnx.ModelProto`` of ``model.chain``; ``gate_order`` other than i,o,f,c writes a
     deliberately wrong file (to show that the check refuses it)."""
-    onnx = import_onnx()
+    onnx, _ = import_runtime()
     from onnx import TensorProto, helper, numpy_helper
 
-    _check_exportable(model)
+    refuse_activations(model, ACTIVATIONS, "ONNX")
+    refuse_bidirectional_go_backwards(model, "ONNX")
     nodes, inits = [], []
 
     def const(name, array):

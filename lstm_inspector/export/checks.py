@@ -1,0 +1,22 @@
+"""What every export refuses before writing, in one sentence each."""
+from __future__ import annotations
+
+from ..errors import InspectorError
+
+
+def refuse_bidirectional_go_backwards(model, format_name: str) -> None:
+    """A Bidirectional wrapped around a go_backwards layer is not written (its directions swap
+    roles, which the writers do not express)."""
+    for layer in model.chain:
+        if layer.bidirectional and layer.go_backwards:
+            raise InspectorError(f"layer '{layer.name}' is a Bidirectional over a go_backwards "
+                                 f"layer, which the {format_name} export does not write")
+
+
+def refuse_activations(model, known, format_name: str) -> None:
+    """Every chain layer's activations must be among ``known``."""
+    for layer in model.chain:
+        for name in (layer.recurrent_activation, layer.activation):
+            if name not in known:
+                raise InspectorError(f"layer '{layer.name}' uses activation {name}, which the "
+                                     f"{format_name} export cannot express")
