@@ -35,6 +35,7 @@ def write_corpus(folder, count, frames=(20, 60), seed=0):
     import kaldiio
 
     rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "corpus.ark"
     with kaldiio.WriteHelper(f"ark:{path}") as writer:
         for k in range(count):
@@ -193,3 +194,21 @@ def test_your_outputs_and_your_function_as_path_b(tmp_path):
 def tests_folder():
     from pathlib import Path
     return Path(__file__).resolve().parent
+
+
+def test_memory_is_bounded_by_the_work_in_flight_not_the_corpus(tmp_path):
+    """Only rows are kept: sweeping 5x more utterances adds about a row's size each, not traces."""
+    import tracemalloc
+
+    settings = SweepSettings(str(DEMO), backend="numpy")
+    run_sweep(settings, write_corpus(tmp_path / "warm", 2, frames=(40, 41)))  # one-time caches
+    peaks = {}
+    for count in (6, 30):
+        corpus = write_corpus(tmp_path / str(count), count, frames=(30, 31))
+        tracemalloc.start()
+        rows = run_sweep(settings, corpus)["rows"]
+        peaks[count] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert len(rows) == count
+    one_trace = 2 * 48 * 30 * 4 * 12  # 2 layers, H=48, T=30, float32, ~12 arrays per layer
+    assert peaks[30] - peaks[6] < 24 * 4096 < 24 * one_trace, peaks
