@@ -5,9 +5,11 @@ No script, no external file: the histogram is inline SVG (one bar per decade of
 """
 from __future__ import annotations
 
+import math
 from html import escape
 
-from .summary import KIND_TEXT, answer_text, first_text, number_text, summarize, worst_first
+from .summary import (DECADES, KIND_TEXT, answer_text, first_text, number_text, summarize,
+                      worst_first)
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
@@ -20,8 +22,9 @@ tr.structural td.kind, tr.error td.kind { color: #cf222e; font-weight: bold; }
 """
 
 
-def histogram_svg(rows, width: int = 640, height: int = 200) -> str:
-    """Bars: how many utterances' largest difference falls in each decade."""
+def histogram_svg(rows, width: int = 640, height: int = 200, atol: float | None = None) -> str:
+    """Bars: how many utterances' largest difference falls in each decade; a dashed line at
+    ``atol`` (bin k >= 1 starts at 10 ** (DECADES[0] + k - 1), so v sits at that fraction)."""
     bins = summarize(rows)["histogram"]
     top = max([count for _, count in bins] + [1])
     bar = width / len(bins)
@@ -37,6 +40,11 @@ def histogram_svg(rows, width: int = 640, height: int = 200) -> str:
                          f'text-anchor="middle">{count}</text>')
         parts.append(f'<text x="{x + bar / 2:.1f}" y="{height + 16}" font-size="11" '
                      f'text-anchor="middle">{escape(label)}</text>')
+    if atol and DECADES[0] <= math.log10(atol) < DECADES[-1] + 1:
+        x = (math.log10(atol) - DECADES[0] + 1) * bar
+        parts.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{height}" stroke="#cf222e" '
+                     f'stroke-dasharray="4 3"/><text x="{x + 4:.1f}" y="20" font-size="11" '
+                     f'fill="#cf222e">atol {atol:g}</text>')
     parts.append(f'<text x="{width / 2:.0f}" y="{height + 36}" font-size="12" text-anchor="middle">'
                  'largest |a - b| of the utterance (per decade)</text></svg>')
     return "\n".join(parts)
@@ -66,4 +74,4 @@ def sweep_html(result: dict) -> str:
     body.append("</table>")
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>lstm-inspector sweep</title>"
             f"<style>{_STYLE}</style></head><body>{head}<h2>Largest difference per utterance</h2>"
-            f"{histogram_svg(rows)}<h2>Utterances, worst first</h2>{''.join(body)}</body></html>")
+            f"{histogram_svg(rows, atol=result.get('atol'))}<h2>Utterances, worst first</h2>{''.join(body)}</body></html>")
