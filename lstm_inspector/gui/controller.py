@@ -134,7 +134,8 @@ class Controller(QtCore.QObject):
                 self._keep(path_a, results.trace_a, dtype, tf32)
                 self._keep(path_b, results.trace_b, dtype, tf32)
                 if (s.path_a, s.path_b) == (path_a, path_b):
-                    s.set_results(results.trace_a, results.trace_b, results.report)
+                    s.set_results(results.trace_a, results.trace_b, results.report,
+                                  results.answer)
 
         running = [key for key, kept in ((path_a, keep_a), (path_b, keep_b)) if kept is None]
         what = f"running {' and '.join(dict.fromkeys(running))}" if running else "comparing"

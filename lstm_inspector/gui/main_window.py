@@ -111,11 +111,11 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
         the divergence plot under the gates."""
         width, height = self.width(), self.height()
         d = self.docks
-        self.resizeDocks([d["features"]], [max(int(0.17 * height), 150)], QtCore.Qt.Vertical)
+        self.resizeDocks([d["features"]], [max(int(0.15 * height), 110)], QtCore.Qt.Vertical)
         self.resizeDocks([d["states"]], [int(0.38 * width)], QtCore.Qt.Horizontal)
         self.resizeDocks([d["states"], d["step_table"]], [int(0.48 * height), int(0.30 * height)],
                          QtCore.Qt.Vertical)
-        self.resizeDocks([d["divergence"]], [int(0.28 * height)], QtCore.Qt.Vertical)
+        self.resizeDocks([d["divergence"]], [int(0.32 * height)], QtCore.Qt.Vertical)
 
     def _add_dock(self, key, title, widget, area):
         dock = QtWidgets.QDockWidget(title, self)

@@ -27,7 +27,8 @@ class PathCombo(QtWidgets.QComboBox):
 
     def _fit_text(self) -> None:
         """As wide as the chosen path's name (within limits): never a clipped name."""
-        self.setMinimumContentsLength(min(max(len(self.currentText()), 14), 36))
+        text_width = self.fontMetrics().horizontalAdvance(self.currentText())
+        self.setMinimumWidth(min(max(text_width, 110), 300) + 36)  # + the arrow and frame
 
     def refill(self) -> None:
         self.blockSignals(True)

@@ -96,6 +96,7 @@ class Results:
     trace_a: object
     trace_b: object
     report: object
+    answer: object = None  # core.head.Answer: the model's output on both paths, or None
 
 
 def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rtol=None,
@@ -134,6 +135,9 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
     else:
         report = compare(trace_a, trace_b, atol=atol, rtol=rtol, model=model,
                          progress=_part(progress, 0.9, 1.0))
+    from ..core.head import model_answer
+
+    answer = model_answer(model, trace_a, trace_b)
     if progress is not None:
         progress(1.0, "done")
-    return Results(trace_a, trace_b, report)
+    return Results(trace_a, trace_b, report, answer)

@@ -91,6 +91,7 @@ class InspectorState(QtCore.QObject):
         self.trace_a = None
         self.trace_b = None
         self.report = None
+        self.answer = None  # core.head.Answer of trace_a and trace_b, or None
         self.diagnosis = None  # paths.diagnosis.Diagnosis of trace_b (or trace_a), on request
         # selection
         self.layer = 0
@@ -129,9 +130,10 @@ class InspectorState(QtCore.QObject):
         self._drop_results()
         self.featuresLoaded.emit()
 
-    def set_results(self, trace_a, trace_b, report) -> None:
-        """What the engine produced; keeps the selection where it is still valid."""
-        self.trace_a, self.trace_b, self.report = trace_a, trace_b, report
+    def set_results(self, trace_a, trace_b, report, answer=None) -> None:
+        """What the engine produced (``answer``: ``core.head.Answer``, the model's output on
+        both paths, or None); keeps the selection where it is still valid."""
+        self.trace_a, self.trace_b, self.report, self.answer = trace_a, trace_b, report, answer
         self.set_diagnosis(None)
         if trace_a is not None:
             if self.layer >= len(trace_a.layers):
@@ -145,7 +147,7 @@ class InspectorState(QtCore.QObject):
 
     def _drop_results(self) -> None:
         had = self.trace_a is not None or self.report is not None
-        self.trace_a = self.trace_b = self.report = None
+        self.trace_a = self.trace_b = self.report = self.answer = None
         self.set_diagnosis(None)
         if had:
             self.tracesReady.emit()

@@ -47,9 +47,9 @@ class StatusMixin:
             self.run_label.setText("nothing run yet")
             self.run_label.setToolTip("")
         else:
-            text = f"A: {s.trace_a.meta.get('backend', 'numpy')} {s.trace_a.meta.get('dtype', '')}"
+            text = f"A: {short_run(s.trace_a)}"
             if s.trace_b is not None:
-                text += f"  |  B: {describe_run(s.trace_b)}"
+                text += f"  |  B: {short_run(s.trace_b)}"
             self.run_label.setText(text)
             self.run_label.setToolTip("\n".join(run_details(s.trace_a, "A")
                                                 + (run_details(s.trace_b, "B")
@@ -57,7 +57,7 @@ class StatusMixin:
         if s.report is not None:
             color = VERDICT_COLORS.get(getattr(s.report, "kind", ""), "#000000")
             self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
-            self.verdict_label.setText(s.report.verdict)
+            self.verdict_label.setText(short_verdict(s.report, s.answer))
             self.verdict_label.setToolTip(s.report.verdict)
             self.tolerance_label.setText(f"atol {s.report.atol:g}  rtol {s.report.rtol:g}")
         else:
@@ -83,6 +83,29 @@ class ElidedLabel(QtWidgets.QLabel):
         text = metrics.elidedText(self.text(), QtCore.Qt.ElideRight, self.width())
         painter.setPen(self.palette().color(QtGui.QPalette.WindowText))
         painter.drawText(self.rect(), QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)
+
+
+KIND_TEXT = {"structural": "Structural divergence", "precision": "Precision drift"}
+
+
+def short_verdict(report, answer=None) -> str:
+    """The status bar's verdict, short enough for a 1024-pixel window (the whole sentence is in
+    the divergence view and the tooltip): what kind, from which step, and the model's answer."""
+    first = report.first
+    if report.kind == "agree" or first is None:
+        text = f"A and B agree (largest difference {report.max_error():.2g})"
+    else:
+        text = (f"{KIND_TEXT.get(report.kind, 'Divergence')} from step {first.step} in "
+                f"{first.quantity} of layer {first.layer}")
+    if answer is not None:
+        text += f"; answer: A {answer.side(answer.a)}, B {answer.side(answer.b)}"
+    return text
+
+
+def short_run(trace) -> str:
+    """``backend dtype`` of a trace (device and versions are in the tooltip)."""
+    m = trace.meta
+    return f"{m.get('backend', '?')} {m.get('dtype', '')}".strip()
 
 
 def tolerance_text(atol, rtol) -> str:

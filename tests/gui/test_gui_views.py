@@ -217,7 +217,9 @@ def test_divergence_plot_shows_step_error_and_tolerance(qtbot, window, small_mod
         assert np.allclose(y, np.maximum(s.report.step_error(0, "forward", q), 1e-12))
     assert panel.tolerance_line.value() == pytest.approx(-4.0)  # log10(atol)
     assert s.report.verdict in panel.verdict.text().replace("&#x27;", "'")
-    assert s.report.verdict == window.verdict_label.text()
+    assert window.verdict_label.toolTip() == s.report.verdict
+    first = s.report.first
+    assert f"from step {first.step} in {first.quantity}" in window.verdict_label.text()
 
 
 def test_step_table_shows_the_values_at_the_cursor(qtbot, window, small_model, small_features):

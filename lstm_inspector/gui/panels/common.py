@@ -52,17 +52,30 @@ def short_number(value: float) -> str:
     return f"{value:.1e}"
 
 
+MIN_TICK_PIXELS = {"left": 16, "right": 16, "top": 44, "bottom": 44}  # a label's room
+
+
 class IntegerAxis(pg.AxisItem):
-    """An axis of an index (step, unit, coefficient): ticks only at whole numbers, no SI scaling."""
+    """An axis of an index (step, unit, coefficient): ticks only at whole numbers, no SI scaling,
+    and never closer than a label needs (a short heatmap gets fewer unit labels, not overlapping
+    ones)."""
 
     def __init__(self, orientation, **kwargs):
         super().__init__(orientation, **kwargs)
         self.enableAutoSIPrefix(False)
 
     def tickSpacing(self, minVal, maxVal, size):
+        room = MIN_TICK_PIXELS.get(self.orientation, 16)
+        least = max(1.0, room * (maxVal - minVal) / max(size, 1.0))
         levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
-                  if spacing >= 1]
-        return levels or [(1.0, 0.0)]
+                  if spacing >= least]
+        return levels[:1] or [(nice_step(least), 0.0)]
+
+
+def nice_step(least: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is >= ``least``."""
+    power = 10.0 ** np.floor(np.log10(least))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= least)
 
 
 def index_plot(layout, row: int, col: int, left_index: bool = True) -> pg.PlotItem:
@@ -238,6 +251,17 @@ class Heatmap:
                 line.show()
             else:
                 line.hide()
+
+
+def reserve_bar_space(plot: pg.PlotItem) -> None:
+    """Give a plot without a colour bar the same right-hand margin as a heatmap's, so that curve
+    plots stacked under heatmaps share their time axis pixel for pixel (``setXLink`` links view
+    ranges through screen positions: a wider plot would show more steps)."""
+    spacer = pg.ColorBarItem(values=(0, 1), width=10, interactive=False)
+    spacer.axis.setWidth(44)
+    spacer.setOpacity(0.0)
+    plot.layout.addItem(spacer, 2, 5)
+    plot.layout.setColumnFixedWidth(4, 5)
 
 
 def quantity_levels(quantity: str, data: np.ndarray, activation: str = "tanh") -> tuple:

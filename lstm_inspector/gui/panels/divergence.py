@@ -50,6 +50,29 @@ def legend_html(local: bool) -> str:
     return f"max |A-B| per step, log: {names}"
 
 
+def header_html(state) -> str:
+    """Above the plot: the verdict, the model's answer on both paths, the loader's notes about
+    what runs (a layer fed by a Lambda the tool does not run, a mask, mixed precision)."""
+    report = state.report
+    color = VERDICT_COLORS.get(getattr(report, "kind", ""), "#000000")
+    lines = [f'<b style="color:{color}">{html.escape(report.verdict)}</b>']
+    answer = getattr(state, "answer", None)
+    if answer is not None:
+        differs = not answer.same_answer
+        style = "color:#c62828;font-weight:bold" if differs else "font-weight:bold"
+        lines.append(f'<span style="{style}">{html.escape(answer_sentence(answer))}</span>')
+    notes = state.model.run_notes() if state.model is not None else ()
+    lines += [f'<span style="color:#8a5a00">note: {html.escape(str(n))}</span>' for n in notes]
+    return "<br>".join(lines)
+
+
+def answer_sentence(answer) -> str:
+    """``Model's answer: A 'seven' 0.998, B 'seven' 0.998, same answer (...)``."""
+    text = answer.describe()
+    return "Model's answer" + text[len("model output"):] if text.startswith("model output") \
+        else text[:1].upper() + text[1:]
+
+
 class DivergencePanel(QtWidgets.QWidget):
     def __init__(self, state, parent=None):
         super().__init__(parent)
@@ -58,6 +81,9 @@ class DivergencePanel(QtWidgets.QWidget):
         self.view.ci.setContentsMargins(2, 2, 2, 2)
         self.verdict = QtWidgets.QLabel()
         self.verdict.setWordWrap(True)
+        header_font = self.verdict.font()
+        header_font.setPointSizeF(header_font.pointSizeF() * 0.85)
+        self.verdict.setFont(header_font)
         self.verdict.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         self.verdict.setContentsMargins(4, 2, 4, 2)
         layout = QtWidgets.QVBoxLayout(self)
@@ -65,6 +91,7 @@ class DivergencePanel(QtWidgets.QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.verdict)
         layout.addWidget(self.view, 1)
+        self.view.setMinimumHeight(120)  # the plot keeps room under a long verdict
         self.plot: pg.PlotItem = index_plot(self.view.ci, 0, 0, left_index=False)
         self.plot.setLogMode(y=True)
         self.plot.setDownsampling(auto=True, mode="peak")
@@ -136,7 +163,7 @@ class DivergencePanel(QtWidgets.QWidget):
 
     def refresh(self) -> None:
         s = self.state
-        key = (id(s.report), s.layer, s.direction)
+        key = (id(s.report), id(getattr(s, "answer", None)), s.layer, s.direction)
         if key == self._key:
             return
         self._key = key
@@ -152,8 +179,7 @@ class DivergencePanel(QtWidgets.QWidget):
             self.verdict.setText("")
             self.verdict.hide()
             return
-        color = VERDICT_COLORS.get(getattr(report, "kind", ""), "#000000")
-        self.verdict.setText(f'<b style="color:{color}">{html.escape(report.verdict)}</b>')
+        self.verdict.setText(header_html(s))
         self.verdict.show()
         steps = np.arange(s.steps)
         for q, curve in self.curves.items():

@@ -21,6 +21,7 @@ from .common import (
     quantity_levels,
 )
 
+MIN_HEIGHT = 260  # pixels: four heatmaps of a few rows each, their titles and the time axis
 GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
 SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
 
@@ -92,6 +93,7 @@ class GatesPanel(QtWidgets.QWidget):
         for q in GATES[1:]:
             self.heatmaps[q].plot.setXLink(first)
         self.heatmaps[GATES[-1]].plot.setLabel("bottom", "step")
+        self.view.setMinimumHeight(MIN_HEIGHT)
         self._shown_key = None
         state.tracesReady.connect(self.refresh)
         state.selectionChanged.connect(self._selection_changed)

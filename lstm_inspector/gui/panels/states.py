@@ -18,12 +18,14 @@ from .common import (
     cache_curve,
     index_plot,
     log_floor,
+    reserve_bar_space,
     unit_color,
 )
 from .gates import show_sources
 
 STATE_NAMES = {"c": "cell state c", "h": "output h"}
 MAX_CURVE_UNITS = 8
+MIN_HEIGHT = 330  # pixels: two heatmaps and three curve plots, each readable
 
 
 def _curve_plot(layout, row, title, ylabel, log=False):
@@ -38,6 +40,7 @@ def _curve_plot(layout, row, title, ylabel, log=False):
     cache_axes(plot)
     if log:
         plot.setLogMode(y=True)
+    reserve_bar_space(plot)
     return plot
 
 
@@ -68,11 +71,14 @@ class StatesPanel(QtWidgets.QWidget):
         for plot in plots[:-1]:
             plot.getAxis("bottom").setStyle(showValues=False)
             plot.getAxis("bottom").setHeight(4)
-        # equal shares of the dock's height: a small preferred height (plus the time axis of the
-        # last plot) lets the stretch factors decide instead of pyqtgraph's large default hints
+        # shares of the dock's height: the heatmaps 3, each curve plot 2; a small preferred
+        # height (plus the time axis of the last plot) lets the stretch factors decide instead
+        # of pyqtgraph's large default hints
         for row, plot in enumerate(plots):
             plot.setPreferredHeight(30 if plot is not self.diff_plot else 85)
-            self.view.ci.layout.setRowStretchFactor(row, 1)
+            plot.setMinimumHeight(40 if plot is not self.diff_plot else 70)
+            self.view.ci.layout.setRowStretchFactor(row, 3 if row < 2 else 2)
+        self.view.setMinimumHeight(MIN_HEIGHT)
         self._curves: list = []
         self._image_key = self._curve_key = None
         state.tracesReady.connect(self.refresh)
