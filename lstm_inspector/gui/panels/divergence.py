@@ -147,9 +147,9 @@ class DivergencePanel(QtWidgets.QWidget):
             return
         kinds = {f.kind for f in self.state.diagnosis.findings if not f.agrees}
         kind = next((k for k in ("convention", "unexplained", "arithmetic") if k in kinds), "")
-        self.diagnosed_line.label.setFormat(f" diagnosed ({kind}): step {t}")
         self.diagnosed_line.setValue(t)
-        self.diagnosed_line.show()
+        self.diagnosed_line.show()  # first: a hidden label ignores a new text
+        self.diagnosed_line.label.setFormat(f" diagnosed ({kind}): step {t}")
 
     def time_view_boxes(self):
         return [self.plot.getViewBox()]
