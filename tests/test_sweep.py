@@ -185,13 +185,13 @@ def test_your_outputs_and_your_function_as_path_b(tmp_path):
     rows = run_sweep(SweepSettings(str(DEMO), outputs=str(outputs)), corpus)["rows"]
     assert [r["kind"] for r in rows] == ["agree", "agree", "error"], rows
     assert "holds no outputs for utterance 'utt0002'" in rows[2]["verdict"]
-    impl = tests_folder() / "impls" / "correct_step.py"
+    impl = _tests_dir() / "impls" / "correct_step.py"
     rows = run_sweep(SweepSettings(str(DEMO), impl=str(impl)), corpus)["rows"]
     assert [r["kind"] for r in rows] == ["agree"] * 3, rows
     assert {r["backend"] for r in rows} == {"impl"} and all(r["answer"]["same"] for r in rows)
 
 
-def tests_folder():
+def _tests_dir():
     from pathlib import Path
     return Path(__file__).resolve().parent
 

@@ -39,6 +39,11 @@ def add_parser(sub, add_model_options):
     p.add_argument("--json", action="store_true", help="print the rows and summary as JSON")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
     add_port_options(p, required=False)
+    for action in p._actions:  # a sweep reads one outputs file per utterance from a folder
+        if action.dest == "outputs":
+            action.metavar = "DIR"
+            action.help = ("a folder of your port's outputs, one file per utterance: "
+                           "UTTERANCE.npy (.npz, .csv, as compare --outputs reads them)")
     add_model_options(p)
     return p
 

@@ -130,7 +130,13 @@ def format_table(rows, header: dict, total: int | None = None) -> str:
     if ran:
         lines.append(f"largest difference: {number_text(ran[0]['max_error'])} in {ran[0]['name']}: "
                      f"{ran[0]['verdict']}")
+    by_sentence = {}
     for r in ordered:
         if r["kind"] == "error":
-            lines.append(f"could not run {r['name']}: {r['verdict']}")
+            by_sentence.setdefault(r["verdict"], []).append(r["name"])
+    for sentence, names in by_sentence.items():  # one line per distinct sentence
+        who = names[0] if len(names) == 1 else (
+            f"{len(names)} utterances ({', '.join(names[:2])}"
+            + (f" and {len(names) - 2} more)" if len(names) > 2 else ")"))
+        lines.append(f"could not run {who}: {sentence}")
     return "\n".join(lines)

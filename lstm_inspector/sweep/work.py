@@ -137,7 +137,8 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
         raise InspectorError(utterance.problem)
     model = prepare(settings)
     feats = load_features(utterance.address, feature=settings.feature)
-    check_features(feats, input_size=model.input_size)
+    # with a layer, check_input's sentence names the layer whose width the features must have
+    check_features(feats, input_size=model.input_size if settings.layer is None else None)
     x = check_input(model, feats.data)
     row["frames"] = int(x.shape[0])
     reference = run_reference(model, x, dtype=settings.dtype)
