@@ -31,7 +31,7 @@ SUBCOMMANDS = ("info", "compare", "diagnose", "backends", "gui", "sweep", "expor
 
 def _model_overrides(args) -> dict:
     overrides = {}
-    for name in ("kind", "recurrent_activation", "activation"):
+    for name in ("kind", "recurrent_activation"):
         value = getattr(args, name, None)
         if value:
             overrides[name] = value

@@ -14,6 +14,7 @@ import platform
 import numpy as np
 
 from ..core.model import Model
+from ..core.progress import sub_progress
 from ..core.recurrence import keep_gates
 from ..core.reference import derive_gates, layer_output
 from ..core.trace import LayerTrace, Trace
@@ -23,8 +24,9 @@ CUDNN_ACTIVATIONS = ("tanh", "sigmoid")  # (activation, recurrent_activation) cu
 
 
 def processing_reversed(layer, direction: str) -> bool:
-    """Whether ``direction`` of ``layer`` reads the input from the last frame to the first."""
-    return layer.go_backwards != (direction == "backward")
+    """Whether ``direction`` of ``layer`` reads the input from the last frame to the first
+    (``RecurrentLayer.processing_reversed``)."""
+    return layer.processing_reversed(direction)
 
 
 def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part, label: str,
@@ -137,17 +139,6 @@ def refuse_reading(model: Model) -> None:
         raise InspectorError(
             f"backends run the file's own weights, but this model is read as '{model.reading}'; "
             f"run the reading with backend 'numpy:{model.reading}' beside a backend on the file's model")
-
-
-def sub_progress(progress, start: float, stop: float):
-    """A progress callback mapping [0, 1] onto [start, stop] of ``progress`` (None stays None)."""
-    if progress is None:
-        return None
-
-    def report(fraction, text):
-        progress(start + (stop - start) * min(max(float(fraction), 0.0), 1.0), text)
-
-    return report
 
 
 def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,

@@ -3,8 +3,9 @@
 ``hard_sigmoid`` is Keras 2's ``clip(0.2 * x + 0.5, 0, 1)`` (the default recurrent activation of
 Keras <= 2.2 and TF 1.x ``LSTM``), not Keras 3's ``relu6(x + 3) / 6``: old files mean the former.
 
-Each function takes an array and returns a new array of the same dtype; ``apply_inplace`` writes
-into ``out`` for the hot loop of the reference.
+Each function takes an array and returns a new array of the same dtype. The reference's fast
+loop (``recurrence.py``, tanh/sigmoid layers) does not call these: it computes the four gates in
+place, sigmoid as ``1 / (1 + exp(-z))``.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ..errors import InspectorError
 
 
 def sigmoid(x):
-    """sigmoid(x) = 1 / (1 + exp(-x)), computed as 0.5 * tanh(0.5 x) + 0.5 (no overflow)."""
+    """sigmoid(x) = 1 / (1 + exp(-x)), computed here as 0.5 * tanh(0.5 x) + 0.5 (no overflow);
+    the fast loop's in-place 1 / (1 + exp(-x)) differs from it by rounding only."""
     return np.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InspectorError
+from .progress import sub_progress
 from .trace import QUANTITIES, Trace
 
 CHUNK = 8192            # steps read at once
@@ -45,7 +46,7 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def reversed_direction(model, layer: int, direction: str) -> bool:
     """Whether this direction ran from the last frame to the first."""
     if model is not None and layer < len(model.chain):
-        return model.chain[layer].go_backwards != (direction == "backward")
+        return model.chain[layer].processing_reversed(direction)
     return direction == "backward"
 
 
@@ -358,8 +359,3 @@ def growth(step_error: np.ndarray, reverse: bool) -> float | None:
     return (hi - lo) / float(np.log10(top / 100 / base))
 
 
-def sub_progress(progress, lo: float, hi: float):
-    """A progress callback mapping 0..1 onto lo..hi of ``progress`` (None stays None)."""
-    if progress is None:
-        return None
-    return lambda fraction, text="": progress(lo + (hi - lo) * float(fraction), text)

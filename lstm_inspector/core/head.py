@@ -130,7 +130,7 @@ def chain_output(model, trace) -> np.ndarray:
     lasts = {}
     for direction in trace.directions(k):
         lt = trace.layer(k, direction)
-        reverse = last.go_backwards != (direction == "backward")
+        reverse = last.processing_reversed(direction)
         lasts[direction] = _LastStep(lt.h[:1] if reverse else lt.h[-1:])  # (1, H)
     return layer_output(last, lasts)[0]
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from ..errors import InspectorError, UnsupportedLayerError
 from .weights import LSTMWeights, Reading, StoredLSTM
 
-DIRECTIONS = ("forward", "backward")
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
@@ -52,6 +51,12 @@ class RecurrentLayer:
     @property
     def bidirectional(self) -> bool:
         return "backward" in self.directions
+
+    def processing_reversed(self, direction: str) -> bool:
+        """Whether ``direction`` reads the input from the last frame to the first: a backward
+        direction, or a ``go_backwards`` layer's forward one (both: forward again). The one
+        place this rule lives."""
+        return self.go_backwards != (direction == "backward")
 
     @property
     def runnable(self) -> bool:
@@ -162,12 +167,6 @@ class Model:
             first = self.layers[0]
             raise UnsupportedLayerError(first.unsupported or f"layer '{first.name}' cannot be run")
         return tuple(chain)
-
-    def layer_index(self, name: str) -> int:
-        for k, layer in enumerate(self.layers):
-            if layer.name == name:
-                return k
-        raise InspectorError(f"the model has no recurrent layer named '{name}'")
 
     def sub_model(self, index: int) -> "Model":
         """A model of the single layer ``index`` (fed features of that layer's input width)."""

@@ -56,11 +56,6 @@ def check_input(model: Model, x) -> np.ndarray:
     return x
 
 
-def _processing_reversed(layer, direction: str) -> bool:
-    """Whether this direction reads the input from the last frame to the first."""
-    return layer.go_backwards != (direction == "backward")
-
-
 def layer_output(layer, dir_traces: dict) -> np.ndarray:
     """The layer's output sequence as Keras returns it, (T, out), from the recorded h.
 
@@ -69,7 +64,7 @@ def layer_output(layer, dir_traces: dict) -> np.ndarray:
     """
     outs = []
     for direction, lt in dir_traces.items():
-        y = lt.h[::-1] if _processing_reversed(layer, direction) else lt.h  # processing order
+        y = lt.h[::-1] if layer.processing_reversed(direction) else lt.h  # processing order
         if direction == "backward":
             y = y[::-1]
         outs.append(y)
@@ -169,7 +164,7 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     for direction in (layer.directions if directions is None else directions):
         tt = teacher.layer(index, direction)
         w = layer.weights(direction).astype(dtype)
-        h_prev, c_prev = previous_states(tt.h, tt.c, _processing_reversed(layer, direction),
+        h_prev, c_prev = previous_states(tt.h, tt.c, layer.processing_reversed(direction),
                                          lo, hi, dtype)
         out[direction] = teacher_step(w, layer_in, h_prev, c_prev, dtype)
     return out
@@ -219,7 +214,7 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                         progress((base + steps_done / T) / jobs, text)
                 w = layer.weights(direction).astype(dtype)
                 dir_traces[direction] = run_direction(
-                    w, layer_in, _processing_reversed(layer, direction), dtype, tick, gates)
+                    w, layer_in, layer.processing_reversed(direction), dtype, tick, gates)
                 done += 1
         layers.append(dir_traces)
         names.append(layer.name)

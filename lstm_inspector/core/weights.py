@@ -8,7 +8,7 @@ The canonical form is what cuDNN multiplies, gate order i, f, c~ (written ``c``)
 
     z_g = W_g x_t + R_g h_{t-1} + b_Wg + b_Rg
 
-Stored conventions and how they map (``../docs/cudnn-lstm-facts.md``):
+Stored conventions and how they map (README, "The CuDNNLSTM conventions"):
 
 * CuDNNLSTM ``kernel (in, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (8H,)``: each gate block is
   flattened *as stored* and reread row-major, so ``W_g = kernel[:, gH:(g+1)H].reshape(H, in)``
@@ -33,7 +33,6 @@ from ..errors import InspectorError
 from . import activations
 
 CANONICAL_ORDER = "ifco"  # i, f, c~ (candidate), o
-GATE_LABELS = {"i": "i", "f": "f", "c": "c~", "o": "o"}
 
 
 @dataclass(frozen=True)
@@ -214,13 +213,6 @@ class LSTMWeights:
         """Row slice of gate ``gate`` (``i f c o``) in the (4H, ...) arrays."""
         k = CANONICAL_ORDER.index(gate)
         return slice(k * self.units, (k + 1) * self.units)
-
-    def with_activations(self, activation=None, recurrent_activation=None) -> "LSTMWeights":
-        return replace(
-            self,
-            activation=activation or self.activation,
-            recurrent_activation=recurrent_activation or self.recurrent_activation,
-        )
 
     def astype(self, dtype) -> "LSTMWeights":
         return replace(

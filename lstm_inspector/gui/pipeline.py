@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.progress import sub_progress
 from ..core.weights import READINGS
 from ..errors import InspectorError
 from .path_list import REFERENCE, choice_for, run_path
@@ -84,13 +85,6 @@ def check_inputs(model, features) -> None:
                             None, "loaded"), input_size=model.input_size)
 
 
-def _part(progress, lo: float, hi: float):
-    """A progress callback mapping 0..1 onto lo..hi of the caller's bar."""
-    if progress is None:
-        return None
-    return lambda fraction, text="": progress(lo + (hi - lo) * float(fraction), text)
-
-
 @dataclass
 class Results:
     trace_a: object
@@ -116,14 +110,14 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
         if progress is not None:
             progress(0.0, f"running {path_a}")
         trace_a = run_path(path_a, model, x, dtype=dtype, tf32=tf32,
-                           progress=_part(progress, 0.0, 0.35))
+                           progress=sub_progress(progress, 0.0, 0.35))
     if trace_b is None and backend == path_a:
         trace_b = trace_a  # one path compared with itself: one run
     if trace_b is None:
         if progress is not None:
             progress(0.35, f"running {backend}")
         trace_b = run_path(backend, model, x, dtype=dtype, tf32=tf32,
-                           progress=_part(progress, 0.35, 0.9))
+                           progress=sub_progress(progress, 0.35, 0.9))
     if progress is not None:
         progress(0.9, "comparing the two paths")
     if previous_report is not None and previous_report.a is trace_a and previous_report.b is trace_b:
@@ -131,10 +125,10 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
 
         report = previous_report.with_tolerance(atol=DEFAULT_ATOL if atol is None else atol,
                                                 rtol=DEFAULT_RTOL if rtol is None else rtol,
-                                                progress=_part(progress, 0.9, 1.0))
+                                                progress=sub_progress(progress, 0.9, 1.0))
     else:
         report = compare(trace_a, trace_b, atol=atol, rtol=rtol, model=model,
-                         progress=_part(progress, 0.9, 1.0))
+                         progress=sub_progress(progress, 0.9, 1.0))
     from ..core.head import model_answer
 
     answer = model_answer(model, trace_a, trace_b)

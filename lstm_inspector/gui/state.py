@@ -209,10 +209,6 @@ class InspectorState(QtCore.QObject):
             return np.zeros(0, dtype=int)
         return np.asarray(self.report.divergent_steps(self.layer, self.direction), dtype=int)
 
-    def first_divergence(self) -> int | None:
-        steps = self.divergent_steps()
-        return int(steps[0]) if steps.size else None
-
     # ---- selection ------------------------------------------------------------------------------
     def set_layer(self, layer: int, direction: str) -> None:
         if (layer, direction) == (self.layer, self.direction):

@@ -107,13 +107,6 @@ class WeightSet:
         dataset = self.arrays.get(leaf)
         return None if dataset is None else tuple(dataset.shape)
 
-    @property
-    def owner(self) -> str:
-        """The innermost path part that is not a generic cell / vars name."""
-        for part in reversed(self.path):
-            if not _CELL_PART.match(part):
-                return part
-        return ""
 
 
 def legacy_sets(group) -> list:
