@@ -107,25 +107,38 @@ def test_keras_lstm_and_tflite_exports_agree_on_cudnnlstm_files(cudnn_files, tmp
 
 @pytest.mark.slow
 def test_real_model_exports_to_keras_lstm_and_tflite(realdata, tmp_path):
-    """poreplex's trained LSTM(48) x 2 on real speech samples: keras-lstm agrees, TFLite is
-    refused (its converter clips c at 10); frugally-deep's relu / linear / hard_sigmoid layers as
-    keras-lstm (the TFLite export refuses them with a sentence)."""
+    """poreplex's trained LSTM(48) x 2 on real speech samples: keras-lstm and tflite agree (the
+    export removes the converter's cell_clip=10; the converter's own file is caught clipping)."""
     import wave
 
     import lstm_inspector as li
-    from lstm_inspector.errors import InspectorError
 
     model = li.load_model(realdata / "models" / "poreplex-scaler-r3-keras224tf-lstm.hdf5")
     with wave.open(str(realdata / "audio" / "kaldi-test.wav")) as wav:
         samples = np.frombuffer(wav.readframes(300), "<i2").astype(np.float32)
     x = (3 * samples / np.abs(samples).max())[:, None]
-    result = export_model(model, "keras-lstm", tmp_path / "poreplex.h5", x=x, rtol=1e-5)
-    assert result.accepted, result.summary
-    # |c| reaches ~50 in this model; TFLiteConverter's fused LSTM clips c at 10: refused, named
-    result = export_model(model, "tflite", tmp_path / "poreplex.tflite", x=x, rtol=1e-5)
-    assert not result.accepted and result.max_abs_diff > 10
-    report = (tmp_path / "poreplex.tflite.rejected.txt").read_text()
-    assert "cell_clip=10" in report and (tmp_path / "poreplex.tflite.rejected").is_file()
+    for fmt, suffix in (("keras-lstm", ".h5"), ("tflite", ".tflite")):
+        result = export_model(model, fmt, tmp_path / f"poreplex{suffix}", x=x, rtol=1e-5)
+        assert result.accepted, result.summary
+    # |c| reaches ~50 in this model; TFLiteConverter's own file clips c at 10: the path says so
+    from lstm_inspector import compare
+    from lstm_inspector.backends.exported import run_exported
+    from lstm_inspector.core.reference import run_reference
+    from lstm_inspector.export.keras_lstm import to_tflite
+
+    to_tflite(tmp_path / "poreplex.h5", tmp_path / "converter.tflite")
+    trace = run_exported(model, x, tmp_path / "converter.tflite")
+    report = compare(run_reference(model, x), trace, rtol=1e-5)
+    assert not report.agree and np.abs(trace.layer(0).c).max() == 10.0
+    assert any("cell_clip=10" in note for note in trace.meta["notes"])
+
+
+@pytest.mark.slow
+def test_real_lstm_variants_export_to_keras_lstm(realdata, tmp_path):
+    """frugally-deep's layers with relu, hard_sigmoid and linear recurrent activations."""
+    import lstm_inspector as li
+    from lstm_inspector.errors import InspectorError
+
     variants = li.load_model(realdata / "models" / "frugally-deep-lstm-variants-keras225.h5")
     for k in (0, 1, 6):  # relu, hard_sigmoid (Bidirectional), linear (Bidirectional)
         sub = variants.sub_model(k)

@@ -176,3 +176,22 @@ def run(model, x: np.ndarray, path, progress=None):
         notes.append(f"c of {', '.join(derived)} is derived from the file's one-call h by the NumPy "
                      f"equations: a backward direction cannot be stepped one invoke at a time")
     return trace
+
+
+def remove_cell_clip(path) -> int:
+    """Set ``cell_clip`` of every fused LSTM op in the TFLite file ``path`` to 0 (no clipping,
+    as the Keras model computes); returns how many ops had a clip. Rewrites the file."""
+    import_tf()
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    flat = flatbuffer_utils.read_model(str(path))
+    changed = 0
+    for subgraph in flat.subgraphs:
+        for op in subgraph.operators:
+            options = op.builtinOptions
+            if isinstance(options, schema.UnidirectionalSequenceLSTMOptionsT) and options.cellClip:
+                options.cellClip = 0.0
+                changed += 1
+    flatbuffer_utils.write_model(flat, str(path))
+    return changed
