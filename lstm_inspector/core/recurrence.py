@@ -28,8 +28,9 @@ BLOCK = 4096                # steps whose input part is computed at once
 PROGRESS_EVERY = 256        # steps between progress callbacks (a Cancel is honoured within them)
 ROW_TILE = 64               # rows per padded GEMM tile: see row_invariant_matmul
 #: A direction keeps its gates (z and a, 8H values per step) when they take at most this many
-#: bytes; longer runs keep c and h and recompute the gates of the window asked for.
-KEEP_GATES_BYTES = 64 * 2 ** 20
+#: bytes (float32: 131,072 steps at H = 128, 32,768 at H = 512); longer runs keep c and h and
+#: recompute the gates of the window asked for (a cursor move then recomputes its step).
+KEEP_GATES_BYTES = 512 * 2 ** 20
 
 
 def row_invariant_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
