@@ -113,6 +113,17 @@ class SecondsAxis(pg.AxisItem):
         return [f"{v * self.frame_shift:.{decimals}f}" for v in values]
 
 
+def unit_click_handler(state):
+    """What a click on a heatmap row does (every heatmap view): selects that unit; with Ctrl or
+    Shift, adds it to the selection or removes it."""
+    def clicked(t: int, unit: int, modifiers) -> None:
+        if modifiers & (QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier):
+            state.toggle_unit(unit)
+        else:
+            state.set_units([unit])
+    return clicked
+
+
 class ClickableImage(pg.ImageItem):
     """An ImageItem that reports a click as (time index, row index, modifiers)."""
 

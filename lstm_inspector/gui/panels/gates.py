@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from PyQt5 import QtCore, QtWidgets
+from PyQt5 import QtWidgets
 
 from ...core.trace import GATES
 from ...core.windows import overview
@@ -19,6 +19,7 @@ from .common import (
     add_plot_area,
     diff_levels,
     quantity_levels,
+    unit_click_handler,
 )
 
 MIN_HEIGHT = 260  # pixels: four heatmaps of a few rows each, their titles and the time axis
@@ -85,7 +86,7 @@ class GatesPanel(QtWidgets.QWidget):
         self.cursors = CursorGroup(state)
         self.heatmaps: dict[str, Heatmap] = {}
         for row, q in enumerate(GATES):
-            hm = Heatmap(self.view.ci, row, 0, on_click=self._clicked,
+            hm = Heatmap(self.view.ci, row, 0, on_click=unit_click_handler(state),
                          bottom_axis=(row == len(GATES) - 1))
             self.heatmaps[q] = hm
             self.cursors.add(hm.plot)
@@ -134,8 +135,3 @@ class GatesPanel(QtWidgets.QWidget):
         if self._key() != self._shown_key:
             self.refresh()
 
-    def _clicked(self, t: int, unit: int, modifiers) -> None:
-        if modifiers & (QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier):
-            self.state.toggle_unit(unit)
-        else:
-            self.state.set_units([unit])

@@ -19,6 +19,7 @@ from .common import (
     index_plot,
     log_floor,
     reserve_bar_space,
+    unit_click_handler,
     unit_color,
 )
 from .gates import show_sources
@@ -52,8 +53,8 @@ class StatesPanel(QtWidgets.QWidget):
         self.state = state
         self.view = add_plot_area(self)
         self.cursors = CursorGroup(state)
-        self.heatmaps = {q: Heatmap(self.view.ci, row, 0, on_click=self._clicked, bottom_axis=False,
-                                    ylabel="")
+        self.heatmaps = {q: Heatmap(self.view.ci, row, 0, on_click=unit_click_handler(state),
+                                    bottom_axis=False, ylabel="")
                          for row, q in enumerate(("c", "h"))}
         self.curve_plots = {
             "c": _curve_plot(self.view.ci, 2, "c of the selected units: A solid, B dashed", ""),
@@ -152,8 +153,3 @@ class StatesPanel(QtWidgets.QWidget):
         for q, plot in self.curve_plots.items():
             plot.setTitle(f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed", size=TITLE_SIZE)
 
-    def _clicked(self, t: int, unit: int, modifiers) -> None:
-        if modifiers & (QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier):
-            self.state.toggle_unit(unit)
-        else:
-            self.state.set_units([unit])
