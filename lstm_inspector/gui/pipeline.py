@@ -13,7 +13,6 @@ from pathlib import Path
 from ..core.progress import sub_progress
 from ..core.weights import READINGS
 from ..errors import InspectorError
-from ..core.analysis import sub_progress
 from .path_list import REFERENCE, choice_for, run_path
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".hdf", ".index", ".ckpt", ".meta")
