@@ -115,9 +115,11 @@ def llvm_loaded_globally() -> bool:
     binds to those symbols instead of its own LLVM and crashes while loading (SIGSEGV). The
     same library loaded locally is harmless, so the test is the global symbol, not the mapping.
     """
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         return hasattr(ctypes.CDLL(None), "LLVMContextCreate")
-    except OSError:
+    except (OSError, TypeError):
         return False
 
 
