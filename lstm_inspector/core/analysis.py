@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InspectorError
 from .progress import sub_progress
-from .trace import QUANTITIES, Trace
+from .trace import GATES, QUANTITIES, Trace
 
 CHUNK = 8192            # steps read at once
 READING_WINDOW = 4096   # steps searched for a wrong reading, from the first locally wrong one
@@ -208,7 +208,8 @@ def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:
     """'a', 'b' or None (a tie): whose h is closer (mean |h - exact|) to a float64 run."""
     from .reference import run_reference
 
-    exact = run_reference(model, a.x, dtype="float64", gates=False)  # only h is read
+    exact = run_reference(model, a.x, dtype="float64", gates=False,  # only h is read
+                          initial_state=a.initial_state)
     err = {"a": 0.0, "b": 0.0}
     for k, d in keys:
         ex = exact.layer(k, d).h
@@ -285,6 +286,14 @@ def _value_at(a: Trace, b: Trace, k, d, q, t, atol, rtol) -> tuple:
     return (k, d, q, int(t), unit, float(va[unit]), float(vb[unit]))
 
 
+def masked_alike(a: Trace, b: Trace):
+    """(T,) bool: steps both paths masked (the same mask), or None when either ran without one
+    or their masks differ (then every step counts: a path ignoring the mask differs there)."""
+    if a.mask is None or b.mask is None or not np.array_equal(a.mask, b.mask):
+        return None
+    return ~np.asarray(a.mask)
+
+
 def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
               chunk=CHUNK, masks: dict | None = None) -> Threshold:
     """Apply ``|a - b| <= atol + rtol |a|`` to the traces, chunk by chunk (nothing recomputed).
@@ -295,6 +304,7 @@ def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
     tolerance (``measure(tolerance=...)``) are used instead of reading the traces again.
     """
     out_steps, ranked = {}, {}
+    discarded = masked_alike(a, b)
     for k, d in keys:
         la, lb = a.layer(k, d), b.layer(k, d)
         if masks is None:
@@ -308,6 +318,8 @@ def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
             mine = {q: masks[(k, d, q)] for q in QUANTITIES}
         best = None  # (processing position, causal rank, quantity, step)
         for q in QUANTITIES:
+            if discarded is not None and q in GATES:
+                mine[q] = mine[q] & ~discarded  # a masked step's gates are thrown away (masking.py)
             out_steps[(k, d, q)] = mine[q]
             rows = np.flatnonzero(mine[q])
             if rows.size:

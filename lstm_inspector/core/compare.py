@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ..errors import InspectorError
-from . import analysis
+from . import analysis, fidelity
 from .analysis import ulp_distance  # noqa: F401  (public: core.compare.ulp_distance)
 from .trace import QUANTITIES, Trace
 
@@ -114,7 +114,8 @@ class Report:
                           "true_worst": max((float(e.max()) for e, _ in local.values()), default=0.0),
                           "fits": fits, "fit_error": fit_error, "first": fl}
         self.kind = self._kind()
-        self.verdict = self._verdict()
+        # never a plain "agree" when a path did not compute the file's model (core.fidelity)
+        self.verdict = fidelity.qualify(self._verdict(), self)
         self.notes = self._notes()
 
     # ---- stored per-step summaries --------------------------------------------------------
@@ -250,17 +251,18 @@ class Report:
         first = self.first
         if self.kind == "precision":
             tf32 = self.b.meta.get("tf32") is True or self.a.meta.get("tf32") is True
-            why = ("TF32 matrix products" if tf32 else
+            half = "mixed_float16" in (self.a.meta.get("dtype"), self.b.meta.get("dtype"))
+            why = ("float16 arithmetic (the mixed_float16 policy)" if half else
+                   "TF32 matrix products" if tf32 else
                    "accumulation order / reduced-precision arithmetic")
             local = self.local
             growth = self.growth()
             if local is not None and growth is not None:
-                return (f"Precision drift, not a bug: every single step agrees to "
-                        f"{local['true_worst']:.1g} ({why}), and the dynamics amplify the "
+                return (f"Precision drift, not a bug: {fidelity.step_agreement(self)} "
+                        f"({why}), and the dynamics amplify the "
                         f"differences (about x10 every {growth:.3g} steps), so the paths part "
                         f"from {first.describe()}.")
-            extra = (f"; every single step agrees to {local['true_worst']:.1g}"
-                     if local is not None else "")
+            extra = f"; {fidelity.step_agreement(self)}" if local is not None else ""
             return (f"Precision drift, not a bug: the paths part from {first.describe()}, "
                     f"consistent with {why}{extra}.")
         from .weights import READINGS
@@ -335,6 +337,7 @@ class Report:
             "steps_per_tenfold_growth": self.growth(),
             "notes": list(self.notes),
             "quantities": per,
+            **fidelity.summary(self),
         }
 
 

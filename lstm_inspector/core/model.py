@@ -35,6 +35,12 @@ class RecurrentLayer:
     unsupported : a sentence saying why the tool cannot run this layer, or "".
     feeds_next : False when what follows this layer in the file is not identity at inference
         (so the runnable chain ends here).
+    use_bias, stateful : as in Keras (a layer without bias stores none; the tool reads zeros).
+    dtype_policy : the Keras dtype policy its config records (``"mixed_float16"``...), "" if none.
+    zero_output_for_mask : Keras outputs 0 (not the last output) at masked steps; set by
+        ``Bidirectional`` when it returns sequences.
+    initial_state_from : names of the model's tensors the file feeds it as initial state
+        (empty: it starts from zeros in the file too).
     """
 
     name: str
@@ -47,6 +53,11 @@ class RecurrentLayer:
     return_sequences: bool = True
     unsupported: str = ""
     feeds_next: bool = True
+    use_bias: bool = True
+    stateful: bool = False
+    dtype_policy: str = ""
+    zero_output_for_mask: bool = False
+    initial_state_from: tuple = ()
 
     @property
     def bidirectional(self) -> bool:
@@ -64,7 +75,9 @@ class RecurrentLayer:
 
     @property
     def output_size(self) -> int:
-        return 2 * self.units if self.bidirectional and self.merge_mode == "concat" else self.units
+        # merge_mode None returns two outputs; the tool puts them side by side (forward first)
+        two = self.bidirectional and self.merge_mode in ("concat", None)
+        return 2 * self.units if two else self.units
 
     @property
     def convention(self) -> str:
@@ -73,6 +86,8 @@ class RecurrentLayer:
             return self.kind
         stored = self.directions["forward"]
         layout = "cuDNN layout" if stored.true_reading.layout == "cudnn" else "x @ kernel layout"
+        if not self.use_bias:
+            return f"{layout}, no bias"
         return f"{layout}, {stored.bias.shape[0] // self.units}H bias"
 
     @property
@@ -111,6 +126,14 @@ class RecurrentLayer:
             return f"{self.name}: {self.kind} (not supported: {self.unsupported})"
         kind = f"Bidirectional({self.kind}, merge={self.merge_mode})" if self.bidirectional else self.kind
         extra = " go_backwards" if self.go_backwards else ""
+        if self.bidirectional and self.merge_mode is None:
+            extra += " (two outputs: forward, backward)"
+        if self.stateful:
+            extra += " stateful"
+        if self.dtype_policy and self.dtype_policy != "float32":
+            extra += f" dtype_policy={self.dtype_policy}"
+        if self.initial_state_from:
+            extra += f" initial_state<-{','.join(self.initial_state_from)}"
         return (f"{self.name}: {kind} in={self.input_size} units={self.units} "
                 f"activation={self.activation} recurrent_activation={self.recurrent_activation} "
                 f"[{self.convention}]{extra}")
@@ -128,6 +151,9 @@ class Model:
     reports label layers as the file numbers them. ``heads`` maps a recurrent layer's name to
     the plain layers that follow it to the model's output (``core.head.Head``), when the file
     has an architecture.
+    ``mask_value``: a ``Masking`` layer's value when one feeds the first layer (None: no mask);
+    see ``core.masking``. ``assumptions``: sentences naming what the loader had to guess
+    (weights-only files); they are notes too, and the verdict repeats them.
     """
 
     layers: tuple
@@ -138,10 +164,13 @@ class Model:
     reading: str | None = None
     first_layer: int = 0
     heads: dict = field(default_factory=dict)
+    mask_value: float | None = None
+    assumptions: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "assumptions", tuple(self.assumptions))
         if not self.layers:
             raise InspectorError(f"{self.source or 'the model'} has no recurrent layer")
 
@@ -159,7 +188,7 @@ class Model:
             if chain and layer.input_size != chain[-1].output_size:
                 break
             chain.append(layer)
-            if not layer.feeds_next or (layer.bidirectional and layer.merge_mode is None):
+            if not layer.feeds_next or (layer.bidirectional and layer.merge_mode is None):  # last
                 break
             if not layer.return_sequences:
                 break
@@ -175,8 +204,10 @@ class Model:
             raise UnsupportedLayerError(layer.unsupported or f"layer '{layer.name}' cannot be run")
         others = {_node_name(l.name) for l in self.layers} - {_node_name(layer.name)}
         notes = tuple(n for n in self.notes if _note_subject(n) not in others)
+        # the mask is computed from the model's input: it holds for the first layer only
         return replace(self, layers=(replace(layer, feeds_next=False),), notes=notes,
-                       first_layer=self.first_layer + index)
+                       first_layer=self.first_layer + index,
+                       mask_value=self.mask_value if index == 0 else None)
 
     def run_notes(self) -> tuple:
         """The loader's notes that concern what runs: a note about one layer (``"layer 'name'
@@ -209,6 +240,9 @@ class Model:
         head += f", keras {self.keras_version})" if self.keras_version else ")"
         lines = [head] + [f"  [{self.first_layer + k}] {layer.describe()}"
                         for k, layer in enumerate(self.layers)]
+        if self.mask_value is not None:
+            lines.append(f"  mask: steps whose every feature equals {self.mask_value:g} are "
+                         f"masked (Masking before the first layer)")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 

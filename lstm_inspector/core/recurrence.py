@@ -87,14 +87,15 @@ class _Weights:
 
 
 def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None,
-                  gates: bool | None = None, h0=None, c0=None) -> LayerTrace:
+                  gates: bool | None = None, h0=None, c0=None, mask=None) -> LayerTrace:
     """Step one direction through time, recording c, h (and z, a) into a new LayerTrace.
 
     ``x`` (T, in) in input time; ``reverse``: run t = T-1 ... 0. ``gates``: keep z and a
     (None: :func:`keep_gates` decides); when not kept the trace recomputes any window of them
     exactly (:class:`StepGates`). ``tick(steps_done)`` is called every ``PROGRESS_EVERY`` steps
     (it may raise Cancelled). ``h0, c0`` (H,): the state before the first processed step
-    (default zeros; a stream's carried state).
+    (default zeros; a stream's carried state). ``mask`` (T,) bool, True = the step runs: a
+    masked step still computes its gates (as Keras does) but carries c and h (``masking.py``).
     """
     T, H = x.shape[0], w.units
     ww = _Weights(w, dtype)
@@ -114,7 +115,8 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
         ww.input_part(x[lo:hi], Zb)
         # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
         # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
-        steps = zip(Zb, Ab, Ab.reshape(hi - lo, 4, H), C[lo:hi], Hs[lo:hi])
+        kept = itertools.repeat(True) if mask is None else mask[lo:hi].tolist()
+        steps = zip(Zb, Ab, Ab.reshape(hi - lo, 4, H), C[lo:hi], Hs[lo:hi], kept)
         steps = reversed(list(steps)) if reverse else iter(steps)
         while True:
             if tick is not None:
@@ -123,7 +125,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
             if not batch:
                 break
             with np.errstate(over="ignore"):
-                for zt, at, (i, f, g, o), ct, ht in batch:
+                for zt, at, (i, f, g, o), ct, ht, kt in batch:
                     dot(h_prev, ww.R_T, rec)                       # R h_{t-1}      (4H,)
                     add(zt, rec, zt)                               # z_t
                     ww.activate(zt, at)
@@ -135,6 +137,8 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
                     else:
                         ht[:] = ww.act(ct)
                     mul(ht, o, ht)                                 # h_t = o * act(c_t)
+                    if not kt:                                     # masked: state carried
+                        ct[:], ht[:] = c_prev, h_prev
                     h_prev, c_prev = ht, ct
             done += len(batch)
     source = None if keep else StepGates(ww, x, Hs, reverse, h0)

@@ -7,7 +7,16 @@ For one direction with canonical weights (gate blocks i, f, c~, o; see ``weights
     c~_t = act(z_c)                                            (act: activation, tanh for cuDNN)
     c_t  = f_t * c_{t-1} + i_t * c~_t
     h_t  = o_t * act(c_t)
-    h_{-1} = c_{-1} = 0
+    h_{-1} = h0, c_{-1} = c0          (zeros unless an initial state is given)
+
+With a mask (``core.masking``; a ``Masking`` layer before the chain) a masked step still
+evaluates z and the gates, as Keras does, but carries the state: ``c_t = c_{t-1}``,
+``h_t = h_{t-1}``.
+
+``dtype="mixed_float16"`` follows Keras's ``mixed_float16`` policy on its CPU LSTM kernel: the
+float32 weights and the input are cast to float16 and every operation's result is rounded to
+float16 (matrix products accumulate in float32 first); the trace stores the float16 values as
+float32.
 
 A backward direction (and a ``go_backwards`` layer) runs t = T-1 ... 0; its "previous" state is
 the one of step t+1. Everything is recorded indexed by input time (see ``trace.py``).
@@ -25,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError, plural
-from . import activations
+from . import activations, masking
 from .model import Model
 from .recurrence import keep_gates, row_invariant_matmul, run_direction
 from .trace import LayerTrace, Trace
@@ -45,7 +54,7 @@ def check_input(model: Model, x) -> np.ndarray:
     if x.shape[1] != model.input_size:
         layer = "the model's first layer" if model.first_layer == 0 else model.layer_label(0)
         raise InspectorError(f"the features have {plural(x.shape[1], 'column')} but {layer} "
-                             f"expects {plural(model.input_size, 'input')}")
+                             f"expects {plural(model.input_size, 'input')}{width_hint(model)}")
     if not np.issubdtype(x.dtype, np.number):
         raise InspectorError(f"features of type {x.dtype} are not numbers")
     bad = ~np.isfinite(x)
@@ -56,15 +65,30 @@ def check_input(model: Model, x) -> np.ndarray:
     return x
 
 
-def layer_output(layer, dir_traces: dict) -> np.ndarray:
+def width_hint(model: Model) -> str:
+    """" (...)" naming the layer that feeds the first LSTM (an Embedding: say what to give), or ""."""
+    feeder = next((n for n in model.notes if " is fed by " in n), "")
+    if "(Embedding)" in feeder:
+        return (f" ({feeder.split(', so ')[0]}: the tool does not run the Embedding, so give "
+                f"its output vectors, (frames, {model.input_size}), not token ids)")
+    return f" ({feeder})" if feeder else ""
+
+
+def layer_output(layer, dir_traces: dict, keep=None) -> np.ndarray:
     """The layer's output sequence as Keras returns it, (T, out), from the recorded h.
 
     A direction that runs reversed returns its outputs in processing order (Keras's
     ``go_backwards``); ``Bidirectional`` reverses the backward one back before merging.
+    ``keep`` (T,) bool: the mask, whose masked steps output what ``core.masking`` says.
+    ``merge_mode=None`` (two outputs, last layer only) returns them side by side, forward first.
     """
     outs = []
     for direction, lt in dir_traces.items():
-        y = lt.h[::-1] if layer.processing_reversed(direction) else lt.h  # processing order
+        reverse = layer.processing_reversed(direction)
+        y = lt.h[::-1] if reverse else lt.h  # processing order
+        if keep is not None:
+            zero = layer.zero_output_for_mask or layer.bidirectional
+            y = masking.masked_output(y, keep[::-1] if reverse else keep, zero)
         if direction == "backward":
             y = y[::-1]
         outs.append(y)
@@ -72,7 +96,7 @@ def layer_output(layer, dir_traces: dict) -> np.ndarray:
         return outs[0]
     fwd, bwd = outs
     mode = layer.merge_mode
-    if mode == "concat":
+    if mode in ("concat", None):
         return np.concatenate([fwd, bwd], axis=1)
     if mode == "sum":
         return fwd + bwd
@@ -80,7 +104,7 @@ def layer_output(layer, dir_traces: dict) -> np.ndarray:
         return fwd * bwd
     if mode == "ave":
         return (fwd + bwd) / fwd.dtype.type(2)
-    raise InspectorError(f"layer '{layer.name}' has merge mode {mode!r}, which does not feed a next layer")
+    raise InspectorError(f"layer '{layer.name}' has merge mode {mode!r}, which the tool does not know")
 
 
 def layer_output_rows(layer, dir_traces: dict, lo: int, hi: int) -> np.ndarray:
@@ -118,13 +142,86 @@ def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: in
     return h_prev, c_prev
 
 
+def _half(a):
+    """``a`` rounded to float16, kept as float32 (one float16 operation's result)."""
+    return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
+
+
+def _half_sigmoid(z):
+    """TensorFlow's float16 sigmoid, bit for bit: ``e = r(exp(z)); r(e / r(1 + e))`` (Eigen's
+    generic logistic in float16 operations; 1 where exp overflows float16)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = _half(np.exp(z))
+        out = _half(e / _half(1 + e))
+    return np.where(np.isinf(e), np.float32(1), out)
+
+
+class _HalfWeights:
+    """One direction's weights as Keras's ``mixed_float16`` policy casts them (float16 values
+    held in float32) and the step of that policy, for any number of rows at once::
+
+        z = r(r(xw + r(h R16)) + b16);  a = r(sigma(z));  c~ = r(act(z_c))
+        c = r(r(f c) + r(i c~));  h = r(o r(act(c)))        r: round to float16
+
+    with ``xw = r(r(x) W16)`` and sigma = sigmoid as TensorFlow's float16 kernel computes it
+    (:func:`_half_sigmoid`).
+    """
+
+    def __init__(self, w: LSTMWeights):
+        self.H = w.units
+        self.W16, self.R16 = _half(w.weight_ih.T), _half(w.weight_hh.T)  # (in, 4H), (H, 4H)
+        self.b16 = _half(w.bias_ih + w.bias_hh)                         # Keras: one summed bias
+        self.act = activations.get(w.activation)
+        self.rec_act = (_half_sigmoid if w.recurrent_activation == "sigmoid"
+                        else activations.get(w.recurrent_activation))
+
+    def input_part(self, x):
+        return _half(_half(x) @ self.W16)                              # (rows, 4H)
+
+    def step(self, xw, h_prev, c_prev):
+        """``(z, a, c, h)`` of every row from its input part and previous (h, c)."""
+        H = self.H
+        with np.errstate(over="ignore"):
+            z = _half(_half(xw + _half(h_prev @ self.R16)) + self.b16)  # (rows, 4H)
+            a = _half(self.rec_act(z))
+            a[..., 2 * H:3 * H] = _half(self.act(z[..., 2 * H:3 * H]))
+            i, f, g, o = (a[..., k * H:(k + 1) * H] for k in range(4))
+            c = _half(_half(f * c_prev) + _half(i * g))
+            h = _half(o * _half(self.act(c)))
+        return z, a, c, h
+
+
+def _run_direction_half(w: LSTMWeights, x: np.ndarray, reverse: bool, h0=None, c0=None,
+                        keep=None) -> LayerTrace:
+    """One direction under Keras's ``mixed_float16`` policy (:class:`_HalfWeights`)."""
+    T, H = x.shape[0], w.units
+    lt = LayerTrace(z=np.empty((T, 4 * H), np.float32), a=np.empty((T, 4 * H), np.float32),
+                    c=np.empty((T, H), np.float32), h=np.empty((T, H), np.float32))
+    half = _HalfWeights(w)
+    xw = half.input_part(x)                                     # (T, 4H)
+    h_prev = _half(np.zeros(H) if h0 is None else h0)
+    c_prev = _half(np.zeros(H) if c0 is None else c0)
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        z, a, c, h = half.step(xw[t], h_prev, c_prev)
+        if keep is not None and not keep[t]:
+            c, h = c_prev, h_prev
+        lt.z[t], lt.a[t], lt.c[t], lt.h[t] = z, a, c, h
+        h_prev, c_prev = h, c
+    return lt
+
+
 def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
-                 dtype) -> LayerTrace:
+                 dtype, half: bool = False) -> LayerTrace:
     """Every row's step from the given previous states: one matrix product, no loop.
 
     ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
     and ``h = o act(c)``, row by row independent (so any split of the rows gives the same values).
+    ``half``: the step of Keras's ``mixed_float16`` policy instead (:class:`_HalfWeights`).
     """
+    if half:
+        hw = _HalfWeights(w)
+        z, a, c, h = hw.step(hw.input_part(x), _half(h_prev), _half(c_prev))
+        return LayerTrace(z=z, a=a, c=c, h=h)
     z = row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
     z += row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
     z += (w.bias_ih + w.bias_hh).astype(dtype)
@@ -139,7 +236,8 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
 
 
 def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
-                         layer_in=None, rows: tuple | None = None, directions=None) -> dict:
+                         layer_in=None, rows: tuple | None = None, directions=None,
+                         half: bool = False) -> dict:
     """Layer ``index`` of ``model.chain`` computed step by step from ``teacher``'s states.
 
     Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
@@ -153,10 +251,13 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     layer = chain[index]
     T = teacher.steps
     lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
+    keep = teacher.mask
     if layer_in is not None:
         layer_in = np.asarray(layer_in)[lo:hi]
     elif index == 0:
-        layer_in = teacher.x[lo:hi]
+        layer_in = chain_input(teacher.x[lo:hi], None if keep is None else keep[lo:hi])
+    elif keep is not None:  # a masked step's output repeats an earlier one: read the whole
+        layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)[lo:hi]
     else:
         layer_in = layer_output_rows(chain[index - 1], teacher.layers[index - 1], lo, hi)
     layer_in = np.asarray(layer_in).astype(dtype, copy=False)
@@ -164,21 +265,67 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     for direction in (layer.directions if directions is None else directions):
         tt = teacher.layer(index, direction)
         w = layer.weights(direction).astype(dtype)
-        h_prev, c_prev = previous_states(tt.h, tt.c, layer.processing_reversed(direction),
-                                         lo, hi, dtype)
-        out[direction] = teacher_step(w, layer_in, h_prev, c_prev, dtype)
+        reverse = layer.processing_reversed(direction)
+        h_prev, c_prev = previous_states(tt.h, tt.c, reverse, lo, hi, dtype)
+        first = T - 1 if reverse else 0  # the first processed step starts from the initial state
+        if lo <= first < hi and teacher.initial_state:
+            h_prev[first - lo], c_prev[first - lo] = teacher.start_state(
+                index, direction, layer.units, dtype)
+        lt = teacher_step(w, layer_in, h_prev, c_prev, dtype, half)
+        if keep is not None:  # masked: the state is carried (masking.py)
+            masked = ~keep[lo:hi]
+            lt.c[masked], lt.h[masked] = c_prev[masked], h_prev[masked]
+        out[direction] = lt
     return out
 
 
+def chain_input(x: np.ndarray, keep) -> np.ndarray:
+    """What the first layer reads: ``x``, its masked frames zeroed as ``Masking`` does."""
+    return x if keep is None else masking.masked_input(x, keep)
+
+
+def model_mask(model: Model, x: np.ndarray):
+    """(T,) bool mask of ``x`` under the model's ``Masking`` layer, or None when it has none."""
+    if model.mask_value is None:
+        return None
+    return masking.input_mask(x, model.mask_value)
+
+
+def check_initial_state(model: Model, initial_state) -> dict | None:
+    """``{(layer, direction): (h0, c0)}`` checked against ``model.chain`` (shapes, finite)."""
+    if not initial_state:
+        return None
+    chain = model.chain
+    out = {}
+    for key, (h0, c0) in initial_state.items():
+        k, direction = key
+        if k >= len(chain) or direction not in chain[k].directions:
+            raise InspectorError(f"the initial state names layer {k} {direction}, which is not "
+                                 f"in the runnable chain ({len(chain)} layers)")
+        H = chain[k].units
+        h0, c0 = np.asarray(h0, np.float64).reshape(-1), np.asarray(c0, np.float64).reshape(-1)
+        if h0.shape != (H,) or c0.shape != (H,):
+            raise InspectorError(f"the initial state of layer {k} ({chain[k].name}) {direction} "
+                                 f"has h0 {h0.shape} and c0 {c0.shape}; expected ({H},) each")
+        if not (np.isfinite(h0).all() and np.isfinite(c0).all()):
+            raise InspectorError(f"the initial state of layer {k} {direction} is not finite")
+        out[(k, direction)] = (h0, c0)
+    return out
+
+
+PRECISIONS = ("float32", "float64", "mixed_float16")
+
+
 def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None,
-                  progress=None, gates: bool | None = None) -> Trace:
+                  progress=None, gates: bool | None = None, initial_state=None) -> Trace:
     """Run ``model.chain`` on ``x`` (T, in) and record every quantity at every step.
 
     Parameters
     ----------
     model : Model
     x : array (T, in)
-    dtype : "float32" (what cuDNN computes) or "float64" (an exact-arithmetic oracle).
+    dtype : "float32" (what cuDNN computes), "float64" (an exact-arithmetic oracle) or
+        "mixed_float16" (Keras's mixed precision policy, see the module docstring).
     teacher : Trace, optional
         Another path's trace; each step then starts from the teacher's (h, c) at the previous
         step and each layer reads the teacher's output of the layer below (local error only).
@@ -186,15 +333,24 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
     gates : keep every step's z and a (True), or keep c and h and recompute the gates of any
         window exactly when asked for (False); None: keep them unless they would take more
         than ``recurrence.KEEP_GATES_BYTES`` per direction (long inputs).
+    initial_state : ``{(layer index, direction): (h0 (H,), c0 (H,))}``, optional; missing
+        entries start from zeros (``io.initial_state`` reads them from an npz).
+
+    A model with a ``Masking`` layer (``model.mask_value``) runs under its mask
+    (``trace.mask``).
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise InspectorError(f"precision {dtype} is not float32 or float64")
+    precision = str(np.dtype(dtype) if dtype != "mixed_float16" else dtype)
+    if precision not in PRECISIONS:
+        raise InspectorError(f"precision {dtype} is not one of {', '.join(PRECISIONS)}")
+    half = precision == "mixed_float16"
+    dtype = np.dtype(np.float32 if half else precision)
     x = check_input(model, x)
     chain = model.chain
     if teacher is not None and len(teacher.layers) < len(chain):
         raise InspectorError("the teacher trace has fewer layers than the model's chain")
-    layer_in = x.astype(dtype)
+    initial_state = check_initial_state(model, initial_state)
+    keep = model_mask(model, x)
+    layer_in = chain_input(x, keep).astype(dtype)
     layers, names = [], []
     jobs = sum(len(layer.directions) for layer in chain)
     done = 0
@@ -213,8 +369,13 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                     def tick(steps_done, base=done, text=text, T=len(layer_in)):
                         progress((base + steps_done / T) / jobs, text)
                 w = layer.weights(direction).astype(dtype)
-                dir_traces[direction] = run_direction(
-                    w, layer_in, layer.processing_reversed(direction), dtype, tick, gates)
+                h0, c0 = (initial_state or {}).get((k, direction), (None, None))
+                reverse = layer.processing_reversed(direction)
+                if half:
+                    dir_traces[direction] = _run_direction_half(w, layer_in, reverse, h0, c0, keep)
+                else:
+                    dir_traces[direction] = run_direction(w, layer_in, reverse, dtype, tick,
+                                                          gates, h0, c0, keep)
                 done += 1
         layers.append(dir_traces)
         names.append(layer.name)
@@ -222,37 +383,41 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
         if k + 1 < len(chain):
             if teacher is None and long_run:
                 # a long run does not hold the next layer's (T, out) input: it reads its rows
-                layer_in = LayerInput(layer, dir_traces, dtype)
+                layer_in = LayerInput(layer, dir_traces, dtype, keep)
             else:
-                layer_in = layer_output(layer, dir_traces if teacher is None else teacher.layers[k])
+                layer_in = layer_output(layer, dir_traces if teacher is None else teacher.layers[k],
+                                        keep)
                 layer_in = layer_in.astype(dtype, copy=False)
     last, last_dirs = chain[-1], layers[-1]
     long_run = not all(lt.holds_gates for lt in last_dirs.values())
-    output = None if long_run else layer_output(last, last_dirs)
+    output = None if long_run else layer_output(last, last_dirs, keep)
     if progress is not None:
         progress(1.0, "NumPy reference done")
     reading = model.reading or "file"
     label = "NumPy reference" if reading == "file" else f"NumPy, '{reading}' reading"
     backend = "numpy64" if dtype == np.float64 else "numpy"
     meta = {"backend": backend if reading == "file" else f"numpy:{reading}",
-            "device": "CPU", "dtype": dtype.name, "tf32": "n/a", "reading": reading,
+            "device": "CPU", "dtype": precision, "tf32": "n/a", "reading": reading,
             "numpy": np.__version__}
     if teacher is not None:
         label += f" (teacher-forced by {teacher.label or 'another path'})"
         meta["teacher"] = teacher.label
     trace = Trace(layers=layers, layer_names=names, x=x, output=output,
-                  label=f"{label} ({dtype.name})", meta=meta, first_layer=model.first_layer)
+                  label=f"{label} ({precision})", meta=meta, first_layer=model.first_layer,
+                  mask=keep, initial_state=initial_state)
     if output is None:
-        trace.output_source = lambda: layer_output(last, last_dirs)
+        trace.output_source = lambda: layer_output(last, last_dirs, keep)
     return trace
 
 
 class LayerInput:
     """A layer's output as the next layer reads it, row ranges computed on demand (in ``dtype``):
-    ``layer_input[lo:hi]`` is ``layer_output(layer, dir_traces)[lo:hi]``, never the whole."""
+    ``layer_input[lo:hi]`` is ``layer_output(layer, dir_traces, keep)[lo:hi]``, never the whole
+    (under a mask a masked step repeats an earlier output, so there the whole is read)."""
 
-    def __init__(self, layer, dir_traces: dict, dtype):
+    def __init__(self, layer, dir_traces: dict, dtype, keep=None):
         self.layer, self.dir_traces, self.dtype = layer, dir_traces, np.dtype(dtype)
+        self.keep = keep
         steps = next(iter(dir_traces.values())).steps
         self.shape = (steps, layer.output_size)
 
@@ -261,7 +426,11 @@ class LayerInput:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         lo, hi, _ = rows.indices(self.shape[0])
-        return layer_output_rows(self.layer, self.dir_traces, lo, hi).astype(self.dtype, copy=False)
+        if self.keep is not None:
+            out = layer_output(self.layer, self.dir_traces, self.keep)[lo:hi]
+        else:
+            out = layer_output_rows(self.layer, self.dir_traces, lo, hi)
+        return out.astype(self.dtype, copy=False)
 
 
 def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace:
@@ -272,11 +441,13 @@ def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace
     asked (False; the same row-invariant products, so the same values); None: hold them unless
     they would take more than ``recurrence.KEEP_GATES_BYTES`` per direction.
     """
+    half = trace.meta.get("dtype") == "mixed_float16"  # gates as that path computes them
     for k in range(min(len(model.chain), len(trace.layers))):
         dirs = trace.layers[k]
         T, H = trace.steps, model.chain[k].units
         hold = keep_gates(T, H, np.float32) if gates is None else bool(gates)
-        forced = teacher_forced_layer(model, k, trace, np.float32) if hold else {}
+        hold = hold or half  # the float16 step is not recomputed by windows: hold its gates
+        forced = teacher_forced_layer(model, k, trace, np.float32, half=half) if hold else {}
         for direction, lt in dirs.items():
             if hold:
                 lt.z, lt.a = forced[direction].z, forced[direction].a

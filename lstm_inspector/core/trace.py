@@ -146,6 +146,10 @@ class Trace:
     ``meta`` records what ran: backend, device, library versions, TF32, dtype, reading.
     ``first_layer`` is the file's number of ``layers[0]`` (``Model.first_layer``): reports say
     ``layer first_layer + k``.
+    ``mask``: (T,) bool, True where the step ran, None when the path ran without a mask
+    (``core.masking``: at a masked step every layer carries h and c; views can grey it out).
+    ``initial_state``: ``{(layer, direction): (h0 (H,), c0 (H,))}`` the path started from;
+    None or a missing entry: zeros.
     """
 
     layers: list
@@ -155,6 +159,8 @@ class Trace:
     label: str = ""
     meta: dict = field(default_factory=dict)
     first_layer: int = 0
+    mask: np.ndarray | None = None
+    initial_state: dict | None = None
 
     #: ``() -> (T, out)``: computes ``output`` when the trace does not hold it (a long run's
     #: output is its last layer's h, merged: holding it too would double that memory)
@@ -164,6 +170,14 @@ class Trace:
         """``"layer N (name)"`` (plus the direction when not forward), N as the file numbers it."""
         text = f"layer {self.first_layer + index} ({self.layer_names[index]})"
         return text if direction == "forward" else f"{text} {direction}"
+
+    def start_state(self, index: int, direction: str, units: int, dtype=np.float32):
+        """``(h0, c0)`` of a layer direction: the initial state it ran from (zeros if none)."""
+        state = (self.initial_state or {}).get((index, direction))
+        if state is None:
+            zeros = np.zeros(units, dtype)
+            return zeros, zeros.copy()
+        return np.asarray(state[0], dtype), np.asarray(state[1], dtype)
 
     def layer(self, index: int = 0, direction: str | None = None) -> LayerTrace:
         try:
@@ -201,6 +215,10 @@ class Trace:
         for key in ("device", "dtype", "tf32", "reading"):
             if m.get(key) not in (None, ""):
                 parts.append(f"{key}={m[key]}")
+        if self.mask is not None:
+            parts.append(f"masked={int((~self.mask).sum())}")
+        if self.initial_state:
+            parts.append("initial_state=given")
         return " ".join(str(p) for p in parts)
 
 

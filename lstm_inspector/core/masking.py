@@ -1,0 +1,91 @@
+"""Keras's mask semantics for a recurrent layer, in NumPy.
+
+A ``Masking(mask_value)`` layer before the LSTMs marks step t as *kept* when any feature of
+x_t differs from the mask value (and zeroes the masked frames)::
+
+    keep_t = any_j(x_tj != mask_value)            (T,) bool, True = the step runs
+    x'_t   = x_t * keep_t
+
+The mask travels up the chain unchanged. At a masked step Keras still evaluates the cell but
+throws the result away: the state is carried, ``(h_t, c_t) = (h_{t-1}, c_{t-1})``. The output
+sequence it returns (``return_sequences=True``), in processing order, is
+
+    y_t = h_t                      at a kept step
+    y_t = y_{t-1}   (y_{-1} = 0)   at a masked step, or 0 when ``zero_output_for_mask``
+
+(``Bidirectional`` sets ``zero_output_for_mask`` on both halves when it returns sequences).
+Dropping the masked steps and running the layer on the rest computes exactly the same states,
+which is how a library without masks (cuDNN, ``nn.LSTM`` with holes in the mask) runs it:
+:func:`expand_states` puts the states back at input time.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def input_mask(x: np.ndarray, mask_value) -> np.ndarray:
+    """(T,) bool, True where frame t has a feature other than ``mask_value`` (Keras's rule)."""
+    return np.any(np.asarray(x) != np.asarray(mask_value, dtype=np.asarray(x).dtype), axis=1)
+
+
+def masked_input(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``x`` with the masked frames zeroed, as ``Masking`` returns it."""
+    return x * keep[:, None].astype(x.dtype)
+
+
+def holes(keep: np.ndarray) -> bool:
+    """True when a masked step comes before a kept one (not plain right padding)."""
+    kept = np.flatnonzero(keep)
+    return bool(kept.size) and kept[-1] + 1 != kept.size
+
+
+def describe(keep: np.ndarray) -> str:
+    """``'30 of 100 steps masked (steps 70-99)'`` style summary."""
+    masked = np.flatnonzero(~keep)
+    if not masked.size:
+        return f"no step of {keep.size} is masked"
+    runs, start = [], masked[0]
+    for a, b in zip(masked[:-1], masked[1:]):
+        if b != a + 1:
+            runs.append((start, a))
+            start = b
+    runs.append((start, masked[-1]))
+    shown = ", ".join(f"{s}" if s == e else f"{s}-{e}" for s, e in runs[:4])
+    more = f" and {len(runs) - 4} more runs" if len(runs) > 4 else ""
+    return f"{masked.size} of {keep.size} steps masked (steps {shown}{more})"
+
+
+def expand_states(h_kept, c_kept, keep, reverse: bool, h0, c0):
+    """States at every input step from those computed on the kept steps only.
+
+    ``h_kept, c_kept`` are (K, H) in input time over ``np.flatnonzero(keep)``; a masked step
+    carries the state of the step processed before it (``h0, c0`` when none was).
+    """
+    T, H = keep.shape[0], h_kept.shape[1]
+    kept = np.flatnonzero(keep)
+    h = np.empty((T, H), h_kept.dtype)
+    c = np.empty((T, H), c_kept.dtype)
+    h[kept], c[kept] = h_kept, c_kept
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    prev_h = np.asarray(h0, h.dtype)
+    prev_c = np.asarray(c0, c.dtype)
+    for t in order:
+        if keep[t]:
+            prev_h, prev_c = h[t], c[t]
+        else:
+            h[t], c[t] = prev_h, prev_c
+    return h, c
+
+
+def masked_output(y_proc: np.ndarray, keep_proc: np.ndarray, zero: bool) -> np.ndarray:
+    """A direction's output sequence in processing order as Keras returns it (see above)."""
+    if keep_proc.all():
+        return y_proc
+    y = y_proc.copy()
+    prev = np.zeros(y.shape[1], y.dtype)
+    for t in range(y.shape[0]):
+        if keep_proc[t]:
+            prev = y[t]
+        else:
+            y[t] = 0 if zero else prev
+    return y
