@@ -182,7 +182,9 @@ def test_weights_only_lstm_defaults_to_sigmoid_with_a_note_and_overrides(tmp_pat
                                         recurrent_activation="hard_sigmoid")
     model = load_model(written.path)
     assert [l.recurrent_activation for l in model.layers] == ["sigmoid", "sigmoid"]
-    assert any("recurrent_activation='hard_sigmoid'" in n for n in model.notes)
+    assert any("recurrent activation sigmoid" in a and "--recurrent-activation" in a
+               for a in model.assumptions)
+    assert any("the tool assumed" in n for n in model.notes)
     for layer, arrays in zip(model.layers, written.weights):
         assert_stored(layer, arrays, cudnn=False)
     fixed = load_model(written.path, recurrent_activation="hard_sigmoid")
@@ -206,7 +208,7 @@ def test_weights_only_bidirectional_assumes_concat(tmp_path):
     model = load_model(written.path)
     (layer,) = model.layers
     assert layer.kind == "CuDNNLSTM" and layer.merge_mode == "concat"
-    assert any("merge mode concat assumed" in n for n in model.notes)
+    assert any("merge mode concat" in a and "--merge-mode" in a for a in model.assumptions)
     assert_stored(layer, written.weights[0])
     assert load_model(written.path, merge_mode="sum").layers[0].merge_mode == "sum"
     assert load_model(written.path, merge_mode="none").layers[0].merge_mode is None

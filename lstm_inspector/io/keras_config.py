@@ -83,6 +83,19 @@ class Spec:
     output_key: str = ""
     feeds_next_forced: bool | None = None
     notes: list = field(default_factory=list)
+    use_bias: bool = True
+    stateful: bool = False
+    dtype_policy: str = ""
+    zero_output_for_mask: bool = False
+    initial_state_from: tuple = ()
+
+    def layer_fields(self) -> dict:
+        """What the config says about the layer beyond its weights (RecurrentLayer fields)."""
+        return dict(go_backwards=self.go_backwards, return_sequences=self.return_sequences,
+                    use_bias=self.use_bias, stateful=self.stateful,
+                    dtype_policy=self.dtype_policy,
+                    zero_output_for_mask=self.zero_output_for_mask,
+                    initial_state_from=tuple(self.initial_state_from))
 
 
 # ---- small readers --------------------------------------------------------------------------
@@ -109,6 +122,14 @@ def activation_name(value, default: str | None) -> str | None:
     if value not in activations.ACTIVATIONS:
         value = snake_case(value)
     return value
+
+
+def policy_name(value) -> str:
+    """A layer's dtype policy name from its config's ``dtype``: ``"mixed_float16"``, ``"float32"``
+    (a string, a Keras 2 ``Policy`` dict or a Keras 3 ``DTypePolicy`` dict), "" when absent."""
+    if isinstance(value, dict):
+        value = (value.get("config") or {}).get("name") or value.get("class_name")
+    return str(value) if value else ""
 
 
 def layer_config(entry: dict) -> dict:
@@ -260,16 +281,30 @@ def recurrent_specs(node: Node) -> list:
     if kind is None:
         return []
     inner_name = config.get("name", node.name)
+    state_from = tuple(key.rsplit("/", 1)[-1] for key in node.inputs[1:])
     common = dict(
         node=node, merge_mode=merge_mode,
         go_backwards=bool(rnn_config.get("go_backwards", False)),
         return_sequences=bool(rnn_config.get("return_sequences", False)),
         input_key=node.inputs[0] if node.inputs else None, output_key=node.key,
+        stateful=bool(rnn_config.get("stateful", False)),
+        dtype_policy=policy_name(rnn_config.get("dtype")) or policy_name(node.config.get("dtype")),
+        zero_output_for_mask=bool(rnn_config.get("zero_output_for_mask", False)),
+        initial_state_from=state_from,
     )
     notes = []
-    if len(node.inputs) > 1:
+    if state_from:
         notes.append(f"layer '{node.name}' takes its initial state from other tensors of the "
-                     f"model; the tool starts it from zeros")
+                     f"model ({', '.join(state_from)}); the tool starts it from zeros unless "
+                     f"--initial-state gives h0 and c0")
+    if common["stateful"]:
+        notes.append(f"layer '{node.name}' is stateful: Keras carries its state from one batch "
+                     f"to the next; the tool runs one sequence from the initial state (zeros, "
+                     f"or --initial-state), as a freshly loaded or reset model does")
+    if common["dtype_policy"].startswith("mixed"):
+        notes.append(f"layer '{node.name}' runs under the '{common['dtype_policy']}' dtype "
+                     f"policy: Keras computes it in float16; --dtype mixed_float16 makes the "
+                     f"NumPy reference do the same")
     if node.calls > 1:
         notes.append(f"layer '{node.name}' is called {node.calls} times in the model; the tool "
                      f"follows its first call")
@@ -293,7 +328,8 @@ def recurrent_specs(node: Node) -> list:
     for k, (cell_name, cell) in enumerate(cells):
         spec = Spec(node.name if len(cells) == 1 else f"{node.name}/{cell_name}",
                     kind=kind, cell=cell, notes=notes if k == 0 else [],
-                    targets=targets if len(cells) == 1 else ((cell_name,),), **common)
+                    targets=targets if len(cells) == 1 else ((cell_name,),),
+                    use_bias=bool(cell.get("use_bias", True)), **common)
         if len(cells) > 1:  # RNN(StackedRNNCells): cell k feeds cell k+1 at every step
             spec.go_backwards = common["go_backwards"] and k == 0
             spec.return_sequences = common["return_sequences"] or k < len(cells) - 1

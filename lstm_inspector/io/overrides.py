@@ -4,7 +4,8 @@
 layers=[...])``: ``kind`` ("CuDNNLSTM" or "LSTM") sets how the stored arrays are read
 (CuDNNLSTM also fixes tanh / sigmoid, as cuDNN does); the activations replace the layer's;
 ``merge_mode`` ("concat", "sum", "mul", "ave" or "none") replaces a bidirectional layer's;
-``layers`` limits all of it to the named layers. A value of None means "not given".
+``go_backwards`` (True/False) replaces each layer's; ``layers`` limits all of it to the named
+layers. A value of None means "not given".
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ..core.model import MERGE_MODES
 from ..core.weights import READINGS
 from ..errors import InspectorError
 
-OVERRIDE_KEYS = ("kind", "recurrent_activation", "activation", "merge_mode", "layers")
+OVERRIDE_KEYS = ("kind", "recurrent_activation", "activation", "merge_mode", "go_backwards",
+                 "layers")
 KINDS = {"cudnnlstm": "CuDNNLSTM", "cudnn": "CuDNNLSTM", "lstm": "LSTM"}
 
 
@@ -44,6 +46,13 @@ def check_overrides(overrides: dict, what: str = "a model") -> dict:
             raise InspectorError(
                 f"merge mode '{options['merge_mode']}' is not concat, sum, mul, ave or none")
         options["merge_mode"] = merge
+    if "go_backwards" in options:
+        value = options["go_backwards"]
+        if isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise InspectorError(f"go_backwards '{value}' is not true or false")
+            value = value.lower() in ("true", "1", "yes")
+        options["go_backwards"] = bool(value)
     if "layers" in options:
         names = options["layers"]
         options["layers"] = [names] if isinstance(names, str) else [str(n) for n in names]
@@ -80,8 +89,37 @@ def apply_overrides(layers: list, overrides: dict, notes: list, what: str = "the
         changes = dict(directions=directions, kind=kind or layer.kind)
         if "merge_mode" in options and layer.bidirectional:
             changes["merge_mode"] = options["merge_mode"]
+        if "go_backwards" in options:
+            changes["go_backwards"] = options["go_backwards"]
         out.append(replace(layer, **changes))
         touched.append(layer.name)
     shown = ", ".join(f"{k}={v}" for k, v in options.items())
     notes.append(f"options {shown} applied to {', '.join(touched) or 'no layer'}")
+    return out
+
+
+def remaining_assumptions(assumptions, overrides: dict) -> list:
+    """The phrases of ``[(option, phrase)]`` whose option the user did not give."""
+    given = {k for k, v in overrides.items() if v is not None}
+    if "kind" in given:  # CuDNNLSTM fixes tanh / sigmoid: nothing left to assume about them
+        if str(overrides["kind"]).lower().startswith("cudnn"):
+            given |= {"activation", "recurrent_activation"}
+    return [phrase for option, phrase in assumptions if option is None or option not in given]
+
+
+#: What the loader assumes about a weights-only file: (the load option that states it
+#: instead, the assumption in words). An option given by the user drops its assumption.
+def weights_only_assumptions(lstm: bool, hard_sigmoid_era: bool, bidirectional: list) -> list:
+    """``[(option, phrase)]`` for a weights-only file (see ``Model.assumptions``)."""
+    out = [("kind", "each layer's kind from its bias (8H: CuDNNLSTM, 4H: LSTM; --kind)"),
+           (None, "each layer feeds the next, returning sequences, with no Masking"),
+           ("go_backwards", "no layer runs go_backwards (--go-backwards)")]
+    if lstm:
+        out.append(("activation", "LSTM activation tanh (--activation)"))
+        out.append(("recurrent_activation", "LSTM recurrent activation sigmoid"
+                    + (", though this Keras defaulted to hard_sigmoid" if hard_sigmoid_era
+                       else "") + " (--recurrent-activation)"))
+    if bidirectional:
+        out.append(("merge_mode", f"merge mode concat for {', '.join(bidirectional)} "
+                                  f"(--merge-mode)"))
     return out

@@ -51,7 +51,8 @@ import numpy as np
 from ..core.model import Model, RecurrentLayer
 from ..core.weights import READINGS, Reading, StoredLSTM
 from ..errors import InspectorError
-from .overrides import apply_overrides, check_overrides
+from .overrides import (apply_overrides, check_overrides, remaining_assumptions,
+                        weights_only_assumptions)
 
 FILE_FORMAT = "tf-checkpoint"
 
@@ -119,7 +120,14 @@ def load_checkpoint(path, **overrides) -> Model:
             f"checkpoint {prefix} holds no LSTM variables (no kernel / recurrent_kernel / bias "
             f"group among {len(shapes)} variables{', e.g. ' + examples if examples else ''})"
         )
-    return Model(layers=tuple(layers), source=str(prefix), file_format=FILE_FORMAT, notes=tuple(notes))
+    bidirectional = [layer.name for layer in layers if layer.bidirectional]
+    assumptions = remaining_assumptions(weights_only_assumptions(
+        any(layer.kind == "LSTM" and layer.runnable for layer in layers), False, bidirectional),
+        overrides)
+    notes.append("TF checkpoint (no architecture stored): the tool assumed "
+                 + "; ".join(assumptions))
+    return Model(layers=tuple(layers), source=str(prefix), file_format=FILE_FORMAT,
+                 notes=tuple(notes), assumptions=tuple(assumptions))
 
 
 # ---- paths -------------------------------------------------------------------

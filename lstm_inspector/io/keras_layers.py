@@ -1,0 +1,184 @@
+"""Keras configs + weight sets -> :class:`~lstm_inspector.core.model.RecurrentLayer` objects.
+
+``keras_config`` says which recurrent layers a config declares (:class:`~.keras_config.Spec`);
+:class:`_Builder` attaches each one's arrays (``h5_arrays.WeightSet``) and its activations, and
+:func:`layers_from_config` wires them (which layer feeds which; Masking, initial states).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..core import activations
+from ..core.model import MERGE_MODES, RecurrentLayer
+from ..core.weights import READINGS, StoredLSTM
+from ..errors import InspectorError
+from . import keras_config as kc
+from . import keras_head
+from .h5_arrays import WeightSet, default_recurrent_activation
+
+class _Builder:
+    """Collects layers and notes for one file."""
+
+    def __init__(self, source: str, keras_version: str, sets_of):
+        self.source = source
+        self.keras_version = keras_version
+        self.sets_of = sets_of  # group -> [WeightSet]
+        self.used: dict = {}
+        self.notes: list = []
+        self.defaulted = []
+        self.head_arrays = lambda node: {}  # node -> {"kernel", "bias"} of a layer after the LSTMs
+        self.class_names: tuple = ()
+        self.heads: dict = {}
+        self.mask_value = None  # a Masking layer's value when one feeds the first layer
+        self.assumptions: list = []  # what a weights-only file left the loader to guess
+
+    def pick(self, group, targets):
+        sets = self.sets_of(group)
+        used = self.used.setdefault(group, set())
+        free = [k for k in range(len(sets)) if k not in used]
+        named = [k for k in free if any(t and t in sets[k].path for t in targets)]
+        choice = (named or free or [None])[0]
+        if choice is not None:
+            used.add(choice)
+            return sets[choice]
+        return None
+
+    def layer(self, spec: kc.Spec) -> RecurrentLayer:
+        chosen = [self.pick(spec.node.group, targets) for targets in spec.targets]
+        common = dict(merge_mode=spec.merge_mode if len(chosen) == 2 else None,
+                      **spec.layer_fields())
+        if spec.unsupported:
+            return self.unsupported(spec.name, spec.kind, spec.cell, chosen[0],
+                                    spec.unsupported, **common)
+        activation = kc.activation_name(spec.cell.get("activation"), "tanh")
+        recurrent = kc.activation_name(spec.cell.get("recurrent_activation"), None)
+        if spec.kind == "CuDNNLSTM":
+            activation, recurrent = "tanh", "sigmoid"
+        elif recurrent is None:
+            recurrent = default_recurrent_activation(self.keras_version)
+            self.defaulted.append((spec.name, recurrent))
+        for label, name in (("activation", activation), ("recurrent activation", recurrent)):
+            if name not in activations.ACTIVATIONS:
+                return self.unsupported(
+                    spec.name, spec.kind, spec.cell, chosen[0],
+                    f"layer '{spec.name}' uses {label} '{name}', which the tool cannot "
+                    f"reimplement", **common)
+        directions = {}
+        for direction, found in zip(("forward", "backward"), chosen):
+            if found is None:
+                raise InspectorError(
+                    f"{self.source} has no {direction} weights for layer '{spec.name}'")
+            directions[direction] = self.stored(spec, found, activation, recurrent)
+        return self.assemble(spec.name, spec.kind, directions, spec.cell.get("units"), **common)
+
+    def stored(self, spec, found: WeightSet, activation, recurrent) -> StoredLSTM:
+        kernel, recurrent_kernel = found.read("kernel"), found.read("recurrent_kernel")
+        bias = found.read("bias")
+        H = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else 0
+        if (recurrent_kernel.shape != (H, 4 * H) or H == 0 or kernel.ndim != 2
+                or kernel.shape[1] != 4 * H):
+            raise InspectorError(
+                f"layer '{spec.name}' in {self.source} has kernel {kernel.shape} and recurrent "
+                f"kernel {recurrent_kernel.shape}, not (in, 4H) and (H, 4H) as an LSTM's are")
+        if bias is None:
+            if spec.cell.get("use_bias", True) and spec.kind == "CuDNNLSTM":
+                raise InspectorError(f"layer '{spec.name}' in {self.source} has no bias array")
+            bias = np.zeros(4 * H, kernel.dtype)  # use_bias=False: z = W x + R h
+        reading = READINGS["cudnn"] if spec.kind == "CuDNNLSTM" else READINGS["keras"]
+        return StoredLSTM(kernel, recurrent_kernel, bias, reading, activation, recurrent)
+
+    def assemble(self, name, kind, directions, config_units=None, **common) -> RecurrentLayer:
+        forward = directions["forward"]
+        units, input_size = forward.recurrent_kernel.shape[0], forward.kernel.shape[0]
+        for direction, stored in directions.items():
+            if (stored.kernel.shape != forward.kernel.shape
+                    or stored.recurrent_kernel.shape != forward.recurrent_kernel.shape):
+                raise InspectorError(f"layer '{name}' in {self.source} has {direction} weights "
+                                     f"of other shapes than its forward weights")
+        if config_units is not None and int(config_units) != units:
+            raise InspectorError(f"layer '{name}' in {self.source} says {config_units} units but "
+                                 f"its recurrent kernel has {units} rows")
+        if common.get("merge_mode") not in MERGE_MODES:
+            raise InspectorError(f"layer '{name}' has merge mode '{common['merge_mode']}', not one "
+                                 f"of concat, sum, mul, ave or None")
+        return RecurrentLayer(name, kind, int(input_size), int(units), directions, **common)
+
+    def unsupported(self, name, kind, cell, found, sentence, **common) -> RecurrentLayer:
+        shape_k = found.shape("kernel") if found else None
+        shape_r = found.shape("recurrent_kernel") if found else None
+        units = cell.get("units") or cell.get("filters") or (shape_r[-2] if shape_r else 0)
+        input_size = shape_k[-2] if shape_k and len(shape_k) >= 2 else 0
+        common["merge_mode"] = common.get("merge_mode") if common.get("merge_mode") in \
+            MERGE_MODES else None
+        return RecurrentLayer(name, kind, int(input_size), int(units or 0), {},
+                              unsupported=sentence, **common)
+
+
+def _wire(specs, layers, nodes, builder):
+    """Set ``feeds_next`` from the graph, find the mask (``builder.mask_value``) and add notes
+    on what feeds the first layer."""
+    notes = builder.notes
+    by_key = {node.key: node for node in nodes}
+    between: list = []
+    out = []
+    for k, (spec, layer) in enumerate(zip(specs, layers)):
+        feeds = True
+        if spec.feeds_next_forced is not None:
+            feeds = spec.feeds_next_forced
+        elif k + 1 < len(specs):
+            source = kc.trace_source(specs[k + 1].input_key, by_key, between)
+            feeds = source == spec.output_key
+        out.append(layer if feeds == layer.feeds_next else replace(layer, feeds_next=feeds))
+    first: list = []
+    if specs:
+        source = kc.trace_source(specs[0].input_key, by_key, first)
+        if source in by_key:
+            node = by_key[source]
+            notes.append(f"layer '{specs[0].name}' is fed by '{node.name}' ({node.class_name}), "
+                         f"so its input is that layer's output, not the model's input")
+            between += first
+        elif first:
+            _first_mask(first[0], out, builder)  # the nearest Masking decides
+    for node in {id(n): n for n in between}.values():
+        value = _mask_value(node)
+        notes.append(f"layer '{node.name}' (Masking, mask value {value:g}) is treated as identity "
+                     f"(it does not sit between the model's input and the first LSTM), which "
+                     f"holds only while no frame it sees equals the mask value")
+    return out
+
+
+def _mask_value(node) -> float:
+    config = node.config if node.class_name == "Masking" else \
+        ((node.config.get("layer") or {}).get("config") or {})
+    return float(config.get("mask_value", 0.0))
+
+
+def _first_mask(node, layers, builder) -> None:
+    """The Masking layer before the first LSTM: the model runs under its mask."""
+    value = _mask_value(node)
+    builder.mask_value = value
+    builder.notes.append(
+        f"layer '{node.name}' (Masking, mask value {value:g}) masks every frame whose features "
+        f"all equal {value:g}: the LSTMs carry h and c through those steps, as Keras does")
+    cudnn = [layer.name for layer in layers if layer.kind == "CuDNNLSTM"]
+    if cudnn:
+        builder.notes.append(
+            f"Keras refuses to run CuDNNLSTM layers ({', '.join(cudnn)}) with a mask ('Masking is "
+            f"not supported for CuDNN RNNs'); the tool applies the mask as an LSTM layer would")
+
+
+def _layers_from_config(config: dict, builder: _Builder, group_of) -> list:
+    nodes: list = []
+    kc.flatten(config, group_of, nodes=nodes)
+    specs = [spec for node in nodes for spec in kc.recurrent_specs(node)]
+    if not specs:
+        names = ", ".join(node.name for node in nodes if node.class_name != "InputLayer")
+        raise InspectorError(f"{builder.source} has no recurrent layer (its layers: "
+                             f"{names or 'none'}); the tool inspects LSTM and CuDNNLSTM layers")
+    layers = [builder.layer(spec) for spec in specs]
+    for spec in specs:
+        builder.notes.extend(spec.notes)
+    builder.heads = keras_head.read_heads(nodes, specs, builder.head_arrays, builder.class_names)
+    return _wire(specs, layers, nodes, builder)
