@@ -31,18 +31,36 @@ SUBCOMMANDS = ("info", "compare", "diagnose", "backends", "gui", "sweep", "expor
 
 def _model_overrides(args) -> dict:
     overrides = {}
-    for name in ("kind", "recurrent_activation"):
+    for name in ("kind", "recurrent_activation", "activation", "merge_mode"):
         value = getattr(args, name, None)
         if value:
             overrides[name] = value
+    if getattr(args, "go_backwards", False):
+        overrides["go_backwards"] = True
     return overrides
 
 
 def _add_model_options(p):
+    """What a weights-only file or checkpoint does not store (each note names its option)."""
     p.add_argument("--kind", choices=("CuDNNLSTM", "LSTM"),
                    help="treat every LSTM layer of a weights-only file as this kind")
     p.add_argument("--recurrent-activation", dest="recurrent_activation",
                    help="override the recurrent activation (e.g. hard_sigmoid for old Keras files)")
+    p.add_argument("--activation", help="override the activation (tanh; e.g. relu)")
+    p.add_argument("--merge-mode", dest="merge_mode",
+                   choices=("concat", "sum", "mul", "ave", "none"),
+                   help="merge mode of bidirectional layers (weights-only files assume concat)")
+    p.add_argument("--go-backwards", dest="go_backwards", action="store_true",
+                   help="the layers ran go_backwards (weights-only files assume they did not)")
+
+
+def _add_run_options(p):
+    p.add_argument("--dtype", choices=("float32", "float64", "mixed_float16"), default="float32",
+                   help="precision of the NumPy reference (default float32, as cuDNN; "
+                        "mixed_float16: float16 compute as Keras's mixed precision policy)")
+    p.add_argument("--initial-state", dest="initial_state", metavar="NPZ",
+                   help="h0, c0 per layer and direction (names: h0, c0, h0_<k>, "
+                        "h0_<k>_backward...; see README) instead of zeros")
 
 
 def _add_feature_options(p):
@@ -70,8 +88,7 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
                    help="auto, tf-gpu, torch-cuda, tf-cpu, torch-cpu, numpy64, numpy:<reading>")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="precision of the NumPy reference (default float32, as cuDNN)")
+    _add_run_options(p)
     p.add_argument("--tf32", choices=("on", "off"), default=None,
                    help="TF32 for GPU backends (default: the library's own default)")
     p.add_argument("--no-oracle", action="store_true", help="skip the float64 oracle run")
@@ -103,11 +120,12 @@ def _add_gui_arguments(p):
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, write PNG, exit")
     p.add_argument("--atol", type=float, default=None)
     p.add_argument("--rtol", type=float, default=None)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--tf32", choices=("on", "off"), default=None)
     p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file (ONNX Runtime)")
     p.add_argument("--tflite", metavar="FILE", help="path B: this TFLite file (tf.lite.Interpreter)")
     cli_port.add_port_options(p, required=False)
+    _add_run_options(p)
+    _add_model_options(p)
 
 
 def _load(args):
@@ -123,7 +141,12 @@ def _load(args):
     if args.layer is not None:
         model = model.sub_model(_layer_index(args, model))
     # with --layer, check_input names the layer the width must match
-    check_features(feats, input_size=model.input_size if args.layer is None else None)
+    try:
+        check_features(feats, input_size=model.input_size if args.layer is None else None)
+    except InspectorError as exc:
+        from .core.reference import width_hint
+
+        raise InspectorError(f"{exc}{width_hint(model)}") from None
     x = check_input(model, feats.data)
     return model, feats, x
 
@@ -133,6 +156,14 @@ def _layer_index(args, model) -> int:
         raise InspectorError(f"the model has {len(model.layers)} recurrent layers; "
                              f"--layer {args.layer} is not one of them")
     return args.layer
+
+
+def _initial_state(args, model):
+    if not getattr(args, "initial_state", None):
+        return None
+    from .io.initial_state import load_initial_state
+
+    return load_initial_state(args.initial_state, model)
 
 
 def _tf32(value):
@@ -179,14 +210,18 @@ def cmd_compare(args) -> int:
     from .core.compare import compare
     from .core.reference import run_reference
 
+    from .core.fidelity import all_notes, faithful
+
     model, feats, x = _load(args)
     if args.chunk is not None:
         return cli_deploy.cmd_stream(args, model, x)
-    ref = run_reference(model, x, dtype=args.dtype)
+    start = _initial_state(args, model)
+    ref = run_reference(model, x, dtype=args.dtype, initial_state=start)
     if cli_port.wants_port(args):   # your own implementation as path B
         other = cli_port.port_trace(args, model, x, ref if args.dtype == "float32" else None)
     else:
-        other = run_backend(model, x, backend=cli_deploy.backend_from(args), tf32=_tf32(args.tf32))
+        other = run_backend(model, x, backend=cli_deploy.backend_from(args), tf32=_tf32(args.tf32),
+                            initial_state=start)
     report = compare(ref, other, atol=args.atol, rtol=args.rtol, model=model,
                      oracle=not args.no_oracle)
     if args.json:
@@ -196,10 +231,12 @@ def cmd_compare(args) -> int:
         out["model"], out["features"] = model.source, feats.source
         answer = model_answer(model, report.a, report.b)
         out["model_output"] = None if answer is None else answer.to_dict()
+        out["notes"] = all_notes(model, feats.notes, (ref, other))
         print(json.dumps(out, indent=2))
     else:
         print(format_report(report, model, feats))
-    return 0 if report.agree else 1
+    # 0 only when the paths agree AND computed what the file's model computes
+    return 0 if report.agree and faithful(report) else 1
 
 
 def format_report(report, model, feats) -> str:
@@ -224,7 +261,9 @@ def format_report(report, model, feats) -> str:
             how = report.b.layer(k, d).how(q)
             cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
         lines.append("  " + f"{name:<28}" + "".join(cells))
-    for note in model.run_notes() + tuple(feats.notes) + tuple(report.notes):
+    from .core.fidelity import all_notes
+
+    for note in all_notes(model, feats.notes, (report.a, report.b), report.notes):
         lines.append(f"note: {note}")
     lines.append("first divergence: " + (report.first.describe() if report.first else "none"))
     if report.closer_to_exact:
@@ -255,6 +294,8 @@ def cmd_gui(args) -> int:
                                backend=cli_deploy.backend_from(args),
                                reading=args.reading, screenshot=args.screenshot, atol=args.atol,
                                rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32),
+                               model_options=_model_overrides(args),
+                               initial_state=args.initial_state,
                                **cli_port.gui_options(args, run_gui)))
 
 

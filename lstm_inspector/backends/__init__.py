@@ -144,7 +144,7 @@ def pick_auto(model) -> tuple:
     raise InspectorError(f"no real backend can run this model here ({'; '.join(skipped)})")
 
 
-def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
+def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initial_state=None):
     """Run ``model.chain`` on ``x`` with a real LSTM implementation (or a NumPy reading).
 
     Parameters
@@ -156,6 +156,9 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
         ``"file:FILE.py"`` (``backends.exported.run_exported``).
     tf32 : None (the library's default), True or False; GPU backends only.
     progress : callable(fraction, text), optional; may raise ``errors.Cancelled``.
+    initial_state : ``{(layer, direction): (h0, c0)}``, optional (zeros where missing); every
+        backend starts from it. A model with a ``Masking`` layer runs under its mask
+        (``core.masking``): tf-cpu through Keras's own mask, the others on the kept steps only.
 
     Returns
     -------
@@ -176,9 +179,10 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
 
     if backend.startswith("numpy"):
         if backend == "numpy":
-            return run_reference(model, x, progress=progress)
+            return run_reference(model, x, progress=progress, initial_state=initial_state)
         if backend == "numpy64":
-            return run_reference(model, x, dtype="float64", progress=progress)
+            return run_reference(model, x, dtype="float64", progress=progress,
+                                 initial_state=initial_state)
         reading = backend.split(":", 1)[1]
         if reading not in READINGS:
             raise InspectorError(
@@ -188,7 +192,7 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
                 f"this model is already read as '{model.reading}'; load the file's model to try "
                 f"reading '{reading}'")
         read = model if model.reading == reading else model.with_reading(reading)
-        return run_reference(read, x, progress=progress)
+        return run_reference(read, x, progress=progress, initial_state=initial_state)
 
     note = ""
     if backend == "auto":
@@ -199,14 +203,14 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None):
     x = float32(x)
     if backend == "tf-gpu":
         from .tf_cudnn import run
-        trace = run(model, x, tf32=tf32, progress=progress)
+        trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state)
     elif backend == "tf-cpu":
         from .tf_cpu import run
-        trace = run(model, x, tf32=tf32, progress=progress)
+        trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state)
     else:
         from .torch_lstm import run
         trace = run(model, x, device="cuda" if backend == "torch-cuda" else "cpu",
-                    tf32=tf32, progress=progress)
+                    tf32=tf32, progress=progress, initial_state=initial_state)
     if note:
         trace.meta["notes"].insert(0, note)
         trace.meta["auto"] = note

@@ -142,26 +142,66 @@ def refuse_reading(model: Model) -> None:
 
 
 def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
-              progress=None) -> Trace:
+              progress=None, initial_state=None, native_mask: bool = False) -> Trace:
     """Run ``model.chain`` on ``x`` layer by layer with ``run_layer`` and build the trace.
 
     Parameters
     ----------
     model : Model (its true weights; see :func:`refuse_reading`).
     x : (T, in) float32, already checked.
-    run_layer : callable(layer, layer_in (T, in_k) float32, progress) ->
+    run_layer : callable(layer, layer_in (T, in_k) float32, progress, start, keep) ->
         ``{direction: (h (T, H), c (T, H), provenance)}``, indexed by input time; h and c come
         from one run, and ``provenance`` ("measured" or "stepped") says how, for both, or is a
         pair ``(h's, c's)`` (e.g. ``("measured", "derived")``).
+        ``start`` is ``{direction: (h0 (H,), c0 (H,))}`` float32, ``keep`` the mask (T,) or None.
     meta : what ran (backend, device, versions, tf32, dtype, notes); stored on the trace.
     label : the trace's human name, e.g. ``"PyTorch nn.LSTM (CPU)"``.
+    initial_state : ``{(layer, direction): (h0, c0)}`` (checked), or None for zeros.
+    native_mask : True when ``run_layer`` applies a mask itself (Keras); otherwise a masked
+        model's layers run on the kept steps only and the states are put back at input time
+        with the state carried through masked steps (``core.masking``): the same states.
     """
+    from ..core.masking import describe, expand_states, holes
+    from ..core.reference import chain_input, check_initial_state, model_mask
+
     chain = model.chain
-    layer_in = x  # (T, in)
+    initial_state = check_initial_state(model, initial_state)
+    keep = model_mask(model, x)
+    layer_in = np.ascontiguousarray(chain_input(x, keep), dtype=np.float32)  # (T, in)
+    if keep is not None:
+        how = ("Keras's own mask" if native_mask else
+               "running only the kept steps (the state carried through the masked ones, as "
+               "Keras does)")
+        meta["notes"].append(f"{label}: the mask ({describe(keep)}) was applied by {how}")
+        if not native_mask and holes(keep):
+            meta["notes"].append(
+                f"{label}: cuDNN's own sequence lengths cover right padding only and this mask "
+                f"has holes, so the library never saw a masked step: they were dropped before "
+                f"the call")
     layers, names = [], []
     for k, layer in enumerate(chain):
         part = sub_progress(progress, k / len(chain), (k + 1) / len(chain))
-        states = run_layer(layer, layer_in, part)
+        start = {}
+        for d in layer.directions:
+            h0, c0 = (initial_state or {}).get((k, d), (np.zeros(layer.units),) * 2)
+            start[d] = (float32(h0), float32(c0))
+        if keep is None or native_mask:
+            states = run_layer(layer, layer_in, part, start, keep)
+        elif keep.any():
+            kept = run_layer(layer, np.ascontiguousarray(layer_in[keep]), part, start, None)
+            states = {}
+            for d, (h, c, c_how) in kept.items():
+                h, c = expand_states(h, c, keep, processing_reversed(layer, d), *start[d])
+                states[d] = (h, c, c_how)
+        else:  # every step masked: every state is the initial one
+            T = len(keep)
+            states = {d: (np.tile(h0, (T, 1)), np.tile(c0, (T, 1)), "measured")
+                      for d, (h0, c0) in start.items()}
+        if native_mask and keep is not None:  # masked steps: the carried state, not the output
+            for d, (h, c, c_how) in list(states.items()):
+                h, c = expand_states(h[keep], c[keep], keep, processing_reversed(layer, d),
+                                     *start[d])
+                states[d] = (h, c, c_how)
         dir_traces = {}
         for direction, (h, c, how) in states.items():
             h_how, c_how = (how, how) if isinstance(how, str) else how
@@ -174,16 +214,16 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         layers.append(dir_traces)
         names.append(layer.name)
         if k + 1 < len(chain):
-            layer_in = np.ascontiguousarray(layer_output(layer, dir_traces), dtype=np.float32)
+            layer_in = np.ascontiguousarray(layer_output(layer, dir_traces, keep), dtype=np.float32)
     meta.setdefault("dtype", "float32")
     meta.setdefault("reading", "file")
     last, last_dirs = chain[-1], layers[-1]
     hold = keep_gates(x.shape[0], last.units, np.float32)  # a long run computes it when asked
     trace = Trace(layers=layers, layer_names=names, x=x, label=label, meta=meta,
-                  output=np.ascontiguousarray(layer_output(last, last_dirs)) if hold else None,
-                  first_layer=model.first_layer)
+                  output=np.ascontiguousarray(layer_output(last, last_dirs, keep)) if hold else None,
+                  first_layer=model.first_layer, mask=keep, initial_state=initial_state)
     if not hold:
-        trace.output_source = lambda: layer_output(last, last_dirs)
+        trace.output_source = lambda: layer_output(last, last_dirs, keep)
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
     return derive_gates(model, trace)

@@ -102,42 +102,60 @@ def _state_recording_cell_class():
     return StateRecordingCell
 
 
-def keras_lstm(layer, direction: str):
+def keras_lstm(layer, direction: str, dtype=None):
     """A built ``tf_keras.layers.LSTM(return_sequences=True)`` holding one direction's weights.
 
+    ``dtype``: a Keras dtype policy name (``"mixed_float16"``), None for float32.
     Returns ``(lstm, sentence saying how its weights were made)``.
     """
     tf, tf_keras = import_tf()
     stored = layer.directions[direction]
     lstm = tf_keras.layers.LSTM(layer.units, activation=stored.activation,
                                 recurrent_activation=stored.recurrent_activation,
-                                return_sequences=True)
+                                return_sequences=True, dtype=dtype)
     lstm.build((1, None, layer.input_size))
     weights, how = keras_weights(lstm, layer, direction)
     lstm.set_weights(weights)
     return lstm, how
 
 
-def recording_rnn(lstm):
+def recording_rnn(lstm, dtype=None):
     """``RNN(StateRecordingCell(lstm.cell), return_sequences=True)``, sharing ``lstm``'s weights.
 
     Called on (1, T, in) it returns (1, T, 2H): h in the first H columns, c in the last H.
     """
     tf, tf_keras = import_tf()
-    cell = _state_recording_cell_class()(lstm.cell)
-    return tf_keras.layers.RNN(cell, return_sequences=True)
+    cell = _state_recording_cell_class()(lstm.cell, dtype=dtype)
+    return tf_keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
 
 
-def run_direction(tf, rnn, x_proc: np.ndarray):
-    """h, c (T, H) in processing order from one graph-mode call of the recording RNN."""
-    call = tf.function(lambda inputs: rnn(inputs))
+def run_direction(tf, rnn, x_proc: np.ndarray, h0=None, c0=None, keep_proc=None):
+    """h, c (T, H) in processing order from one graph-mode call of the recording RNN.
+
+    ``h0, c0`` (H,): the initial state; ``keep_proc`` (T,) bool: Keras's mask, processing order
+    (at a masked step the RNN repeats its previous output: run_chain puts the carried state
+    there)."""
+    kwargs = {}
+    if h0 is not None:
+        dtype = rnn.compute_dtype or "float32"
+        kwargs["initial_state"] = [tf.constant(np.asarray(h0)[None], dtype),
+                                   tf.constant(np.asarray(c0)[None], dtype)]
+    if keep_proc is not None:
+        kwargs["mask"] = tf.constant(np.asarray(keep_proc, bool)[None])
+    call = tf.function(lambda inputs, kw: rnn(inputs, **kw))
     with quiet_retracing(tf):
-        hc = call(tf.constant(x_proc[None]))[0].numpy()  # (T, 2H)
+        hc = call(tf.constant(x_proc[None]), kwargs)[0].numpy().astype(np.float32)  # (T, 2H)
     H = hc.shape[1] // 2
     return hc[:, :H], hc[:, H:]
 
 
-def run(model, x: np.ndarray, progress=None, tf32=None):
+def policy(model) -> str | None:
+    """The chain's mixed-precision policy, which this path follows as Keras does, or None."""
+    mixed = {layer.dtype_policy for layer in model.chain if layer.dtype_policy.startswith("mixed")}
+    return sorted(mixed)[0] if mixed else None
+
+
+def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None):
     """Run ``model.chain`` on x (T, in) float32 with TensorFlow's CPU LSTM; a Trace (c measured)."""
     refuse_reading(model)
     tf, tf_keras = import_tf()
@@ -145,21 +163,28 @@ def run(model, x: np.ndarray, progress=None, tf32=None):
     notes = meta["notes"]
     if tf32 is not None:
         notes.append("TF32 applies to GPU backends only; ignored on the CPU")
+    dtype = policy(model)
+    if dtype:
+        meta["dtype"] = dtype
+        notes.append(f"{LABEL}: ran under the file's '{dtype}' policy (float16 compute), as "
+                     f"Keras does")
 
-    def run_layer(layer, layer_in, part):
+    def run_layer(layer, layer_in, part, start, keep):
         states = {}
         for n, direction in enumerate(layer.directions):
             if part is not None:
                 part(n / len(layer.directions), f"{LABEL}: layer {layer.name} {direction}")
             reverse = processing_reversed(layer, direction)
             x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in)
+            keep_proc = None if keep is None else (keep[::-1] if reverse else keep)
             with tf.device("/CPU:0"):
-                lstm, how = keras_lstm(layer, direction)
-                h, c = run_direction(tf, recording_rnn(lstm), x_proc)
+                lstm, how = keras_lstm(layer, direction, dtype)
+                h, c = run_direction(tf, recording_rnn(lstm, dtype), x_proc, *start[direction],
+                                     keep_proc)
             notes.append(how)
             if reverse:  # back to input time
                 h, c = h[::-1], c[::-1]
             states[direction] = (h, c, "measured")
         return states
 
-    return run_chain(model, x, run_layer, meta, LABEL, progress)
+    return run_chain(model, x, run_layer, meta, LABEL, progress, initial_state, native_mask=True)

@@ -91,7 +91,7 @@ def build_cudnn(layer, directions, notes, return_sequences=True, return_state=Fa
 
 
 def step_states(tf, step_layer, x_proc: np.ndarray, units: int, report=None,
-                chunk: int = STEP_CHUNK):
+                chunk: int = STEP_CHUNK, start=None):
     """Call ``step_layer`` (``return_state=True``) once per step from the previous (h, c).
 
     Parameters
@@ -99,6 +99,7 @@ def step_states(tf, step_layer, x_proc: np.ndarray, units: int, report=None,
     step_layer : a built Keras recurrent layer returning ``[output, h, c]``.
     x_proc : (T, in) in processing order.
     report : callable(fraction) between chunks (may raise ``errors.Cancelled``).
+    start : ``(h0, c0)`` (H,) to start from; None: zeros.
 
     Returns h, c (T, H) in processing order.
     """
@@ -118,8 +119,9 @@ def step_states(tf, step_layer, x_proc: np.ndarray, units: int, report=None,
         return hs.stack(), cs.stack(), h, c
 
     xs = tf.constant(float32(x_proc).reshape(T, 1, 1, n_in))
-    h = tf.zeros((1, units), tf.float32)
-    c = tf.zeros((1, units), tf.float32)
+    h0, c0 = start if start is not None else (np.zeros(units), np.zeros(units))
+    h = tf.constant(float32(h0).reshape(1, units))
+    c = tf.constant(float32(c0).reshape(1, units))
     h_out, c_out = [], []
     for start in range(0, T, chunk):
         with quiet_retracing(tf):
@@ -131,7 +133,7 @@ def step_states(tf, step_layer, x_proc: np.ndarray, units: int, report=None,
     return np.concatenate(h_out), np.concatenate(c_out)
 
 
-def run(model, x: np.ndarray, tf32=None, progress=None):
+def run(model, x: np.ndarray, tf32=None, progress=None, initial_state=None):
     """Run ``model.chain`` on x (T, in) float32 with CuDNNLSTM on TensorFlow's first GPU."""
     refuse_reading(model)
     problem = supports(model)
@@ -160,14 +162,16 @@ def run(model, x: np.ndarray, tf32=None, progress=None):
         label = f"CuDNNLSTM (cuDNN on {device}, TF32 {'on' if tf32_now else 'off'})"
         stepped_gap = []
 
-        def run_layer(layer, layer_in, part):
+        def run_layer(layer, layer_in, part, start, keep):
             H, directions = layer.units, tuple(layer.directions)
             if part is not None:
                 part(0.0, f"{label}: layer {layer.name}, all steps at once")
             with tf.device("/GPU:0"):
                 one_shot = build_cudnn(layer, directions, notes)
                 x_fed = float32(layer_in[::-1] if layer.go_backwards else layer_in)  # (T, in)
-                out = one_shot(tf.constant(x_fed[None]))
+                state = [tf.constant(float32(s).reshape(1, H)) for d in directions
+                         for s in start[d]]  # [h0, c0] per direction, forward first
+                out = one_shot(tf.constant(x_fed[None]), initial_state=state)
                 outs = out if isinstance(out, (list, tuple)) else [out]  # [(1, T, H)] per direction
                 states = {}
                 for n, direction in enumerate(directions):
@@ -178,12 +182,12 @@ def run(model, x: np.ndarray, tf32=None, progress=None):
                                           return_state=True)
                     states[direction] = stepped_direction(
                         layer, layer_in, direction, n, h,
-                        lambda x_proc, report, stepper=stepper: step_states(
-                            tf, stepper, x_proc, H, report),
+                        lambda x_proc, report, stepper=stepper, d=direction: step_states(
+                            tf, stepper, x_proc, H, report, start=start[d]),
                         part, label, stepped_gap)
             return states
 
-        trace = run_chain(model, x, run_layer, meta, label, progress)
+        trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
         gap, note = one_call_note(stepped_gap, "cuDNN")
         meta["stepped_h_max_abs_diff"] = gap
         meta["one_call_gap"] = stepped_gap

@@ -46,14 +46,21 @@ def _module(torch, layer, directions, device):
     return lstm
 
 
-def _step(torch, lstm, x_proc: np.ndarray, device, report=None):
-    """Run ``lstm`` one step at a time over ``x_proc`` (T, in): h, c (T, H) in processing order."""
+def _state(torch, states, device):
+    """``(h0, c0)`` for ``nn.LSTM``: each (directions, batch 1, H), from ``[(h0, c0)]``."""
+    h = torch.from_numpy(np.stack([float32(h0) for h0, _ in states])[:, None]).to(device)
+    c = torch.from_numpy(np.stack([float32(c0) for _, c0 in states])[:, None]).to(device)
+    return h, c
+
+
+def _step(torch, lstm, x_proc: np.ndarray, device, report=None, start=None):
+    """Run ``lstm`` one step at a time over ``x_proc`` (T, in) from ``start`` = (h0, c0) (H,):
+    h, c (T, H) in processing order."""
     T, H = x_proc.shape[0], lstm.hidden_size
     xs = torch.from_numpy(float32(x_proc)).to(device).view(T, 1, 1, -1)  # (T, batch 1, time 1, in)
     hs = torch.empty((T, H), device=device)
     cs = torch.empty((T, H), device=device)
-    h = torch.zeros((1, 1, H), device=device)  # (layers*dirs, batch, H)
-    c = torch.zeros((1, 1, H), device=device)
+    h, c = _state(torch, [start or (np.zeros(H), np.zeros(H))], device)  # (dirs 1, batch 1, H)
     for t in range(T):
         _, (h, c) = lstm(xs[t], (h, c))
         hs[t] = h[0, 0]
@@ -90,7 +97,8 @@ def _tf32_flags(torch) -> dict:
     return flags
 
 
-def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
+def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
+        initial_state=None):
     """Run ``model.chain`` on x (T, in) float32 with ``nn.LSTM`` on ``device`` ("cpu" or "cuda").
 
     ``tf32`` (cuda only): True / False sets ``torch.backends.cudnn.allow_tf32`` and
@@ -135,16 +143,21 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
             label = "PyTorch nn.LSTM (CPU)"
         stepped_gap, checks = [], []
 
-        def run_layer(layer, layer_in, part):
+        def run_layer(layer, layer_in, part, start, keep):
             H, directions = layer.units, tuple(layer.directions)
             if layer_in.shape[0] > STEP_EVERY_STEP_MAX:
+                if any(np.any(h0) or np.any(c0) for h0, c0 in start.values()):
+                    raise InspectorError(
+                        f"torch-cpu runs inputs longer than {STEP_EVERY_STEP_MAX} steps in chunks "
+                        f"from zero states only; with --initial-state use backend tf-cpu or numpy")
                 return _checkpointed_layer(torch, layer, layer_in, dev, part, label, checks)
             with torch.no_grad():
                 if part is not None:
                     part(0.0, f"{label}: layer {layer.name}, all steps at once")
                 lstm = _module(torch, layer, directions, dev)
                 x_fed = float32(layer_in[::-1] if layer.go_backwards else layer_in)  # (T, in)
-                out, _ = lstm(torch.from_numpy(x_fed).to(dev)[None])  # (1, T, dirs*H)
+                out, _ = lstm(torch.from_numpy(x_fed).to(dev)[None],
+                              _state(torch, [start[d] for d in directions], dev))  # (1, T, dirs*H)
                 out = out[0].cpu().numpy()
                 if layer.go_backwards:  # fed time -> input time
                     out = out[::-1]
@@ -154,12 +167,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None):
                     single = _module(torch, layer, (direction,), dev)
                     states[direction] = stepped_direction(
                         layer, layer_in, direction, n, h,
-                        lambda x_proc, report, single=single: _step(
-                            torch, single, x_proc, dev, report),
+                        lambda x_proc, report, single=single, d=direction: _step(
+                            torch, single, x_proc, dev, report, start[d]),
                         part, label, stepped_gap)
             return states
 
-        trace = run_chain(model, x, run_layer, meta, label, progress)
+        trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
         if stepped_gap:
             gap, note = one_call_note(stepped_gap, "nn.LSTM")
             meta["stepped_h_max_abs_diff"] = gap

@@ -59,9 +59,14 @@ def mask_note(trace) -> str:
     return f"{trace.label or 'the path'}: {masking.describe(np.asarray(trace.mask))}"
 
 
-def all_notes(model=None, feature_notes=(), traces=()) -> list:
-    """Every note, once: the model's, the features', then each path's (``trace.meta['notes']``)."""
-    notes = list(getattr(model, "notes", ()) or ())
+def all_notes(model=None, feature_notes=(), traces=(), findings=()) -> list:
+    """Every note, once: the model's (those about what runs: ``Model.run_notes``), the
+    features', each path's (``trace.meta['notes']``, its mask), then the comparison's findings
+    (``Report.notes``)."""
+    if model is not None and hasattr(model, "run_notes"):
+        notes = list(model.run_notes())
+    else:
+        notes = list(getattr(model, "notes", ()) or ())
     notes += list(feature_notes or ())
     for trace in traces:
         if trace is None:
@@ -70,6 +75,7 @@ def all_notes(model=None, feature_notes=(), traces=()) -> list:
         note = mask_note(trace)
         if note:
             notes.append(note)
+    notes += [str(n) for n in findings or ()]
     return list(dict.fromkeys(notes))
 
 
@@ -125,7 +131,7 @@ def summary(report, feature_notes=()) -> dict:
         "faithful": not gone["a"] and not gone["b"],
         "departures": gone,
         "assumptions": assumptions(report.model),
-        "notes": list(dict.fromkeys(all_notes(report.model, feature_notes, (report.a, report.b))
-                                    + list(getattr(report, "notes", ()) or ()))),
+        "notes": all_notes(report.model, feature_notes, (report.a, report.b),
+                           getattr(report, "notes", ())),
         "masked_steps": None if mask is None else np.flatnonzero(~np.asarray(mask)).tolist(),
     }

@@ -106,11 +106,14 @@ def _quiet_qt_messages(kind, context, message):
 
 
 def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
-                rtol=None, dtype="float32", tf32=None, preload=True, impl=None, outputs=None):
+                rtol=None, dtype="float32", tf32=None, preload=True, impl=None, outputs=None,
+                model_options=None, initial_state=None):
     """Build the window and start loading/computing (returns at once; work runs in background).
 
     ``impl`` (``FILE.py[:NAME]``) or ``outputs`` (a file): the user's implementation or its
-    outputs as path B (asked for on the command line, so the function runs)."""
+    outputs as path B (asked for on the command line, so the function runs).
+    ``model_options``: load_model's options (``kind``, ``activation``, ``merge_mode``,
+    ``go_backwards``...); ``initial_state``: an initial-state ``.npz`` path."""
     from . import pipeline
     from .main_window import MainWindow
     from .path_list import impl_path, outputs_path
@@ -119,9 +122,13 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
     backend = pipeline.backend_for(backend, reading)
     if impl or outputs:
         backend = your_path(impl_path, impl) if impl else your_path(outputs_path, outputs)
-    if dtype not in ("float32", "float64"):
-        raise InspectorError(f"precision '{dtype}' is not float32 or float64")
-    for path in (model_path, features_path):
+    if dtype not in ("float32", "float64", "mixed_float16"):
+        raise InspectorError(f"precision '{dtype}' is not float32, float64 or mixed_float16")
+    if model_options:
+        from ..io.overrides import check_overrides
+
+        check_overrides(model_options)
+    for path in (model_path, features_path, initial_state):
         if path is not None and not Path(path).exists():
             raise InspectorError(f"{path} does not exist")
     note = ""
@@ -135,7 +142,10 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
         else:
             note = "built-in demo model: resources/demo.json not found"
     window = MainWindow()
-    window.state.set_run_settings(backend=backend, atol=atol, rtol=rtol, dtype=dtype, tf32=tf32)
+    window.state.set_run_settings(backend=backend, atol=atol, rtol=rtol, dtype=dtype, tf32=tf32,
+                                  model_options=dict(model_options or {}),
+                                  initial_state=None if initial_state is None
+                                  else str(initial_state))
     window._check_run_actions()
     window.set_title_note(note)
     controller = window.controller
@@ -167,7 +177,7 @@ def your_path(make, spec: str) -> str:
 
 def run_gui(model_path=None, features_path=None, backend="auto", reading=None, screenshot=None,
             size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None, impl=None,
-            outputs=None) -> int:
+            outputs=None, model_options=None, initial_state=None) -> int:
     """Open the inspector; returns the exit code.
 
     Parameters
@@ -182,6 +192,7 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
     impl, outputs : ``FILE.py[:NAME]`` / a file: your implementation (run in a separate
         process) or your port's outputs as path B.
+    model_options, initial_state : as :func:`make_window`.
     """
     if screenshot is not None and (model_path is None) != (features_path is None):
         print("lstm-inspector: give both a model file and a feature file, or neither for the demo",
@@ -190,7 +201,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     try:
         app = ensure_app(offscreen=screenshot is not None)
         window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32,
-                             impl=impl, outputs=outputs)
+                             impl=impl, outputs=outputs, model_options=model_options,
+                             initial_state=initial_state)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
         return 2

@@ -61,9 +61,10 @@ class Controller(QtCore.QObject):
             self.modelOpened.emit(path)
             self.compute()
 
+        options = dict(self.state.model_options or {})
         self.worker.submit(f"reading {Path(path).name}",
-                           lambda progress: pipeline.load_model_file(path, progress), done,
-                           replace=replace)
+                           lambda progress: pipeline.load_model_file(path, progress, **options),
+                           done, replace=replace)
 
     def open_features(self, path, replace: bool = True) -> None:
         """Read a feature file in the background; computes once a model is there too."""
@@ -122,12 +123,14 @@ class Controller(QtCore.QObject):
             keep_b = None  # one run serves both (pipeline.compute)
         previous = s.report if (keep_a is not None and keep_a is s.trace_a
                                 and keep_b is not None and keep_b is s.trace_b) else None
+        start = s.initial_state
 
         def work(progress):
             pipeline.check_inputs(model, features)
             return pipeline.compute(model, x, backend=path_b, dtype=dtype, tf32=tf32, atol=atol,
                                     rtol=rtol, progress=progress, trace_a=keep_a, trace_b=keep_b,
-                                    previous_report=previous, path_a=path_a)
+                                    previous_report=previous, path_a=path_a,
+                                    initial_state=start)
 
         def done(results):
             if s.model is model and s.features is not None and s.features.data is x:

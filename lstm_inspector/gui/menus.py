@@ -138,7 +138,8 @@ class MenusMixin:
             self.controller.set_tf32)
         self.dtype_group, self.dtype_actions = self._choice_menu(
             run_menu.addMenu("Precision of the NumPy reference"),
-            (("float32", "float32"), ("float64", "float64")), self.controller.set_dtype)
+            (("float32", "float32"), ("float64", "float64"),
+             ("mixed_float16", "mixed_float16 (as Keras)")), self.controller.set_dtype)
         run_menu.addAction(self._action("&Tolerance...", self.tolerance_dialog, "Ctrl+T"))
         run_menu.addAction(self._action("S&weep a test set...",
                                         lambda: sweep_table.run_sweep_dialog(self)))

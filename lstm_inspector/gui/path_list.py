@@ -100,15 +100,17 @@ def settings_key(key: str, dtype: str, tf32) -> tuple:
     return (key,)
 
 
-def run_path(key: str, model, x, dtype="float32", tf32=None, progress=None):
+def run_path(key: str, model, x, dtype="float32", tf32=None, progress=None, initial_state=None):
     """Run path ``key`` on ``x`` (T, in) and return its :class:`Trace`.
 
-    ``dtype`` is the reference's precision; ``tf32`` applies to the hardware backends.
+    ``dtype`` is the reference's precision; ``tf32`` applies to the hardware backends;
+    ``initial_state`` ``{(layer, direction): (h0, c0)}`` to the reference and the backends.
     """
     if key == REFERENCE:
         from ..core.reference import run_reference
 
-        return run_reference(model, x, dtype=dtype, progress=progress)
+        return run_reference(model, x, dtype=dtype, progress=progress,
+                             initial_state=initial_state)
     if key.startswith(IMPL_PREFIX):
         from ..paths.user_impl import run_impl
 
@@ -119,4 +121,5 @@ def run_path(key: str, model, x, dtype="float32", tf32=None, progress=None):
         return load_outputs(model, x, key[len(OUTPUTS_PREFIX):])
     from ..backends import run_backend
 
-    return run_backend(model, x, backend=key, tf32=tf32, progress=progress)
+    return run_backend(model, x, backend=key, tf32=tf32, progress=progress,
+                       initial_state=initial_state)

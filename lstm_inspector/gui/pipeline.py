@@ -52,13 +52,14 @@ def classify_path(path) -> str:
     return "model" if head == b"\x89HDF\r\n\x1a\n" else "features"
 
 
-def load_model_file(path, progress=None):
-    """``io.models.load_model(path)`` with a progress note."""
+def load_model_file(path, progress=None, **options):
+    """``io.models.load_model(path, **options)`` with a progress note (options: what a
+    weights-only file does not store, as the CLI's --kind, --activation, --merge-mode...)."""
     from ..io.models import load_model
 
     if progress is not None:
         progress(0.0, f"reading model {Path(path).name}")
-    model = load_model(str(path))
+    model = load_model(str(path), **options)
     if progress is not None:
         progress(1.0, "model read")
     return model
@@ -95,9 +96,12 @@ class Results:
 
 def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rtol=None,
             progress=None, trace_a=None, trace_b=None, previous_report=None,
-            path_a=REFERENCE) -> Results:
+            path_a=REFERENCE, initial_state=None) -> Results:
     """Run path ``path_a`` (default the NumPy reference) and path ``backend`` (B) on ``x`` and
     compare them (keys of ``path_list``).
+
+    ``initial_state``: an ``.npz`` path (``io.initial_state``) or a ready
+    ``{(layer, direction): (h0, c0)}``; both paths start from it.
 
     ``trace_a`` / ``trace_b`` given: reused instead of rerun (a changed tolerance only recompares,
     a changed backend only reruns B). ``previous_report`` of those same traces: a changed
@@ -106,18 +110,22 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
     """
     from ..core.compare import compare
 
+    if isinstance(initial_state, (str, Path)):
+        from ..io.initial_state import load_initial_state
+
+        initial_state = load_initial_state(initial_state, model)
     if trace_a is None:
         if progress is not None:
             progress(0.0, f"running {path_a}")
         trace_a = run_path(path_a, model, x, dtype=dtype, tf32=tf32,
-                           progress=sub_progress(progress, 0.0, 0.35))
+                           progress=sub_progress(progress, 0.0, 0.35), initial_state=initial_state)
     if trace_b is None and backend == path_a:
         trace_b = trace_a  # one path compared with itself: one run
     if trace_b is None:
         if progress is not None:
             progress(0.35, f"running {backend}")
         trace_b = run_path(backend, model, x, dtype=dtype, tf32=tf32,
-                           progress=sub_progress(progress, 0.35, 0.9))
+                           progress=sub_progress(progress, 0.35, 0.9), initial_state=initial_state)
     if progress is not None:
         progress(0.9, "comparing the two paths")
     if previous_report is not None and previous_report.a is trace_a and previous_report.b is trace_b:

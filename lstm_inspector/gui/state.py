@@ -104,6 +104,8 @@ class InspectorState(QtCore.QObject):
         self.rtol: float | None = None
         self.tf32: bool | None = None
         self.dtype = "float32"
+        self.model_options: dict = {}   # load_model's options (weights-only files: --kind...)
+        self.initial_state = None       # an initial-state .npz path (io.initial_state), or None
         # display settings
         self.colormap = "viridis"
         self.default_frame_shift = DEFAULT_FRAME_SHIFT
@@ -321,8 +323,10 @@ class InspectorState(QtCore.QObject):
 
     # ---- settings -------------------------------------------------------------------------------
     def set_run_settings(self, **changes) -> None:
-        """Change any of atol, rtol, backend, tf32, dtype, colormap, default_frame_shift."""
-        allowed = {"atol", "rtol", "backend", "tf32", "dtype", "colormap", "default_frame_shift"}
+        """Change any of atol, rtol, backend, tf32, dtype, colormap, default_frame_shift,
+        model_options, initial_state."""
+        allowed = {"atol", "rtol", "backend", "tf32", "dtype", "colormap", "default_frame_shift",
+                   "model_options", "initial_state"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}")
