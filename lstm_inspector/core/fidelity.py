@@ -56,7 +56,7 @@ def mask_note(trace) -> str:
     """A sentence on the path's mask (how many steps it masked), or ""."""
     if trace is None or trace.mask is None:
         return ""
-    return f"{trace.label or 'the path'}: {masking.describe(np.asarray(trace.mask))}"
+    return f"the mask: {masking.describe(np.asarray(trace.mask))}"
 
 
 def all_notes(model=None, feature_notes=(), traces=(), findings=()) -> list:
