@@ -88,6 +88,7 @@ def report_dict(state) -> dict:
     d.setdefault("verdict", state.report.verdict)
     d["inputs"] = {"model": state.model_path,
                    "features": state.features.source if state.features is not None else ""}
+    d["notes"] = state.notes()  # the model's, the features', each path's, the comparison's
     return d
 
 
@@ -119,6 +120,7 @@ def report_html(state, path, window=None) -> Path:
         window.grab().save(buffer, "PNG")
         data = base64.b64encode(bytes(buffer.data())).decode("ascii")
         picture = f'<h2>View</h2><img alt="inspector window" src="data:image/png;base64,{data}">'
+    notes = "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in state.notes()) + "</ul>"
     details = html.escape(json.dumps(report_dict(state), indent=2, default=_json_default))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>lstm-inspector report</title>
@@ -130,6 +132,7 @@ th{{text-align:left;padding-right:1em}} td{{padding-right:1em}} img{{max-width:1
 <h2>Inputs</h2><p>model: {html.escape(state.model_path or '(in memory)')}<br>
 features: {html.escape(state.features.source if state.features is not None else '')}</p>
 <h2>What ran</h2><table>{meta_rows}</table>
+<h2>Notes</h2>{notes}
 <h2>First divergence</h2>{'<table>' + rows + '</table>' if rows else '<p>none: the paths agree</p>'}
 {picture}
 <h2>Full report</h2><pre>{details}</pre>

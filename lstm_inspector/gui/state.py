@@ -52,6 +52,7 @@ class FeatureInput:
     data: np.ndarray
     frame_shift: float | None = None
     source: str = ""
+    notes: tuple = ()
 
     @classmethod
     def from_loaded(cls, features, source: str = "") -> "FeatureInput":
@@ -59,7 +60,8 @@ class FeatureInput:
         if isinstance(features, FeatureInput):
             return features
         if hasattr(features, "data"):
-            return cls(np.asarray(features.data), getattr(features, "frame_shift", None), source)
+            return cls(np.asarray(features.data), getattr(features, "frame_shift", None), source,
+                       tuple(getattr(features, "notes", ()) or ()))
         return cls(np.asarray(features), None, source)
 
 
@@ -320,6 +322,20 @@ class InspectorState(QtCore.QObject):
         self.path_a, self.path_b = a, b
         self.pathsChanged.emit()
         return True
+
+    def notes(self) -> list:
+        """Every note once: the model's, the features', each path's, the comparison's
+        (``core.fidelity.all_notes``, the same list the CLI, JSON and HTML report show)."""
+        from ..core.fidelity import all_notes
+
+        return all_notes(self.model, self.features.notes if self.features is not None else (),
+                         (self.trace_a, self.trace_b),
+                         self.report.notes if self.report is not None else ())
+
+    def masked_steps(self):
+        """(T,) bool, True where path A's mask masked the step (``Trace.mask``), or None."""
+        trace = self.trace_a
+        return None if trace is None or trace.mask is None else ~np.asarray(trace.mask)
 
     # ---- settings -------------------------------------------------------------------------------
     def set_run_settings(self, **changes) -> None:

@@ -54,8 +54,7 @@ def header_html(state) -> str:
     """Above the plot: the verdict, the model's answer on both paths, the loader's notes about
     what runs (a layer fed by a Lambda the tool does not run, a mask, mixed precision)."""
     report = state.report
-    color = VERDICT_COLORS.get(getattr(report, "kind", ""), "#000000")
-    lines = [f'<b style="color:{color}">{html.escape(report.verdict)}</b>']
+    lines = [f'<b style="color:{verdict_color(report)}">{html.escape(report.verdict)}</b>']
     answer = getattr(state, "answer", None)
     if answer is not None:
         differs = not answer.same_answer
@@ -63,6 +62,10 @@ def header_html(state) -> str:
         lines.append(f'<span style="{style}">{html.escape(answer_sentence(answer))}</span>')
     notes = state.model.run_notes() if state.model is not None else ()
     lines += [f'<span style="color:#8a5a00">note: {html.escape(str(n))}</span>' for n in notes]
+    more = [n for n in state.notes() if n not in notes]  # the paths' and the comparison's
+    if more:
+        lines.append(f'<span style="color:#666666">{len(more)} more notes from the paths and the '
+                     f'comparison: hover here, or File &gt; Export report</span>')
     return "<br>".join(lines)
 
 
@@ -71,6 +74,16 @@ def answer_sentence(answer) -> str:
     text = answer.describe()
     return "Model's answer" + text[len("model output"):] if text.startswith("model output") \
         else text[:1].upper() + text[1:]
+
+
+def verdict_color(report) -> str:
+    """The verdict's colour: an agreement that is not the file's model is not green."""
+    from ...core.fidelity import faithful
+
+    kind = getattr(report, "kind", "")
+    if kind == "agree" and not faithful(report):
+        kind = "precision"
+    return VERDICT_COLORS.get(kind, "#000000")
 
 
 class DivergencePanel(QtWidgets.QWidget):
@@ -151,6 +164,22 @@ class DivergencePanel(QtWidgets.QWidget):
         self.diagnosed_line.show()  # first: a hidden label ignores a new text
         self.diagnosed_line.label.setFormat(f" diagnosed ({kind}): step {t}")
 
+    def _mark_masked(self, masked) -> None:
+        """Grey bands over the steps the mask masked (h and c carried there)."""
+        for item in getattr(self, "_mask_bands", []):
+            self.plot.removeItem(item)
+        self._mask_bands = []
+        if masked is None or not masked.any():
+            return
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], masked.astype(np.int8), [0]])))
+        for lo, hi in zip(edges[::2], edges[1::2]):
+            band = pg.LinearRegionItem((lo - 0.5, hi - 0.5), movable=False,
+                                       brush=pg.mkBrush(150, 150, 150, 60),
+                                       pen=pg.mkPen(None))
+            band.setZValue(-10)
+            self.plot.addItem(band, ignoreBounds=True)
+            self._mask_bands.append(band)
+
     def time_view_boxes(self):
         return [self.plot.getViewBox()]
 
@@ -178,9 +207,12 @@ class DivergencePanel(QtWidgets.QWidget):
             self.plot.setTitle("divergence: nothing compared yet", size=TITLE_SIZE)
             self.verdict.setText("")
             self.verdict.hide()
+            self._mark_masked(None)
             return
         self.verdict.setText(header_html(s))
+        self.verdict.setToolTip("\n".join(f"note: {n}" for n in s.notes()))
         self.verdict.show()
+        self._mark_masked(s.masked_steps())
         steps = np.arange(s.steps)
         for q, curve in self.curves.items():
             curve.setData(steps, log_floor(report.step_error(s.layer, s.direction, q)))
