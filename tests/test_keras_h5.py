@@ -391,13 +391,15 @@ def test_lambda_layer_is_never_executed(tmp_path):
     assert layer.feeds_next
 
 
-def test_masking_before_lstm_is_noted(tmp_path):
+def test_masking_before_lstm_is_read_as_the_models_mask(tmp_path):
     K = mf.keras()
     model = K.Sequential([K.layers.Masking(mask_value=0.0, input_shape=(None, 3)),
                           K.layers.LSTM(4, return_sequences=True)])
     written = mf.save(model, tmp_path, "masking.h5")
     loaded = load_model(written.path)
-    assert any("Masking" in n and "mask value 0.0" in n for n in loaded.notes)
+    assert loaded.mask_value == 0.0
+    assert any("Masking" in n and "mask value 0" in n and "carry h and c" in n
+               for n in loaded.notes)
     assert_stored(loaded.layers[0], written.weights[0], cudnn=False)
 
 
