@@ -178,6 +178,7 @@ def cmd_info(args) -> int:
         print(json.dumps({
             "source": model.source, "format": model.file_format,
             "keras_version": model.keras_version, "notes": list(model.notes),
+            "mask_value": model.mask_value, "assumptions": list(model.assumptions),
             "chain": [layer.name for layer in model.chain] if _has_chain(model) else [],
             "layers": [{
                 "name": l.name, "kind": l.kind, "bidirectional": l.bidirectional,
@@ -185,6 +186,8 @@ def cmd_info(args) -> int:
                 "activation": l.activation, "recurrent_activation": l.recurrent_activation,
                 "convention": l.convention, "go_backwards": l.go_backwards,
                 "return_sequences": l.return_sequences, "unsupported": l.unsupported,
+                "use_bias": l.use_bias, "stateful": l.stateful, "dtype_policy": l.dtype_policy,
+                "initial_state_from": list(l.initial_state_from),
             } for l in model.layers],
         }, indent=2))
         return 0

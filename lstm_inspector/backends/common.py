@@ -111,6 +111,17 @@ def checkpoint_note(checks: list, library: str) -> str:
             f"chunk, the derived c lands within {worst:.2g} of the measured one)")
 
 
+def steps_in_input_time(gaps: list, keep) -> None:
+    """Put the gaps' ``first_step`` back in input time when the layers ran on the kept steps
+    of a mask only (``run_chain``); in place."""
+    if keep is None:
+        return
+    kept = np.flatnonzero(keep)
+    for gap in gaps:
+        if gap.get("first_step") is not None and gap["first_step"] < kept.size:
+            gap["first_step"] = int(kept[gap["first_step"]])
+
+
 def one_call_note(gaps: list, library: str) -> tuple:
     """``(largest gap, note)`` for the notes of a backend whose h and c came from stepping."""
     worst = max(gaps, key=lambda g: g["max_abs"])

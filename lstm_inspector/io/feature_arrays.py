@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import InspectorError
 from . import kaldi
 
+TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
 
 class Loaded(NamedTuple):
     """What a format reader found, before it is shaped into :class:`Features`."""

@@ -20,13 +20,12 @@ import numpy as np
 from ..errors import InspectorError
 from . import htk, kaldi
 from .audio import parse_wav, read_wav, wav_features  # noqa: F401  (read_wav re-exported)
-from .feature_arrays import (Audio, Loaded, _load_npy, _load_npz, _load_text,  # noqa: F401
-                             brief)
+from .feature_arrays import (TEXT_SUFFIXES, Audio, Loaded, _as_text, _load_npy,  # noqa: F401
+                             _load_npz, _load_text, brief)
 
 __all__ = ["Features", "load_features", "check_features", "wav_features", "read_wav"]
 
 HTK_SUFFIXES = {".htk", ".mfc", ".mfcc", ".fbank", ".fbk", ".plp", ".lpc", ".mel", ".user"}
-TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
 _KALDI_BINARY = re.compile(rb"^[^\s\x00]+ \x00B")
 _KALDI_TEXT = re.compile(r"^\s*\S+\s+\[")
 

@@ -1,0 +1,57 @@
+"""The window says what the CLI says about the file's model (issue 15): the load options reach
+the loader, the notes sit under the verdict, masked steps are greyed."""
+import numpy as np
+import pytest
+
+import model_files
+from guitools import wait_idle
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def open_window(qtbot, model_path, features_path, **options):
+    from lstm_inspector.gui.app import ensure_app, make_window
+
+    ensure_app()
+    window = make_window(str(model_path), str(features_path), backend="numpy64", preload=False,
+                         **options)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.report is not None, timeout=60000)
+    wait_idle(qtbot, window)
+    return window
+
+
+def test_weights_only_options_reach_the_loader_and_notes_show(qtbot, tmp_path):
+    K = model_files.keras()
+    model = K.Sequential([K.layers.Input((None, 3)),
+                          K.layers.LSTM(4, return_sequences=True, go_backwards=True)])
+    written = model_files.save(model, tmp_path, "w.weights.h5", weights_only=True, seed=2)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((15, 3), np.float32))
+    window = open_window(qtbot, written.path, tmp_path / "x.npy",
+                         model_options={"go_backwards": True})
+    assert window.state.model.layers[0].go_backwards
+    from lstm_inspector.gui.panels.divergence import DivergencePanel
+
+    (panel,) = window.findChildren(DivergencePanel)
+    assert "note:" in panel.verdict.text() and "Assumed" in panel.verdict.text()
+    assert "--go-backwards" not in window.state.report.verdict  # given, so no longer assumed
+
+
+def test_masked_steps_are_greyed_and_the_mask_noted(qtbot, tmp_path):
+    K = model_files.keras()
+    model = K.Sequential([K.layers.Input((None, 3)), K.layers.Masking(0.0),
+                          K.layers.LSTM(4, return_sequences=True)])
+    path = model_files.save(model, tmp_path, "m.h5", seed=3).path
+    x = np.random.default_rng(1).standard_normal((30, 3)).astype(np.float32)
+    x[20:] = 0.0
+    np.save(tmp_path / "x.npy", x)
+    window = open_window(qtbot, path, tmp_path / "x.npy")
+    assert window.state.masked_steps()[20:].all()
+    assert any("10 of 30 steps masked" in n for n in window.state.notes())
+    from lstm_inspector.gui.panels.divergence import DivergencePanel
+
+    (panel,) = window.findChildren(DivergencePanel)
+    assert len(panel._mask_bands) == 1
+    assert "note:" in panel.verdict.text()
