@@ -409,9 +409,7 @@ def _summary_notes(layers: list, options: dict) -> list:
     if names(lambda l: l.kind == "CudnnLSTM"):
         notes.append("read tf.contrib.cudnn_rnn.CudnnLSTM canonical tensors (concat([x, h]) @ kernel, "
                      f"gates i, c~, f, o, biases summed): {names(lambda l: l.kind == 'CudnnLSTM')}")
-    if names(lambda l: l.bidirectional) and "merge_mode" not in options:
-        notes.append(f"merge mode concat assumed (not stored) for bidirectional "
-                     f"{names(lambda l: l.bidirectional)}; load with merge_mode=... if it was another")
+    # merge mode, go_backwards, activations: Model.assumptions (one note, each with its option)
     return notes
 
 
