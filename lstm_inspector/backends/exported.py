@@ -41,7 +41,7 @@ def run_numpy_file(model, x: np.ndarray, path) -> object:
                              f"{len(model.chain)}")
     chain = list(model.chain)
 
-    def run_layer(layer, layer_in, part):
+    def run_layer(layer, layer_in, part, start=None, keep=None):  # zero start, no mask
         return {d: (hs, cs, "measured") for d, (hs, cs) in records[chain.index(layer)].items()}
 
     meta = base_meta("numpy-file", "CPU", "n/a", {})

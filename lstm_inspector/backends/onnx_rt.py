@@ -237,7 +237,7 @@ def run(model, x: np.ndarray, path, progress=None):
     gaps = []
     chain = list(model.chain)
 
-    def run_layer(layer, layer_in, part):
+    def run_layer(layer, layer_in, part, start=None, keep=None):  # zero start, no mask
         k = chain.index(layer)
         runner = NodeRunner(ort, nodes[k], constants)
         Y = outs[k]

@@ -135,7 +135,7 @@ def run(model, x: np.ndarray, path, progress=None):
     chain = list(model.chain)
     label = f"TFLite interpreter ({Path(path).name})"
 
-    def run_layer(layer, layer_in, part):
+    def run_layer(layer, layer_in, part, start=None, keep=None):  # zero start, no mask
         k = chain.index(layer)
         states = {}
         for d in layer.directions:

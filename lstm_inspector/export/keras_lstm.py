@@ -96,7 +96,7 @@ def run_file(model, x: np.ndarray, path):
                                  f"chain has {len(model.chain)}")
         chain = list(model.chain)
 
-        def run_layer(layer, layer_in, part):
+        def run_layer(layer, layer_in, part, start=None, keep=None):  # zero start, no mask
             states = {}
             for direction, lstm in zip(layer.directions, lstms[chain.index(layer)]):
                 reverse = processing_reversed(layer, direction)
