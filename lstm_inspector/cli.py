@@ -234,7 +234,7 @@ def cmd_compare(args) -> int:
         out["model"], out["features"] = model.source, feats.source
         answer = model_answer(model, report.a, report.b)
         out["model_output"] = None if answer is None else answer.to_dict()
-        out["notes"] = all_notes(model, feats.notes, (ref, other))
+        out["notes"] = all_notes(model, feats.notes, (ref, other), report.notes)
         print(json.dumps(out, indent=2))
     else:
         print(format_report(report, model, feats))

@@ -123,15 +123,16 @@ def step_agreement(report) -> str:
 
 
 def summary(report, feature_notes=()) -> dict:
-    """The JSON fields of this module: ``faithful``, ``departures``, ``assumptions``, ``notes``,
-    ``mask`` (masked steps, or None)."""
+    """The JSON fields of this module: ``faithful``, ``departures``, ``assumptions``,
+    ``all_notes``, ``masked_steps`` (None without a mask)."""
     gone = path_departures(report)
     mask = report.a.mask if report.a.mask is not None else report.b.mask
     return {
         "faithful": not gone["a"] and not gone["b"],
         "departures": gone,
         "assumptions": assumptions(report.model),
-        "notes": all_notes(report.model, feature_notes, (report.a, report.b),
-                           getattr(report, "notes", ())),
+        # every note (model, paths, findings); "notes" stays the comparison's own findings
+        "all_notes": all_notes(report.model, feature_notes, (report.a, report.b),
+                               getattr(report, "notes", ())),
         "masked_steps": None if mask is None else np.flatnonzero(~np.asarray(mask)).tolist(),
     }
