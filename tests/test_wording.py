@@ -119,3 +119,22 @@ def test_kaldi_note_names_the_key_option():
 
     note = _first_note(["utt1", "utt2"], None, "utt1")[0]
     assert "--key" in note and "key=<" not in note.replace("--key", "")
+
+
+def test_a_lambda_fed_layer_is_in_the_notes_views_show(tmp_path):
+    """``run_notes`` (what the window's verdict area and compare print) says a Lambda the tool
+    does not run feeds the first layer."""
+    import lstm_inspector as li
+
+    K = model_files.keras()
+    x = K.layers.Input((None, 3))
+    y = K.layers.LSTM(4, return_sequences=True)(K.layers.Lambda(lambda t: t * 2.0,
+                                                                name="scale")(x))
+    path = model_files.save(K.Model(x, K.layers.Dense(2)(y)), tmp_path, "lambda_fed.h5").path
+    model = li.load_model(path)
+    fed = [n for n in model.run_notes() if "is fed by 'scale' (Lambda)" in n]
+    assert fed, model.run_notes()
+    np.save(tmp_path / "x.npy", features(10, 3))
+    code, out, err = run_cli("compare", path, tmp_path / "x.npy", "--backend", "numpy64")
+    assert code == 0, err
+    assert f"note: {fed[0]}" in out
