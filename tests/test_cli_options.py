@@ -53,3 +53,10 @@ def test_an_unknown_key_is_one_sentence_naming_it(files, name):
     assert code == 2, out
     lines = [l for l in err.splitlines() if l.strip()]
     assert len(lines) == 1 and "nope" in lines[0] and "Traceback" not in err
+
+
+def test_an_npz_of_several_arrays_without_key_names_the_option(files):
+    model, folder = files
+    code, out, err = run_cli("compare", model, folder / "two.npz")
+    assert code == 2, out
+    assert "holds 2 arrays ('first', 'second'); pass --key <name>" in err

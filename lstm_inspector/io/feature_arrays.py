@@ -88,7 +88,7 @@ def _load_npz(path, raw, key):
             name = names[0]
         else:
             raise InspectorError(f"{path.name} holds {len(names)} arrays ({kaldi.listing(names)}); pass "
-                                 "key=<name> to choose one")
+                                 "--key <name> (key= in Python) to choose one")
         try:
             array = archive[name]
         except ValueError as exc:

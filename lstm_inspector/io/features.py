@@ -206,7 +206,8 @@ def _as_matrix(array, path: Path, notes: list, index) -> np.ndarray:
             notes.append("dropped the leading batch axis of length 1")
         else:
             raise InspectorError(f"{name} holds a batch of {array.shape[0]} sequences (shape "
-                                 f"{array.shape}); pass key=<index> to choose one")
+                                 f"{array.shape}); pass --key <index> (key= in Python) to "
+                                 "choose one")
     elif array.ndim == 1:
         array = array[:, None]  # (T,) -> (T, 1)
         notes.append(f"read a 1-D array of {len(array)} values as {len(array)} frames of 1 feature")
