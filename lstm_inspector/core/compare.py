@@ -168,9 +168,9 @@ class Report:
         row = np.abs(self.a.layer(k, d).quantity(q)[t].astype(np.float64)
                      - self.b.layer(k, d).quantity(q)[t])
         size = abs(float(self.a.layer(k, d).quantity(q)[t, int(np.argmax(row))]))
-        return (f"the largest difference, {err:.2g} ({q} at step {t}), is above atol="
-                f"{self.atol:g} and within the relative bound atol + rtol x |a| = {self.atol:g} + "
-                f"{self.rtol:g} x {size:.3g} = {self.atol + self.rtol * size:.2g}")
+        return (f"the largest difference, {err:.2g} ({q} at step {t}), exceeds atol={self.atol:g} "
+                f"but is admitted by rtol={self.rtol:g}: atol + rtol x |a| = "
+                f"{self.atol + self.rtol * size:.2g} at |a| = {size:.3g}")
 
     def max_error(self) -> float:
         return max(float(self.step_error(k, d, q).max()) for k, d in self._keys for q in QUANTITIES)
