@@ -110,11 +110,14 @@ def _model_and_x(model, x):
     return model, check_input(model, x)
 
 
-def model_answer(model, a, b):
-    """The model's output on both paths (the plain layers after the LSTMs); see ``core.head``."""
+def model_answer(model, a, b, atol=None, rtol=None):
+    """The model's output on both paths (the plain layers after the LSTMs); see ``core.head``.
+    ``atol``, ``rtol``: the comparison's tolerance (default ``compare``'s)."""
+    from .core.compare import DEFAULT_ATOL, DEFAULT_RTOL
     from .core.head import model_answer as _answer
 
-    return _answer(model, a, b)
+    return _answer(model, a, b, DEFAULT_ATOL if atol is None else atol,
+                   DEFAULT_RTOL if rtol is None else rtol)
 
 
 def resources_path():

@@ -232,7 +232,7 @@ def cmd_compare(args) -> int:
 
         out = report.to_dict()
         out["model"], out["features"] = model.source, feats.source
-        answer = model_answer(model, report.a, report.b)
+        answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
         out["model_output"] = None if answer is None else answer.to_dict()
         out["notes"] = all_notes(model, feats.notes, (ref, other), report.notes)
         print(json.dumps(out, indent=2))
@@ -275,7 +275,7 @@ def format_report(report, model, feats) -> str:
     lines.append(f"verdict: {report.verdict}")
     from .core.head import model_answer
 
-    answer = model_answer(model, report.a, report.b)
+    answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
     if answer is not None:
         lines.append(answer.describe())
     return "\n".join(lines)

@@ -149,3 +149,35 @@ def test_no_head_after_a_layer_cut_out_with_layer(demo):
     x = li.load_features(root / "demo_seven.npy").data
     ref = li.run_reference(sub, x)
     assert model_answer(sub, ref, ref) is None
+
+
+# ---- outputs that are not classes: "the same" within the comparison's tolerance -------------
+def test_forum_output_agrees_within_tolerance_in_text_and_json():
+    """The forum file's Dense(2) output differs by ~6e-08 between float32 and float64 while both
+    paths agree: the same output within atol + rtol |a|, not "values differ"."""
+    root = li.resources_path()
+    args = [sys.executable, "-m", "lstm_inspector", "compare",
+            str(root / "forum_cudnnlstm_in1_h2.h5"), str(root / "forum_input.npy"),
+            "--backend", "numpy64", "--no-oracle"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=240).stdout
+    line = next(line for line in out.splitlines() if line.startswith("model output"))
+    assert "same output within tolerance (largest difference 6" in line and "e-08)" in line, out
+    data = json.loads(subprocess.run(args + ["--json"], capture_output=True, text=True,
+                                     timeout=240).stdout)["model_output"]
+    assert data["same_answer"] is True and data["classes"] is False
+    assert 0 < data["largest_difference"] < 1e-6 and data["atol"] == 1e-5
+    # beyond a tolerance tighter than the difference, it is called different
+    tight = subprocess.run(args + ["--atol", "1e-9", "--rtol", "0"], capture_output=True,
+                           text=True, timeout=240).stdout
+    assert "DIFFERENT output beyond tolerance (largest difference" in tight
+
+
+def test_output_tolerance_is_atol_plus_rtol_times_a():
+    model = li.load_model(li.resources_path() / "forum_cudnnlstm_in1_h2.h5")
+    x = features(12, 1, seed=2)
+    a, b = li.run_reference(model, x), li.run_reference(model, x, dtype="float64")
+    diff = model_answer(model, a, b).largest_difference
+    assert 0 < diff < 1e-6
+    assert model_answer(model, a, b, atol=diff * 1.01, rtol=0).same_answer
+    assert not model_answer(model, a, b, atol=diff * 0.99, rtol=0).same_answer
+    assert model_answer(model, a, b, atol=0, rtol=1e-3).same_answer

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import activations
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL
 from .reference import layer_output
 
 KINDS = ("dense", "activation", "identity", "flatten", "reshape", "global_mean", "global_max")
@@ -145,7 +146,9 @@ class Answer:
     """The model's output on both paths, at the last step when the head gives one per step.
 
     ``a``, ``b`` : the head's output (final step); ``steps_a``, ``steps_b`` : per-step outputs
-    (T, k) when the head keeps the time axis, else None.
+    (T, k) when the head keeps the time axis, else None. ``atol``, ``rtol`` : the comparison's
+    tolerance: outputs that are not classes are the same when ``|b - a| <= atol + rtol |a|``
+    everywhere.
     """
 
     a_label: str
@@ -156,6 +159,8 @@ class Answer:
     steps_a: np.ndarray | None = None
     steps_b: np.ndarray | None = None
     names: tuple = field(default=())
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
 
     @property
     def classes(self) -> bool:
@@ -167,7 +172,7 @@ class Answer:
     def same_answer(self) -> bool:
         if self.classes:
             return int(np.argmax(self.a)) == int(np.argmax(self.b))
-        return bool(np.array_equal(self.a, self.b))
+        return bool(np.all(np.abs(self.b - self.a) <= self.atol + self.rtol * np.abs(self.a)))
 
     @property
     def largest_difference(self) -> float:
@@ -199,9 +204,11 @@ class Answer:
         if self.classes:
             verdict = "same answer" if self.same_answer else "DIFFERENT answer"
         else:
-            verdict = "identical" if self.same_answer else "values differ"
+            verdict = ("same output within tolerance" if self.same_answer
+                       else "DIFFERENT output beyond tolerance")
         text = (f"{which}: A {self.side(self.a)}, B {self.side(self.b)}, {verdict} "
-                f"(largest output difference {self.largest_difference:.2g}")
+                f"(largest {'output ' if self.classes else ''}difference "
+                f"{self.largest_difference:.2g}")
         differing = self.steps_differing
         if differing:
             text += f"; the answer differs at {differing} of {len(self.steps_a)} steps"
@@ -215,7 +222,7 @@ class Answer:
                "head": [layer.describe() for layer in self.head.layers],
                "stopped_at": self.head.stopped_at or None, "classes": self.classes,
                "same_answer": self.same_answer, "largest_difference": self.largest_difference,
-               "per_step": self.steps_a is not None, "steps_differing": self.steps_differing,
+               "atol": self.atol, "rtol": self.rtol, "per_step": self.steps_a is not None, "steps_differing": self.steps_differing,
                "summary": self.describe()}
         if self.classes:
             for tag, values in (("a", self.a), ("b", self.b)):
@@ -226,7 +233,8 @@ class Answer:
         return out
 
 
-def model_answer(model, a, b) -> Answer | None:
+def model_answer(model, a, b, atol: float = DEFAULT_ATOL,
+                 rtol: float = DEFAULT_RTOL) -> Answer | None:
     """Run the model's head on traces ``a`` and ``b`` (None when no head follows the chain's
     last layer: e.g. a chain cut short, or a file without architecture; or when either trace
     lacks the chain's last layer, as a port's outputs of layer 0 alone).
@@ -235,6 +243,8 @@ def model_answer(model, a, b) -> Answer | None:
     ----------
     model : core.model.Model, with ``head_for`` filled by the loader.
     a, b : Trace of the same model's chain (A and B paths).
+    atol, rtol : the comparison's tolerance (``report.atol``, ``report.rtol``): outputs that
+        are not class scores are "the same" within ``atol + rtol |a|``.
     """
     head = model.head_for(model.chain[-1].name)
     last = len(model.chain) - 1
@@ -245,4 +255,5 @@ def model_answer(model, a, b) -> Answer | None:
     if ya.ndim == 2:  # the head kept the time axis: answer at the last step
         steps_a, steps_b, ya, yb = ya, yb, ya[-1], yb[-1]
     names = head.class_names if ya.ndim == 1 and len(head.class_names) == ya.size else ()
-    return Answer(a.label or "a", b.label or "b", ya, yb, head, steps_a, steps_b, names)
+    return Answer(a.label or "a", b.label or "b", ya, yb, head, steps_a, steps_b, names,
+                  float(atol), float(rtol))

@@ -139,7 +139,7 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
                          progress=sub_progress(progress, 0.9, 1.0))
     from ..core.head import model_answer
 
-    answer = model_answer(model, trace_a, trace_b)
+    answer = model_answer(model, trace_a, trace_b, report.atol, report.rtol)
     if progress is not None:
         progress(1.0, "done")
     return Results(trace_a, trace_b, report, answer)

@@ -145,7 +145,7 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     other = _path_b(settings, model, x, reference, utterance)
     report = compare(reference, other, atol=settings.atol, rtol=settings.rtol, model=model,
                      oracle=False)
-    answer = model_answer(model, report.a, report.b)
+    answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
     return {
         "kind": report.kind,
         "verdict": report.verdict,
