@@ -77,3 +77,32 @@ def test_the_same_path_as_a_and_b_agrees_exactly(qtbot, window):
                 backend="reference")
     assert s.trace_a is s.trace_b
     assert s.report.kind == "agree" and s.report.max_error() == 0
+
+
+def test_the_demo_window_shows_the_models_answer_for_both_paths(qtbot, window):
+    """The bundled digit model on its "seven": the answer of A and of B, where the user looks."""
+    from pathlib import Path
+
+    resources = Path(__file__).resolve().parents[2] / "resources"
+    s = window.state
+    s.set_run_settings(backend="numpy64")
+    window.controller.open_model(resources / "demo_digits_cudnnlstm.h5")
+    window.controller.open_features(resources / "demo_seven.npy", replace=False)
+    wait_idle(qtbot, window, timeout=60000)
+    assert s.answer is not None and s.answer.same_answer
+    header = window.divergence.verdict.text()
+    assert "A &#x27;seven&#x27;" in header or "A 'seven'" in header
+    assert "B &#x27;seven&#x27;" in header or "B 'seven'" in header
+    assert "same answer" in header
+    assert "answer: A 'seven'" in window.verdict_label.text()
+
+
+def test_the_loaders_notes_show_above_the_plot(qtbot, window):
+    from dataclasses import replace
+
+    model = cudnn_model(n_in=3, units=4, seed=2)
+    noted = replace(model, notes=("the input of layer 0 comes from a Lambda layer this tool "
+                                  "does not run",))
+    s = compute(qtbot, window, noted, features(20, 3), backend="numpy:naive")
+    assert s.model.run_notes()
+    assert "note: the input of layer 0 comes from a Lambda" in window.divergence.verdict.text()
