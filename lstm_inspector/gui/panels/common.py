@@ -72,6 +72,28 @@ class IntegerAxis(pg.AxisItem):
         return levels[:1] or [(nice_step(least), 0.0)]
 
 
+def set_title(plot: pg.PlotItem, title: str, justify: str = "center") -> None:
+    """A plot's title in the small size; a long title is cut at the plot's edge instead of
+    widening the plot beyond its dock (pyqtgraph makes a title's width the plot's minimum, and
+    a plot wider than its view draws its curves off the axis)."""
+    label = plot.titleLabel
+    if not getattr(label, "_narrow", False):
+        label._narrow = True
+        keep_min = label.updateMin
+
+        def narrow_min():  # LabelItem recomputes its minimum on text and resize: width 0
+            keep_min()
+            hints = getattr(label, "_sizeHint", {})
+            for which in (QtCore.Qt.MinimumSize, QtCore.Qt.PreferredSize):
+                if which in hints:
+                    hints[which] = (0, hints[which][1])
+            label.setMinimumWidth(0)
+            label.updateGeometry()
+
+        label.updateMin = narrow_min
+    plot.setTitle(title, size=TITLE_SIZE, justify=justify)
+
+
 def nice_step(least: float) -> float:
     """The smallest of 1, 2, 5 x 10^k that is >= ``least``."""
     power = 10.0 ** np.floor(np.log10(least))
@@ -218,7 +240,7 @@ class Heatmap:
         self.set_title(title)
 
     def set_title(self, title: str) -> None:
-        self.plot.setTitle(title, size=TITLE_SIZE)
+        set_title(self.plot, title)
 
     def set_data(self, data: np.ndarray | None, levels=None, cmap: str = "viridis",
                  steps: int | None = None) -> None:

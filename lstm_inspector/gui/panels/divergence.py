@@ -16,13 +16,22 @@ import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from ...core.trace import QUANTITIES
-from .common import QUANTITY_COLORS, TITLE_SIZE, CursorGroup, cache_axes, cache_curve, index_plot, log_floor
+from .common import (
+    QUANTITY_COLORS,
+    CursorGroup,
+    cache_axes,
+    cache_curve,
+    index_plot,
+    log_floor,
+    set_title,
+)
 
 MARKER_BRUSH = pg.mkBrush(230, 30, 30)
 VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c62828"}
 FIRST_PEN = pg.mkPen((230, 30, 30), width=1, style=QtCore.Qt.DashLine)
 TOL_PEN = pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.DashDotLine)
 DIAGNOSED_COLOR = (186, 104, 255)
+HEADER_MAX_HEIGHT = 84  # pixels: about five lines of the verdict, answer and notes
 DIAGNOSED_PEN = pg.mkPen(DIAGNOSED_COLOR, width=2, style=QtCore.Qt.DotLine)
 
 
@@ -102,7 +111,15 @@ class DivergencePanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.verdict)
+        # the verdict, answer and notes scroll within a few lines: the plot keeps its room
+        self.header = QtWidgets.QScrollArea()
+        self.header.setWidget(self.verdict)
+        self.header.setWidgetResizable(True)
+        self.header.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.header.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.header.setMaximumHeight(HEADER_MAX_HEIGHT)
+        self.verdict.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
+        layout.addWidget(self.header)
         layout.addWidget(self.view, 1)
         self.view.setMinimumHeight(120)  # the plot keeps room under a long verdict
         self.plot: pg.PlotItem = index_plot(self.view.ci, 0, 0, left_index=False)
@@ -151,6 +168,17 @@ class DivergencePanel(QtWidgets.QWidget):
         state.diagnosisReady.connect(self.show_diagnosis)
         state.timestepChanged.connect(self.cursors.move)
         self.refresh()
+
+    def _fit_header(self) -> None:
+        """As tall as the header's text needs at this width, at most HEADER_MAX_HEIGHT."""
+        width = max(self.header.viewport().width(), 50)
+        needed = self.verdict.heightForWidth(width)
+        self.header.setFixedHeight(min(max(needed, 0) + 2, HEADER_MAX_HEIGHT))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.header.isVisible():
+            self._fit_header()
 
     def show_diagnosis(self) -> None:
         """Mark the diagnosed step when it lies in the selected layer/direction."""
@@ -204,14 +232,15 @@ class DivergencePanel(QtWidgets.QWidget):
             self.marker.setData([], [])
             self.first_line.hide()
             self.tolerance_line.hide()
-            self.plot.setTitle("divergence: nothing compared yet", size=TITLE_SIZE)
+            set_title(self.plot, "divergence: nothing compared yet")
             self.verdict.setText("")
-            self.verdict.hide()
+            self.header.hide()
             self._mark_masked(None)
             return
         self.verdict.setText(header_html(s))
         self.verdict.setToolTip("\n".join(f"note: {n}" for n in s.notes()))
-        self.verdict.show()
+        self.header.show()
+        self._fit_header()
         self._mark_masked(s.masked_steps())
         steps = np.arange(s.steps)
         for q, curve in self.curves.items():
@@ -237,7 +266,7 @@ class DivergencePanel(QtWidgets.QWidget):
             title = (f"first divergence here: step {t} ({q}); "
                      f"{len(s.divergent_steps())} of {s.steps} steps out of tolerance")
         tolerance = f"dash-dot: atol {report.atol:g} (allowed: atol + rtol {report.rtol:g}·|A|)"
-        self.plot.setTitle(f"{legend_html(have_local)}<br>{title}; {tolerance}", size=TITLE_SIZE)
+        set_title(self.plot, f"{legend_html(have_local)}<br>{title}; {tolerance}", "left")
         self.plot.setXRange(-0.5, s.steps - 0.5, padding=0)
         self.cursors.set_bounds(s.steps)
         self.cursors.move(s.timestep)

@@ -10,7 +10,6 @@ import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from .common import (
-    TITLE_SIZE,
     CursorGroup,
     Heatmap,
     add_plot_area,
@@ -19,6 +18,7 @@ from .common import (
     index_plot,
     log_floor,
     reserve_bar_space,
+    set_title,
     unit_click_handler,
     unit_color,
 )
@@ -31,7 +31,7 @@ MIN_HEIGHT = 330  # pixels: two heatmaps and three curve plots, each readable
 
 def _curve_plot(layout, row, title, ylabel, log=False):
     plot = index_plot(layout, row, 0, left_index=False)
-    plot.setTitle(title, size=TITLE_SIZE)
+    set_title(plot, title)
     plot.setLabel("left", ylabel)
     plot.getAxis("left").setWidth(48)
     plot.setDownsampling(auto=True, mode="peak")
@@ -151,5 +151,5 @@ class StatesPanel(QtWidgets.QWidget):
                 cache_curve(item)
         names = ", ".join(str(u) for u in units)
         for q, plot in self.curve_plots.items():
-            plot.setTitle(f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed", size=TITLE_SIZE)
+            set_title(plot, f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed")
 
