@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError, plural
-from . import activations, masking
+from . import activations, half_precision, masking
 from .model import Model
 from .recurrence import keep_gates, row_invariant_matmul, run_direction
 from .trace import LayerTrace, Trace
@@ -142,85 +142,18 @@ def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: in
     return h_prev, c_prev
 
 
-def _half(a):
-    """``a`` rounded to float16, kept as float32 (one float16 operation's result)."""
-    return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
-
-
-def _half_sigmoid(z):
-    """TensorFlow's float16 sigmoid, bit for bit: ``e = r(exp(z)); r(e / r(1 + e))`` (Eigen's
-    generic logistic in float16 operations; 1 where exp overflows float16)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        e = _half(np.exp(z))
-        out = _half(e / _half(1 + e))
-    return np.where(np.isinf(e), np.float32(1), out)
-
-
-class _HalfWeights:
-    """One direction's weights as Keras's ``mixed_float16`` policy casts them (float16 values
-    held in float32) and the step of that policy, for any number of rows at once::
-
-        z = r(r(xw + r(h R16)) + b16);  a = r(sigma(z));  c~ = r(act(z_c))
-        c = r(r(f c) + r(i c~));  h = r(o r(act(c)))        r: round to float16
-
-    with ``xw = r(r(x) W16)`` and sigma = sigmoid as TensorFlow's float16 kernel computes it
-    (:func:`_half_sigmoid`).
-    """
-
-    def __init__(self, w: LSTMWeights):
-        self.H = w.units
-        self.W16, self.R16 = _half(w.weight_ih.T), _half(w.weight_hh.T)  # (in, 4H), (H, 4H)
-        self.b16 = _half(w.bias_ih + w.bias_hh)                         # Keras: one summed bias
-        self.act = activations.get(w.activation)
-        self.rec_act = (_half_sigmoid if w.recurrent_activation == "sigmoid"
-                        else activations.get(w.recurrent_activation))
-
-    def input_part(self, x):
-        return _half(_half(x) @ self.W16)                              # (rows, 4H)
-
-    def step(self, xw, h_prev, c_prev):
-        """``(z, a, c, h)`` of every row from its input part and previous (h, c)."""
-        H = self.H
-        with np.errstate(over="ignore"):
-            z = _half(_half(xw + _half(h_prev @ self.R16)) + self.b16)  # (rows, 4H)
-            a = _half(self.rec_act(z))
-            a[..., 2 * H:3 * H] = _half(self.act(z[..., 2 * H:3 * H]))
-            i, f, g, o = (a[..., k * H:(k + 1) * H] for k in range(4))
-            c = _half(_half(f * c_prev) + _half(i * g))
-            h = _half(o * _half(self.act(c)))
-        return z, a, c, h
-
-
-def _run_direction_half(w: LSTMWeights, x: np.ndarray, reverse: bool, h0=None, c0=None,
-                        keep=None) -> LayerTrace:
-    """One direction under Keras's ``mixed_float16`` policy (:class:`_HalfWeights`)."""
-    T, H = x.shape[0], w.units
-    lt = LayerTrace(z=np.empty((T, 4 * H), np.float32), a=np.empty((T, 4 * H), np.float32),
-                    c=np.empty((T, H), np.float32), h=np.empty((T, H), np.float32))
-    half = _HalfWeights(w)
-    xw = half.input_part(x)                                     # (T, 4H)
-    h_prev = _half(np.zeros(H) if h0 is None else h0)
-    c_prev = _half(np.zeros(H) if c0 is None else c0)
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        z, a, c, h = half.step(xw[t], h_prev, c_prev)
-        if keep is not None and not keep[t]:
-            c, h = c_prev, h_prev
-        lt.z[t], lt.a[t], lt.c[t], lt.h[t] = z, a, c, h
-        h_prev, c_prev = h, c
-    return lt
-
-
 def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
                  dtype, half: bool = False) -> LayerTrace:
     """Every row's step from the given previous states: one matrix product, no loop.
 
     ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
     and ``h = o act(c)``, row by row independent (so any split of the rows gives the same values).
-    ``half``: the step of Keras's ``mixed_float16`` policy instead (:class:`_HalfWeights`).
+    ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
     """
     if half:
-        hw = _HalfWeights(w)
-        z, a, c, h = hw.step(hw.input_part(x), _half(h_prev), _half(c_prev))
+        hw = half_precision.HalfWeights(w)
+        z, a, c, h = hw.step(hw.input_part(x), half_precision.half(h_prev),
+                             half_precision.half(c_prev))
         return LayerTrace(z=z, a=a, c=c, h=h)
     z = row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
     z += row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
@@ -372,7 +305,8 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                 h0, c0 = (initial_state or {}).get((k, direction), (None, None))
                 reverse = layer.processing_reversed(direction)
                 if half:
-                    dir_traces[direction] = _run_direction_half(w, layer_in, reverse, h0, c0, keep)
+                    dir_traces[direction] = half_precision.run_direction_half(
+                        w, layer_in, reverse, h0, c0, keep)
                 else:
                     dir_traces[direction] = run_direction(w, layer_in, reverse, dtype, tick,
                                                           gates, h0, c0, keep)
