@@ -27,7 +27,7 @@ from ..errors import InspectorError
 from .progress import sub_progress
 from .trace import GATES, QUANTITIES, Trace
 
-CHUNK = 8192            # steps read at once
+CHUNK = 4096            # steps read at once (a few MB per quantity)
 READING_WINDOW = 4096   # steps searched for a wrong reading, from the first locally wrong one
 ORACLE_MAX_STEPS = 100_000  # beyond this the float64 oracle (a whole second run) is skipped
 CAUSAL = {q: k for k, q in enumerate(QUANTITIES)}

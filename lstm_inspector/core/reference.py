@@ -283,7 +283,7 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
         raise InspectorError("the teacher trace has fewer layers than the model's chain")
     initial_state = check_initial_state(model, initial_state)
     keep = model_mask(model, x)
-    layer_in = chain_input(x, keep).astype(dtype)
+    layer_in = chain_input(x, keep).astype(dtype, copy=False)  # float32 input: no copy
     layers, names = [], []
     jobs = sum(len(layer.directions) for layer in chain)
     done = 0
