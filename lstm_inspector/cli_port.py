@@ -1,7 +1,7 @@
 """Your own implementation on the command line: ``--impl`` / ``--outputs`` and ``diagnose``.
 
-    lstm-inspector diagnose MODEL FEATURES (--impl FILE.py[:NAME] | --outputs FILE | --backend B)
-                            [--layer N] [--json]
+    lstm-inspector diagnose MODEL FEATURES (--impl FILE.py[:NAME] | --outputs FILE | --backend B
+                                            | --onnx FILE | --tflite FILE) [--layer N] [--json]
     lstm-inspector compare MODEL FEATURES --impl FILE.py[:NAME]     your function as path B
     lstm-inspector MODEL FEATURES --impl FILE.py                    the same in the window
 
@@ -23,6 +23,10 @@ def add_port_options(p, required: bool, backend: bool = False):
     if backend:
         group.add_argument("--backend", help="diagnose a backend's path instead (e.g. tf-cpu, "
                                              "numpy:naive)")
+        group.add_argument("--onnx", metavar="FILE",
+                           help="diagnose this exported ONNX file (run by ONNX Runtime)")
+        group.add_argument("--tflite", metavar="FILE",
+                           help="diagnose this exported TFLite file (tf.lite.Interpreter)")
     group.add_argument("--impl", metavar="FILE.py[:NAME]",
                        help="your LSTM function (runs your code, in a separate process)")
     group.add_argument("--outputs", metavar="FILE",
@@ -94,10 +98,11 @@ def cmd_diagnose(args, model_overrides: dict) -> int:
     check_features(feats, input_size=model.input_size)
     x = check_input(model, feats.data)
     ref = run_reference(model, x)
-    if getattr(args, "backend", None):
+    if getattr(args, "backend", None) or args.onnx or args.tflite:
         from .backends import run_backend
+        from .cli_deploy import backend_from
 
-        trace = run_backend(model, x, backend=args.backend)
+        trace = run_backend(model, x, backend=backend_from(args))
     else:
         trace = port_trace(args, model, x, ref, layer=args.layer)
     result = diagnose(model, x, trace, layer=args.layer, atol=args.atol, rtol=args.rtol,

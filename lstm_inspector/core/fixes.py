@@ -108,7 +108,7 @@ def _fault_fix(dim, value, hyp, true, H, n_in, eights):
                  "kernel, recurrent_kernel = kernel[:, perm], recurrent_kernel[:, perm]",
                  "bias = np.concatenate([bias[:4 * H][perm], bias[4 * H:][perm]])" if eights
                  else "bias = bias[perm]"]
-        return (f"your port takes the gate blocks in the order {value} ({names}); the file "
+        return (f"your port takes the gate blocks in the order {value} ({names}); the model file "
                 f"stores them as {true.gate_order}: reorder the blocks of kernel, "
                 f"recurrent_kernel and bias"), lines
     if dim in ("kernel", "recurrent"):
@@ -158,9 +158,10 @@ class _HypView:
         return self._hyp.get(dim, default)
 
 
-def make_fix(stored, hyp: Hypothesis, x_proc) -> Fix:
+def make_fix(stored, hyp: Hypothesis, x_proc, subject: str = "your port") -> Fix:
     """The fix for ``hyp`` on one direction (``stored`` arrays, ``x_proc`` processing-order
-    input), with its lines run and the result checked (see the module docstring)."""
+    input), with its lines run and the result checked (see the module docstring).
+    ``subject`` names what got it wrong in the sentence ("this file" for an exported model)."""
     true = stored.true_reading.resolve(READINGS["cudnn"])
     H, n_in = stored.recurrent_kernel.shape[0], stored.kernel.shape[0]
     eights = stored.bias.shape[0] == 8 * H
@@ -168,6 +169,8 @@ def make_fix(stored, hyp: Hypothesis, x_proc) -> Fix:
     sentences, array_lines, code_lines = [], [f"H, n_in = {H}, {n_in}   # units, input width"], []
     for dim in sorted(dict(hyp.faults), key=_fix_rank):
         sentence, lines = _fault_fix(dim, hyp.get(dim), view, true, H, n_in, eights)
+        if sentence.startswith("your port"):
+            sentence = subject + sentence[len("your port"):]
         sentences.append(sentence)
         (array_lines if dim in ARRAY_DIMS else code_lines).extend(lines)
     arrays_only = not code_lines

@@ -29,7 +29,8 @@ from ..core.trace import QUANTITIES
 
 SHOWN = 5   # candidates listed after the best
 WORDS = {"port": {"your": "your", "yours": "yours", "port": "your port"},
-         "path": {"your": "its", "yours": "this path", "port": "this path"}}
+         "path": {"your": "its", "yours": "this path", "port": "this path"},
+         "file": {"your": "its", "yours": "this file", "port": "this file"}}
 #: Largest local difference from the file's own equations still read as arithmetic (h and c
 #: are O(1); a convention fault moves them by 1e-2 or more, see tests/test_detective.py).
 PRECISION_LIMIT = 5e-3
@@ -110,6 +111,9 @@ class LayerFinding:
                     else f"each of the first {b.steps} steps")
             lines.append(f"  best match: {b.hypothesis.describe()}: reproduces {span} of "
                          f"{w['your']} {evidence} to {b.error:.2g}")
+            if self.whose == "file":
+                lines.append(f"  the converter that wrote this file got this wrong: "
+                             f"{b.hypothesis.describe()}")
             lines.append(f"  fix: {self.fix.sentence}")
             lines += ["      " + line for line in self.fix.lines]
             lines.append(f"  checked: the fixed reading, run over the whole input, equals the "
@@ -274,7 +278,7 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
         finding = LayerFinding(k, reference.layer_names[k], d, agrees=True,
                                c_known=lt.how("c") != "derived",
                                tolerance=(report.atol, report.rtol),
-                               whose="port" if isinstance(trace, PortTrace) else "path",
+                               whose=_whose(trace),
                                steps=lt.steps)
         tf = getattr(trace, "teacher_forced", {}).get((k, d))
         if tf is not None:
@@ -295,6 +299,14 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
     return Diagnosis(trace.label or "the path", findings, report)
 
 
+def _whose(trace) -> str:
+    """Whose path it is, for the wording: "port" (the user's function or outputs), "file" (an
+    exported ONNX / TFLite / NumPy file, ``backends.exported``) or "path" (a backend)."""
+    if isinstance(trace, PortTrace):
+        return "port"
+    return "file" if trace.meta.get("file") else "path"
+
+
 def _investigate(finding, model, trace, reference, k, d, lt):
     layer = model.chain[k]
     reverse = reversed_direction(model, k, d)
@@ -307,7 +319,8 @@ def _investigate(finding, model, trace, reference, k, d, lt):
     top = finding.ranking[0]
     if top.fits and top.hypothesis.n_faults:
         finding.best = top
-        finding.fix = make_fix(stored, top.hypothesis, x_proc)
+        finding.fix = make_fix(stored, top.hypothesis, x_proc,
+                               subject=WORDS[finding.whose]["port"])
         finding._x_proc, finding._reverse = x_proc, reverse
         return
     truth = next(c for c in finding.ranking if not c.hypothesis.n_faults)

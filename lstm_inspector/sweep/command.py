@@ -24,6 +24,9 @@ def add_parser(sub, add_model_options):
     p.add_argument("source", help="Kaldi ark or scp, a folder of feature files, or a list file")
     p.add_argument("--backend", default="auto",
                    help="auto, tf-gpu, torch-cuda, tf-cpu, torch-cpu, numpy64, numpy:<reading>")
+    p.add_argument("--onnx", metavar="FILE", help="path B: this exported ONNX file (ONNX Runtime)")
+    p.add_argument("--tflite", metavar="FILE",
+                   help="path B: this exported TFLite file (tf.lite.Interpreter)")
     p.add_argument("--jobs", type=int, default=1,
                    help="local worker processes (each loads TensorFlow/torch once; default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -51,8 +54,10 @@ def add_parser(sub, add_model_options):
 def settings_from(args, overrides: dict) -> SweepSettings:
     from ..core.compare import DEFAULT_ATOL, DEFAULT_RTOL
 
-    if (args.impl or args.outputs) and (args.backend or "auto").strip() != "auto":
-        raise InspectorError("path B is either --backend, --impl or --outputs; give one of them")
+    backend = _backend(args)
+    if (args.impl or args.outputs) and backend != "auto":
+        raise InspectorError("path B is either --backend, --onnx, --tflite, --impl or --outputs; "
+                             "give one of them")
     if args.outputs and not Path(args.outputs).is_dir():
         raise InspectorError(f"--outputs for a sweep is a folder holding one outputs file per "
                              f"utterance (NAME.npy, .npz or .csv); {args.outputs} is not a folder")
@@ -61,17 +66,33 @@ def settings_from(args, overrides: dict) -> SweepSettings:
         model=str(Path(args.model).resolve()) if Path(args.model).exists() else args.model,
         impl=args.impl and (absolute(args.impl.split(":")[0]) + args.impl[len(args.impl.split(":")[0]):]),
         outputs=absolute(args.outputs), form=args.form, timeout=args.timeout,
-        backend=(args.backend or "auto").strip(),
+        backend=backend,
         atol=DEFAULT_ATOL if args.atol is None else args.atol,
         rtol=DEFAULT_RTOL if args.rtol is None else args.rtol,
         dtype=args.dtype, tf32=None if args.tf32 is None else args.tf32 == "on",
         overrides=tuple(sorted(overrides.items())), feature=args.feature, layer=args.layer)
 
 
+def _backend(args) -> str:
+    """``--backend``, or ``onnx:FILE`` / ``tflite:FILE`` with the file made absolute (workers may
+    run in another folder)."""
+    from ..cli_deploy import backend_from
+
+    backend = (backend_from(args) or "auto").strip()
+    kind, sep, file = backend.partition(":")
+    if sep and kind in ("onnx", "tflite"):
+        if not Path(file).is_file():
+            raise InspectorError(f"{file} does not exist")
+        return f"{kind}:{Path(file).resolve()}"
+    return backend
+
+
 def check_backend_name(backend: str) -> None:
     """Refuse a misspelt backend before any work starts (its availability is the workers' call)."""
-    from ..backends import NUMPY_BACKENDS, REAL_BACKENDS
+    from ..backends import EXPORTED_PREFIXES, NUMPY_BACKENDS, REAL_BACKENDS
 
+    if backend.startswith(EXPORTED_PREFIXES):
+        return
     if backend not in ("auto",) + REAL_BACKENDS + NUMPY_BACKENDS:
         raise InspectorError(f"unknown backend '{backend}' (known: auto, {', '.join(REAL_BACKENDS)}, "
                              "numpy, numpy64, numpy:<reading>)")
