@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .panels.divergence import VERDICT_COLORS
+from .panels.divergence import verdict_color
 
 
 class StatusMixin:
@@ -55,7 +55,7 @@ class StatusMixin:
                                                 + (run_details(s.trace_b, "B")
                                                    if s.trace_b is not None else [])))
         if s.report is not None:
-            color = VERDICT_COLORS.get(getattr(s.report, "kind", ""), "#000000")
+            color = verdict_color(s.report)
             self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
             self.verdict_label.setText(short_verdict(s.report, s.answer))
             self.verdict_label.setToolTip(s.report.verdict)
@@ -93,7 +93,11 @@ def short_verdict(report, answer=None) -> str:
     the divergence view and the tooltip): what kind, from which step, and the model's answer."""
     first = report.first
     if report.kind == "agree" or first is None:
+        from ..core.fidelity import faithful
+
         text = f"A and B agree (largest difference {report.max_error():.2g})"
+        if not faithful(report):  # never a plain "agree" on something else (core.fidelity)
+            text = "A and B agree, but not on what the file's model computes (see the verdict)"
     else:
         text = (f"{KIND_TEXT.get(report.kind, 'Divergence')} from step {first.step} in "
                 f"{first.quantity} of layer {first.layer}")

@@ -39,6 +39,20 @@ def test_weights_only_options_reach_the_loader_and_notes_show(qtbot, tmp_path):
     assert "--go-backwards" not in window.state.report.verdict  # given, so no longer assumed
 
 
+def test_status_bar_never_says_plain_agree_on_another_model(qtbot, tmp_path):
+    K = model_files.keras()
+    x_in = K.layers.Input((None, 3))
+    h_in, c_in = K.layers.Input((4,)), K.layers.Input((4,))
+    y = K.layers.LSTM(4, return_sequences=True)(x_in, initial_state=[h_in, c_in])
+    path = model_files.save(K.Model([x_in, h_in, c_in], y), tmp_path, "init.h5", seed=5).path
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).standard_normal((12, 3), np.float32))
+    window = open_window(qtbot, path, tmp_path / "x.npy")
+    assert window.state.report.agree  # the two paths agree with each other ...
+    text = window.verdict_label.text()
+    assert "not on what the file's model computes" in text  # ... but both ran from zeros
+    assert "from zeros" in window.state.report.verdict
+
+
 def test_masked_steps_are_greyed_and_the_mask_noted(qtbot, tmp_path):
     K = model_files.keras()
     model = K.Sequential([K.layers.Input((None, 3)), K.layers.Masking(0.0),
