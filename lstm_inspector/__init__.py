@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
     "run_reference", "run_backend", "compare", "run_impl", "load_outputs", "diagnose",
-    "model_answer", "__version__",
+    "model_answer", "load_initial_state", "__version__",
 ]
 
 
@@ -41,11 +41,20 @@ def load_features(path, **options):
     return _load(path, **options)
 
 
-def run_reference(model, x, dtype="float32", teacher=None):
-    """Instrumented NumPy forward pass; see ``core.reference.run_reference``."""
+def run_reference(model, x, dtype="float32", teacher=None, **options):
+    """Instrumented NumPy forward pass; see ``core.reference.run_reference`` (options:
+    ``initial_state``, ``gates``, ``progress``; ``dtype="mixed_float16"`` as Keras's policy)."""
     from .core.reference import run_reference as _run
 
-    return _run(model, x, dtype=dtype, teacher=teacher)
+    return _run(model, x, dtype=dtype, teacher=teacher, **options)
+
+
+def load_initial_state(path, model):
+    """``{(layer, direction): (h0, c0)}`` from an npz (names h0, c0, h0_<k>, h0_<k>_backward...);
+    see ``io.initial_state``."""
+    from .io.initial_state import load_initial_state as _load
+
+    return _load(path, model)
 
 
 def run_backend(model, x, backend="auto", **options):
