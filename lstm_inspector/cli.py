@@ -123,6 +123,9 @@ def _add_gui_arguments(p):
     p.add_argument("--tf32", choices=("on", "off"), default=None)
     p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file (ONNX Runtime)")
     p.add_argument("--tflite", metavar="FILE", help="path B: this TFLite file (tf.lite.Interpreter)")
+    p.add_argument("--chunk", type=int, metavar="N", default=None,
+                   help="once both paths ran, the streaming check (Run > Streaming check) in "
+                        "chunks of N frames")
     cli_port.add_port_options(p, required=False)
     _add_run_options(p)
     _add_model_options(p)
@@ -291,6 +294,8 @@ def cmd_backends(args) -> int:
 def cmd_gui(args) -> int:
     if bool(args.model) != bool(args.features):
         raise InspectorError("give both a model file and a feature file, or neither for the demo")
+    if args.chunk is not None and args.chunk < 1:
+        raise InspectorError(f"--chunk must be at least 1 frame (got {args.chunk})")
     from .gui.app import end_process, run_gui
 
     return end_process(run_gui(model_path=args.model, features_path=args.features,
@@ -298,7 +303,7 @@ def cmd_gui(args) -> int:
                                reading=args.reading, screenshot=args.screenshot, atol=args.atol,
                                rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32),
                                model_options=_model_overrides(args),
-                               initial_state=args.initial_state,
+                               initial_state=args.initial_state, chunk=args.chunk,
                                **cli_port.gui_options(args, run_gui)))
 
 

@@ -107,13 +107,14 @@ def _quiet_qt_messages(kind, context, message):
 
 def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
                 rtol=None, dtype="float32", tf32=None, preload=True, impl=None, outputs=None,
-                model_options=None, initial_state=None):
+                model_options=None, initial_state=None, chunk=None):
     """Build the window and start loading/computing (returns at once; work runs in background).
 
     ``impl`` (``FILE.py[:NAME]``) or ``outputs`` (a file): the user's implementation or its
     outputs as path B (asked for on the command line, so the function runs).
     ``model_options``: load_model's options (``kind``, ``activation``, ``merge_mode``,
-    ``go_backwards``...); ``initial_state``: an initial-state ``.npz`` path."""
+    ``go_backwards``...); ``initial_state``: an initial-state ``.npz`` path; ``chunk``: once
+    both paths have run, the streaming check in chunks of N frames (:func:`stream_when_ready`)."""
     from . import pipeline
     from .main_window import MainWindow
     from .path_list import impl_path, outputs_path
@@ -128,6 +129,8 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
         from ..io.overrides import check_overrides
 
         check_overrides(model_options)
+    if chunk is not None and chunk < 1:
+        raise InspectorError(f"--chunk must be at least 1 frame (got {chunk})")
     for path in (model_path, features_path, initial_state):
         if path is not None and not Path(path).exists():
             raise InspectorError(f"{path} does not exist")
@@ -148,6 +151,8 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
                                   else str(initial_state))
     window._check_run_actions()
     window.set_title_note(note)
+    if chunk is not None:
+        stream_when_ready(window, chunk)
     controller = window.controller
     # everything heavy waits until the window is on screen (the interpreter is shared)
     if preload:
@@ -165,6 +170,24 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
     return window
 
 
+def stream_when_ready(window, chunk: int) -> None:
+    """Once the first comparison is done, run Run > Streaming check in chunks of ``chunk``
+    frames (path B carried chunk to chunk against its one-call run) and show its report; the
+    dialog is kept as ``window.streaming_dialog``."""
+    from PyQt5 import QtCore
+
+    from .streaming_dialog import run_streaming_check
+
+    def ready():
+        if window.state.report is None:
+            return
+        window.state.tracesReady.disconnect(ready)
+        QtCore.QTimer.singleShot(0, lambda: setattr(
+            window, "streaming_dialog", run_streaming_check(window, chunk=chunk)))
+
+    window.state.tracesReady.connect(ready)
+
+
 def your_path(make, spec: str) -> str:
     """The path key of ``--impl FILE.py[:NAME]`` / ``--outputs FILE``, the file made absolute
     (one sentence when it does not exist)."""
@@ -177,7 +200,7 @@ def your_path(make, spec: str) -> str:
 
 def run_gui(model_path=None, features_path=None, backend="auto", reading=None, screenshot=None,
             size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None, impl=None,
-            outputs=None, model_options=None, initial_state=None) -> int:
+            outputs=None, model_options=None, initial_state=None, chunk=None) -> int:
     """Open the inspector; returns the exit code.
 
     Parameters
@@ -192,7 +215,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
     impl, outputs : ``FILE.py[:NAME]`` / a file: your implementation (run in a separate
         process) or your port's outputs as path B.
-    model_options, initial_state : as :func:`make_window`.
+    model_options, initial_state, chunk : as :func:`make_window` (``chunk``: the streaming
+        check in chunks of N frames once both paths have run).
     """
     if screenshot is not None and (model_path is None) != (features_path is None):
         print("lstm-inspector: give both a model file and a feature file, or neither for the demo",
@@ -202,7 +226,7 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
         app = ensure_app(offscreen=screenshot is not None)
         window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32,
                              impl=impl, outputs=outputs, model_options=model_options,
-                             initial_state=initial_state)
+                             initial_state=initial_state, chunk=chunk)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
         return 2
