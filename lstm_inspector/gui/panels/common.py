@@ -52,24 +52,31 @@ def short_number(value: float) -> str:
     return f"{value:.1e}"
 
 
-MIN_TICK_PIXELS = {"left": 16, "right": 16, "top": 44, "bottom": 44}  # a label's room
+MIN_TICK_PIXELS = {"left": 13, "right": 13, "top": 44, "bottom": 44}  # a label's room
 
 
-class IntegerAxis(pg.AxisItem):
-    """An axis of an index (step, unit, coefficient): ticks only at whole numbers, no SI scaling,
-    and never closer than a label needs (a short heatmap gets fewer unit labels, not overlapping
-    ones)."""
+class RoomyAxis(pg.AxisItem):
+    """An axis whose ticks are never closer than a label needs (a short plot gets fewer labels,
+    not overlapping ones)."""
+
+    least_spacing = 0.0  # subclasses: the smallest tick spacing in data units
+
+    def tickSpacing(self, minVal, maxVal, size):
+        room = MIN_TICK_PIXELS.get(self.orientation, 16)
+        least = max(self.least_spacing, room * (maxVal - minVal) / max(size, 1.0))
+        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
+                  if spacing >= least]
+        return levels[:1] or [(nice_step(least), 0.0)]
+
+
+class IntegerAxis(RoomyAxis):
+    """An axis of an index (step, unit, coefficient): ticks only at whole numbers, no SI scaling."""
+
+    least_spacing = 1.0
 
     def __init__(self, orientation, **kwargs):
         super().__init__(orientation, **kwargs)
         self.enableAutoSIPrefix(False)
-
-    def tickSpacing(self, minVal, maxVal, size):
-        room = MIN_TICK_PIXELS.get(self.orientation, 16)
-        least = max(1.0, room * (maxVal - minVal) / max(size, 1.0))
-        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
-                  if spacing >= least]
-        return levels[:1] or [(nice_step(least), 0.0)]
 
 
 def set_title(plot: pg.PlotItem, title: str, justify: str = "center") -> None:
@@ -102,9 +109,8 @@ def nice_step(least: float) -> float:
 
 def index_plot(layout, row: int, col: int, left_index: bool = True) -> pg.PlotItem:
     """A PlotItem whose bottom axis (time steps), and left axis if ``left_index``, are indices."""
-    axes = {"bottom": IntegerAxis("bottom")}
-    if left_index:
-        axes["left"] = IntegerAxis("left")
+    axes = {"bottom": IntegerAxis("bottom"),
+            "left": IntegerAxis("left") if left_index else RoomyAxis("left")}
     plot = layout.addPlot(row=row, col=col, axisItems=axes)
     plot.setMenuEnabled(False)
     plot.hideButtons()

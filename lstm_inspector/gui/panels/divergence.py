@@ -31,7 +31,7 @@ VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c6
 FIRST_PEN = pg.mkPen((230, 30, 30), width=1, style=QtCore.Qt.DashLine)
 TOL_PEN = pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.DashDotLine)
 DIAGNOSED_COLOR = (186, 104, 255)
-HEADER_MAX_HEIGHT = 84  # pixels: about five lines of the verdict, answer and notes
+HEADER_MAX_HEIGHT = 96  # pixels: about six lines of the verdict, answer and notes
 DIAGNOSED_PEN = pg.mkPen(DIAGNOSED_COLOR, width=2, style=QtCore.Qt.DotLine)
 
 
@@ -121,7 +121,7 @@ class DivergencePanel(QtWidgets.QWidget):
         self.verdict.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
         layout.addWidget(self.header)
         layout.addWidget(self.view, 1)
-        self.view.setMinimumHeight(120)  # the plot keeps room under a long verdict
+        self.view.setMinimumHeight(110)  # the plot keeps room under a long verdict
         self.plot: pg.PlotItem = index_plot(self.view.ci, 0, 0, left_index=False)
         self.plot.setLogMode(y=True)
         self.plot.setDownsampling(auto=True, mode="peak")

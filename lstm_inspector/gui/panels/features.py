@@ -7,6 +7,9 @@ from PyQt5 import QtWidgets
 from .common import CursorGroup, Heatmap, SecondsAxis
 
 
+MIN_HEIGHT = 84  # pixels: title, seconds axis, a visible heatmap, frames axis
+
+
 class FeaturesPanel(QtWidgets.QWidget):
     """Shows ``state.features.data`` (T, d); the top axis reads seconds (file's frame shift, else
     the setting)."""
@@ -19,6 +22,7 @@ class FeaturesPanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
+        self.view.setMinimumHeight(MIN_HEIGHT)
         self.heatmap = Heatmap(self.view.ci, 0, 0, ylabel="coef")
         self.seconds_axis = SecondsAxis("top", frame_shift=state.frame_shift)
         self.heatmap.plot.setAxisItems({"top": self.seconds_axis})

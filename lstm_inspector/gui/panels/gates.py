@@ -22,7 +22,7 @@ from .common import (
     unit_click_handler,
 )
 
-MIN_HEIGHT = 260  # pixels: four heatmaps of a few rows each, their titles and the time axis
+MIN_HEIGHT = 220  # pixels: four heatmaps of a few rows each, their titles and the time axis
 GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
 SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
 

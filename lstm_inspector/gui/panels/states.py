@@ -26,7 +26,7 @@ from .gates import show_sources
 
 STATE_NAMES = {"c": "cell state c", "h": "output h"}
 MAX_CURVE_UNITS = 8
-MIN_HEIGHT = 330  # pixels: two heatmaps and three curve plots, each readable
+MIN_HEIGHT = 290  # pixels: two heatmaps and three curve plots, each readable
 
 
 def _curve_plot(layout, row, title, ylabel, log=False):
