@@ -140,3 +140,19 @@ def test_chaotic_model_through_the_checkpointed_road_is_still_precision(checkpoi
     model, x = chaotic_model()
     report = compare(run_reference(model, x), run_backend(model, x, backend="torch-cpu"), model=model)
     assert report.kind == "precision" and "amplify" in report.verdict, report.verdict
+
+
+def test_row_reader_and_overview_read_what_the_arrays_hold():
+    from lstm_inspector.core.windows import RowReader, overview
+
+    model = cudnn_model(3, 5, seed=3)
+    x = features(5000, 3, seed=1)
+    held, lean = run_reference(model, x), run_reference(model, x, gates=False)
+    reader = RowReader(lambda lo, hi: lean.layer(0).rows("f", lo, hi), 5000, 5)
+    for t in list(range(40, 90)) + [4999, 0, 1234, 17]:   # walking, then jumping
+        assert np.array_equal(reader[t], held.layer(0).gate("f")[t])
+    picture = overview(lambda lo, hi: lean.layer(0).rows("i", lo, hi), 5000, columns=700)
+    width = -(-5000 // 700)
+    assert picture.shape == (-(-5000 // width), 5)
+    np.testing.assert_allclose(picture[3], held.layer(0).gate("i")[3 * width:4 * width].mean(axis=0),
+                               rtol=1e-6)

@@ -16,14 +16,27 @@ CHUNK = 8192
 
 
 class RowReader:
-    """A (T, H) quantity read one step at a time: ``reader[t]`` is row t, computed on demand."""
+    """A (T, H) quantity read one step at a time: ``reader[t]`` is row t, computed on demand.
+
+    Rows are fetched in aligned blocks of ``BLOCK`` steps and the last block is kept, so a cursor
+    walking step by step (arrow keys, play) recomputes gates once per block, not once per step
+    (a block of 16 costs little more than 1 row: one padded product tile)."""
+
+    BLOCK = 16
 
     def __init__(self, rows, steps: int, units: int):
         self._rows, self.shape = rows, (int(steps), int(units))
+        self._block = (0, 0, None)
 
     def __getitem__(self, t):
         t = int(t)
-        return self._rows(t, t + 1)[0]
+        lo, hi, block = self._block
+        if not lo <= t < hi:
+            lo = t - t % self.BLOCK
+            hi = min(lo + self.BLOCK, self.shape[0])
+            block = self._rows(lo, hi)
+            self._block = (lo, hi, block)
+        return block[t - lo]
 
     def __len__(self) -> int:
         return self.shape[0]
