@@ -22,7 +22,7 @@ setup(
     package_dir={"lstm_inspector.resources": "resources"} if RESOURCES else {},
     package_data={"lstm_inspector.resources": ["*", "*/*"]} if RESOURCES else {},
     python_requires=">=3.11",
-    # Lower bounds are the versions this was verified with (Python 3.11, CPU):
+    # Lower bounds are the versions this was verified with (Python 3.11, CPU; 3.12 too, README):
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
     # kaldiio 2.18.1, rich 15.0, dask 2026.8 (cluster), torch 2.13, pytest 9.2, pytest-qt 4.5,
     # hypothesis 6.155, scipy 1.17, import-linter 2.17 (tests); onnx 1.23.2, onnxruntime 1.32.0 (export).
