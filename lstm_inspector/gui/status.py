@@ -10,7 +10,7 @@ from .panels.divergence import verdict_color
 class StatusMixin:
     def _build_status_bar(self):
         bar = self.statusBar()
-        self.run_label = QtWidgets.QLabel()
+        self.run_label = ElidedLabel(natural=True)
         self.tolerance_label = QtWidgets.QLabel()
         self.verdict_label = ElidedLabel()
         self.progress_bar = QtWidgets.QProgressBar()
@@ -58,10 +58,13 @@ class StatusMixin:
             color = verdict_color(s.report)
             self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
             self.verdict_label.setText(short_verdict(s.report, s.answer))
+            self.verdict_label.keep = self.verdict_label.text().split(";")[0]
+            self.verdict_label.updateGeometry()
             self.verdict_label.setToolTip(s.report.verdict)
             self.tolerance_label.setText(f"atol {s.report.atol:g}  rtol {s.report.rtol:g}")
         else:
             self.verdict_label.setStyleSheet("")
+            self.verdict_label.keep = ""
             self.verdict_label.setText("open a model and a feature file (or drop them here)"
                                        if s.model is None or s.features is None else "")
             self.tolerance_label.setText(tolerance_text(s.atol, s.rtol))
@@ -69,18 +72,36 @@ class StatusMixin:
 
 class ElidedLabel(QtWidgets.QLabel):
     """A one-line label that ends in "..." when the window is too narrow (full text in the
-    tooltip); the divergence view shows the whole sentence."""
+    tooltip); the divergence view shows the whole sentence. ``keep``: the leading part that is
+    never cut (the verdict's kind and step); ``natural``: ask for the whole text's width (the
+    run label, which gives way to the verdict)."""
+
+    def __init__(self, natural: bool = False, parent=None):
+        super().__init__(parent)
+        self.natural, self.keep = natural, ""
+
+    def _width(self, text: str) -> int:
+        font = QtGui.QFont(self.font())
+        font.setBold(True)  # the verdict is bold through its style sheet: room for the bold text
+        return QtGui.QFontMetrics(font).horizontalAdvance(text) + 8
 
     def minimumSizeHint(self):
-        return QtCore.QSize(50, super().minimumSizeHint().height())
+        width = self._width(self.keep) if self.keep else 50
+        return QtCore.QSize(width, super().minimumSizeHint().height())
 
     def sizeHint(self):
-        return QtCore.QSize(50, super().sizeHint().height())
+        width = self._width(self.text()) if self.natural else self.minimumSizeHint().width()
+        return QtCore.QSize(width, super().sizeHint().height())
 
     def paintEvent(self, event):
         painter = QtGui.QPainter(self)
         metrics = painter.fontMetrics()
-        text = metrics.elidedText(self.text(), QtCore.Qt.ElideRight, self.width())
+        text = self.text()
+        if metrics.horizontalAdvance(text) > self.width():
+            kept = self.keep if text.startswith(self.keep) else ""
+            room = self.width() - metrics.horizontalAdvance(kept)
+            rest = metrics.elidedText(text[len(kept):], QtCore.Qt.ElideRight, room)
+            text = kept + (rest if rest.strip() not in ("…", "...", ";…", "; …") else "")
         painter.setPen(self.palette().color(QtGui.QPalette.WindowText))
         painter.drawText(self.rect(), QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)
 
