@@ -116,7 +116,7 @@ def stage_screenshot(steps, backend):
         model, x, model_path="<bench_long>", features_source="<bench_long>"))
     png = Path(tempfile.mkdtemp()) / "long.png"
     code = gui_app._screenshot(qt, window, png, (1400, 900))
-    return {"seconds": time.perf_counter() - t0, "exit": code}
+    return {"seconds": time.perf_counter() - t0, "exit": code, "png": str(png)}
 
 
 STAGES = {"reference": stage_reference, "compare": stage_compare, "screenshot": stage_screenshot}
@@ -157,6 +157,8 @@ def main(argv=None) -> int:
             print(f"  {name:<11} failed: {r['error']}")
             continue
         phases = "  ".join(f"{k} {v:.1f} s" for k, v in r.get("phases", {}).items())
+        if "exit" in r:
+            phases += f"exit {r['exit']}, picture {r['png']}"
         print(f"  {name:<11} {r['seconds']:8.1f} s   peak RSS {r['peak_rss'] / GIB:5.2f} GiB "
               f"({r['peak_rss'] / 1e9:5.2f} GB)   {phases}")
     ref = results.get("reference", {}).get("seconds")
