@@ -2,6 +2,9 @@
 bad utterances as rows, identical rows from this process, worker processes and a Dask cluster."""
 import json
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -134,17 +137,38 @@ def test_histogram_bins_by_decade():
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_prints_what_was_done(tmp_path):
+    """At a terminal (stderr a pty, so the progress bar shows), Ctrl-C once rows are coming in."""
     corpus = write_corpus(tmp_path, 3000, frames=(30, 31))
+    master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "lstm_inspector", "sweep", str(DEMO), str(corpus),
                              "--backend", "numpy", "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # start, spawn two workers, some rows (never all 3000)
+                            stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    screen = _read_terminal_until(master, lambda text: re.search(r"\b[1-9]\d*/3000\b", text), 300)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=120)
+    err = screen + _read_terminal_until(master, lambda text: False, 5)
+    os.close(master)
     assert proc.returncode == 130, err
     assert "stopped by Ctrl-C after" in err and "Traceback" not in err
     done = [line for line in out.splitlines() if line.startswith("utt")]
     assert 0 < len(done) < 3000 and "of 3000)" in out
+
+
+def _read_terminal_until(fd, done, seconds) -> str:
+    """What a program wrote to the pty ``fd`` until ``done(text)`` or ``seconds`` or its end."""
+    text, deadline = "", time.monotonic() + seconds
+    while time.monotonic() < deadline and not done(text):
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the program ended (EIO on Linux)
+                break
+            if not chunk:
+                break
+            text += chunk.decode("utf-8", "replace")
+    return text
 
 
 @pytest.fixture(scope="module")

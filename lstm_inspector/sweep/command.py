@@ -121,16 +121,16 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     from .work import open_model, prepare
 
     check_backend_name(settings.backend)
-    utterances = list_utterances(source)
-    if jobs == 1 and scheduler is None:
-        prepare(settings)  # a bad model or unavailable backend is bad input: say it once
-    else:
-        open_model(settings)
-    rows, stopped = {}, False
-    if on_row is not None:
-        on_row(0, len(utterances), None)  # the total is known: the progress bar can say it
-    stream = iter_rows(utterances, settings, jobs=jobs, scheduler=scheduler)
-    try:
+    rows, stopped, utterances, stream = {}, False, [], None
+    try:  # Ctrl-C at any moment, even while the model loads, ends with what was done
+        utterances = list_utterances(source)
+        if jobs == 1 and scheduler is None:
+            prepare(settings)  # a bad model or unavailable backend is bad input: say it once
+        else:
+            open_model(settings)
+        if on_row is not None:
+            on_row(0, len(utterances), None)  # the total is known: the progress bar can say it
+        stream = iter_rows(utterances, settings, jobs=jobs, scheduler=scheduler)
         for index, row in stream:
             rows[index] = row
             if on_row is not None:
@@ -138,7 +138,8 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     except KeyboardInterrupt:
         stopped = True
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
     ordered = [rows[k] for k in sorted(rows)]
     return {"model": settings.model, "source": str(Path(source).resolve()), "backend": settings.path_b,
             "atol": settings.atol, "rtol": settings.rtol, "dtype": settings.dtype,
