@@ -59,6 +59,9 @@ def test_bad_outputs_are_sentences(files, tmp_path):
     np.savez(tmp_path / "names.npz", hidden=np.zeros((30, 4)))
     with pytest.raises(InspectorError, match="array named 'hidden'"):
         li.load_outputs(model, x, tmp_path / "names.npz")
+    np.savez(tmp_path / "empty.npz")  # was an internal error (the largest layer of nothing)
+    with pytest.raises(InspectorError, match="holds no arrays"):
+        li.load_outputs(model, x, tmp_path / "empty.npz")
     bad = np.zeros((30, 4))
     bad[7, 1] = np.nan
     np.save(tmp_path / "nan.npy", bad)

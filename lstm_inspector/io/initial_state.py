@@ -12,12 +12,10 @@ every array must be used, so a misspelt name is an error, not a silent zero stat
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import InspectorError
+from .named_arrays import read_named_arrays
 
 _NAME = re.compile(r"^(h0|c0)(?:_(\d+))?(?:_(forward|backward))?$")
 
@@ -33,28 +31,11 @@ def load_initial_state(path, model) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InspectorError(f"initial-state file {path} does not exist")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):
-            raise InspectorError(f"initial-state file {path} is one array; expected an .npz "
-                                 f"holding h0 and c0")
-        with data:
-            arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InspectorError(f"initial-state file {path} is not a readable .npz ({exc})") from None
-    if not arrays:
-        raise InspectorError(f"initial-state file {path} holds no arrays; expected h0 and c0")
     found: dict = {}
-    for name, array in arrays.items():
-        match = _NAME.match(name)
-        if match is None:
-            raise InspectorError(
-                f"initial-state file {path} has an array '{name}'; expected names h0, c0, "
-                f"h0_<layer>, c0_<layer>, h0_<layer>_backward, c0_<layer>_backward")
+    names = "h0, c0, h0_<layer>, c0_<layer>, h0_<layer>_backward, c0_<layer>_backward"
+    for match, array in read_named_arrays(path, _NAME, "initial-state file", names):
         which, layer, direction = match.groups()
         key = (int(layer or 0), direction or "forward")
-        if not np.issubdtype(array.dtype, np.number):
-            raise InspectorError(f"'{name}' in {path} holds {array.dtype} values, not numbers")
         found.setdefault(key, {})[which] = array
     states = {}
     for (k, direction), pair in sorted(found.items()):

@@ -23,7 +23,6 @@ Files are read with NumPy only (``allow_pickle=False``): nothing in them is exec
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,24 +31,17 @@ from ..core.port_trace import PortTrace, check_states, port_layer_trace, to_inpu
 from ..core.analysis import reversed_direction
 from ..core.reference import layer_output, run_reference
 from ..errors import InspectorError
+from .named_arrays import read_named_arrays
 
 _KEY = re.compile(r"^(?:layer(?P<layer>\d+)/)?(?:(?P<dir>forward|backward)/)?(?P<q>h|c|i|f|g|o)$")
 
 
 def _read_npz(path: Path, default_layer: int) -> dict:
     """``{(layer, direction): {quantity: array}}`` from an npz's names (see the module docstring)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InspectorError(f"cannot read {path.name} as an npz file ({exc})") from None
+    names = ("h, c (and gates i, f, g, o), optionally under layer<k>/ and forward/ or backward/, "
+             "e.g. layer0/forward/h")
     out = {}
-    for name, arr in arrays.items():
-        m = _KEY.match(name)
-        if m is None:
-            raise InspectorError(
-                f"{path.name} holds an array named '{name}'; expected h, c (and gates i, f, g, "
-                f"o), optionally under layer<k>/ and forward/ or backward/, e.g. layer0/forward/h")
+    for m, arr in read_named_arrays(path, _KEY, "the outputs file", names):
         k = int(m["layer"]) if m["layer"] is not None else default_layer
         out.setdefault((k, m["dir"] or "forward"), {})[m["q"]] = arr
     return out
