@@ -5,7 +5,7 @@ import html
 from lstm_inspector import resources_path
 from lstm_inspector.gui.panels.divergence import DivergencePanel
 
-from guitools import wait_idle
+from guitools import open_files_window
 
 
 def _answer_label(window):
@@ -15,18 +15,9 @@ def _answer_label(window):
 
 
 def _open(qtbot, **options):
-    from lstm_inspector.gui.app import ensure_app, make_window
-
-    ensure_app()
     root = resources_path()
-    window = make_window(str(root / "forum_cudnnlstm_in1_h2.h5"), str(root / "forum_input.npy"),
-                         backend="numpy64", preload=False, **options)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitUntil(lambda: window.state.report is not None, timeout=60000)
-    wait_idle(qtbot, window)
-    return window
+    return open_files_window(qtbot, root / "forum_cudnnlstm_in1_h2.h5", root / "forum_input.npy",
+                             **options)
 
 
 def test_answer_within_tolerance_is_the_same_output_and_not_red(qtbot):

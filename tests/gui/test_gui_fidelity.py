@@ -4,23 +4,9 @@ import numpy as np
 import pytest
 
 import model_files
-from guitools import wait_idle
+from guitools import open_files_window as open_window
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-
-def open_window(qtbot, model_path, features_path, **options):
-    from lstm_inspector.gui.app import ensure_app, make_window
-
-    ensure_app()
-    window = make_window(str(model_path), str(features_path), backend="numpy64", preload=False,
-                         **options)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitUntil(lambda: window.state.report is not None, timeout=60000)
-    wait_idle(qtbot, window)
-    return window
 
 
 def test_weights_only_options_reach_the_loader_and_notes_show(qtbot, tmp_path):
