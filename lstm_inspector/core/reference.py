@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
 from .model import Model
-from .recurrence import keep_gates, row_invariant_matmul, run_direction
+from .recurrence import cell_states_between, keep_gates, row_invariant_matmul, run_direction
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
 
@@ -415,18 +415,7 @@ def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32
 def derive_cell_states(weights: LSTMWeights, x_proc, h_proc) -> np.ndarray:
     """c (T, H) of a path that gives only h, in processing order: the gates by the NumPy
     equations from the path's own h, ``z_t = W x_t + R h_{t-1} + b``, then the one recurrence
-    left, ``c_t = f_t c_{t-1} + i_t c~_t`` from ``c_{-1} = 0`` (float32; provenance "derived")."""
-    w = weights.astype(np.float32)
-    h_proc = np.asarray(h_proc, np.float32)
-    h_prev = np.vstack([np.zeros((1, w.units), np.float32), h_proc[:-1]])        # (T, H)
-    z = np.asarray(x_proc, np.float32) @ w.weight_ih.T + h_prev @ w.weight_hh.T  # (T, 4H)
-    z += w.bias_ih + w.bias_hh
-    sigma, act = activations.get(w.recurrent_activation), activations.get(w.activation)
-    with np.errstate(over="ignore"):
-        i, f = sigma(z[:, w.gate_rows("i")]), sigma(z[:, w.gate_rows("f")])
-        g = act(z[:, w.gate_rows("c")])
-    c = np.empty_like(h_proc)
-    prev = np.zeros(w.units, np.float32)
-    for t in range(len(c)):
-        prev = c[t] = f[t] * prev + i[t] * g[t]
+    left, ``c_t = f_t c_{t-1} + i_t c~_t`` from ``c_{-1} = 0`` (float32; provenance "derived").
+    This is :func:`recurrence.cell_states_between` with no measured c to restart from."""
+    c, _ = cell_states_between(weights, x_proc, np.asarray(h_proc, np.float32), {})
     return c
