@@ -23,12 +23,6 @@ from ..errors import InspectorError
 CUDNN_ACTIVATIONS = ("tanh", "sigmoid")  # (activation, recurrent_activation) cuDNN hard-wires
 
 
-def processing_reversed(layer, direction: str) -> bool:
-    """Whether ``direction`` of ``layer`` reads the input from the last frame to the first
-    (``RecurrentLayer.processing_reversed``)."""
-    return layer.processing_reversed(direction)
-
-
 def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part, label: str,
                       gaps: list) -> tuple:
     """``(h, c, "stepped")`` of one direction whose library gives c only for the last step.
@@ -43,7 +37,7 @@ def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part
     ``first_step`` is the first processed step (input time) at which they differ by more than
     1e-5, or None.
     """
-    reverse = processing_reversed(layer, direction)
+    reverse = layer.processing_reversed(direction)
     x_proc = layer_in[::-1] if reverse else layer_in
     report = None
     if part is not None:
@@ -86,7 +80,7 @@ def checkpointed_direction(layer, layer_in, direction: str, run_chunk, checks: l
     """
     from ..core.recurrence import cell_states_between
 
-    reverse = processing_reversed(layer, direction)
+    reverse = layer.processing_reversed(direction)
     x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
     T, H = x_proc.shape[0], layer.units
     h, c = np.empty((T, H), np.float32), np.empty((T, H), np.float32)   # input time
@@ -202,7 +196,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
             kept = run_layer(layer, np.ascontiguousarray(layer_in[keep]), part, start, None)
             states = {}
             for d, (h, c, c_how) in kept.items():
-                h, c = expand_states(h, c, keep, processing_reversed(layer, d), *start[d])
+                h, c = expand_states(h, c, keep, layer.processing_reversed(d), *start[d])
                 states[d] = (h, c, c_how)
         else:  # every step masked: every state is the initial one
             T = len(keep)
@@ -210,7 +204,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                       for d, (h0, c0) in start.items()}
         if native_mask and keep is not None:  # masked steps: the carried state, not the output
             for d, (h, c, c_how) in list(states.items()):
-                h, c = expand_states(h[keep], c[keep], keep, processing_reversed(layer, d),
+                h, c = expand_states(h[keep], c[keep], keep, layer.processing_reversed(d),
                                      *start[d])
                 states[d] = (h, c, c_how)
         dir_traces = {}

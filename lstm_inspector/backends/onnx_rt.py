@@ -215,7 +215,6 @@ def run(model, x: np.ndarray, path, progress=None):
 
     h: each LSTM node's ``Y`` from one call of the whole file (measured); c: stepped.
     """
-    from .common import processing_reversed
 
     onnx, ort = import_runtime()
     proto = load(path)
@@ -244,7 +243,7 @@ def run(model, x: np.ndarray, path, progress=None):
         if runner.layout == 1:
             Y = np.transpose(Y, (1, 2, 0, 3))  # -> (T, D, batch, H)
         directions = tuple(layer.directions)
-        x_dirs = np.stack([layer_in[::-1] if processing_reversed(layer, d) else layer_in
+        x_dirs = np.stack([layer_in[::-1] if layer.processing_reversed(d) else layer_in
                            for d in directions])  # (D, T, in), processing order
         hs, cs = runner.step(x_dirs)  # every direction stepped at once (batch row per direction)
         return {direction: stepped_direction(

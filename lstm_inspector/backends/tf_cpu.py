@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from .common import (base_meta, float32, import_tf, processing_reversed, quiet_retracing,
+from .common import (base_meta, float32, import_tf, quiet_retracing,
                      refuse_reading, run_chain, tf_versions)
 
 NAME = "tf-cpu"
@@ -174,7 +174,7 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None):
         for n, direction in enumerate(layer.directions):
             if part is not None:
                 part(n / len(layer.directions), f"{LABEL}: layer {layer.name} {direction}")
-            reverse = processing_reversed(layer, direction)
+            reverse = layer.processing_reversed(direction)
             x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in)
             keep_proc = None if keep is None else (keep[::-1] if reverse else keep)
             with tf.device("/CPU:0"):

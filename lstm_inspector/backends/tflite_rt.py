@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core.reference import derive_cell_states
 from ..errors import InspectorError
-from .common import (base_meta, float32, import_tf, one_call_note, processing_reversed, run_chain,
+from .common import (base_meta, float32, import_tf, one_call_note, run_chain,
                      stepped_direction)
 
 NAME = "tflite"
@@ -113,9 +113,9 @@ def run(model, x: np.ndarray, path, progress=None):
     steppable, clean = set(), True
     for k, layer in enumerate(model.chain):
         for d in layer.directions:
-            if clean and not processing_reversed(layer, d):
+            if clean and not layer.processing_reversed(d):
                 steppable.add((k, d))
-        clean = clean and not any(processing_reversed(layer, d) for d in layer.directions)
+        clean = clean and not any(layer.processing_reversed(d) for d in layer.directions)
     stepped = {}
     if steppable:
         T = x.shape[0]
@@ -139,7 +139,7 @@ def run(model, x: np.ndarray, path, progress=None):
         k = chain.index(layer)
         states = {}
         for d in layer.directions:
-            reverse = processing_reversed(layer, d)
+            reverse = layer.processing_reversed(d)
             h_proc = one_call[(k, d)]  # the op runs forward over its (possibly reversed) input
             if (k, d) in stepped:  # runs forward: processing order is input time
                 states[d] = stepped_direction(layer, layer_in, d, 0, h_proc,

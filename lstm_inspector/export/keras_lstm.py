@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends.common import float32, import_tf, processing_reversed, run_chain
+from ..backends.common import float32, import_tf, run_chain
 from ..errors import InspectorError
 from .checks import refuse_activations, refuse_bidirectional_go_backwards
 
@@ -99,7 +99,7 @@ def run_file(model, x: np.ndarray, path):
         def run_layer(layer, layer_in, part, start=None, keep=None):  # zero start, no mask
             states = {}
             for direction, lstm in zip(layer.directions, lstms[chain.index(layer)]):
-                reverse = processing_reversed(layer, direction)
+                reverse = layer.processing_reversed(direction)
                 x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in)
                 h, c = run_direction(tf, recording_rnn(lstm), x_proc)
                 if reverse:
