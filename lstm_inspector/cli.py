@@ -54,6 +54,12 @@ def _add_model_options(p):
                    help="the layers ran go_backwards (weights-only files assume they did not)")
 
 
+def _add_tolerance_options(p):
+    """``--atol`` / ``--rtol`` of every command that compares two paths (None: the defaults)."""
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+
+
 def _add_run_options(p):
     p.add_argument("--dtype", choices=("float32", "float64", "mixed_float16"), default="float32",
                    help="precision of the NumPy reference (default float32, as cuDNN; "
@@ -86,8 +92,7 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     p.add_argument("features")
     p.add_argument("--backend", default="auto",
                    help="auto, tf-gpu, torch-cuda, tf-cpu, torch-cpu, numpy64, numpy:<reading>")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+    _add_tolerance_options(p)
     _add_run_options(p)
     p.add_argument("--tf32", choices=("on", "off"), default=None,
                    help="TF32 for GPU backends (default: the library's own default)")
@@ -99,12 +104,12 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     cli_port.add_port_options(p, required=False)
 
     cli_deploy.add_export_parser(sub, _add_model_options, _add_feature_options)
-    cli_port.add_diagnose_parser(sub, _add_model_options)
+    cli_port.add_diagnose_parser(sub, _add_model_options, _add_tolerance_options)
 
     sub.add_parser("backends", help="list the backends and whether they can run here")
 
     from .sweep.command import add_parser as add_sweep_parser
-    add_sweep_parser(sub, _add_model_options)
+    add_sweep_parser(sub, _add_model_options, _add_tolerance_options)
 
     p = sub.add_parser("gui", help="open the desktop inspector (the default command)")
     _add_gui_arguments(p)
@@ -118,8 +123,7 @@ def _add_gui_arguments(p):
     p.add_argument("--reading", default=None,
                    help="also show the NumPy path under this reading (e.g. naive)")
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, write PNG, exit")
-    p.add_argument("--atol", type=float, default=None)
-    p.add_argument("--rtol", type=float, default=None)
+    _add_tolerance_options(p)
     p.add_argument("--tf32", choices=("on", "off"), default=None)
     p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file (ONNX Runtime)")
     p.add_argument("--tflite", metavar="FILE", help="path B: this TFLite file (tf.lite.Interpreter)")

@@ -37,15 +37,14 @@ def add_port_options(p, required: bool, backend: bool = False):
                    help="seconds before --impl is stopped (default 120)")
 
 
-def add_diagnose_parser(sub, add_model_options):
+def add_diagnose_parser(sub, add_model_options, add_tolerance_options):
     p = sub.add_parser("diagnose", help="which convention your implementation got wrong")
     p.add_argument("model")
     p.add_argument("features")
     add_port_options(p, required=True, backend=True)
     p.add_argument("--layer", type=int, default=None,
                    help="only recurrent layer N, fed the reference's input to it (default: all)")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+    add_tolerance_options(p)
     p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     p.add_argument("--key", help="array name in an .npz, or utterance id in a Kaldi ark/scp")
     p.add_argument("--feature", choices=("mfcc", "logmel"), default="mfcc",

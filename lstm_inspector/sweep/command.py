@@ -17,7 +17,7 @@ from .work import SweepSettings
 EXIT_INTERRUPTED = 130
 
 
-def add_parser(sub, add_model_options):
+def add_parser(sub, add_model_options, add_tolerance_options):
     """The ``sweep`` subcommand on an argparse subparsers object."""
     p = sub.add_parser("sweep", help="compare every utterance of a test set (ark/scp, folder, list)")
     p.add_argument("model")
@@ -31,8 +31,7 @@ def add_parser(sub, add_model_options):
                    help="local worker processes (each loads TensorFlow/torch once; default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://host:8786 (extra [cluster])")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+    add_tolerance_options(p)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the NumPy reference (default float32, as cuDNN)")
     p.add_argument("--tf32", choices=("on", "off"), default=None)
