@@ -125,8 +125,7 @@ def _add_gui_arguments(p):
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, write PNG, exit")
     _add_tolerance_options(p)
     p.add_argument("--tf32", choices=("on", "off"), default=None)
-    p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file (ONNX Runtime)")
-    p.add_argument("--tflite", metavar="FILE", help="path B: this TFLite file (tf.lite.Interpreter)")
+    cli_deploy.add_exported_options(p)
     p.add_argument("--chunk", type=int, metavar="N", default=None,
                    help="once both paths ran, the streaming check (Run > Streaming check) in "
                         "chunks of N frames")

@@ -29,11 +29,16 @@ def add_export_parser(sub, add_model_options, add_feature_options):
     return p
 
 
-def add_path_options(p):
-    """``--onnx FILE``, ``--tflite FILE`` (path B), ``--chunk N``, ``--chunk-bug``."""
+def add_exported_options(p):
+    """``--onnx FILE``, ``--tflite FILE``: an exported file as path B."""
     p.add_argument("--onnx", metavar="FILE", help="path B: this ONNX file run by ONNX Runtime")
     p.add_argument("--tflite", metavar="FILE",
                    help="path B: this TensorFlow Lite file run by tf.lite.Interpreter")
+
+
+def add_path_options(p):
+    """:func:`add_exported_options`, ``--chunk N`` and ``--chunk-bug``."""
+    add_exported_options(p)
     p.add_argument("--chunk", type=int, metavar="N", default=None,
                    help="streaming check: run path B in chunks of N frames carrying (h, c) "
                         "and compare with its one-call run")

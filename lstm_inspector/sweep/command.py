@@ -19,14 +19,14 @@ EXIT_INTERRUPTED = 130
 
 def add_parser(sub, add_model_options, add_tolerance_options):
     """The ``sweep`` subcommand on an argparse subparsers object."""
+    from ..cli_deploy import add_exported_options
+
     p = sub.add_parser("sweep", help="compare every utterance of a test set (ark/scp, folder, list)")
     p.add_argument("model")
     p.add_argument("source", help="Kaldi ark or scp, a folder of feature files, or a list file")
     p.add_argument("--backend", default="auto",
                    help="auto, tf-gpu, torch-cuda, tf-cpu, torch-cpu, numpy64, numpy:<reading>")
-    p.add_argument("--onnx", metavar="FILE", help="path B: this exported ONNX file (ONNX Runtime)")
-    p.add_argument("--tflite", metavar="FILE",
-                   help="path B: this exported TFLite file (tf.lite.Interpreter)")
+    add_exported_options(p)
     p.add_argument("--jobs", type=int, default=1,
                    help="local worker processes (each loads TensorFlow/torch once; default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
