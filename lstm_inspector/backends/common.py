@@ -116,8 +116,9 @@ def steps_in_input_time(gaps: list, keep) -> None:
             gap["first_step"] = int(kept[gap["first_step"]])
 
 
-def one_call_note(gaps: list, library: str) -> tuple:
-    """``(largest gap, note)`` for the notes of a backend whose h and c came from stepping."""
+def record_one_call_gap(meta: dict, gaps: list, library: str) -> None:
+    """Into a stepped backend's ``meta``: the gaps between its one-call h and the stepped h
+    (``one_call_gap``), the largest (``stepped_h_max_abs_diff``) and a note saying so."""
     worst = max(gaps, key=lambda g: g["max_abs"])
     note = (f"h and c were measured by stepping {library} one call per step (one trajectory); "
             f"the one-call h differs from the stepped h by at most {worst['max_abs']:.3g}")
@@ -125,7 +126,9 @@ def one_call_note(gaps: list, library: str) -> tuple:
         where = f"layer {worst['layer']}" + (
             "" if worst["direction"] == "forward" else f" {worst['direction']}")
         note += f" (beyond 1e-05 from step {worst['first_step']} of {where})"
-    return worst["max_abs"], note
+    meta["stepped_h_max_abs_diff"] = worst["max_abs"]
+    meta["one_call_gap"] = gaps
+    meta["notes"].append(note)
 
 
 def cudnn_activation_problem(model: Model, library: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InspectorError
-from .common import base_meta, float32, one_call_note, run_chain, stepped_direction
+from .common import base_meta, float32, record_one_call_gap, run_chain, stepped_direction
 
 NAME = "onnx"
 
@@ -252,8 +252,5 @@ def run(model, x: np.ndarray, path, progress=None):
                 for d, direction in enumerate(directions)}
 
     trace = run_chain(model, float32(x), run_layer, meta, label, progress)
-    gap, note = one_call_note(gaps, "each ONNX LSTM node (initial_h/initial_c)")
-    meta["stepped_h_max_abs_diff"] = gap
-    meta["one_call_gap"] = gaps
-    meta["notes"].append(note)
+    record_one_call_gap(meta, gaps, "each ONNX LSTM node (initial_h/initial_c)")
     return trace

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, cudnn_activation_problem, float32, import_tf, one_call_note,
-                     quiet_retracing, refuse_reading, run_chain, stepped_direction,
+from .common import (base_meta, cudnn_activation_problem, float32, import_tf, quiet_retracing,
+                     record_one_call_gap, refuse_reading, run_chain, stepped_direction,
                      steps_in_input_time, tf_versions)
 from .tf_cpu import keras_weights
 
@@ -189,10 +189,7 @@ def run(model, x: np.ndarray, tf32=None, progress=None, initial_state=None):
 
         trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
         steps_in_input_time(stepped_gap, trace.mask)
-        gap, note = one_call_note(stepped_gap, "cuDNN")
-        meta["stepped_h_max_abs_diff"] = gap
-        meta["one_call_gap"] = stepped_gap
-        meta["notes"].append(note)
+        record_one_call_gap(meta, stepped_gap, "cuDNN")
         return trace
     finally:
         if tf32 is not None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core.reference import derive_cell_states
 from ..errors import InspectorError
-from .common import (base_meta, float32, import_tf, one_call_note, run_chain,
+from .common import (base_meta, float32, import_tf, record_one_call_gap, run_chain,
                      stepped_direction)
 
 NAME = "tflite"
@@ -160,11 +160,8 @@ def run(model, x: np.ndarray, path, progress=None):
     trace = run_chain(model, x, run_layer, meta, label, progress)
     notes = meta["notes"]
     if gaps:
-        gap, note = one_call_note(gaps, "the TFLite interpreter (its LSTM ops keep (h, c) between "
-                                        "invokes)")
-        meta["stepped_h_max_abs_diff"] = gap
-        meta["one_call_gap"] = gaps
-        notes.append(note)
+        record_one_call_gap(meta, gaps, "the TFLite interpreter (its LSTM ops keep (h, c) "
+                                        "between invokes)")
     clipped = [key for key, (_, c) in stepped.items() if np.abs(c).max() == np.float32(CELL_CLIP)]
     if clipped:
         meta["cell_clip"] = CELL_CLIP

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..errors import InspectorError
 from .common import (STEP_EVERY_STEP_MAX, base_meta, checkpoint_note, checkpointed_direction,
-                     cudnn_activation_problem, float32, one_call_note, refuse_reading, run_chain,
-                     stepped_direction, steps_in_input_time)
+                     cudnn_activation_problem, float32, record_one_call_gap, refuse_reading,
+                     run_chain, stepped_direction, steps_in_input_time)
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
@@ -183,10 +183,7 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
         trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
         steps_in_input_time(stepped_gap, trace.mask)
         if stepped_gap:
-            gap, note = one_call_note(stepped_gap, "nn.LSTM")
-            meta["stepped_h_max_abs_diff"] = gap
-            meta["one_call_gap"] = stepped_gap
-            meta["notes"].append(note)
+            record_one_call_gap(meta, stepped_gap, "nn.LSTM")
         if checks:
             meta["checkpoint_checks"] = checks
             kernel = "nn.LSTM (oneDNN's kernel)" if device == "cpu" else "nn.LSTM"
