@@ -134,7 +134,10 @@ def _add_gui_arguments(p):
     _add_model_options(p)
 
 
-def _load(args):
+def _load(args, layer_alone: bool = True):
+    """``(model, feats, x)`` from the command's files; ``--layer N`` runs that layer alone on
+    features of its width unless ``layer_alone`` is False (``diagnose`` feeds it the reference's
+    input to it)."""
     from . import load_features, load_model
     from .core.reference import check_input
     from .io.features import check_features
@@ -144,11 +147,12 @@ def _load(args):
     if args.key:
         options["key"] = args.key
     feats = load_features(args.features, **options)
-    if args.layer is not None:
+    alone = layer_alone and args.layer is not None
+    if alone:
         model = model.sub_model(_layer_index(args, model))
     # with --layer, check_input names the layer the width must match
     try:
-        check_features(feats, input_size=model.input_size if args.layer is None else None)
+        check_features(feats, input_size=None if alone else model.input_size)
     except InspectorError as exc:
         from .core.reference import width_hint
 
@@ -330,7 +334,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    return cli_port.cmd_diagnose(args, _model_overrides(args))
+    return cli_port.cmd_diagnose(args, *_load(args, layer_alone=False))
 
 
 COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, "gui": cmd_gui,

@@ -83,19 +83,11 @@ def gui_options(args, run_gui) -> dict:
     return port
 
 
-def cmd_diagnose(args, model_overrides: dict) -> int:
-    from . import load_features, load_model
-    from .core.reference import check_input, run_reference
-    from .io.features import check_features
+def cmd_diagnose(args, model, feats, x) -> int:
+    """``diagnose`` on the loaded ``model``, feature file ``feats`` and its checked ``x``."""
+    from .core.reference import run_reference
     from .paths.diagnosis import diagnose
 
-    model = load_model(args.model, **model_overrides)
-    options = {"feature": args.feature}
-    if args.key:
-        options["key"] = args.key
-    feats = load_features(args.features, **options)
-    check_features(feats, input_size=model.input_size)
-    x = check_input(model, feats.data)
     ref = run_reference(model, x)
     if getattr(args, "backend", None) or args.onnx or args.tflite:
         from .backends import run_backend
