@@ -35,8 +35,11 @@ def _model_overrides(args) -> dict:
         value = getattr(args, name, None)
         if value:
             overrides[name] = value
-    if getattr(args, "go_backwards", False):
-        overrides["go_backwards"] = True
+    backwards = getattr(args, "go_backwards", None)
+    if backwards:  # True (every layer) or "lstm_2,lstm_3" (those layers)
+        overrides["go_backwards"] = backwards
+    if getattr(args, "features_are", "model-input") != "model-input":
+        overrides["features_are"] = args.features_are
     return overrides
 
 
@@ -50,8 +53,14 @@ def _add_model_options(p):
     p.add_argument("--merge-mode", dest="merge_mode",
                    choices=("concat", "sum", "mul", "ave", "none"),
                    help="merge mode of bidirectional layers (weights-only files assume concat)")
-    p.add_argument("--go-backwards", dest="go_backwards", action="store_true",
-                   help="the layers ran go_backwards (weights-only files assume they did not)")
+    p.add_argument("--go-backwards", dest="go_backwards", nargs="?", const=True, default=None,
+                   metavar="LAYERS",
+                   help="the layers ran go_backwards (weights-only files assume they did not); "
+                        "--go-backwards=lstm_2,lstm_3 names the layers that did")
+    p.add_argument("--features-are", dest="features_are", choices=("model-input", "lstm-input"),
+                   default="model-input",
+                   help="what the features are: the model's input (default: the layers before "
+                        "the first LSTM run first) or already the first LSTM's input")
 
 
 def _add_tolerance_options(p):
@@ -189,6 +198,8 @@ def cmd_info(args) -> int:
             "source": model.source, "format": model.file_format,
             "keras_version": model.keras_version, "notes": list(model.notes),
             "mask_value": model.mask_value, "assumptions": list(model.assumptions),
+            "not_computed": list(model.unfaithful()),
+            "front": None if model.front is None else model.front.describe(),
             "chain": [layer.name for layer in model.chain] if _has_chain(model) else [],
             "layers": [{
                 "name": l.name, "kind": l.kind, "bidirectional": l.bidirectional,

@@ -134,10 +134,13 @@ def record_one_call_gap(meta: dict, gaps: list, library: str) -> None:
 def cudnn_activation_problem(model: Model, library: str) -> str:
     """A sentence naming the first chain layer whose activations ``library`` cannot compute, or ""."""
     for layer in model.chain:
-        pair = (layer.activation, layer.recurrent_activation)
-        if pair != CUDNN_ACTIVATIONS:
-            return (f"layer '{layer.name}' uses activation={pair[0]} and recurrent_activation="
-                    f"{pair[1]}, but {library} computes only tanh/sigmoid")
+        for direction, stored in layer.directions.items():  # a backward layer has its own
+            pair = (stored.activation, stored.recurrent_activation)
+            if pair != CUDNN_ACTIVATIONS:
+                half = "" if direction == "forward" else "'s backward layer"
+                return (f"layer '{layer.name}'{half} uses activation={pair[0]} and "
+                        f"recurrent_activation={pair[1]}, but {library} computes only "
+                        f"tanh/sigmoid")
     return ""
 
 

@@ -3,7 +3,9 @@
 Two paths can agree with each other and still both compute something else than the model in
 the file: started from zeros where the model feeds its LSTM an initial state, computed float32
 where the layer's ``mixed_float16`` policy computes float16, ignored a ``Masking`` layer's mask,
-or ran a weights-only file under guessed settings. The rule the tool keeps: a verdict says
+or ran a weights-only file under guessed settings; or the file's model computes something the
+tool does not (``Model.unfaithful``: a layer before the first LSTM it cannot run, a layer
+option it does not reimplement), which no path then computes. The rule the tool keeps: a verdict says
 "agree" plainly only when both paths computed what the file's model computes; otherwise it says
 what each path did in place of it (*departures*, known to differ from the file) and what the
 loader had to guess (*assumptions*, unknown because the file does not store them).
@@ -44,6 +46,8 @@ def departures(model, trace) -> list:
     if model.mask_value is not None and trace.mask is None:
         out.append(f"ran without the mask of the Masking layer (mask value "
                    f"{model.mask_value:g})")
+    # what the file's model computes that the tool does not (no path computes it)
+    out += [f"did not compute what the file does: {n}" for n in model.unfaithful()]
     return out
 
 

@@ -15,6 +15,8 @@ from ..errors import InspectorError, UnsupportedLayerError
 from .weights import LSTMWeights, Reading, StoredLSTM
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+#: What the user's features are: the model's input (the front runs first), the first LSTM's.
+FEATURES_ARE = ("model-input", "lstm-input")
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +156,15 @@ class Model:
     ``mask_value``: a ``Masking`` layer's value when one feeds the first layer (None: no mask);
     see ``core.masking``. ``assumptions``: sentences naming what the loader had to guess
     (weights-only files); they are notes too, and the verdict repeats them.
+    ``not_computed``: sentences naming what the file's model computes that the tool does not
+    (an option it does not reimplement, a mask it does not follow...); each one makes every
+    path's verdict "not what the file's model computes" (``core.fidelity``).
+    ``front``: the layers between the model's input and the first LSTM
+    (:class:`~lstm_inspector.core.front.Front`), or None when the LSTM reads the model's input.
+    ``features_are``: ``"model-input"`` (the user's features are the model's input: the front
+    runs first) or ``"lstm-input"`` (the user says they are already what the LSTM reads).
+    ``input_mask``: the mask the front computed for the features it ran on (set by
+    ``core.front.behind_front``; None otherwise).
     """
 
     layers: tuple
@@ -166,11 +177,19 @@ class Model:
     heads: dict = field(default_factory=dict)
     mask_value: float | None = None
     assumptions: tuple = ()
+    not_computed: tuple = ()
+    front: object = None
+    features_are: str = "model-input"
+    input_mask: object = field(default=None, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "assumptions", tuple(self.assumptions))
+        object.__setattr__(self, "not_computed", tuple(self.not_computed))
+        if self.features_are not in FEATURES_ARE:
+            raise InspectorError(f"features_are '{self.features_are}' is not one of "
+                                 f"{', '.join(FEATURES_ARE)}")
         if not self.layers:
             raise InspectorError(f"{self.source or 'the model'} has no recurrent layer")
 
@@ -205,9 +224,29 @@ class Model:
         others = {_node_name(l.name) for l in self.layers} - {_node_name(layer.name)}
         notes = tuple(n for n in self.notes if _note_subject(n) not in others)
         # the mask is computed from the model's input: it holds for the first layer only
+        own = tuple(n for n in self.not_computed
+                    if _note_subject(n) == _node_name(layer.name))
+        # the features of a layer run alone are that layer's input: no front runs before it
         return replace(self, layers=(replace(layer, feeds_next=False),), notes=notes,
                        first_layer=self.first_layer + index,
-                       mask_value=self.mask_value if index == 0 else None)
+                       mask_value=self.mask_value if index == 0 else None,
+                       not_computed=own, front=None, features_are="lstm-input",
+                       input_mask=None)
+
+    def unfaithful(self) -> tuple:
+        """Sentences naming what the file's model computes that no path here computes: the
+        loader's ``not_computed`` about what runs (a sentence about one recurrent layer counts
+        only when it is in the runnable chain), and a front layer the tool cannot run while
+        the features are the model's input."""
+        try:
+            running = {_node_name(l.name) for l in self.chain}
+        except InspectorError:
+            running = set()
+        idle = {_node_name(l.name) for l in self.layers} - running
+        out = [n for n in self.not_computed if _note_subject(n) not in idle]
+        if self.front is not None:
+            out += list(self.front.unfaithful(self.features_are))
+        return tuple(dict.fromkeys(out))
 
     def run_notes(self) -> tuple:
         """The loader's notes that concern what runs: a note about one layer (``"layer 'name'
@@ -243,7 +282,10 @@ class Model:
         if self.mask_value is not None:
             lines.append(f"  mask: steps whose every feature equals {self.mask_value:g} are "
                          f"masked (Masking before the first layer)")
+        if self.front is not None:
+            lines.append(f"  {self.front.describe()}")
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  NOT COMPUTED: {n}" for n in self.unfaithful()]
         return "\n".join(lines)
 
 

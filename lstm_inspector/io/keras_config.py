@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..core import activations
 from ..errors import InspectorError
+from . import keras_options
 
 #: Layers that are identity at inference (Masking is, as long as no frame equals the mask value).
 IDENTITY_CLASSES = frozenset({
@@ -58,6 +59,7 @@ class Node:
     group: str
     inputs: list = field(default_factory=list)
     calls: int = 1
+    tensors: list = field(default_factory=list)  # which output of each input it reads (0...)
 
 
 @dataclass
@@ -88,6 +90,9 @@ class Spec:
     dtype_policy: str = ""
     zero_output_for_mask: bool = False
     initial_state_from: tuple = ()
+    not_computed: list = field(default_factory=list)  # what the tool does not compute, named
+    backward_cell: dict | None = None  # Bidirectional(backward_layer=...)'s own config
+    return_state: bool = False
 
     def layer_fields(self) -> dict:
         """What the config says about the layer beyond its weights (RecurrentLayer fields)."""
@@ -196,13 +201,14 @@ def is_model(entry: dict) -> bool:
 
 
 def flatten(model_cfg: dict, group_of, scope: str = "", outer_inputs=None, nodes=None,
-            parent_group=None):
+            parent_group=None, outer_calls: int = 1):
     """Flatten ``model_cfg`` (nested models included) into ``nodes``; return its output keys.
 
     ``group_of(parent_group, entry, index)`` gives a layer's weight group (legacy HDF5 and
     ``.keras`` differ): ``parent_group`` is the enclosing model's group (None at the top),
     ``index`` counts earlier layers of the same class in this model (``.keras`` names
-    ``lstm``, ``lstm_1``...).
+    ``lstm``, ``lstm_1``...). ``outer_calls``: how many times the enclosing model is called
+    (a nested model called twice calls each of its layers twice).
     """
     nodes = [] if nodes is None else nodes
     class_name, _, layers, config = model_layers(model_cfg)
@@ -226,12 +232,14 @@ def flatten(model_cfg: dict, group_of, scope: str = "", outer_inputs=None, nodes
         else:
             inputs, calls = list(prev), 1
         if is_model(entry):
-            outputs = flatten(entry, group_of, f"{key}/", inputs, nodes, group)
+            outputs = flatten(entry, group_of, f"{key}/", inputs, nodes, group,
+                              max(calls, 1) * outer_calls)
             out_key[name] = outputs[0] if outputs else key
             prev = outputs[:1]
             continue
         nodes.append(Node(key, name, entry.get("class_name", ""), layer_config(entry), group,
-                          inputs, max(calls, 1)))
+                          inputs, max(calls, 1) * outer_calls,
+                          keras_options.tensor_indexes(entry) if functional else []))
         out_key[name] = key
         prev = [key]
     if functional and isinstance(config.get("output_layers"), list) and config["output_layers"]:
@@ -268,14 +276,15 @@ def recurrent_specs(node: Node) -> list:
     """The :class:`Spec` list of ``node`` (empty when it is not a recurrent layer)."""
     class_name, config = node.class_name, node.config
     wrapper, merge_mode, bidirectional = None, None, False
-    backward_name = None
+    backward_name, backward_cell = None, None
     if class_name in ("Bidirectional", "TimeDistributed"):
         inner = config.get("layer") or {}
         wrapper = class_name
         bidirectional = class_name == "Bidirectional"
         merge_mode = config.get("merge_mode", "concat") if bidirectional else None
         if bidirectional and isinstance(config.get("backward_layer"), dict):
-            backward_name = (config["backward_layer"].get("config") or {}).get("name")
+            backward_cell = config["backward_layer"].get("config") or {}
+            backward_name = backward_cell.get("name")
         class_name, config = inner.get("class_name", ""), inner.get("config") or {}
     kind, cells, rnn_config = _unwrap(class_name, config)
     if kind is None:
@@ -283,7 +292,8 @@ def recurrent_specs(node: Node) -> list:
     inner_name = config.get("name", node.name)
     state_from = tuple(key.rsplit("/", 1)[-1] for key in node.inputs[1:])
     common = dict(
-        node=node, merge_mode=merge_mode,
+        node=node, merge_mode=merge_mode, backward_cell=backward_cell,
+        return_state=bool(rnn_config.get("return_state", False)),
         go_backwards=bool(rnn_config.get("go_backwards", False)),
         return_sequences=bool(rnn_config.get("return_sequences", False)),
         input_key=node.inputs[0] if node.inputs else None, output_key=node.key,
@@ -305,9 +315,14 @@ def recurrent_specs(node: Node) -> list:
         notes.append(f"layer '{node.name}' runs under the '{common['dtype_policy']}' dtype "
                      f"policy: Keras computes it in float16; --dtype mixed_float16 makes the "
                      f"NumPy reference do the same")
+    not_computed = keras_options.option_sentences(
+        node.name, rnn_config, cells[0][1] if cells else config,
+        node.config if wrapper else {}) + (
+        keras_options.backward_sentences(node.name, config, backward_cell)
+        if backward_cell is not None else [])
     if node.calls > 1:
-        notes.append(f"layer '{node.name}' is called {node.calls} times in the model; the tool "
-                     f"follows its first call")
+        not_computed.append(f"layer '{node.name}' is called {node.calls} times in the model; "
+                            f"the tool computes its first call only")
     if bidirectional:
         targets = ((f"forward_{inner_name}", "forward_layer"),
                    (f"backward_{backward_name or inner_name}", "backward_layer"))
@@ -316,7 +331,8 @@ def recurrent_specs(node: Node) -> list:
     label = f"{wrapper}({kind})" if wrapper else kind
     if kind not in LSTM_KINDS or not cells:
         return [Spec(node.name, kind=kind, cell=config, targets=targets,
-                     unsupported=unsupported_sentence(label), notes=notes, **common)]
+                     unsupported=unsupported_sentence(label), notes=notes,
+                     not_computed=not_computed, **common)]
     if len(cells) > 1 and bidirectional:
         return [Spec(node.name, kind="Bidirectional(RNN(StackedRNNCells))", cell=config,
                      targets=targets, unsupported=unsupported_sentence(
@@ -328,6 +344,7 @@ def recurrent_specs(node: Node) -> list:
     for k, (cell_name, cell) in enumerate(cells):
         spec = Spec(node.name if len(cells) == 1 else f"{node.name}/{cell_name}",
                     kind=kind, cell=cell, notes=notes if k == 0 else [],
+                    not_computed=not_computed if k == 0 else [],
                     targets=targets if len(cells) == 1 else ((cell_name,),),
                     use_bias=bool(cell.get("use_bias", True)), **common)
         if len(cells) > 1:  # RNN(StackedRNNCells): cell k feeds cell k+1 at every step

@@ -84,7 +84,8 @@ def _finish(layers, builder, file_format, overrides) -> Model:
     return Model(tuple(layers), source=builder.source, file_format=file_format,
                  keras_version=builder.keras_version, notes=tuple(dict.fromkeys(notes)),
                  mask_value=builder.mask_value, assumptions=tuple(assumptions),
-                 heads=builder.heads)
+                 heads=builder.heads, not_computed=tuple(dict.fromkeys(builder.not_computed)),
+                 front=builder.front)
 
 
 def load_keras_h5(path, **overrides) -> Model:

@@ -109,6 +109,11 @@ def read_heads(nodes, specs, arrays_of, class_names=()) -> dict:
                        f"({', '.join(n.name for n in users)}); the tool follows one path")
             break
         node = users[0]
+        if reads_state(node, key):
+            stopped = (f"layer '{node.name}' ({node.class_name}) reads a state that '{name}' "
+                       f"returns (return_state=True), not its output; the tool does not run "
+                       f"it")
+            break
         if node.inputs != [key]:
             stopped = _not_run(node, ": it also takes other tensors")
             break
@@ -119,6 +124,27 @@ def read_heads(nodes, specs, arrays_of, class_names=()) -> dict:
         layers.append(layer)
         key, name = node.key, node.name
     return {last.name: Head(last.name, tuple(layers), stopped, tuple(class_names))}
+
+
+def reads_state(node, key) -> bool:
+    """True when ``node`` reads an output of ``key`` other than the first (a returned state)."""
+    return any(k == key and t for k, t in zip(node.inputs, node.tensors or ()))
+
+
+def state_readers(nodes, specs) -> list:
+    """Sentences naming layers that read the states a recurrent layer returns
+    (``return_state=True``): the tool computes the output sequence, not what they read."""
+    out = []
+    recurrent = {spec.node.key for spec in specs}  # an initial state: see initial_state_from
+    for spec in specs:
+        if not spec.return_state:
+            continue
+        for node in nodes:
+            if node.key not in recurrent and reads_state(node, spec.output_key):
+                out.append(f"layer '{spec.name}' returns its states (return_state=True) and "
+                           f"layer '{node.name}' ({node.class_name}) reads them; the tool "
+                           f"computes the output sequence, not what follows the states")
+    return out
 
 
 # ---- arrays -------------------------------------------------------------------------------

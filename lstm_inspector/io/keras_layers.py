@@ -15,7 +15,7 @@ from ..core.model import MERGE_MODES, RecurrentLayer
 from ..core.weights import READINGS, StoredLSTM
 from ..errors import InspectorError
 from . import keras_config as kc
-from . import keras_head
+from . import keras_front, keras_head
 from .h5_arrays import WeightSet, default_recurrent_activation
 
 class _Builder:
@@ -33,6 +33,8 @@ class _Builder:
         self.heads: dict = {}
         self.mask_value = None  # a Masking layer's value when one feeds the first layer
         self.assumptions: list = []  # what a weights-only file left the loader to guess
+        self.not_computed: list = []  # what the file's model computes and the tool does not
+        self.front = None  # core.front.Front: the layers before the first LSTM
 
     def pick(self, group, targets):
         sets = self.sets_of(group)
@@ -52,25 +54,37 @@ class _Builder:
         if spec.unsupported:
             return self.unsupported(spec.name, spec.kind, spec.cell, chosen[0],
                                     spec.unsupported, **common)
-        activation = kc.activation_name(spec.cell.get("activation"), "tanh")
-        recurrent = kc.activation_name(spec.cell.get("recurrent_activation"), None)
-        if spec.kind == "CuDNNLSTM":
-            activation, recurrent = "tanh", "sigmoid"
-        elif recurrent is None:
-            recurrent = default_recurrent_activation(self.keras_version)
-            self.defaulted.append((spec.name, recurrent))
-        for label, name in (("activation", activation), ("recurrent activation", recurrent)):
-            if name not in activations.ACTIVATIONS:
-                return self.unsupported(
-                    spec.name, spec.kind, spec.cell, chosen[0],
-                    f"layer '{spec.name}' uses {label} '{name}', which the tool cannot "
-                    f"reimplement", **common)
+        # Bidirectional(backward_layer=...): the backward half has its own activations
+        cells = {"forward": spec.cell, "backward": spec.backward_cell or spec.cell}
+        pairs = {}
+        for direction, cell in cells.items():
+            activation = kc.activation_name(cell.get("activation"), "tanh")
+            recurrent = kc.activation_name(cell.get("recurrent_activation"), None)
+            if spec.kind == "CuDNNLSTM":
+                activation, recurrent = "tanh", "sigmoid"
+            elif recurrent is None:
+                recurrent = default_recurrent_activation(self.keras_version)
+                if direction == "forward":
+                    self.defaulted.append((spec.name, recurrent))
+            for label, name in (("activation", activation), ("recurrent activation", recurrent)):
+                if name not in activations.ACTIVATIONS:
+                    return self.unsupported(
+                        spec.name, spec.kind, spec.cell, chosen[0],
+                        f"layer '{spec.name}' uses {label} '{name}', which the tool cannot "
+                        f"reimplement", **common)
+            pairs[direction] = (activation, recurrent)
+        if len(chosen) == 2 and pairs["backward"] != pairs["forward"]:
+            self.notes.append(
+                f"layer '{spec.name}' has its own backward layer: the backward half computes "
+                f"activation={pairs['backward'][0]}, recurrent_activation="
+                f"{pairs['backward'][1]} (the forward half {pairs['forward'][0]}, "
+                f"{pairs['forward'][1]})")
         directions = {}
         for direction, found in zip(("forward", "backward"), chosen):
             if found is None:
                 raise InspectorError(
                     f"{self.source} has no {direction} weights for layer '{spec.name}'")
-            directions[direction] = self.stored(spec, found, activation, recurrent)
+            directions[direction] = self.stored(spec, found, *pairs[direction])
         return self.assemble(spec.name, spec.kind, directions, spec.cell.get("units"), **common)
 
     def stored(self, spec, found: WeightSet, activation, recurrent) -> StoredLSTM:
@@ -138,6 +152,7 @@ def _wire(specs, layers, nodes, builder):
             node = by_key[source]
             notes.append(f"layer '{specs[0].name}' is fed by '{node.name}' ({node.class_name}), "
                          f"so its input is that layer's output, not the model's input")
+            builder.front = keras_front.read_front(specs[0], nodes, builder.head_arrays)
             between += first
         elif first:
             _first_mask(first[0], out, builder)  # the nearest Masking decides
@@ -180,5 +195,7 @@ def _layers_from_config(config: dict, builder: _Builder, group_of) -> list:
     layers = [builder.layer(spec) for spec in specs]
     for spec in specs:
         builder.notes.extend(spec.notes)
+        builder.not_computed.extend(spec.not_computed)
     builder.heads = keras_head.read_heads(nodes, specs, builder.head_arrays, builder.class_names)
+    builder.not_computed.extend(keras_head.state_readers(nodes, specs))
     return _wire(specs, layers, nodes, builder)

@@ -45,13 +45,24 @@ def load_model(path, **overrides) -> Model:
     **overrides : options for files that do not say everything (weights-only files,
         checkpoints): ``kind``, ``activation``, ``recurrent_activation``, ``merge_mode``,
         ``layers`` for Keras files; checkpoints take their loader's options.
+        ``features_are="lstm-input"`` says the features are already the first LSTM's input
+        (the layers before it do not run; see ``core.front``).
 
     Raises
     ------
     InspectorError
         for a missing, empty, damaged or unrecognised file, in one sentence.
     """
-    path = Path(path)
+    features_are = overrides.pop("features_are", None)
+    model = _load_file(Path(path), overrides)
+    if features_are not in (None, model.features_are):
+        from dataclasses import replace
+
+        model = replace(model, features_are=features_are)
+    return model
+
+
+def _load_file(path: Path, overrides: dict) -> Model:
     target = _checkpoint_target(path)
     if target is not None:
         from .tf_checkpoint import load_checkpoint

@@ -4,8 +4,9 @@
 layers=[...])``: ``kind`` ("CuDNNLSTM" or "LSTM") sets how the stored arrays are read
 (CuDNNLSTM also fixes tanh / sigmoid, as cuDNN does); the activations replace the layer's;
 ``merge_mode`` ("concat", "sum", "mul", "ave" or "none") replaces a bidirectional layer's;
-``go_backwards`` (True/False) replaces each layer's; ``layers`` limits all of it to the named
-layers. A value of None means "not given".
+``go_backwards`` (True/False) replaces each layer's, or names the layers that ran go_backwards
+(``"lstm_2"``, ``"lstm_1,lstm_2"`` or a list: the others did not); ``layers`` limits all of
+it to the named layers. A value of None means "not given".
 """
 from __future__ import annotations
 
@@ -48,11 +49,13 @@ def check_overrides(overrides: dict, what: str = "a model") -> dict:
         options["merge_mode"] = merge
     if "go_backwards" in options:
         value = options["go_backwards"]
-        if isinstance(value, str):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise InspectorError(f"go_backwards '{value}' is not true or false")
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             value = value.lower() in ("true", "1", "yes")
-        options["go_backwards"] = bool(value)
+        elif isinstance(value, str):  # layer names: those layers ran go_backwards, not others
+            value = tuple(n.strip() for n in value.split(",") if n.strip())
+        elif isinstance(value, (list, tuple)):
+            value = tuple(str(n) for n in value)
+        options["go_backwards"] = value if isinstance(value, tuple) else bool(value)
     if "layers" in options:
         names = options["layers"]
         options["layers"] = [names] if isinstance(names, str) else [str(n) for n in names]
@@ -63,7 +66,9 @@ def apply_overrides(layers: list, overrides: dict, notes: list, what: str = "the
     """``layers`` with the options applied to every runnable layer (or those named), plus a note."""
     options = check_overrides(overrides, what)
     names = options.pop("layers", [])
-    missing = [n for n in names if n not in {layer.name for layer in layers}]
+    backwards = options.get("go_backwards")
+    missing = [n for n in list(names) + list(backwards if isinstance(backwards, tuple) else ())
+               if n not in {layer.name for layer in layers}]
     if missing:
         raise InspectorError(f"{what} has no recurrent layer named {', '.join(missing)} "
                              f"(layers: {', '.join(layer.name for layer in layers)})")
@@ -89,8 +94,10 @@ def apply_overrides(layers: list, overrides: dict, notes: list, what: str = "the
         changes = dict(directions=directions, kind=kind or layer.kind)
         if "merge_mode" in options and layer.bidirectional:
             changes["merge_mode"] = options["merge_mode"]
-        if "go_backwards" in options:
-            changes["go_backwards"] = options["go_backwards"]
+        if isinstance(backwards, tuple):  # --go-backwards lstm_2: the named layers only
+            changes["go_backwards"] = layer.name in backwards
+        elif "go_backwards" in options:
+            changes["go_backwards"] = backwards
         out.append(replace(layer, **changes))
         touched.append(layer.name)
     shown = ", ".join(f"{k}={v}" for k, v in options.items())
@@ -113,7 +120,10 @@ def weights_only_assumptions(lstm: bool, hard_sigmoid_era: bool, bidirectional: 
     """``[(option, phrase)]`` for a weights-only file (see ``Model.assumptions``)."""
     out = [("kind", "each layer's kind from its bias (8H: CuDNNLSTM, 4H: LSTM; --kind)"),
            (None, "each layer feeds the next, returning sequences, with no Masking"),
-           ("go_backwards", "no layer runs go_backwards (--go-backwards)")]
+           ("go_backwards", "no layer runs go_backwards (--go-backwards, or "
+                            "--go-backwards=NAME,... for some layers)"),
+           (None, "the layers compute in float32, as the file cannot record a mixed_float16 "
+                  "policy (--dtype mixed_float16 computes as such a model would)")]
     if lstm:
         out.append(("activation", "LSTM activation tanh (--activation)"))
         out.append(("recurrent_activation", "LSTM recurrent activation sigmoid"
