@@ -5,6 +5,7 @@ Public API (each import is lazy, so ``import lstm_inspector`` stays light)::
     import lstm_inspector as li
     model = li.load_model("model.h5")              # CuDNNLSTM/LSTM layers, canonical weights
     feats = li.load_features("utt.htk")            # (T, d) float32 + metadata
+    model, x = li.run_front(model, feats.data)     # the layers before the first LSTM (if any)
     ref = li.run_reference(model, feats.data)      # instrumented NumPy forward pass
     other = li.run_backend(model, feats.data)      # cuDNN on a GPU, else TF / torch on CPU
     report = li.compare(ref, other)                # where and why they part
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
     "run_reference", "run_backend", "compare", "run_impl", "load_outputs", "diagnose",
-    "model_answer", "load_initial_state", "__version__",
+    "model_answer", "load_initial_state", "run_front", "__version__",
 ]
 
 
@@ -32,6 +33,16 @@ def load_model(path, **overrides):
     from .io.models import load_model as _load
 
     return _load(path, **overrides)
+
+
+def run_front(model, x):
+    """``(model, lstm_input)``: the model's input ``x`` through the layers before its first
+    LSTM (Dense, Conv1D/2D, normalisation, Embedding...; see ``core.front``), and the model
+    that knows it ran (and the mask it made). Run the paths on ``lstm_input`` with that model;
+    ``model.unfaithful()`` names what no path computes."""
+    from .core.front import run_front as _run
+
+    return _run(model, x)
 
 
 def load_features(path, **options):
@@ -112,10 +123,13 @@ def _model_and_x(model, x):
 
     from .core.reference import check_input
 
+    from .core.front import run_front
+
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     if isinstance(x, (str, os.PathLike)):
         x = load_features(x).data
+    model, x = run_front(model, x)
     return model, check_input(model, x)
 
 

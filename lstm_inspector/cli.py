@@ -160,13 +160,16 @@ def _load(args, layer_alone: bool = True):
     if alone:
         model = model.sub_model(_layer_index(args, model))
     # with --layer, check_input names the layer the width must match
+    from .core.front import features_width, run_front
+
     try:
-        check_features(feats, input_size=None if alone else model.input_size)
+        check_features(feats, input_size=None if alone else features_width(model))
     except InspectorError as exc:
         from .core.reference import width_hint
 
         raise InspectorError(f"{exc}{width_hint(model)}") from None
-    x = check_input(model, feats.data)
+    model, x = run_front(model, feats.data)  # the model's input -> the first LSTM's
+    x = check_input(model, x)
     return model, feats, x
 
 
@@ -198,8 +201,9 @@ def cmd_info(args) -> int:
             "source": model.source, "format": model.file_format,
             "keras_version": model.keras_version, "notes": list(model.notes),
             "mask_value": model.mask_value, "assumptions": list(model.assumptions),
-            "not_computed": list(model.unfaithful()),
+            "not_computed": list(model.unfaithful(features_given=False)),
             "front": None if model.front is None else model.front.describe(),
+            "features_width": _features_width(model),
             "chain": [layer.name for layer in model.chain] if _has_chain(model) else [],
             "layers": [{
                 "name": l.name, "kind": l.kind, "bidirectional": l.bidirectional,
@@ -216,9 +220,25 @@ def cmd_info(args) -> int:
     if _has_chain(model):
         names = ", ".join(layer.name for layer in model.chain)
         print(f"runnable chain: {names} (input width {model.input_size})")
+        if model.front is not None and model.front.runs and model.features_are != "lstm-input":
+            from .core.front import features_width
+
+            width = features_width(model)
+            print(f"features: the model's input (width {width if width else 'not recorded'}); "
+                  f"the front runs on them first (--features-are lstm-input: width "
+                  f"{model.input_size}, the front skipped)")
     else:
         print("runnable chain: none (no layer of this model can be run)")
     return 0
+
+
+def _features_width(model):
+    from .core.front import features_width
+
+    try:
+        return features_width(model)
+    except InspectorError:
+        return None
 
 
 def _has_chain(model) -> bool:

@@ -70,13 +70,17 @@ def _walk(layers):
 
 
 def randomize(model, seed=0, scale=0.5):
-    """Give every weight seeded normal values (biases included, so bias bugs show)."""
+    """Give every weight seeded normal values (biases included, so bias bugs show); a
+    normalisation's moving variance gets positive ones (0.1 + |normal|)."""
     rng = np.random.default_rng(seed)
     for layer in _walk(model.layers):
         weights = layer.get_weights()
         if weights:
-            layer.set_weights([(scale * rng.standard_normal(w.shape)).astype(w.dtype)
-                               for w in weights])
+            names = [v.name for v in layer.weights]
+            new = [(scale * rng.standard_normal(w.shape)).astype(w.dtype) for w in weights]
+            new = [np.abs(w) + w.dtype.type(0.1) if "moving_variance" in name else w
+                   for w, name in zip(new, names)]
+            layer.set_weights(new)
 
 
 def save(model, folder, filename, weights_only=False, seed=0) -> Written:

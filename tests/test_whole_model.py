@@ -78,9 +78,20 @@ def test_the_backward_layer_runs_with_its_own_activations(own_backward):
 def test_cudnn_paths_refuse_a_relu_backward_layer(own_backward):
     from lstm_inspector.backends.common import cudnn_activation_problem
 
-    path, _, _ = own_backward
+    path, _, x = own_backward
     sentence = cudnn_activation_problem(load_model(path), "torch's nn.LSTM")
     assert "backward layer uses activation=relu" in sentence
+    import optional
+
+    if not optional.installed("torch"):
+        if optional.in_ci():
+            pytest.fail("torch is required in CI")
+        return
+    from lstm_inspector import InspectorError
+    from lstm_inspector.backends import run_backend
+
+    with pytest.raises(InspectorError, match="backward layer uses activation=relu"):
+        run_backend(load_model(path), x, backend="torch-cpu")
 
 
 # ---- 2-5. What the tool names instead of agreeing -------------------------------------------

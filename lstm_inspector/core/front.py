@@ -36,14 +36,45 @@ class Front:
     stopped_at: str = ""
     mask_from: str = ""
     ran: bool = False
+    step_shape: tuple | None = None
+    output_shape: tuple = ()
+
+    @property
+    def input_width(self) -> int | None:
+        """Columns of the features the front reads: the product of the model's per-frame input
+        shape (1 for token ids), None when the file does not record it."""
+        if self.step_shape is None or any(v is None for v in self.step_shape):
+            return None
+        return int(np.prod(self.step_shape)) if self.step_shape else 1
+
+    def run(self, x: np.ndarray) -> tuple:
+        """``(y, keep)``: the first LSTM's input (T', d) float64 and Keras's mask (or None)
+        from the model's input ``x`` (T, d) (reshaped to the model's per-frame shape)."""
+        y = np.asarray(x, np.float64)
+        if self.step_shape == ():  # token ids, one per frame
+            y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+        elif self.step_shape is not None and len(self.step_shape) > 1 and y.ndim == 2:
+            if self.input_width != y.shape[1]:
+                raise InspectorError(f"the features have {y.shape[1]} columns but the model "
+                                     f"reads frames of shape {self.step_shape}")
+            y = y.reshape((y.shape[0],) + tuple(self.step_shape))
+        keep = None
+        for layer in self.layers:
+            y, keep = layer.apply(y, keep)
+        if y.ndim != 2:
+            raise InspectorError(f"the layers before the first LSTM give frames of shape "
+                                 f"{y.shape[1:]}, not vectors")
+        return y, keep
 
     @property
     def runs(self) -> bool:
         """True when the tool computes every layer of the front."""
         return not self.stopped_at
 
-    def unfaithful(self, features_are: str) -> tuple:
-        """What the paths do not compute of the front, as sentences (empty once it ran)."""
+    def unfaithful(self, features_are: str, features_given: bool = True) -> tuple:
+        """What the paths do not compute of the front, as sentences (empty once it ran).
+        ``features_given`` False: what the tool cannot compute whatever the features are
+        (a model described before any run)."""
         if self.ran:
             return ()
         if features_are == "lstm-input":
@@ -55,12 +86,40 @@ class Front:
         if self.stopped_at:
             return (f"{self.stopped_at}; the features went straight to the first LSTM (say "
                     f"{LSTM_INPUT_OPTION} if they already are its input)",)
-        return ("the layers before the first LSTM did not run on the features",)
+        if not features_given:
+            return ()
+        return (f"the layers before the first LSTM ({self.names()}) did not run on the "
+                f"features",)
+
+    def names(self) -> str:
+        return ", ".join(layer.describe() for layer in self.layers) or "none"
 
     def describe(self) -> str:
-        names = ", ".join(layer.describe() for layer in self.layers) or "none run"
         stop = f"; stops: {self.stopped_at}" if self.stopped_at else ""
-        return f"front (before the first LSTM): {names}{stop}"
+        ran = f"; ran, giving the LSTM {self.output_shape}" if self.ran else ""
+        return f"front (before the first LSTM): {self.names()}{stop}{ran}"
 
 
-__all__ = ["Front", "LSTM_INPUT_OPTION"]
+def features_width(model) -> int | None:
+    """The width the user's features must have: the front's input width when the front runs on
+    them (None: the file does not record it), else the first LSTM's input width."""
+    front = model.front
+    if front is None or front.ran or not front.runs or model.features_are == "lstm-input":
+        return model.input_size
+    return front.input_width
+
+
+def run_front(model, x) -> tuple:
+    """``(model, lstm_input)``: the features ``x`` (the model's input) through the front, and
+    the model with ``front.ran`` and the front's mask (``input_mask``) set. Unchanged when the
+    model has no front, the features are the LSTM's input, the front cannot run, or it ran."""
+    front = model.front
+    if front is None or front.ran or not front.runs or model.features_are == "lstm-input":
+        return model, x
+    y, keep = front.run(x)
+    y = y.astype(np.float32)  # features are float32, as Keras's own front computes them
+    ran = replace(front, ran=True, output_shape=tuple(y.shape))
+    return replace(model, front=ran, input_mask=keep), y
+
+
+__all__ = ["Front", "LSTM_INPUT_OPTION", "run_front", "features_width"]

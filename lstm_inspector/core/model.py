@@ -233,11 +233,12 @@ class Model:
                        not_computed=own, front=None, features_are="lstm-input",
                        input_mask=None)
 
-    def unfaithful(self) -> tuple:
+    def unfaithful(self, features_given: bool = True) -> tuple:
         """Sentences naming what the file's model computes that no path here computes: the
         loader's ``not_computed`` about what runs (a sentence about one recurrent layer counts
         only when it is in the runnable chain), and a front layer the tool cannot run while
-        the features are the model's input."""
+        the features are the model's input (or a front that did not run on them:
+        ``features_given`` False leaves that out, for a model described before any run)."""
         try:
             running = {_node_name(l.name) for l in self.chain}
         except InspectorError:
@@ -245,7 +246,7 @@ class Model:
         idle = {_node_name(l.name) for l in self.layers} - running
         out = [n for n in self.not_computed if _note_subject(n) not in idle]
         if self.front is not None:
-            out += list(self.front.unfaithful(self.features_are))
+            out += list(self.front.unfaithful(self.features_are, features_given))
         return tuple(dict.fromkeys(out))
 
     def run_notes(self) -> tuple:
@@ -256,7 +257,13 @@ class Model:
         except InspectorError:
             running = set()
         idle = {_node_name(l.name) for l in self.layers} - running
-        return tuple(n for n in self.notes if _note_subject(n) not in idle)
+        notes = tuple(n for n in self.notes if _note_subject(n) not in idle)
+        if self.front is not None and self.front.ran:
+            notes += (f"the features are the model's input: the layers before the first LSTM "
+                      f"({self.front.names()}) ran in NumPy, as Keras computes them, and every "
+                      f"path compared the LSTMs on their output, shape "
+                      f"{self.front.output_shape}",)
+        return notes
 
     def with_reading(self, reading: Reading | str) -> "Model":
         """Every runnable layer read under ``reading`` instead of its true reading."""
@@ -285,7 +292,7 @@ class Model:
         if self.front is not None:
             lines.append(f"  {self.front.describe()}")
         lines += [f"  note: {n}" for n in self.notes]
-        lines += [f"  NOT COMPUTED: {n}" for n in self.unfaithful()]
+        lines += [f"  NOT COMPUTED: {n}" for n in self.unfaithful(features_given=False)]
         return "\n".join(lines)
 
 

@@ -68,6 +68,11 @@ def check_input(model: Model, x) -> np.ndarray:
 def width_hint(model: Model) -> str:
     """" (...)" naming the layer that feeds the first LSTM (an Embedding: say what to give), or ""."""
     feeder = next((n for n in model.notes if " is fed by " in n), "")
+    front = model.front
+    if front is not None and front.runs and not front.ran and model.features_are != "lstm-input":
+        return (f" (the features are the model's input, which the layers before the first "
+                f"LSTM read; --features-are lstm-input gives the LSTM's own input, "
+                f"(frames, {model.input_size}))")
     if "(Embedding)" in feeder:
         return (f" ({feeder.split(', so ')[0]}: the tool does not run the Embedding, so give "
                 f"its output vectors, (frames, {model.input_size}), not token ids)")
@@ -218,7 +223,14 @@ def chain_input(x: np.ndarray, keep) -> np.ndarray:
 
 
 def model_mask(model: Model, x: np.ndarray):
-    """(T,) bool mask of ``x`` under the model's ``Masking`` layer, or None when it has none."""
+    """(T,) bool mask of ``x`` under the model's ``Masking`` layer, or the mask the front
+    computed (``core.front.run_front``), or None when it has none."""
+    if model.input_mask is not None:
+        keep = np.asarray(model.input_mask, bool)
+        if keep.shape != (len(x),):
+            raise InspectorError(f"the front's mask has {keep.size} steps but the LSTM's input "
+                                 f"has {len(x)}")
+        return keep
     if model.mask_value is None:
         return None
     return masking.input_mask(x, model.mask_value)

@@ -159,7 +159,7 @@ class Controller(QtCore.QObject):
         from ..paths.diagnosis import diagnose
 
         which = self.diagnosed_path()
-        model, x, report = s.model, s.features.data, s.report
+        s_model, s_x, report = s.model, s.features.data, s.report
         trace = s.trace_b if which == "b" else s.trace_a
         # the report's own comparison serves when it is "float32 reference vs this path"
         reuse = which == "b" and s.path_a == REFERENCE and s.dtype == "float32"
@@ -167,6 +167,9 @@ class Controller(QtCore.QObject):
         atol, rtol = report.atol, report.rtol
 
         def work(progress):
+            from ..core.front import run_front
+
+            model, x = run_front(s_model, s_x)  # as pipeline.compute fed the paths
             if reuse:
                 return diagnose(model, x, trace, report=report, progress=progress)
             return diagnose(model, x, trace, reference=reference, atol=atol, rtol=rtol,

@@ -80,10 +80,11 @@ def load_feature_file(path, progress=None):
 
 def check_inputs(model, features) -> None:
     """Refuse features that do not fit the model, naming the feature file (as ``compare`` does)."""
+    from ..core.front import features_width
     from ..io.features import Features, check_features
 
     check_features(Features(features.data, features.frame_shift, features.source or "features",
-                            None, "loaded"), input_size=model.input_size)
+                            None, "loaded"), input_size=features_width(model))
 
 
 @dataclass
@@ -106,10 +107,14 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
     ``trace_a`` / ``trace_b`` given: reused instead of rerun (a changed tolerance only recompares,
     a changed backend only reruns B). ``previous_report`` of those same traces: a changed
     tolerance re-thresholds it (``Report.with_tolerance``) instead of analysing again. The
-    report comes back frozen: views and exports only read it.
+    report comes back frozen: views and exports only read it. ``x`` is the model's input: the
+    layers before the first LSTM run on it first (``core.front``), and the paths compare the
+    LSTMs on their output (the traces' ``x``).
     """
     from ..core.compare import compare
+    from ..core.front import run_front
 
+    model, x = run_front(model, x)  # the model's input -> the first LSTM's (core.front)
     if isinstance(initial_state, (str, Path)):
         from ..io.initial_state import load_initial_state
 

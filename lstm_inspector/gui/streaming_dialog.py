@@ -41,8 +41,10 @@ def run_streaming_check(window, chunk: int | None = None, bug: str | None = None
     path = streaming_path(s.path_b)
     QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
     try:
-        report = stream_check(s.model, s.features.data, path, chunk, bug=bug, atol=s.atol,
-                              rtol=s.rtol)
+        from ..core.front import run_front
+
+        model, x = run_front(s.model, s.features.data)  # the LSTM's input (core.front)
+        report = stream_check(model, x, path, chunk, bug=bug, atol=s.atol, rtol=s.rtol)
     except InspectorError as exc:
         dialogs.error_box(window, str(exc))
         return None

@@ -48,8 +48,10 @@ def option_sentences(name: str, rnn_config: dict, cell: dict, wrapper: dict) -> 
     (``wrapper``: a Bidirectional / TimeDistributed config around it, or {})."""
     out = []
     if rnn_config.get("time_major"):
-        out.append(f"layer '{name}' is time_major (it reads its input as (time, batch, "
-                   f"features)), which the tool does not reimplement")
+        out.append(f"layer '{name}' is time_major: it reads its input as (time, batch, "
+                   f"features), so fed one (1, T, d) sequence Keras runs each of the T frames "
+                   f"as its own one-step sequence from zeros; the tool does not reimplement "
+                   f"that")
     unknown = sorted(set(unknown_options(rnn_config)) | set(unknown_options(cell))
                      | set(unknown_options(wrapper)))
     if unknown:

@@ -71,9 +71,10 @@ def summarize(rows, total: int | None = None) -> dict:
 
 
 def exit_code(rows) -> int:
-    """0 every utterance agrees, 1 any diverges, 2 none diverges but some could not run."""
+    """0 every utterance agrees, 1 any diverges (or agrees on something else than the file's
+    model: ``faithful`` false), 2 none diverges but some could not run."""
     kinds = {r["kind"] for r in rows}
-    if kinds & {"precision", "structural"}:
+    if kinds & {"precision", "structural"} or any(r.get("faithful") is False for r in rows):
         return 1
     if "error" in kinds or not rows:
         return 2

@@ -129,6 +129,7 @@ def sweep_utterance(settings: SweepSettings, utterance) -> dict:
 
 def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     from ..core.compare import compare
+    from ..core.fidelity import faithful
     from ..core.head import model_answer
     from ..core.reference import check_input, run_reference
     from ..io.features import check_features, load_features
@@ -138,8 +139,11 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     model = prepare(settings)
     feats = load_features(utterance.address, feature=settings.feature)
     # with a layer, check_input's sentence names the layer whose width the features must have
-    check_features(feats, input_size=model.input_size if settings.layer is None else None)
-    x = check_input(model, feats.data)
+    from ..core.front import features_width, run_front
+
+    check_features(feats, input_size=features_width(model) if settings.layer is None else None)
+    model, x = run_front(model, feats.data)  # the model's input -> the first LSTM's
+    x = check_input(model, x)
     row["frames"] = int(x.shape[0])
     reference = run_reference(model, x, dtype=settings.dtype)
     other = _path_b(settings, model, x, reference, utterance)
@@ -153,6 +157,8 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
         "max_error": report.max_error(),
         "backend": other.meta.get("backend"),
         "answer": None if answer is None else answer_row(answer),
+        # False: the paths did not compute what the file's model computes (core.fidelity)
+        "faithful": faithful(report),
     }
 
 
