@@ -100,10 +100,10 @@ def _time_major(K):
                          K.layers.LSTM(4, return_sequences=True, time_major=True)])
 
 
-def _cell_state_head(K):
+def _two_states_head(K):
     x = K.layers.Input((None, 3))
-    _, _, c = K.layers.LSTM(4, return_state=True, name="lstm")(x)
-    return K.Model(x, K.layers.Dense(2, name="on_c")(c))
+    _, h, c = K.layers.LSTM(4, return_state=True, name="lstm")(x)
+    return K.Model(x, K.layers.Dense(2, name="on_hc")(K.layers.Concatenate()([h, c])))
 
 
 def _nested_twice(K):
@@ -121,7 +121,7 @@ def _lambda_front(K):
 
 NAMED = {  # builder, words the verdict must hold
     "time_major": (_time_major, "time_major"),
-    "cell_state_head": (_cell_state_head, "return_state"),
+    "two_states_head": (_two_states_head, "return_state"),
     "nested_twice": (_nested_twice, "called 2 times"),
     "lambda_front": (_lambda_front, "layer 'scale' (Lambda)"),
 }
@@ -139,6 +139,35 @@ def test_what_the_tool_does_not_compute_is_named_never_agreed(name, tmp_path):
     code, data = compare_json(path, tmp_path / "x.npy")
     assert code == 1 and not data["faithful"], data["verdict"]
     assert words in data["verdict"] and "not what the file's model computes" in data["verdict"]
+
+
+@pytest.mark.parametrize("reads", ["c", "backward_h"])
+def test_a_head_on_a_returned_state_is_computed(reads, tmp_path):
+    """``Dense`` on the cell state an LSTM returns (``return_state=True``), or on the backward
+    h a Bidirectional returns: the model's answer is Keras's."""
+    from lstm_inspector.core.head import model_answer
+
+    K = model_files.keras()
+    x_in = K.layers.Input((None, 3))
+    if reads == "c":
+        _, _, state = K.layers.LSTM(4, return_state=True, name="lstm")(x_in)
+    else:
+        outs = K.layers.Bidirectional(K.layers.LSTM(4, return_state=True,
+                                                    go_backwards=False), name="bi")(x_in)
+        state = outs[3]
+    model = K.Model(x_in, K.layers.Dense(2, activation="softmax", name="on_state")(state))
+    path = model_files.save(model, tmp_path, f"state_{reads}.h5", seed=9).path
+    x = features(14, 3, seed=10)
+    np.save(tmp_path / "x.npy", x)
+    (expected,) = keras_output(path, x)
+    loaded = load_model(path)
+    assert not loaded.unfaithful(), loaded.unfaithful()
+    ref = run_reference(loaded, x, dtype="float64")
+    answer = model_answer(loaded, ref, ref)
+    assert np.abs(answer.a - expected).max() < 1e-5
+    code, data = compare_json(path, tmp_path / "x.npy", backend="tf-cpu")
+    assert code == 0 and data["faithful"]
+    assert np.abs(np.asarray(data["model_output"]["a"]) - expected).max() < 1e-5
 
 
 # ---- 6. Weights-only guesses ----------------------------------------------------------------

@@ -94,6 +94,7 @@ class Head:
     layers: tuple = ()
     stopped_at: str = ""
     class_names: tuple = ()
+    reads: tuple = ()  # (direction, "h" | "c"): a returned state (return_state=True), not the output
 
     @property
     def complete(self) -> bool:
@@ -118,13 +119,24 @@ class Head:
 
     def describe(self) -> str:
         steps = " -> ".join(layer.describe() for layer in self.layers) or "nothing"
+        if self.reads:
+            steps = f"the {self.reads[1]} that '{self.after}' returns ({self.reads[0]}) -> {steps}"
         return steps + (f"; {self.stopped_at}" if self.stopped_at else "")
 
 
 def chain_output(model, trace) -> np.ndarray:
     """What the chain's last layer hands on in Keras: its output sequence (T, out), or, with
-    ``return_sequences=False``, the output of the step each direction computed last (out,)."""
+    ``return_sequences=False``, the output of the step each direction computed last (out,);
+    or, when the head reads a state the layer returns (``return_state=True``: Keras's outputs
+    ``[y, h_fwd, c_fwd, h_bwd, c_bwd]``), that direction's h or c after its last processed
+    step (H,) (under a mask, the state carried through the masked steps)."""
     last = model.chain[-1]
+    head = model.head_for(last.name)
+    if head is not None and head.reads:
+        direction, which = head.reads
+        lt = trace.layer(len(model.chain) - 1, direction)
+        states = lt.h if which == "h" else lt.c
+        return states[0] if last.processing_reversed(direction) else states[-1]
     if last.return_sequences:
         return trace.output
     k = len(model.chain) - 1

@@ -100,6 +100,7 @@ def read_heads(nodes, specs, arrays_of, class_names=()) -> dict:
         return {}
     last = specs[-1]
     key, name, layers, stopped = last.output_key, last.name, [], ""
+    reads = ()
     while True:
         users = [node for node in nodes if key in node.inputs]
         if not users:
@@ -110,10 +111,12 @@ def read_heads(nodes, specs, arrays_of, class_names=()) -> dict:
             break
         node = users[0]
         if reads_state(node, key):
-            stopped = (f"layer '{node.name}' ({node.class_name}) reads a state that '{name}' "
-                       f"returns (return_state=True), not its output; the tool does not run "
-                       f"it")
-            break
+            reads = returned_state(node, key, last) if key == last.output_key else None
+            if not reads:
+                stopped = (f"layer '{node.name}' ({node.class_name}) reads a state that "
+                           f"'{name}' returns (return_state=True), not its output; the tool "
+                           f"does not run it")
+                break
         if node.inputs != [key]:
             stopped = _not_run(node, ": it also takes other tensors")
             break
@@ -123,7 +126,20 @@ def read_heads(nodes, specs, arrays_of, class_names=()) -> dict:
             break
         layers.append(layer)
         key, name = node.key, node.name
-    return {last.name: Head(last.name, tuple(layers), stopped, tuple(class_names))}
+    return {last.name: Head(last.name, tuple(layers), stopped, tuple(class_names), reads)}
+
+
+def returned_state(node, key, spec) -> tuple:
+    """``(direction, "h" | "c")`` of the state ``node`` reads from ``spec``'s outputs
+    (``[y, h, c]``, Bidirectional ``[y, h_fwd, c_fwd, h_bwd, c_bwd]``), () when it reads
+    several tensors or a state the tool does not have."""
+    index = [t for k, t in zip(node.inputs, node.tensors or ()) if k == key]
+    if len(index) != 1 or len(node.inputs) != 1 or not 1 <= index[0] <= 4:
+        return ()
+    direction = "forward" if index[0] <= 2 else "backward"
+    if direction == "backward" and spec.node.class_name != "Bidirectional":
+        return ()
+    return direction, "h" if index[0] % 2 == 1 else "c"
 
 
 def reads_state(node, key) -> bool:
@@ -131,16 +147,20 @@ def reads_state(node, key) -> bool:
     return any(k == key and t for k, t in zip(node.inputs, node.tensors or ()))
 
 
-def state_readers(nodes, specs) -> list:
+def state_readers(nodes, specs, heads=None) -> list:
     """Sentences naming layers that read the states a recurrent layer returns
-    (``return_state=True``): the tool computes the output sequence, not what they read."""
+    (``return_state=True``) where the model's head (``heads``, :func:`read_heads`) does not
+    compute what they read."""
+    handled = {(h.after, h.layers[0].name) for h in (heads or {}).values()
+               if h.reads and h.layers}
     out = []
     recurrent = {spec.node.key for spec in specs}  # an initial state: see initial_state_from
     for spec in specs:
         if not spec.return_state:
             continue
         for node in nodes:
-            if node.key not in recurrent and reads_state(node, spec.output_key):
+            if (node.key not in recurrent and reads_state(node, spec.output_key)
+                    and (spec.name, node.name) not in handled):
                 out.append(f"layer '{spec.name}' returns its states (return_state=True) and "
                            f"layer '{node.name}' ({node.class_name}) reads them; the tool "
                            f"computes the output sequence, not what follows the states")

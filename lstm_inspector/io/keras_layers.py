@@ -198,5 +198,5 @@ def _layers_from_config(config: dict, builder: _Builder, group_of) -> list:
         builder.notes.extend(spec.notes)
         builder.not_computed.extend(spec.not_computed)
     builder.heads = keras_head.read_heads(nodes, specs, builder.head_arrays, builder.class_names)
-    builder.not_computed.extend(keras_head.state_readers(nodes, specs))
+    builder.not_computed.extend(keras_head.state_readers(nodes, specs, builder.heads))
     return _wire(specs, layers, nodes, builder)
