@@ -215,3 +215,24 @@ def test_crnn_sweep_agrees(crnn):
     rows = json.loads(out)["rows"]
     assert len(rows) == 3 and all(r["kind"] == "agree" and r["faithful"] for r in rows)
     assert all(r["max_error"] <= 1e-5 for r in rows)
+
+
+@pytest.mark.parametrize("name", ["embedding_mask_zero", "masking_then_dense"])
+@pytest.mark.parametrize("backend", ["tf-cpu", "torch-cpu"])
+def test_backends_run_the_front_and_its_mask(built, tmp_path, name, backend):
+    """tf-cpu applies the front's mask through Keras's own; torch runs the kept steps only."""
+    import optional
+
+    if backend == "torch-cpu" and not optional.installed("torch"):
+        if optional.in_ci():
+            pytest.fail("torch is required in CI")
+        pytest.skip("torch is not installed")
+    path, x, _, expected = built[name]
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run_cli("compare", path, tmp_path / "x.npy", "--backend", backend,
+                             "--json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    assert data["faithful"] and data["masked_steps"]
+    ran, y = run_front(load_model(path), x)
+    assert data["masked_steps"] == np.flatnonzero(~ran.input_mask).tolist()
