@@ -276,6 +276,7 @@ def cmd_compare(args) -> int:
         answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
         out["model_output"] = None if answer is None else answer.to_dict()
         out["notes"] = all_notes(model, feats.notes, (ref, other), report.notes)
+        out["front"] = None if model.front is None else model.front.to_dict()
         print(json.dumps(out, indent=2))
     else:
         print(format_report(report, model, feats))

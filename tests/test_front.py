@@ -203,6 +203,7 @@ def test_crnn_on_its_raw_spectrogram_agrees_with_keras(crnn, backend):
     data = json.loads(out)
     assert data["faithful"] and data["agree"]
     assert any("ran in NumPy" in n and "(40, 32)" in n for n in data["notes"])
+    assert data["front"]["ran"] and data["front"]["lstm_input_shape"] == [40, 32]
     for side in ("a", "b"):
         answer = np.asarray(data["model_output"][side], np.float64)
         assert np.abs(answer - expected[-1]).max() <= 1e-5

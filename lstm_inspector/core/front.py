@@ -91,6 +91,13 @@ class Front:
         return (f"the layers before the first LSTM ({self.names()}) did not run on the "
                 f"features",)
 
+    def to_dict(self) -> dict:
+        """The JSON fields: the layers (input first), whether they ran on the features, the
+        LSTM's input shape they gave, the layer that stopped them, the mask's source."""
+        return {"layers": [layer.describe() for layer in self.layers], "ran": self.ran,
+                "lstm_input_shape": list(self.output_shape) if self.ran else None,
+                "stopped_at": self.stopped_at or None, "mask_from": self.mask_from or None}
+
     def names(self) -> str:
         return ", ".join(layer.describe() for layer in self.layers) or "none"
 
