@@ -89,9 +89,10 @@ def cases():
 CASES = cases()
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """name -> (file, features, Keras's LSTM input, Keras's output)."""
+@pytest.fixture(scope="module", params=[".h5", ".keras"])
+def built(tmp_path_factory, request):
+    """name -> (file, features, Keras's LSTM input, Keras's output), saved as HDF5 and as a
+    ``.keras`` zip (whose variables are numbered, not named)."""
     K = model_files.keras()
     folder = tmp_path_factory.mktemp("front")
     out = {}
@@ -103,7 +104,7 @@ def built(tmp_path_factory):
             y = layer(y)
         lstm = K.layers.LSTM(3, return_sequences=True, name="lstm")
         model = K.Model(inputs, lstm(y))
-        path = model_files.save(model, folder, f"{name}.h5", seed=10 + k).path
+        path = model_files.save(model, folder, f"{name}{request.param}", seed=10 + k).path
         loaded = K.models.load_model(str(path), compile=False)
         feed = x[:12] if name == "permute" else x
         batch = feed.reshape((1, len(feed)) + shape)

@@ -196,8 +196,25 @@ def vars_arrays(f, node) -> dict:
     if not found:
         return {}
     variables = found[0]
-    return {leaf: np.asarray(variables[str(k)][()]) for k, leaf in enumerate(("kernel", "bias"))
+    return {leaf: np.asarray(variables[str(k)][()]) for k, leaf in enumerate(var_names(node))
             if str(k) in variables}
+
+
+def var_names(node) -> tuple:
+    """The names of a layer's variables in the order a ``.keras`` file numbers them (``vars/0``,
+    ``vars/1``...): a normalisation's depend on ``scale`` / ``center``."""
+    class_name, config = node.class_name, node.config
+    if class_name == "TimeDistributed":
+        inner = config.get("layer") or {}
+        class_name, config = inner.get("class_name", ""), inner.get("config") or {}
+    if class_name == "Embedding":
+        return ("embeddings",)
+    if class_name in ("BatchNormalization", "LayerNormalization"):
+        names = tuple(k for k, flag in (("gamma", "scale"), ("beta", "center"))
+                      if config.get(flag, True))
+        return names + (("moving_mean", "moving_variance")
+                        if class_name == "BatchNormalization" else ())
+    return ("kernel", "bias")
 
 
 # ---- class names --------------------------------------------------------------------------
