@@ -214,6 +214,17 @@ def test_every_recurrent_config_key_is_read_or_known_irrelevant():
                                      merge_mode="sum"),
               K.layers.TimeDistributed(K.layers.Dense(2)),
               tf.compat.v1.keras.layers.CuDNNLSTM(3, return_sequences=True)]
+    try:  # Keras 3 writes a few keys of its own (seed, zero_output_for_mask...)
+        import keras as keras3
+
+        L3 = keras3.layers
+        if keras3.__version__.startswith("3."):
+            layers += [L3.LSTM(**{k: v for k, v in lstm.items()
+                                     if k not in ("time_major", "implementation")}),
+                       L3.RNN(L3.StackedRNNCells([L3.LSTMCell(3)])),
+                       L3.Bidirectional(L3.LSTM(3), backward_layer=L3.LSTM(3, go_backwards=True))]
+    except ImportError:
+        pass
     keys = set()
     for layer in layers:
         config = layer.get_config()
