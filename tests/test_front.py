@@ -238,3 +238,25 @@ def test_backends_run_the_front_and_its_mask(built, tmp_path, name, backend):
     assert data["faithful"] and data["masked_steps"]
     ran, y = run_front(load_model(path), x)
     assert data["masked_steps"] == np.flatnonzero(~ran.input_mask).tolist()
+
+
+def test_a_masking_right_before_the_lstm_works_on_either_input(tmp_path):
+    """Lambda -> Masking -> LSTM: the front stops at the Lambda, but given the LSTM's input the
+    mask is Keras's (computed from that input), so the verdict is a plain agree."""
+    K = model_files.keras()
+    inputs = K.layers.Input((None, 4))
+    y = K.layers.Lambda(lambda t: t * 1.0, name="same")(inputs)
+    y = K.layers.Masking(0.0)(y)
+    model = K.Model(inputs, K.layers.LSTM(3, return_sequences=True)(y))
+    path = model_files.save(model, tmp_path, "lambda_mask.h5", seed=6).path
+    x = silent(rng(7).standard_normal((15, 4)).astype(np.float32), [2, 12, 13, 14])
+    np.save(tmp_path / "x.npy", x)
+    loaded = load_model(path, features_are="lstm-input")
+    assert loaded.mask_value == 0.0 and not loaded.unfaithful(), loaded.unfaithful()
+    expected = np.asarray(K.models.load_model(str(path), compile=False)(x[None]))[0]
+    assert np.abs(run_reference(loaded, x, dtype="float64").output - expected).max() < 1e-5
+    code, out, err = run_cli("compare", path, tmp_path / "x.npy", "--backend", "tf-cpu",
+                             "--features-are", "lstm-input", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["masked_steps"] == [2, 12, 13, 14], out + err
+    assert not load_model(path).front.runs and load_model(path).unfaithful()

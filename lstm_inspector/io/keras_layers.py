@@ -153,8 +153,9 @@ def _wire(specs, layers, nodes, builder):
             notes.append(f"layer '{specs[0].name}' is fed by '{node.name}' ({node.class_name}), "
                          f"so its input is that layer's output, not the model's input")
             builder.front = keras_front.read_front(specs[0], nodes, builder.head_arrays)
-            if not builder.front.runs:  # a Masking the front computes is no identity
-                between += first
+            if first:  # a Masking right before the LSTM: its mask comes from the LSTM's input
+                _first_mask(first[0], out, builder)
+                builder.front = replace(builder.front, mask_from="")
         elif first:
             _first_mask(first[0], out, builder)  # the nearest Masking decides
     for node in {id(n): n for n in between}.values():
