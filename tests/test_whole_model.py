@@ -238,3 +238,12 @@ def test_every_recurrent_config_key_is_read_or_known_irrelevant():
     # and a key nobody knows makes the layer "not computed", by name
     sentences = keras_options.option_sentences("lstm", {"units": 3, "new_knob": 2.0}, {}, {})
     assert sentences and "new_knob" in sentences[0]
+
+
+def test_exports_refuse_a_backward_layer_with_its_own_activations(own_backward, tmp_path):
+    from lstm_inspector import InspectorError
+    from lstm_inspector.export import export_model
+
+    path, _, x = own_backward
+    with pytest.raises(InspectorError, match="backward layer with its own activations"):
+        export_model(load_model(path), "numpy", tmp_path / "port.py", x=x)

@@ -14,8 +14,13 @@ def refuse_bidirectional_go_backwards(model, format_name: str) -> None:
 
 
 def refuse_activations(model, known, format_name: str) -> None:
-    """Every chain layer's activations must be among ``known``."""
+    """Every chain layer's activations must be among ``known``, and a backward layer's the same
+    as its forward layer's (the writers write one pair per layer)."""
     for layer in model.chain:
+        pairs = {(s.activation, s.recurrent_activation) for s in layer.directions.values()}
+        if len(pairs) > 1:
+            raise InspectorError(f"layer '{layer.name}' has a backward layer with its own "
+                                 f"activations, which the {format_name} export does not write")
         for name in (layer.recurrent_activation, layer.activation):
             if name not in known:
                 raise InspectorError(f"layer '{layer.name}' uses activation {name}, which the "
