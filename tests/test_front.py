@@ -260,3 +260,18 @@ def test_a_masking_right_before_the_lstm_works_on_either_input(tmp_path):
     data = json.loads(out)
     assert code == 0 and data["masked_steps"] == [2, 12, 13, 14], out + err
     assert not load_model(path).front.runs and load_model(path).unfaithful()
+
+
+def test_features_that_do_not_fit_the_front_get_one_sentence(built, tmp_path):
+    from lstm_inspector import InspectorError
+    from dataclasses import replace
+
+    path, x, _, _ = built["dense"]
+    model = load_model(path)
+    unknown = replace(model, front=replace(model.front, step_shape=None))  # width not recorded
+    with pytest.raises(InspectorError, match=r"layer '\w+' \(Dense\) before the first LSTM "
+                                             r"cannot read frames of shape \(3,\)"):
+        run_front(unknown, x[:, :3])
+    np.save(tmp_path / "narrow.npy", x[:, :3])
+    code, out, err = run_cli("compare", path, tmp_path / "narrow.npy", "--backend", "numpy64")
+    assert code == 2 and "3 columns" in err and "--features-are lstm-input" in err

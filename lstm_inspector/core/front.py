@@ -60,7 +60,13 @@ class Front:
             y = y.reshape((y.shape[0],) + tuple(self.step_shape))
         keep = None
         for layer in self.layers:
-            y, keep = layer.apply(y, keep)
+            before = y.shape
+            try:
+                y, keep = layer.apply(y, keep)
+            except (ValueError, IndexError) as exc:  # shapes that do not fit, in one sentence
+                raise InspectorError(f"layer '{layer.name}' ({layer.class_name}) before the "
+                                     f"first LSTM cannot read frames of shape {before[1:]} "
+                                     f"({exc})") from None
         if y.ndim != 2:
             raise InspectorError(f"the layers before the first LSTM give frames of shape "
                                  f"{y.shape[1:]}, not vectors")
