@@ -169,6 +169,11 @@ def test_a_layer_the_front_cannot_run_is_named_and_compare_says_so(tmp_path):
     code, out, err = run_cli("compare", path, tmp_path / "x.npy", "--backend", "numpy64",
                              "--features-are", "lstm-input")
     assert code == 0, out + err
+    # a sweep of such agreements is not a plain agree either
+    code, out, err = run_cli("sweep", path, tmp_path / "x.npy", "--backend", "numpy64",
+                             "--json")
+    rows = json.loads(out)["rows"]
+    assert code == 1 and rows[0]["kind"] == "agree" and rows[0]["faithful"] is False, out + err
 
 
 # ---- done when: a CRNN given its raw spectrogram ----------------------------------------------
