@@ -180,7 +180,7 @@ class StepGates:
 
 
 def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoints: dict,
-                        dtype=np.float32, out: np.ndarray | None = None):
+                        dtype=np.float32, out: np.ndarray | None = None, h0=None, c0=None):
     """c at every step of one direction from its measured h and c at a few steps (processing order).
 
     ``x`` (T, in) and ``h`` (T, H) in processing order; ``checkpoints`` ``{step: c (H,)}`` the
@@ -190,14 +190,15 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
         c_t      = f_t c_{t-1} + i_t c~_t                    (from the last checkpoint on)
 
     so c is *derived* from the path's own h (no recurrence through the library), restarting at
-    every measured checkpoint, whose value is kept as measured. Returns ``(c (T, H), gap)``:
-    gap is the largest |derived - measured| at a checkpoint, c carried over one chunk. With
-    ``out`` (T, H) given (it may be a reversed view), c is written there and only gap returned.
+    every measured checkpoint, whose value is kept as measured. ``h0, c0`` (H,): the state
+    before the first step (default zeros). Returns ``(c (T, H), gap)``: gap is the largest
+    |derived - measured| at a checkpoint, c carried over one chunk. With ``out`` (T, H) given
+    (it may be a reversed view), c is written there and only gap returned.
     """
     T, H = h.shape
     ww = _Weights(w, dtype)
     c = np.empty((T, H), dtype) if out is None else out
-    c_prev = np.zeros(H, dtype)
+    c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     gap = 0.0
     for lo in range(0, T, BLOCK):
         hi = min(lo + BLOCK, T)
@@ -205,6 +206,8 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
         ww.input_part(np.asarray(x[lo:hi], dtype), z)
         h_prev = np.zeros((hi - lo, H), dtype)
         h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
+        if lo == 0 and h0 is not None:
+            h_prev[0] = h0
         z += row_invariant_matmul(h_prev, ww.R_T)
         a = np.empty_like(z)
         ww.activate(z, a)
