@@ -118,3 +118,38 @@ def test_the_tf32_readings_are_listed_and_never_taken_for_a_wrong_reading(tf32_r
     model, x, ref, runs = tf32_runs
     report = compare(ref, runs["tf32-xh"], model=model)
     assert report.local["fits"] is None and "tf32" not in report.measures.reading_worst.get(0, {})
+
+
+# ---- the detective's hypothesis: "consistent with TF32 matmuls" ------------------------------
+def test_the_detective_says_consistent_with_tf32_for_a_tf32_path(tf32_runs):
+    from lstm_inspector.paths.diagnosis import diagnose
+
+    model, x, ref, runs = tf32_runs
+    for reading in ("tf32", "tf32-xh"):
+        finding = diagnose(model, x, runs[reading], reference=ref).findings[0]
+        assert finding.kind == "arithmetic" and finding.tf32["consistent"], finding.tf32
+        assert "consistent with TF32 matmuls" in finding.text()
+        assert finding.to_dict()["tf32"]["consistent"] is True
+
+
+def test_the_tf32_hypothesis_stays_silent_on_agreement_float32_drift_and_structure(tf32_runs):
+    from lstm_inspector.backends import run_backend
+    from lstm_inspector.core.tf32 import step_effect
+    from lstm_inspector.paths.diagnosis import diagnose
+    from test_chaotic import chaotic_model
+
+    model, x, ref, _ = tf32_runs
+    w = model.chain[0].weights("forward")
+    own = step_effect(w, x, ref.layer(0).h, ref.layer(0).c)    # float32's own rounding only
+    assert not own["consistent"] and own["path"] < 1e-6 < own["tf32"]
+    agree = diagnose(model, x, run_backend(model, x, "numpy"), reference=ref)
+    assert agree.agree and agree.findings[0].tf32 is None
+    naive = diagnose(model, x, run_backend(model, x, "numpy:naive"), reference=ref).findings[0]
+    assert naive.kind == "convention" and naive.tf32 is None
+    assert "TF32" not in naive.text()
+    # chaotic dynamics amplify float64-vs-float32 rounding: arithmetic, but not TF32's size
+    chaos, xc = chaotic_model()
+    drift = diagnose(chaos, xc, run_backend(chaos, xc, "numpy64"))
+    arithmetic = [f for f in drift.findings if f.kind == "arithmetic"]
+    assert arithmetic and all(not f.tf32["consistent"] for f in arithmetic)
+    assert "TF32" not in drift.text
