@@ -179,3 +179,19 @@ def test_initial_state_goes_into_the_call_and_the_derivation(small):
         assert np.abs(lt.h - ref.layer(k, d).h).max() < 1e-5
         assert np.abs(lt.c - ref.layer(k, d).c).max() < 1e-5
     assert all(c["max_abs"] < 1e-6 for c in trace.meta["derivation_checks"])
+
+
+def test_the_header_and_json_say_which_road_ran():
+    pytest.importorskip("torch")
+    from test_cli import run_cli
+    from pathlib import Path
+
+    res = Path(__file__).resolve().parent.parent / "resources"
+    model, feats = res / "demo_digits_cudnnlstm.h5", res / "demo_seven.npy"
+    code, out, err = run_cli("compare", model, feats, "--backend", "torch-cpu")
+    assert code == 0, out + err
+    assert "road=one-call" in out and "in one call over the whole sequence" in out
+    code, out, err = run_cli("compare", model, feats, "--backend", "torch-cpu", "--stepped",
+                             "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["b"]["meta"]["road"] == "stepped"

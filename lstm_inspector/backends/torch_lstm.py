@@ -89,6 +89,7 @@ def length_refused(exc) -> bool:
     text = str(exc)
     return isinstance(exc, (RuntimeError, MemoryError)) and (
         "CUDNN_STATUS" in text or "cuDNN error" in text or "out of memory" in text.lower()
+        or "can't allocate memory" in text
         or isinstance(exc, MemoryError))
 
 
