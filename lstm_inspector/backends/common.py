@@ -136,6 +136,8 @@ def record_one_call(meta: dict, checks: list, lengths: dict, library: str) -> No
     meta["derivation_checks"] = checks
     meta["one_call_chunk"] = lengths.get("chunk")
     meta["length_refused"] = [n for n, _ in lengths.get("refused", ())]
+    if not checks:   # no call ran (every step masked): nothing to say about one
+        return
     derived = [c for c in checks if c["max_abs"] is not None]
     note = (f"{library} ran each layer direction in one call over the whole sequence, as the "
             f"model does; h is measured at every step")
