@@ -10,7 +10,13 @@ its own process, so its peak resident memory (``ru_maxrss``) is its own:
 * ``screenshot``  the window computing both paths and painting every view, as ``--screenshot``
 
 Targets (issue 11): at 360,000 frames (an hour at 10 ms) peak RSS <= 4 GB for compare and the
-GUI, and compare's time <= 4x the reference's.
+GUI, and compare's time <= 4x the reference's. Issue 18, on a GPU: compare of 20,000 frames <= 3x
+the reference alone; an hour <= 2x and <= 3 GB.
+
+The backend takes the one-call road (one library call per layer direction, c derived from its
+h; ``--stepped``: one call per step instead); the last lines print that road's ratios: the
+reference alone (1x), the backend, the analysis and the whole compare, each against the
+reference alone, with the road and the chunking that ran.
 
     nice python bench/bench_long.py                 # 20,000 frames (a few minutes)
     nice python bench/bench_long.py --hour          # 360,000 frames
@@ -69,7 +75,7 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def stage_reference(steps, backend):
+def stage_reference(steps, backend, stepped=False):
     from lstm_inspector.core.reference import run_reference
 
     model, x = build_model(), features(steps)
@@ -78,7 +84,7 @@ def stage_reference(steps, backend):
     return {"seconds": time.perf_counter() - t0}
 
 
-def stage_compare(steps, backend):
+def stage_compare(steps, backend, stepped=False):
     from lstm_inspector.backends import run_backend
     from lstm_inspector.core.compare import compare
     from lstm_inspector.core.reference import run_reference
@@ -89,16 +95,18 @@ def stage_compare(steps, backend):
     ref = run_reference(model, x)
     phases["reference"] = time.perf_counter() - t0
     t = time.perf_counter()
-    other = run_backend(model, x, backend=backend)
+    other = run_backend(model, x, backend=backend, stepped=stepped)
     phases["backend"] = time.perf_counter() - t
     t = time.perf_counter()
     report = compare(ref, other, model=model)
     json.dumps(report.to_dict())
     phases["analysis"] = time.perf_counter() - t
-    return {"seconds": time.perf_counter() - t0, "phases": phases, "verdict": report.verdict}
+    return {"seconds": time.perf_counter() - t0, "phases": phases, "verdict": report.verdict,
+            "road": other.meta.get("road"), "chunk": other.meta.get("one_call_chunk"),
+            "tf32": other.meta.get("tf32")}
 
 
-def stage_screenshot(steps, backend):
+def stage_screenshot(steps, backend, stepped=False):
     from PyQt5 import QtCore
 
     from lstm_inspector.gui import app as gui_app
@@ -111,7 +119,7 @@ def stage_screenshot(steps, backend):
     model, x = build_model(), features(steps)
     t0 = time.perf_counter()
     window = MainWindow()
-    window.state.set_run_settings(backend=backend)
+    window.state.set_run_settings(backend=backend, stepped=stepped)
     window.after_shown(lambda: window.controller.set_inputs(
         model, x, model_path="<bench_long>", features_source="<bench_long>"))
     png = Path(tempfile.mkdtemp()) / "long.png"
@@ -122,10 +130,11 @@ def stage_screenshot(steps, backend):
 STAGES = {"reference": stage_reference, "compare": stage_compare, "screenshot": stage_screenshot}
 
 
-def run_stage(name, steps, backend) -> dict:
+def run_stage(name, steps, backend, stepped=False) -> dict:
     """The stage in a fresh process: its result plus its own peak RSS."""
     out = subprocess.run([sys.executable, __file__, "--stage", name, "--steps", str(steps),
-                          "--backend", backend], capture_output=True, text=True,
+                          "--backend", backend] + (["--stepped"] if stepped else []),
+                         capture_output=True, text=True,
                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
@@ -140,11 +149,13 @@ def main(argv=None) -> int:
     p.add_argument("--hour", action="store_true", help=f"{HOUR} frames (an hour at 10 ms)")
     p.add_argument("--backend", default="torch-cpu")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    p.add_argument("--stepped", action="store_true",
+                   help="the backend steps one call per step (default: the one-call road)")
     p.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     steps = HOUR if args.hour else args.steps
     if args.stage:
-        result = STAGES[args.stage](steps, args.backend)
+        result = STAGES[args.stage](steps, args.backend, args.stepped)
         result["peak_rss"] = peak_rss()
         print(json.dumps(result))
         return 0
@@ -152,7 +163,7 @@ def main(argv=None) -> int:
           f"backend {args.backend}")
     results = {}
     for name in args.stages:
-        results[name] = r = run_stage(name, steps, args.backend)
+        results[name] = r = run_stage(name, steps, args.backend, args.stepped)
         if "error" in r:
             print(f"  {name:<11} failed: {r['error']}")
             continue
@@ -167,11 +178,31 @@ def main(argv=None) -> int:
         if ref and "seconds" in r:
             print(f"  {name} / reference alone: {r['seconds'] / ref:.2f}x "
                   f"(target at {HOUR} frames: compare <= 4x, peak RSS <= 4 GB)")
+    print_road_ratios(results)
     for name in ("compare", "screenshot"):
         r = results.get(name, {})
         if "peak_rss" in r:
             print(f"  {name} peak RSS: {r['peak_rss'] / 4e9:.2f} x 4 GB, {r['peak_rss'] / (4 * GIB):.2f} x 4 GiB")
     return 0
+
+
+def print_road_ratios(results: dict) -> None:
+    """The backend's road and its ratios to the reference alone (reference stage = 1x)."""
+    ref = results.get("reference", {}).get("seconds")
+    r = results.get("compare", {})
+    if not ref or "phases" not in r:
+        return
+    how = r.get("road") or "?"
+    if r.get("chunk"):
+        how += f", chunks of {r['chunk']} (the library refused the whole length)"
+    if r.get("tf32") not in (None, "n/a"):
+        how += f", TF32 {r['tf32']}"
+    ph = r["phases"]
+    print(f"  road: {how}")
+    print(f"  ratios to the reference alone ({ref:.1f} s = 1x): reference in compare "
+          f"{ph['reference'] / ref:.2f}x, backend {ph['backend'] / ref:.2f}x, analysis "
+          f"{ph['analysis'] / ref:.2f}x, compare {r['seconds'] / ref:.2f}x "
+          f"(issue 18 on a GPU: compare <= 3x at 20,000 frames, <= 2x for an hour)")
 
 
 if __name__ == "__main__":

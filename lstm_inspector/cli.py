@@ -78,6 +78,13 @@ def _add_run_options(p):
                         "h0_<k>_backward...; see README) instead of zeros")
 
 
+def _add_stepped_option(p):
+    p.add_argument("--stepped", action="store_true",
+                   help="backends: call the library once per step from the previous (h, c), so "
+                        "c is measured at every step (slow; a one-step call does not see TF32); "
+                        "default: one call over the sequence as the model runs, c derived")
+
+
 def _add_feature_options(p):
     p.add_argument("--key", help="array name in an .npz, or utterance id in a Kaldi ark/scp")
     p.add_argument("--feature", choices=("mfcc", "logmel"), default="mfcc",
@@ -105,6 +112,7 @@ def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--tf32", choices=("on", "off"), default=None,
                    help="TF32 for GPU backends (default: the library's own default)")
+    _add_stepped_option(p)
     p.add_argument("--no-oracle", action="store_true", help="skip the float64 oracle run")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_model_options(p)
@@ -134,6 +142,7 @@ def _add_gui_arguments(p):
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, write PNG, exit")
     _add_tolerance_options(p)
     p.add_argument("--tf32", choices=("on", "off"), default=None)
+    _add_stepped_option(p)
     cli_deploy.add_exported_options(p)
     p.add_argument("--chunk", type=int, metavar="N", default=None,
                    help="once both paths ran, the streaming check (Run > Streaming check) in "
@@ -265,7 +274,7 @@ def cmd_compare(args) -> int:
         other = cli_port.port_trace(args, model, x, ref if args.dtype == "float32" else None)
     else:
         other = run_backend(model, x, backend=cli_deploy.backend_from(args), tf32=_tf32(args.tf32),
-                            initial_state=start)
+                            initial_state=start, stepped=args.stepped)
     report = compare(ref, other, atol=args.atol, rtol=args.rtol, model=model,
                      oracle=not args.no_oracle)
     if args.json:
@@ -343,7 +352,7 @@ def cmd_gui(args) -> int:
                                rtol=args.rtol, dtype=args.dtype, tf32=_tf32(args.tf32),
                                model_options=_model_overrides(args),
                                initial_state=args.initial_state, chunk=args.chunk,
-                               **cli_port.gui_options(args, run_gui)))
+                               stepped=args.stepped, **cli_port.gui_options(args, run_gui)))
 
 
 def cmd_sweep(args) -> int:

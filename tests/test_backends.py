@@ -109,8 +109,8 @@ def test_backend_agrees_with_reference(runs, case, backend):
 def test_provenance_and_meta(runs):
     _, traces = runs["bi concat x2"]
     tf_lt, torch_lt = traces["tf-cpu"].layer(1, "backward"), traces["torch-cpu"].layer(1, "backward")
-    assert tf_lt.how("c") == "measured" and torch_lt.how("c") == "stepped"
-    assert tf_lt.how("h") == "measured" and torch_lt.how("h") == "stepped"  # one run each
+    assert tf_lt.how("c") == "measured" and torch_lt.how("c") == "derived"  # one call each
+    assert tf_lt.how("h") == "measured" and torch_lt.how("h") == "measured"
     for lt in (tf_lt, torch_lt):
         assert all(lt.how(g) == "derived" for g in ("i", "f", "c~", "o", "z_i"))
         assert np.isfinite(lt.z).all() and np.isfinite(lt.a).all()
@@ -122,7 +122,8 @@ def test_provenance_and_meta(runs):
         assert meta["device"] == "CPU" and meta["tf32"] == "n/a" and meta["dtype"] == "float32"
         assert meta["reading"] == "file"
     assert any("Keras's own converter (CuDNNLSTM -> LSTM)" in n for n in tf_meta["notes"])
-    assert torch_meta["stepped_h_max_abs_diff"] < ATOL
+    assert tf_meta["road"] == torch_meta["road"] == "one-call"
+    assert torch_meta["derivation_max_abs"] < ATOL
 
 
 # ---- tf-cpu internals ------------------------------------------------------------------------

@@ -262,11 +262,11 @@ def test_json_and_text_carry_every_note(masked, tmp_path):
     assert code == 0, out + err
     data = json.loads(out)
     notes = " ".join(data["notes"])
-    assert "Masking" in notes and "stepping" in notes  # the model's and the backend's
+    assert "Masking" in notes and "in one call" in notes  # the model's and the backend's
     assert data["masked_steps"][:2] == [40, 41]
     code, out, err = run_cli("compare", masked["plain"], tmp_path / "x.npy", "--backend",
                              "torch-cpu")
-    assert "note: " in out and "stepping" in out and "Masking" in out
+    assert "note: " in out and "in one call" in out and "Masking" in out
 
 
 def test_small_truths(tmp_path):

@@ -7,11 +7,19 @@ first (``auto`` picks the first one that is available and can run the model):
 =============  ==================================================================  ==========
 name           what runs                                                           c is
 =============  ==================================================================  ==========
-``tf-gpu``     ``tf.compat.v1.keras.layers.CuDNNLSTM`` with the stored arrays        stepped
-``torch-cuda`` ``torch.nn.LSTM`` on cuDNN, canonical weights                        stepped
+``tf-gpu``     ``tf.compat.v1.keras.layers.CuDNNLSTM`` with the stored arrays        derived
+``torch-cuda`` ``torch.nn.LSTM`` on cuDNN, canonical weights                        derived
 ``tf-cpu``     ``tf_keras.layers.LSTM`` cell via Keras's own CuDNNLSTM converter     measured
-``torch-cpu``  ``torch.nn.LSTM`` on the CPU                                         stepped
+``torch-cpu``  ``torch.nn.LSTM`` on the CPU                                         derived
 =============  ==================================================================  ==========
+
+Every real backend takes the *one-call road* (``trace.meta["road"] == "one-call"``): each
+layer direction is one library call over the whole sequence, as the model runs it, so h is
+measured from the very computation the model makes (on a GPU: with TF32 where it is on); c
+and the gates are derived from that h (``common.one_call_direction``), except on tf-cpu whose
+one call returns c at every step too. A library that refuses the length runs in chunks, state
+carried, and says so. ``stepped=True`` takes the *stepped road* instead (torch, tf-gpu): one
+call per step, c measured at every step (provenance ``"stepped"``).
 
 NumPy paths, to put a wrong reading beside the right one: ``numpy`` (the float32 reference),
 ``numpy64`` (float64), ``numpy:<reading>`` (e.g. ``numpy:naive``, ``numpy:hard_sigmoid``: the
@@ -144,7 +152,8 @@ def pick_auto(model) -> tuple:
     raise InspectorError(f"no real backend can run this model here ({'; '.join(skipped)})")
 
 
-def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initial_state=None):
+def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initial_state=None,
+                stepped: bool = False):
     """Run ``model.chain`` on ``x`` with a real LSTM implementation (or a NumPy reading).
 
     Parameters
@@ -159,6 +168,9 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
     initial_state : ``{(layer, direction): (h0, c0)}``, optional (zeros where missing); every
         backend starts from it. A model with a ``Masking`` layer runs under its mask
         (``core.masking``): tf-cpu through Keras's own mask, the others on the kept steps only.
+    stepped : take the stepped road (one call per step, c measured at every step) instead of
+        the one-call road (the default, what the model runs); torch and tf-gpu only (tf-cpu's
+        one call measures c already; NumPy paths have no roads).
 
     Returns
     -------
@@ -203,14 +215,16 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
     x = float32(x)
     if backend == "tf-gpu":
         from .tf_cudnn import run
-        trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state)
+        trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state,
+                    stepped=stepped)
     elif backend == "tf-cpu":
         from .tf_cpu import run
-        trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state)
+        trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state,
+                    stepped=stepped)
     else:
         from .torch_lstm import run
         trace = run(model, x, device="cuda" if backend == "torch-cuda" else "cpu",
-                    tf32=tf32, progress=progress, initial_state=initial_state)
+                    tf32=tf32, progress=progress, initial_state=initial_state, stepped=stepped)
     if note:
         trace.meta["notes"].insert(0, note)
         trace.meta["auto"] = note

@@ -60,23 +60,31 @@ def stepped_direction(layer, layer_in, direction: str, index: int, h, step, part
     return np.ascontiguousarray(h_step), np.ascontiguousarray(c), "stepped"
 
 
-#: Above this many steps a library that gives c only for its last step is not stepped one call
-#: per step (minutes on a CPU for an hour of audio): it runs in chunks of ``CHECKPOINT_EVERY``
-#: steps, each from the (h, c) the previous chunk returned, and c between them is derived.
-STEP_EVERY_STEP_MAX = 20_000
-CHECKPOINT_EVERY = 1024
+#: The roads a library backend can take (``trace.meta["road"]``).
+ONE_CALL, STEPPED = "one-call", "stepped"
 
 
-def checkpointed_direction(layer, layer_in, direction: str, run_chunk, checks: list) -> tuple:
-    """``(h, c, ("measured", "derived"))`` of one direction run in chunks with checkpoints.
+def one_call_direction(layer, layer_in, direction: str, start, run_call, refused, lengths: dict,
+                       checks: list) -> tuple:
+    """``(h, c, provenance)`` of one direction from one library call over the sequence.
 
-    ``run_chunk(x_chunk, state) -> (h_chunk, (h_last, c_last), state)`` runs the library on
-    ``CHECKPOINT_EVERY`` steps (processing order) from ``state`` (None at the start). h of every
-    step is the library's, c at each chunk's last step too (one trajectory: the chunked run);
-    c between checkpoints is derived from the measured h by the NumPy equations
-    (``core.recurrence.cell_states_between``). ``checks`` gets ``{"layer", "direction",
-    "checkpoints", "max_abs"}``: how far the derived c, carried to each checkpoint, lands from
-    the measured one (a check of the derivation, and of the library's c).
+    This is what the model itself runs (``model.predict``: one call per layer direction), so
+    h at every step is *measured* from that call. Where the library refuses a length
+    (``refused(exc)`` says that ``exc`` is the library's own error for it, e.g. cuDNN's
+    ``CUDNN_STATUS_NOT_SUPPORTED`` beyond 65,535 steps), the call is retried on chunks of half
+    the length until the library takes it, each chunk from the (h, c) the previous one returned
+    (state carried: the same recurrence); ``lengths`` (shared by every direction of a run)
+    remembers the chunk length that ran and the lengths refused, so the limit is found once.
+
+    ``run_call(x_chunk (n, in) float32, state (h0, c0), lo, hi) -> (h (n, H), (h_last, c_last),
+    c (n, H) or None)`` runs the library on steps ``lo:hi`` of the processing order. When the
+    library gives c only for its last step (cuDNN, ``nn.LSTM``), c between is *derived* from
+    the measured h by the NumPy equations (``core.recurrence.cell_states_between``, the
+    contractive recursion ``c_t = f_t c_{t-1} + i_t c~_t`` with gates from the measured
+    ``h_{t-1}``), restarting from the c each call returned; the c and h the last call returns
+    are a measured check of that derivation. ``checks`` gets ``{"layer", "direction", "calls",
+    "max_abs", "h_last_max_abs"}``: how far the derived c, carried to the end of each call,
+    lands from the c the call returned, and how far the returned h is from the last output.
     """
     from ..core.recurrence import cell_states_between
 
@@ -85,24 +93,68 @@ def checkpointed_direction(layer, layer_in, direction: str, run_chunk, checks: l
     T, H = x_proc.shape[0], layer.units
     h, c = np.empty((T, H), np.float32), np.empty((T, H), np.float32)   # input time
     h_proc, c_proc = (h[::-1], c[::-1]) if reverse else (h, c)          # views, processing order
-    checkpoints, state = {}, None
-    for lo in range(0, T, CHECKPOINT_EVERY):
-        x_chunk = np.ascontiguousarray(x_proc[lo:lo + CHECKPOINT_EVERY], dtype=np.float32)
-        h_chunk, (_, c_last), state = run_chunk(x_chunk, state)
-        h_proc[lo:lo + len(x_chunk)] = h_chunk
-        checkpoints[lo + len(x_chunk) - 1] = np.asarray(c_last, np.float32)
-    gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints, out=c_proc)
-    checks.append({"layer": layer.name, "direction": direction, "checkpoints": len(checkpoints),
-                   "max_abs": gap})
-    return h, c, ("measured", "derived")
+    checkpoints, state, lo, calls = {}, start, 0, 0
+    measured_c, h_gap = True, 0.0
+    size = min(lengths.get("chunk") or T, T)
+    while lo < T:
+        hi = min(lo + size, T)
+        x_chunk = np.ascontiguousarray(x_proc[lo:hi], dtype=np.float32)
+        try:
+            h_chunk, (h_last, c_last), c_chunk = run_call(x_chunk, state, lo, hi)
+        except Exception as exc:
+            if hi - lo < 2 or not refused(exc):
+                raise
+            lengths.setdefault("refused", []).append(
+                (hi - lo, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]))
+            size = lengths["chunk"] = (hi - lo) // 2
+            continue
+        if size < T:
+            lengths["chunk"] = size
+        calls += 1
+        h_proc[lo:hi] = h_chunk
+        h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_chunk[-1]).max()))
+        if c_chunk is None:
+            measured_c = False
+            checkpoints[hi - 1] = np.asarray(c_last, np.float32)
+        else:
+            c_proc[lo:hi] = c_chunk
+        state = (float32(h_last), float32(c_last))
+        lo = hi
+    gap = None
+    if not measured_c:
+        gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
+                                  out=c_proc, h0=start[0], c0=start[1])
+    checks.append({"layer": layer.name, "direction": direction, "calls": calls, "max_abs": gap,
+                   "h_last_max_abs": h_gap})
+    return h, c, ("measured", "measured" if measured_c else "derived")
 
 
-def checkpoint_note(checks: list, library: str) -> str:
-    worst = max(c["max_abs"] for c in checks)
-    return (f"long input: {library} ran in chunks of {CHECKPOINT_EVERY} steps, each from the "
-            f"(h, c) the previous chunk returned; h is measured at every step, c at the end of "
-            f"each chunk, and c between them is derived from the measured h (carried over a "
-            f"chunk, the derived c lands within {worst:.2g} of the measured one)")
+def record_one_call(meta: dict, checks: list, lengths: dict, library: str) -> None:
+    """Into a one-call backend's ``meta``: the road, the derivation checks, the chunking (and
+    why), and the notes that say so."""
+    meta["road"] = ONE_CALL
+    meta["derivation_checks"] = checks
+    meta["one_call_chunk"] = lengths.get("chunk")
+    meta["length_refused"] = [n for n, _ in lengths.get("refused", ())]
+    if not checks:   # no call ran (every step masked): nothing to say about one
+        return
+    derived = [c for c in checks if c["max_abs"] is not None]
+    note = (f"{library} ran each layer direction in one call over the whole sequence, as the "
+            f"model does; h is measured at every step")
+    if derived:
+        worst = max(c["max_abs"] for c in derived)
+        meta["derivation_max_abs"] = worst
+        note += (f"; c and the gates are derived from that h by the NumPy equations (the c the "
+                 f"call returned at its last step is within {worst:.2g} of the derived one)")
+    else:
+        note += ", c too (the same call)"
+    meta["notes"].append(note)
+    if lengths.get("refused"):
+        longest, error = max(lengths["refused"])
+        meta["notes"].append(
+            f"{library} refused {longest} steps in one call ({error}), so it ran in chunks of "
+            f"{lengths['chunk']} steps (halving the length until the library took it), each from the (h, c) the previous "
+            f"chunk returned: the state is carried, as in one call")
 
 
 def steps_in_input_time(gaps: list, keep) -> None:

@@ -27,6 +27,8 @@ TRUE_READINGS = {"cudnn": "as CuDNNLSTM does", "keras": "as Keras LSTM does"}
 def reading_description(name: str) -> str:
     """One phrase: how the NumPy path reads the stored weights under reading ``name``."""
     what = READINGS[name].describe()
+    if READINGS[name].matmul:   # arithmetic, not a reading of the arrays
+        return f"reads the weights as the file does, with {what}"
     if name in TRUE_READINGS:
         return f"reads the weights {TRUE_READINGS[name]}: {what}"
     return f"reads the weights with {what}"

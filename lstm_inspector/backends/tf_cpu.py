@@ -10,7 +10,11 @@ activations (``hard_sigmoid``, ``relu``...).
 
 Per-step cell states come from TF's own cell math in the same single call: the layer's
 ``LSTMCell`` is wrapped in a cell whose output is ``concat(h_t, c_t)`` and run with
-``tf_keras.layers.RNN(wrapper, return_sequences=True)``, so c is ``"measured"``.
+``tf_keras.layers.RNN(wrapper, return_sequences=True)``, so c is ``"measured"``. Its h equals a
+plain Keras ``LSTM`` layer's, bit for bit (``tests/test_backends.py``): this path is the
+one-call road (``common.one_call_direction``: one call per layer direction, as
+``model.predict`` makes it, chunked only if TensorFlow refused the length) with c measured by
+the same call, so nothing is derived and ``stepped`` would add nothing.
 """
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ import functools
 
 import numpy as np
 
-from .common import (base_meta, float32, import_tf, quiet_retracing,
-                     refuse_reading, run_chain, tf_versions)
+from .common import (base_meta, float32, import_tf, one_call_direction, quiet_retracing,
+                     record_one_call, refuse_reading, run_chain, tf_versions)
 
 NAME = "tf-cpu"
 LABEL = "TensorFlow CPU LSTM (Keras's converter)"
@@ -155,19 +159,34 @@ def policy(model) -> str | None:
     return sorted(mixed)[0] if mixed else None
 
 
-def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None):
-    """Run ``model.chain`` on x (T, in) float32 with TensorFlow's CPU LSTM; a Trace (c measured)."""
+def length_refused(tf):
+    """``refused(exc)`` for TensorFlow: an op error about cuDNN or memory (the one-call road then
+    retries on shorter chunks)."""
+    def refused(exc) -> bool:
+        if isinstance(exc, tf.errors.ResourceExhaustedError):
+            return True
+        return isinstance(exc, tf.errors.OpError) and "cudnn" in str(exc).lower()
+    return refused
+
+
+def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None, stepped=False):
+    """Run ``model.chain`` on x (T, in) float32 with TensorFlow's CPU LSTM; a Trace (c measured).
+
+    ``stepped`` changes nothing here (the one call measures c at every step); a note says so."""
     refuse_reading(model)
     tf, tf_keras = import_tf()
     meta = base_meta(NAME, "CPU", "n/a", tf_versions(tf, tf_keras))
     notes = meta["notes"]
     if tf32 is not None:
         notes.append("TF32 applies to GPU backends only; ignored on the CPU")
+    if stepped:
+        notes.append("tf-cpu's one call returns c at every step already, so it was not stepped")
     dtype = policy(model)
     if dtype:
         meta["dtype"] = dtype
         notes.append(f"{LABEL}: ran under the file's '{dtype}' policy (float16 compute), as "
                      f"Keras does")
+    checks, lengths = [], {}
 
     def run_layer(layer, layer_in, part, start, keep):
         states = {}
@@ -175,16 +194,22 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None):
             if part is not None:
                 part(n / len(layer.directions), f"{LABEL}: layer {layer.name} {direction}")
             reverse = layer.processing_reversed(direction)
-            x_proc = np.ascontiguousarray(layer_in[::-1] if reverse else layer_in)
             keep_proc = None if keep is None else (keep[::-1] if reverse else keep)
             with tf.device("/CPU:0"):
                 lstm, how = keras_lstm(layer, direction, dtype)
-                h, c = run_direction(tf, recording_rnn(lstm, dtype), x_proc, *start[direction],
-                                     keep_proc)
+                rnn = recording_rnn(lstm, dtype)
+
+                def run_call(x_chunk, state, lo, hi, rnn=rnn):
+                    h, c = run_direction(tf, rnn, x_chunk, *state,
+                                         None if keep_proc is None else keep_proc[lo:hi])
+                    return h, (h[-1], c[-1]), c
+
+                states[direction] = one_call_direction(layer, layer_in, direction,
+                                                       start[direction], run_call,
+                                                       length_refused(tf), lengths, checks)
             notes.append(how)
-            if reverse:  # back to input time
-                h, c = h[::-1], c[::-1]
-            states[direction] = (h, c, "measured")
         return states
 
-    return run_chain(model, x, run_layer, meta, LABEL, progress, initial_state, native_mask=True)
+    trace = run_chain(model, x, run_layer, meta, LABEL, progress, initial_state, native_mask=True)
+    record_one_call(meta, checks, lengths, "TensorFlow's CPU LSTM")
+    return trace

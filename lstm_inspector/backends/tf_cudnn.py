@@ -1,15 +1,19 @@
 """``tf-gpu``: the real ``CuDNNLSTM`` layer (``tf.compat.v1.keras.layers.CuDNNLSTM``) on a GPU.
 
 The layer is built with the file's stored arrays through ``set_weights`` (a Keras ``LSTM``
-layer's arrays go through Keras's own converter first), wrapped in ``Bidirectional`` where the
-model has it, and run once on the whole sequence.
+layer's arrays go through Keras's own converter first), one layer per direction (what
+``Bidirectional`` runs: the backward one on the reversed input), and called once on the whole
+sequence with ``return_state=True``: the *one-call road* (``common.one_call_direction``), as
+``model.predict`` runs it, TF32 included. h is measured at every step; cuDNN returns c for the
+last step only, so c and the gates are derived from the measured h, and the returned c checks
+the derivation. Where cuDNN refuses the length, the call runs in chunks, state carried.
 
-cuDNN returns c for the last step only. h and c at every step are measured by *stepping*: the
-same layer with ``return_state=True`` is called once per step with
+``stepped=True`` (the *stepped road*): the same layer is called once per step with
 ``initial_state=[h_{t-1}, c_{t-1}]`` from the previous call -> ``"stepped"`` for both (one
-trajectory; cuDNN may pick other algorithms for one call than for single steps, so the one-call
-h is kept only as a finding: its gap to the stepped h goes into the notes). The loop runs inside one ``tf.function`` (a graph
-``while`` loop, one CudnnRNN op per step), in chunks so progress can be reported and cancelled.
+trajectory; a one-step call does not take cuDNN's tensor-core path, so it does not see TF32:
+the one-call h is kept as a finding, its gap to the stepped h in the notes). The loop runs
+inside one ``tf.function`` (a graph ``while`` loop, one CudnnRNN op per step), in chunks so
+progress can be reported and cancelled.
 
 TF32: ``tf.config.experimental.enable_tensor_float_32_execution(flag)`` for the run when ``tf32``
 is True/False (restored after); the state in force is reported in ``trace.meta["tf32"]``.
@@ -20,10 +24,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (base_meta, cudnn_activation_problem, float32, import_tf, quiet_retracing,
-                     record_one_call_gap, refuse_reading, run_chain, stepped_direction,
-                     steps_in_input_time, tf_versions)
-from .tf_cpu import keras_weights
+from .common import (STEPPED, base_meta, cudnn_activation_problem, float32, import_tf,
+                     one_call_direction, quiet_retracing, record_one_call, record_one_call_gap,
+                     refuse_reading, run_chain, stepped_direction, steps_in_input_time,
+                     tf_versions)
+from .tf_cpu import keras_weights, length_refused
 
 NAME = "tf-gpu"
 STEP_CHUNK = 512  # steps per graph call while stepping (progress / cancel granularity)
@@ -133,8 +138,22 @@ def step_states(tf, step_layer, x_proc: np.ndarray, units: int, report=None,
     return np.concatenate(h_out), np.concatenate(c_out)
 
 
-def run(model, x: np.ndarray, tf32=None, progress=None, initial_state=None):
-    """Run ``model.chain`` on x (T, in) float32 with CuDNNLSTM on TensorFlow's first GPU."""
+def _one_call(tf, layer, direction, notes):
+    """``run_call`` for ``common.one_call_direction``: a CuDNNLSTM holding ``direction``'s
+    weights (``return_state=True``) on a chunk in processing order, from a state."""
+    H = layer.units
+    cell = build_cudnn(layer, (direction,), notes, return_sequences=True, return_state=True)
+
+    def run_call(x_chunk, state, lo, hi):
+        out, h, c = cell(tf.constant(x_chunk[None]),
+                         initial_state=[tf.constant(float32(s).reshape(1, H)) for s in state])
+        return out[0].numpy(), (h[0].numpy(), c[0].numpy()), None
+    return run_call
+
+
+def run(model, x: np.ndarray, tf32=None, progress=None, initial_state=None, stepped=False):
+    """Run ``model.chain`` on x (T, in) float32 with CuDNNLSTM on TensorFlow's first GPU;
+    ``stepped``: the stepped road instead of the one-call road (module docstring)."""
     refuse_reading(model)
     problem = supports(model)
     if problem:
@@ -158,26 +177,26 @@ def run(model, x: np.ndarray, tf32=None, progress=None, initial_state=None):
         versions["cudnn"] = f"{build.get('cudnn_version', '?')} (TensorFlow build)"
         versions["cuda"] = f"{build.get('cuda_version', '?')} (TensorFlow build)"
         meta = base_meta(NAME, device, tf32_now, versions)
+        meta["tf32_source"] = "given" if tf32 is not None else "TensorFlow's default"
         notes = meta["notes"]
         label = f"CuDNNLSTM (cuDNN on {device}, TF32 {'on' if tf32_now else 'off'})"
-        stepped_gap = []
+        stepped_gap, checks, lengths = [], [], {}
 
         def run_layer(layer, layer_in, part, start, keep):
-            H, directions = layer.units, tuple(layer.directions)
-            if part is not None:
-                part(0.0, f"{label}: layer {layer.name}, all steps at once")
+            H = layer.units
+            states = {}
             with tf.device("/GPU:0"):
-                one_shot = build_cudnn(layer, directions, notes)
-                x_fed = float32(layer_in[::-1] if layer.go_backwards else layer_in)  # (T, in)
-                state = [tf.constant(float32(s).reshape(1, H)) for d in directions
-                         for s in start[d]]  # [h0, c0] per direction, forward first
-                out = one_shot(tf.constant(x_fed[None]), initial_state=state)
-                outs = out if isinstance(out, (list, tuple)) else [out]  # [(1, T, H)] per direction
-                states = {}
-                for n, direction in enumerate(directions):
-                    h = outs[n][0].numpy()  # fed time
-                    if layer.go_backwards:
-                        h = h[::-1]  # input time
+                for n, direction in enumerate(layer.directions):
+                    if part is not None:
+                        part(n / len(layer.directions),
+                             f"{label}: layer {layer.name} {direction}, one call")
+                    h, c, how = one_call_direction(
+                        layer, layer_in, direction, start[direction],
+                        _one_call(tf, layer, direction, notes), length_refused(tf), lengths,
+                        checks)
+                    if not stepped:
+                        states[direction] = (h, c, how)
+                        continue
                     stepper = build_cudnn(layer, (direction,), notes, return_sequences=False,
                                           return_state=True)
                     states[direction] = stepped_direction(
@@ -188,8 +207,12 @@ def run(model, x: np.ndarray, tf32=None, progress=None, initial_state=None):
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
-        steps_in_input_time(stepped_gap, trace.mask)
-        record_one_call_gap(meta, stepped_gap, "cuDNN")
+        if stepped:
+            steps_in_input_time(stepped_gap, trace.mask)
+            record_one_call_gap(meta, stepped_gap, "cuDNN")
+            meta["road"] = STEPPED
+        else:
+            record_one_call(meta, checks, lengths, "cuDNN (CuDNNLSTM)")
         return trace
     finally:
         if tf32 is not None:

@@ -3,11 +3,22 @@
 ``nn.LSTM`` holds cuDNN's canonical layout, so the file's weights go in as
 ``layer.weights(direction).to_torch()`` (``weight_ih (4H, in)``, ``weight_hh (4H, H)``,
 ``bias_ih``, ``bias_hh``; gate order i, f, g, o). On a GPU it runs the same cuDNN LSTM kernel
-as CuDNNLSTM. cuDNN (and torch's CPU kernel) return c for the last step only, so h and c at
-every step are measured by *stepping*: one call per step, each starting from the (h, c) the
-previous call returned -> provenance ``"stepped"`` for both (one trajectory: h and c must
-belong together). The one-call h is compared with the stepped h and their gap goes into the
-notes and ``meta["one_call_gap"]`` (see ``common.stepped_direction``).
+as CuDNNLSTM.
+
+Two roads (``trace.meta["road"]``):
+
+* ``one-call`` (the default): each layer direction is one call over the whole sequence, as the
+  model runs it (on a GPU with TF32 as the flags say: a one-step call does not take the
+  tensor-core path, so only this road sees TF32). h is measured at every step; cuDNN returns c
+  for the last step only, so c and the gates are *derived* from the measured h
+  (``common.one_call_direction``), and the c the call returned checks the derivation. Where
+  cuDNN refuses the length (``CUDNN_STATUS_NOT_SUPPORTED`` beyond 65,535 steps), the call is
+  split into chunks, state carried, and a note says so. On the CPU the call runs on oneDNN's
+  kernel (torch's default).
+* ``stepped`` (``stepped=True``, ``--stepped``): one call per step from the previous (h, c),
+  so c is measured at every step -> provenance ``"stepped"`` for both (one trajectory); the
+  one-call h is kept as a finding (``meta["one_call_gap"]``, ``common.stepped_direction``).
+  On the CPU the stepping runs torch's native kernel (oneDNN builds its kernel on every call).
 
 cuDNN and ``nn.LSTM`` compute only ``sigmoid`` gates and ``tanh`` cell activations; a layer
 with anything else (``hard_sigmoid``, ``relu``) is refused with its name.
@@ -17,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError
-from .common import (STEP_EVERY_STEP_MAX, base_meta, checkpoint_note, checkpointed_direction,
-                     cudnn_activation_problem, float32, record_one_call_gap, refuse_reading,
-                     run_chain, stepped_direction, steps_in_input_time)
+from .common import (STEPPED, base_meta, cudnn_activation_problem, float32, one_call_direction,
+                     record_one_call, record_one_call_gap, refuse_reading, run_chain,
+                     stepped_direction, steps_in_input_time)
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
@@ -62,38 +73,35 @@ def _step(torch, lstm, x_proc: np.ndarray, device, report=None, start=None):
     hs = torch.empty((T, H), device=device)
     cs = torch.empty((T, H), device=device)
     h, c = _state(torch, [start or (np.zeros(H), np.zeros(H))], device)  # (dirs 1, batch 1, H)
-    for t in range(T):
-        _, (h, c) = lstm(xs[t], (h, c))
-        hs[t] = h[0, 0]
-        cs[t] = c[0, 0]
-        if report is not None and t % STEP_REPORT_EVERY == 0:
-            report(t / T)
+    with torch.no_grad():
+        for t in range(T):
+            _, (h, c) = lstm(xs[t], (h, c))
+            hs[t] = h[0, 0]
+            cs[t] = c[0, 0]
+            if report is not None and t % STEP_REPORT_EVERY == 0:
+                report(t / T)
     return hs.cpu().numpy(), cs.cpu().numpy()
 
 
-def _checkpointed_layer(torch, layer, layer_in, dev, part, label, checks) -> dict:
-    """A long layer: each direction in chunks (``common.checkpointed_direction``).
+def length_refused(exc) -> bool:
+    """Whether ``exc`` is torch / cuDNN refusing a call (its length, or memory for it): the
+    one-call road then retries on shorter chunks (``common.one_call_direction``)."""
+    text = str(exc)
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        "CUDNN_STATUS" in text or "cuDNN error" in text or "out of memory" in text.lower()
+        or "can't allocate memory" in text
+        or isinstance(exc, MemoryError))
 
-    On the CPU the chunks run on oneDNN's LSTM kernel (torch's default): it builds its kernel on
-    every call (2.5 ms), which one call per step cannot afford but a chunk of 1024 steps can, and
-    it then runs 15x faster than torch's native kernel here (0.4 s against 6 s for 20,000 steps
-    at H = 128). ``run`` restores the setting."""
-    if dev.type == "cpu":
-        torch.backends.mkldnn.enabled = True
-    states = {}
-    directions = tuple(layer.directions)
-    for n, direction in enumerate(directions):
-        if part is not None:
-            part(n / len(directions), f"{label}: layer {layer.name} {direction}, in chunks")
-        single = _module(torch, layer, (direction,), dev)
 
-        def run_chunk(x_chunk, state, single=single):
-            with torch.no_grad():
-                out, (h, c) = single(torch.from_numpy(x_chunk).to(dev)[None], state)
-            return out[0].cpu().numpy(), (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), (h, c)
-
-        states[direction] = checkpointed_direction(layer, layer_in, direction, run_chunk, checks)
-    return states
+def _one_call(torch, single, dev):
+    """``run_call`` for ``common.one_call_direction``: ``single`` (a one-direction
+    ``nn.LSTM``) on a chunk from a state."""
+    def run_call(x_chunk, state, lo, hi):
+        with torch.no_grad():
+            out, (h, c) = single(torch.from_numpy(x_chunk).to(dev)[None],
+                                 _state(torch, [state], dev))
+        return out[0].cpu().numpy(), (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), None
+    return run_call
 
 
 def _tf32_flags(torch) -> dict:
@@ -106,12 +114,13 @@ def _tf32_flags(torch) -> dict:
 
 
 def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
-        initial_state=None):
+        initial_state=None, stepped: bool = False):
     """Run ``model.chain`` on x (T, in) float32 with ``nn.LSTM`` on ``device`` ("cpu" or "cuda").
 
     ``tf32`` (cuda only): True / False sets ``torch.backends.cudnn.allow_tf32`` and
     ``torch.backends.cuda.matmul.allow_tf32`` for the run (restored after); None keeps
-    torch's defaults. The state in force is reported in ``trace.meta``.
+    torch's defaults. The state in force is reported in ``trace.meta``. ``stepped``: take the
+    stepped road (c measured at every step) instead of the one-call road (module docstring).
     """
     refuse_reading(model)
     problem = supports(model)
@@ -136,60 +145,48 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
             meta = base_meta(NAMES[device], torch.cuda.get_device_name(dev),
                              flags["cudnn.allow_tf32"], versions)
             meta["tf32_flags"] = flags
+            meta["tf32_source"] = "given" if tf32 is not None else "torch's default"
             label = (f"PyTorch nn.LSTM (cuDNN on {meta['device']}, "
                      f"TF32 {'on' if meta['tf32'] else 'off'})")
+            kernel = "cuDNN (nn.LSTM)"
         else:
-            # oneDNN's LSTM builds its kernel on every call: 2.5 ms a step at H=128 against
-            # 0.2 ms for torch's own CPU kernel. Both the one call and the stepping use the
-            # latter (they still differ in the last bits: the one call's input GEMM).
-            torch.backends.mkldnn.enabled = False
             meta = base_meta(NAMES[device], "CPU", "n/a", versions)
-            meta["notes"].append("ran torch's native CPU LSTM kernel (oneDNN off) for the one call "
-                                 "and the stepping")
             if tf32 is not None:
                 meta["notes"].append("TF32 applies to GPU backends only; ignored on the CPU")
             label = "PyTorch nn.LSTM (CPU)"
-        stepped_gap, checks = [], []
+            # one call: oneDNN's kernel (torch's default, what a user's model runs); stepping:
+            # torch's native kernel (oneDNN builds its kernel on every call, 2.5 ms a step)
+            torch.backends.mkldnn.enabled = not stepped
+            kernel = "nn.LSTM (oneDNN's kernel)" if not stepped else "nn.LSTM (native kernel)"
+        stepped_gap, checks, lengths = [], [], {}
 
         def run_layer(layer, layer_in, part, start, keep):
-            H, directions = layer.units, tuple(layer.directions)
-            if layer_in.shape[0] > STEP_EVERY_STEP_MAX:
-                if any(np.any(h0) or np.any(c0) for h0, c0 in start.values()):
-                    raise InspectorError(
-                        f"torch-cpu runs inputs longer than {STEP_EVERY_STEP_MAX} steps in chunks "
-                        f"from zero states only; with --initial-state use backend tf-cpu or numpy")
-                return _checkpointed_layer(torch, layer, layer_in, dev, part, label, checks)
-            with torch.no_grad():
+            states = {}
+            for n, direction in enumerate(layer.directions):
                 if part is not None:
-                    part(0.0, f"{label}: layer {layer.name}, all steps at once")
-                lstm = _module(torch, layer, directions, dev)
-                x_fed = float32(layer_in[::-1] if layer.go_backwards else layer_in)  # (T, in)
-                out, _ = lstm(torch.from_numpy(x_fed).to(dev)[None],
-                              _state(torch, [start[d] for d in directions], dev))  # (1, T, dirs*H)
-                out = out[0].cpu().numpy()
-                if layer.go_backwards:  # fed time -> input time
-                    out = out[::-1]
-                states = {}
-                for n, direction in enumerate(directions):
-                    h = out[:, n * H:(n + 1) * H]
-                    single = _module(torch, layer, (direction,), dev)
-                    states[direction] = stepped_direction(
-                        layer, layer_in, direction, n, h,
-                        lambda x_proc, report, single=single, d=direction: _step(
-                            torch, single, x_proc, dev, report, start[d]),
-                        part, label, stepped_gap)
+                    part(n / len(layer.directions),
+                         f"{label}: layer {layer.name} {direction}, one call")
+                single = _module(torch, layer, (direction,), dev)
+                h, c, how = one_call_direction(layer, layer_in, direction, start[direction],
+                                               _one_call(torch, single, dev), length_refused,
+                                               lengths, checks)
+                if not stepped:
+                    states[direction] = (h, c, how)
+                    continue
+                states[direction] = stepped_direction(
+                    layer, layer_in, direction, n, h,
+                    lambda x_proc, report, single=single, d=direction: _step(
+                        torch, single, x_proc, dev, report, start[d]),
+                    part, label, stepped_gap)
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
-        steps_in_input_time(stepped_gap, trace.mask)
-        if stepped_gap:
-            record_one_call_gap(meta, stepped_gap, "nn.LSTM")
-        if checks:
-            meta["checkpoint_checks"] = checks
-            kernel = "nn.LSTM (oneDNN's kernel)" if device == "cpu" else "nn.LSTM"
-            if device == "cpu" and not stepped_gap:  # no layer took the native road
-                meta["notes"] = [n for n in meta["notes"] if "native CPU LSTM kernel" not in n]
-            meta["notes"].append(checkpoint_note(checks, kernel))
+        if stepped:
+            steps_in_input_time(stepped_gap, trace.mask)
+            record_one_call_gap(meta, stepped_gap, kernel)
+            meta["road"] = STEPPED
+        else:
+            record_one_call(meta, checks, lengths, kernel)
         return trace
     finally:
         if device == "cuda":

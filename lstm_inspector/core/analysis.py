@@ -88,6 +88,7 @@ class Measures:
     reading_worst: dict = field(default_factory=dict)  # layer -> {reading: worst local error}
     notes: tuple = ()
     masks: tuple | None = None  # ((atol, rtol), {(k, d, q): (T,) bool}) made in the same pass
+    exact_error: dict | None = None  # {"a": max |h - float64 h|, "b": ...} (the oracle's run)
 
     def get(self, layer, direction, quantity) -> QuantityMeasure:
         return self.quantities[(layer, direction, quantity)]
@@ -189,7 +190,7 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
         local = local_errors(model, b, keys, sorted({k for k, _ in keys}), chunk)
     quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
                   for key, (step, rel, ulp) in diffs.items()}
-    closer, notes = None, ()
+    closer, notes, exact = None, (), None
     if oracle and model is not None and a.meta.get("dtype") != "float64":
         if a.steps > ORACLE_MAX_STEPS:
             notes = (f"the float64 oracle (which side is closer to exact arithmetic) was skipped: "
@@ -197,26 +198,34 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
         else:
             if progress is not None:
                 progress(0.8, "float64 oracle")
-            closer = closer_to_exact(model, a, b, keys)
+            closer, exact = exact_distances(model, a, b, keys)
     if progress is not None:
         progress(1.0, "analysis done")
     return Measures(keys, quantities, closer, {}, notes,
-                    None if masks is None else (tuple(map(float, tolerance)), masks))
+                    None if masks is None else (tuple(map(float, tolerance)), masks), exact)
 
 
 def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:
     """'a', 'b' or None (a tie): whose h is closer (mean |h - exact|) to a float64 run."""
+    return exact_distances(model, a, b, keys)[0]
+
+
+def exact_distances(model, a: Trace, b: Trace, keys) -> tuple:
+    """``(closer, {"a": max |h - exact|, "b": ...})`` against a float64 run of the same model:
+    closer is 'a', 'b' or None (a tie in mean |h - exact|)."""
     from .reference import run_reference
 
     exact = run_reference(model, a.x, dtype="float64", gates=False,  # only h is read
                           initial_state=a.initial_state)
-    err = {"a": 0.0, "b": 0.0}
+    err, worst = {"a": 0.0, "b": 0.0}, {"a": 0.0, "b": 0.0}
     for k, d in keys:
         ex = exact.layer(k, d).h
-        err["a"] += float(np.abs(a.layer(k, d).h - ex).mean())
-        err["b"] += float(np.abs(b.layer(k, d).h - ex).mean())
+        for side, trace in (("a", a), ("b", b)):
+            gap = np.abs(trace.layer(k, d).h - ex)
+            err[side] += float(gap.mean())
+            worst[side] = max(worst[side], float(gap.max()))
     tie = abs(err["a"] - err["b"]) <= 1e-3 * max(err.values(), default=0.0)
-    return None if tie else min(err, key=err.get)
+    return (None if tie else min(err, key=err.get)), worst
 
 
 def reading_worst(model, b: Trace, keys, layer: int, step: int, chunk=CHUNK) -> dict:
@@ -232,7 +241,9 @@ def reading_worst(model, b: Trace, keys, layer: int, step: int, chunk=CHUNK) -> 
     T = b.steps
     worst = {}
     true_layer = model.chain[layer]
-    for name in (n for n in READINGS if n not in ("cudnn", "keras")):
+    from .weights import ARITHMETIC_READINGS
+
+    for name in (n for n in READINGS if n not in ("cudnn", "keras") + ARITHMETIC_READINGS):
         try:
             read = model.with_reading(name)
         except InspectorError:

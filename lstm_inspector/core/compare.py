@@ -249,6 +249,8 @@ class Report:
         if self.agree:
             return f"{self.b_label} agrees with {self.a_label}: {self._admitted_by()}."
         first = self.first
+        if self.kind == "precision" and self._tf32_side() is not None:
+            return self._tf32_verdict(self._tf32_side())
         if self.kind == "precision":
             tf32 = self.b.meta.get("tf32") is True or self.a.meta.get("tf32") is True
             half = "mixed_float16" in (self.a.meta.get("dtype"), self.b.meta.get("dtype"))
@@ -283,6 +285,38 @@ class Report:
                          f"({READINGS[fits].describe()}) of the stored weights computes")
         sentence += "."
         return sentence
+
+    def _tf32_side(self) -> str | None:
+        """'b' or 'a': the side that ran TF32 products (a GPU backend with TF32 on, or the
+        ``tf32`` emulation) and is not the closer one to float64 arithmetic; else None."""
+        for side, other in (("b", "a"), ("a", "b")):
+            tf32 = getattr(self, side).meta.get("tf32")
+            if (tf32 is True or str(tf32).startswith("emulated")) \
+                    and self.closer_to_exact != side:
+                return side
+        return None
+
+    def _tf32_verdict(self, side: str) -> str:
+        """The precision verdict when one side's matrix products ran in TF32: TF32 named, its
+        measured size (distance from float64 where the oracle ran), and how to confirm it."""
+        other = "a" if side == "b" else "b"
+        label, other_label = (self.b_label, self.a_label) if side == "b" else (self.a_label,
+                                                                               self.b_label)
+        exact = self.measures.exact_error
+        biggest = max(float(self.step_error(k, d, "h").max()) for k, d in self._keys)
+        if exact is not None and self.closer_to_exact == other:
+            size = (f" and is farther from float64 arithmetic than {other_label} (h up to "
+                    f"{exact[side]:.2g} from it, against {exact[other]:.2g})")
+        else:
+            size = f" (its h differs from {other_label}'s by up to {biggest:.2g})"
+        emulated = str(getattr(self, side).meta.get("tf32")).startswith("emulated")
+        confirm = ("this path emulates TF32 on the CPU; run the GPU backend with --tf32 off and "
+                   "on to see it there" if emulated else
+                   "confirm with --tf32 off, under which the same comparison should agree")
+        local = f"; {fidelity.step_agreement(self)}" if self.local is not None else ""
+        return (f"Precision drift from TF32, not a bug: {label} ran its matrix products in TF32 "
+                f"(10 mantissa bits){size}{local}. The paths part from "
+                f"{self.first.describe()}; {confirm}.")
 
     def _notes(self) -> list:
         """Findings beside the verdict: where a path's one-call run and its stepped run part,

@@ -45,6 +45,13 @@ scored value is within ``FIT_ATOL + FIT_RTOL |value|`` of the port's (float32 po
 float64 hypotheses). Fitting hypotheses rank first, fewer
 faults before more (a simpler explanation wins), then by error; hypotheses that change
 nothing for this model (e.g. the kernel layout when the input width is 1) are not tried.
+
+**Arithmetic, not a convention.** When the truth ranks first and every step follows the file's
+equations closely, the divergence is arithmetic; one more hypothesis is then tried, *consistent
+with TF32 matmuls* (``core.tf32.step_effect``, asked by ``paths.diagnosis``): the path's local
+error has the size TF32 rounding of ``x @ W`` gives the same steps, well above float32's own.
+It is a hypothesis of size, never an equality (cuDNN's TF32 kernels are not reproduced bit for
+bit), and it is not tried on agreement or on a convention fault.
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 
 from . import activations
+from .tf32 import round_tf32
 from .trace import LayerTrace
 from .weights import LSTMWeights
 
@@ -60,6 +61,13 @@ class _Weights:
         self.H = w.units
         self.W_T = np.ascontiguousarray(w.weight_ih.T, dtype=dtype)   # (in, 4H)
         self.R_T = np.ascontiguousarray(w.weight_hh.T, dtype=dtype)   # (H, 4H): h @ R_T == R h
+        # TF32 products (core.tf32): the weights rounded once, x (and h) rounded as they come
+        self.round_x = w.matmul in ("tf32", "tf32-xh")
+        self.round_h = w.matmul == "tf32-xh"
+        if self.round_x:
+            self.W_T = round_tf32(self.W_T).astype(dtype)
+        if self.round_h:
+            self.R_T = round_tf32(self.R_T).astype(dtype)
         self.bias = (w.bias_ih + w.bias_hh).astype(dtype)
         self.fast = (w.activation, w.recurrent_activation) == FAST
         self.act = activations.get(w.activation)
@@ -67,8 +75,14 @@ class _Weights:
 
     def input_part(self, x_rows: np.ndarray, out: np.ndarray) -> None:
         """``out = x_rows W^T + b`` (rows, 4H)."""
+        if self.round_x:
+            x_rows = round_tf32(x_rows).astype(self.W_T.dtype)
         out[...] = row_invariant_matmul(x_rows, self.W_T)
         out += self.bias
+
+    def rec_input(self, h: np.ndarray) -> np.ndarray:
+        """``h`` as the recurrent product reads it (rounded to TF32 under ``tf32-xh``)."""
+        return round_tf32(h).astype(self.R_T.dtype) if self.round_h else h
 
     def activate(self, z: np.ndarray, a: np.ndarray) -> None:
         """``a`` = the gates of ``z`` (any leading shape, last axis 4H), elementwise."""
@@ -107,6 +121,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     rec, tmp = np.empty(4 * H, dtype), np.empty(H, dtype)
     dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
+    rec_in = ww.rec_input if ww.round_h else None
     done = 0
     for start in range(0, T, BLOCK):
         lo, hi = (T - min(start + BLOCK, T), T - start) if reverse else (start, min(start + BLOCK, T))
@@ -126,7 +141,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
                 break
             with np.errstate(over="ignore"):
                 for zt, at, (i, f, g, o), ct, ht, kt in batch:
-                    dot(h_prev, ww.R_T, rec)                       # R h_{t-1}      (4H,)
+                    dot(h_prev if rec_in is None else rec_in(h_prev), ww.R_T, rec)  # R h_{t-1}
                     add(zt, rec, zt)                               # z_t
                     ww.activate(zt, at)
                     mul(f, c_prev, ct)                             # f * c_{t-1}
@@ -168,9 +183,9 @@ class StepGates:
         for j, t in enumerate(range(lo, hi)):
             prev = t + 1 if self.reverse else t - 1
             if 0 <= prev < T:
-                np.dot(h[prev], w.R_T, rec)
+                np.dot(w.rec_input(h[prev]), w.R_T, rec)
             elif self.h0 is not None:
-                np.dot(self.h0, w.R_T, rec)
+                np.dot(w.rec_input(self.h0), w.R_T, rec)
             else:
                 rec[:] = 0
             np.add(z[j], rec, z[j])
@@ -180,7 +195,7 @@ class StepGates:
 
 
 def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoints: dict,
-                        dtype=np.float32, out: np.ndarray | None = None):
+                        dtype=np.float32, out: np.ndarray | None = None, h0=None, c0=None):
     """c at every step of one direction from its measured h and c at a few steps (processing order).
 
     ``x`` (T, in) and ``h`` (T, H) in processing order; ``checkpoints`` ``{step: c (H,)}`` the
@@ -190,14 +205,15 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
         c_t      = f_t c_{t-1} + i_t c~_t                    (from the last checkpoint on)
 
     so c is *derived* from the path's own h (no recurrence through the library), restarting at
-    every measured checkpoint, whose value is kept as measured. Returns ``(c (T, H), gap)``:
-    gap is the largest |derived - measured| at a checkpoint, c carried over one chunk. With
-    ``out`` (T, H) given (it may be a reversed view), c is written there and only gap returned.
+    every measured checkpoint, whose value is kept as measured. ``h0, c0`` (H,): the state
+    before the first step (default zeros). Returns ``(c (T, H), gap)``: gap is the largest
+    |derived - measured| at a checkpoint, c carried over one chunk. With ``out`` (T, H) given
+    (it may be a reversed view), c is written there and only gap returned.
     """
     T, H = h.shape
     ww = _Weights(w, dtype)
     c = np.empty((T, H), dtype) if out is None else out
-    c_prev = np.zeros(H, dtype)
+    c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     gap = 0.0
     for lo in range(0, T, BLOCK):
         hi = min(lo + BLOCK, T)
@@ -205,7 +221,9 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
         ww.input_part(np.asarray(x[lo:hi], dtype), z)
         h_prev = np.zeros((hi - lo, H), dtype)
         h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
-        z += row_invariant_matmul(h_prev, ww.R_T)
+        if lo == 0 and h0 is not None:
+            h_prev[0] = h0
+        z += row_invariant_matmul(ww.rec_input(h_prev), ww.R_T)
         a = np.empty_like(z)
         ww.activate(z, a)
         ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)

@@ -37,6 +37,7 @@ from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
 from .model import Model
 from .recurrence import cell_states_between, keep_gates, row_invariant_matmul, run_direction
+from .tf32 import round_tf32
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
 
@@ -160,8 +161,13 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
         z, a, c, h = hw.step(hw.input_part(x), half_precision.half(h_prev),
                              half_precision.half(c_prev))
         return LayerTrace(z=z, a=a, c=c, h=h)
-    z = row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
-    z += row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
+    x, W_T, R_T = x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype), w.weight_hh.T.astype(dtype)
+    if w.matmul != "exact":   # TF32 products (core.tf32): inputs rounded, then this dtype
+        x, W_T = round_tf32(x).astype(dtype), round_tf32(W_T).astype(dtype)
+        if w.matmul == "tf32-xh":
+            h_prev, R_T = round_tf32(h_prev).astype(dtype), round_tf32(R_T).astype(dtype)
+    z = row_invariant_matmul(x, W_T)                                                 # (rows, 4H)
+    z += row_invariant_matmul(h_prev, R_T)
     z += (w.bias_ih + w.bias_hh).astype(dtype)
     rows = {g: w.gate_rows(g) for g in "ifco"}
     rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
@@ -345,6 +351,11 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
     meta = {"backend": backend if reading == "file" else f"numpy:{reading}",
             "device": "CPU", "dtype": precision, "tf32": "n/a", "reading": reading,
             "numpy": np.__version__}
+    from .weights import READINGS
+
+    matmul = getattr(READINGS.get(reading), "matmul", None)
+    if matmul:
+        meta["tf32"] = "emulated (x @ W)" if matmul == "tf32" else "emulated (x @ W, h @ R)"
     if teacher is not None:
         label += f" (teacher-forced by {teacher.label or 'another path'})"
         meta["teacher"] = teacher.label

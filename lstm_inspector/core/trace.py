@@ -212,9 +212,11 @@ class Trace:
     def describe(self) -> str:
         m = self.meta
         parts = [m.get("backend", "?")]
-        for key in ("device", "dtype", "tf32", "reading"):
+        for key in ("device", "dtype", "tf32", "reading", "road"):
             if m.get(key) not in (None, ""):
                 parts.append(f"{key}={m[key]}")
+        if m.get("one_call_chunk"):
+            parts.append(f"chunks={m['one_call_chunk']}")
         if self.mask is not None:
             parts.append(f"masked={int((~self.mask).sum())}")
         if self.initial_state:

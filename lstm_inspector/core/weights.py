@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import InspectorError
 from . import activations
+from .tf32 import MATMULS
 
 CANONICAL_ORDER = "ifco"  # i, f, c~ (candidate), o
 
@@ -59,6 +60,10 @@ class Reading:
     forget_bias
         a constant added to the forget gate's bias (``1.0``: a port that adds Keras's
         ``unit_forget_bias`` initialiser on top of the stored bias).
+    matmul
+        not a reading of the arrays but of the arithmetic: ``"tf32"`` rounds the inputs of
+        ``x @ W`` to TF32 (10 mantissa bits, to nearest) as tensor cores do, ``"tf32-xh"`` those
+        of ``h @ R`` too (``core.tf32``); None: exact float32 products.
 
     Bias readings also include ``"input-twice"`` / ``"recurrent-twice"``: one half added twice
     (``2 b_W`` or ``2 b_R``) instead of ``b_W + b_R``.
@@ -73,6 +78,7 @@ class Reading:
     kernel_layout: str | None = None
     recurrent_layout: str | None = None
     forget_bias: float | None = None
+    matmul: str | None = None
 
     def __post_init__(self):
         if self.layout not in (None, "cudnn", "keras"):
@@ -90,6 +96,8 @@ class Reading:
         for name in (self.activation, self.recurrent_activation):
             if name is not None:
                 activations.check(name)
+        if self.matmul not in (None,) + MATMULS:
+            raise InspectorError(f"matmul '{self.matmul}' is not one of {', '.join(MATMULS)}")
 
     def resolve(self, base: "Reading") -> "Reading":
         """This reading with every unset field taken from ``base`` (a file's true reading)."""
@@ -106,6 +114,7 @@ class Reading:
             recurrent_layout=(self.recurrent_layout or self.layout or base.recurrent_layout
                               or base.layout or "cudnn"),
             forget_bias=self.forget_bias if self.forget_bias is not None else base.forget_bias,
+            matmul=self.matmul or base.matmul,
         )
 
     def describe(self) -> str:
@@ -128,6 +137,10 @@ class Reading:
             parts.append(f"recurrent activation {self.recurrent_activation}")
         if self.activation:
             parts.append(f"activation {self.activation}")
+        if self.matmul and self.matmul != "exact":
+            which = "x @ W" if self.matmul == "tf32" else "x @ W and h @ R"
+            parts.append(f"TF32 matrix products on {which} (inputs rounded to 10 mantissa bits, "
+                         f"to nearest; float32 accumulation), as tensor cores compute them")
         return ", ".join(parts)
 
 
@@ -151,7 +164,12 @@ READINGS = {
     "recurrent-bias-only": Reading("recurrent-bias-only", bias="recurrent"),
     "onnx-order": Reading("onnx-order", gate_order="iofc"),
     "icfo-order": Reading("icfo-order", gate_order="icfo"),
+    # Not a mistake but arithmetic: the file's weights, products as TF32 tensor cores make them.
+    "tf32": Reading("tf32", matmul="tf32"),
+    "tf32-xh": Reading("tf32-xh", matmul="tf32-xh"),
 }
+#: Readings that change the arithmetic, not the weights (never a "wrong reading" candidate).
+ARITHMETIC_READINGS = tuple(n for n, r in READINGS.items() if r.matmul)
 
 
 def get_reading(name_or_reading) -> Reading:
@@ -180,6 +198,7 @@ class LSTMWeights:
     bias_hh: np.ndarray
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
+    matmul: str = "exact"   # "tf32" / "tf32-xh": products with TF32 inputs (core.tf32)
 
     def __post_init__(self):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -343,6 +362,7 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
         weight_ih, weight_hh, bias_ih, bias_hh,
         activation=reading.activation or activation,
         recurrent_activation=reading.recurrent_activation or recurrent_activation,
+        matmul=reading.matmul or "exact",
     )
 
 

@@ -107,7 +107,7 @@ def _quiet_qt_messages(kind, context, message):
 
 def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
                 rtol=None, dtype="float32", tf32=None, preload=True, impl=None, outputs=None,
-                model_options=None, initial_state=None, chunk=None):
+                model_options=None, initial_state=None, chunk=None, stepped=False):
     """Build the window and start loading/computing (returns at once; work runs in background).
 
     ``impl`` (``FILE.py[:NAME]``) or ``outputs`` (a file): the user's implementation or its
@@ -146,6 +146,7 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
             note = "built-in demo model: resources/demo.json not found"
     window = MainWindow()
     window.state.set_run_settings(backend=backend, atol=atol, rtol=rtol, dtype=dtype, tf32=tf32,
+                                  stepped=bool(stepped),
                                   model_options=dict(model_options or {}),
                                   initial_state=None if initial_state is None
                                   else str(initial_state))
@@ -200,7 +201,8 @@ def your_path(make, spec: str) -> str:
 
 def run_gui(model_path=None, features_path=None, backend="auto", reading=None, screenshot=None,
             size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None, impl=None,
-            outputs=None, model_options=None, initial_state=None, chunk=None) -> int:
+            outputs=None, model_options=None, initial_state=None, chunk=None,
+            stepped=False) -> int:
     """Open the inspector; returns the exit code.
 
     Parameters
@@ -213,6 +215,7 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     screenshot : PNG path: render offscreen at ``size`` when the computation is done, write it,
         exit (0; 2 on bad input with one line on stderr; 1 on an internal error).
     atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
+    stepped : backends take the stepped road (one call per step) instead of the one-call road.
     impl, outputs : ``FILE.py[:NAME]`` / a file: your implementation (run in a separate
         process) or your port's outputs as path B.
     model_options, initial_state, chunk : as :func:`make_window` (``chunk``: the streaming
@@ -226,7 +229,7 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
         app = ensure_app(offscreen=screenshot is not None)
         window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32,
                              impl=impl, outputs=outputs, model_options=model_options,
-                             initial_state=initial_state, chunk=chunk)
+                             initial_state=initial_state, chunk=chunk, stepped=stepped)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
         return 2

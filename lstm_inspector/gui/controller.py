@@ -95,14 +95,14 @@ class Controller(QtCore.QObject):
         s = self.state
         if s.features is None or not self._same_inputs(s.model, s.features.data):
             return None
-        return self._traces.get(settings_key(key, s.dtype, s.tf32))
+        return self._traces.get(settings_key(key, s.dtype, s.tf32, s.stepped))
 
     def _same_inputs(self, model, x) -> bool:
         return self._inputs is not None and self._inputs[0] is model and self._inputs[1] is x
 
-    def _keep(self, key: str, trace, dtype, tf32) -> None:
-        self._traces.pop(settings_key(key, dtype, tf32), None)
-        self._traces[settings_key(key, dtype, tf32)] = trace  # newest last
+    def _keep(self, key: str, trace, dtype, tf32, stepped=False) -> None:
+        self._traces.pop(settings_key(key, dtype, tf32, stepped), None)
+        self._traces[settings_key(key, dtype, tf32, stepped)] = trace  # newest last
         while len(self._traces) > MAX_CACHED_TRACES:
             self._traces.pop(next(iter(self._traces)))
 
@@ -117,6 +117,7 @@ class Controller(QtCore.QObject):
             self._traces, self._inputs = {}, (model, x)
         path_a, path_b, dtype, tf32, atol, rtol = (s.path_a, s.path_b, s.dtype, s.tf32, s.atol,
                                                    s.rtol)
+        stepped = s.stepped
         keep_a = None if rerun_a else self.cached_trace(path_a)
         keep_b = None if rerun_b else self.cached_trace(path_b)
         if path_a == path_b and keep_a is None:
@@ -130,12 +131,12 @@ class Controller(QtCore.QObject):
             return pipeline.compute(model, x, backend=path_b, dtype=dtype, tf32=tf32, atol=atol,
                                     rtol=rtol, progress=progress, trace_a=keep_a, trace_b=keep_b,
                                     previous_report=previous, path_a=path_a,
-                                    initial_state=start)
+                                    initial_state=start, stepped=stepped)
 
         def done(results):
             if s.model is model and s.features is not None and s.features.data is x:
-                self._keep(path_a, results.trace_a, dtype, tf32)
-                self._keep(path_b, results.trace_b, dtype, tf32)
+                self._keep(path_a, results.trace_a, dtype, tf32, stepped)
+                self._keep(path_b, results.trace_b, dtype, tf32, stepped)
                 if (s.path_a, s.path_b) == (path_a, path_b):
                     s.set_results(results.trace_a, results.trace_b, results.report,
                                   results.answer)
@@ -198,6 +199,12 @@ class Controller(QtCore.QObject):
     def set_tf32(self, tf32) -> None:
         if tf32 != self.state.tf32:
             self.state.set_run_settings(tf32=tf32)
+            self.compute()
+
+    def set_stepped(self, stepped: bool) -> None:
+        """Hardware paths: the stepped road (c measured at every step) or the one-call road."""
+        if bool(stepped) != self.state.stepped:
+            self.state.set_run_settings(stepped=bool(stepped))
             self.compute()
 
     def set_dtype(self, dtype: str) -> None:

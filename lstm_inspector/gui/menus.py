@@ -136,6 +136,12 @@ class MenusMixin:
         self.tf32_group, self.tf32_actions = self._choice_menu(
             run_menu.addMenu("TF32"), ((None, "library default"), (True, "allowed"), (False, "off")),
             self.controller.set_tf32)
+        self.stepped_action = self._action(
+            "Step &one call per step (c measured)", self.controller.set_stepped, checkable=True,
+            tip="Backends: call the library once per step from the previous (h, c), so c is "
+                "measured at every step (slow; does not see TF32). Off: one call over the "
+                "sequence, as the model runs, c derived from its h")
+        run_menu.addAction(self.stepped_action)
         self.dtype_group, self.dtype_actions = self._choice_menu(
             run_menu.addMenu("Precision of the NumPy reference"),
             (("float32", "float32"), ("float64", "float64"),
@@ -202,4 +208,5 @@ class MenusMixin:
         if not hasattr(self, "dtype_actions"):
             return  # still building the menus
         self.tf32_actions[s.tf32].setChecked(True)
+        self.stepped_action.setChecked(s.stepped)
         self.dtype_actions[s.dtype].setChecked(True)

@@ -90,21 +90,23 @@ def choice_for(key: str, paths=None) -> PathChoice:
                          f"onnx:FILE, tflite:FILE)")
 
 
-def settings_key(key: str, dtype: str, tf32) -> tuple:
+def settings_key(key: str, dtype: str, tf32, stepped: bool = False) -> tuple:
     """What a path's trace depends on besides the model and input: a cached trace is reused
-    only while this is unchanged (the reference's precision, the hardware's TF32)."""
+    only while this is unchanged (the reference's precision, the hardware's TF32 and road)."""
     if key == REFERENCE:
         return (key, dtype)
     if key in HARDWARE_BACKENDS:
-        return (key, tf32)
+        return (key, tf32, bool(stepped))
     return (key,)
 
 
-def run_path(key: str, model, x, dtype="float32", tf32=None, progress=None, initial_state=None):
+def run_path(key: str, model, x, dtype="float32", tf32=None, progress=None, initial_state=None,
+             stepped: bool = False):
     """Run path ``key`` on ``x`` (T, in) and return its :class:`Trace`.
 
-    ``dtype`` is the reference's precision; ``tf32`` applies to the hardware backends;
-    ``initial_state`` ``{(layer, direction): (h0, c0)}`` to the reference and the backends.
+    ``dtype`` is the reference's precision; ``tf32`` and ``stepped`` (the stepped road instead
+    of the one-call road) apply to the hardware backends; ``initial_state``
+    ``{(layer, direction): (h0, c0)}`` to the reference and the backends.
     """
     if key == REFERENCE:
         from ..core.reference import run_reference
@@ -122,4 +124,4 @@ def run_path(key: str, model, x, dtype="float32", tf32=None, progress=None, init
     from ..backends import run_backend
 
     return run_backend(model, x, backend=key, tf32=tf32, progress=progress,
-                       initial_state=initial_state)
+                       initial_state=initial_state, stepped=stepped)

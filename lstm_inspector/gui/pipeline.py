@@ -97,12 +97,13 @@ class Results:
 
 def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rtol=None,
             progress=None, trace_a=None, trace_b=None, previous_report=None,
-            path_a=REFERENCE, initial_state=None) -> Results:
+            path_a=REFERENCE, initial_state=None, stepped=False) -> Results:
     """Run path ``path_a`` (default the NumPy reference) and path ``backend`` (B) on ``x`` and
     compare them (keys of ``path_list``).
 
     ``initial_state``: an ``.npz`` path (``io.initial_state``) or a ready
-    ``{(layer, direction): (h0, c0)}``; both paths start from it.
+    ``{(layer, direction): (h0, c0)}``; both paths start from it. ``stepped``: hardware paths
+    take the stepped road (one call per step) instead of the one-call road.
 
     ``trace_a`` / ``trace_b`` given: reused instead of rerun (a changed tolerance only recompares,
     a changed backend only reruns B). ``previous_report`` of those same traces: a changed
@@ -123,14 +124,16 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
         if progress is not None:
             progress(0.0, f"running {path_a}")
         trace_a = run_path(path_a, model, x, dtype=dtype, tf32=tf32,
-                           progress=sub_progress(progress, 0.0, 0.35), initial_state=initial_state)
+                           progress=sub_progress(progress, 0.0, 0.35), initial_state=initial_state,
+                           stepped=stepped)
     if trace_b is None and backend == path_a:
         trace_b = trace_a  # one path compared with itself: one run
     if trace_b is None:
         if progress is not None:
             progress(0.35, f"running {backend}")
         trace_b = run_path(backend, model, x, dtype=dtype, tf32=tf32,
-                           progress=sub_progress(progress, 0.35, 0.9), initial_state=initial_state)
+                           progress=sub_progress(progress, 0.35, 0.9), initial_state=initial_state,
+                           stepped=stepped)
     if progress is not None:
         progress(0.9, "comparing the two paths")
     if previous_report is not None and previous_report.a is trace_a and previous_report.b is trace_b:

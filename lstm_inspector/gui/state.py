@@ -105,6 +105,7 @@ class InspectorState(QtCore.QObject):
         self.atol: float | None = None
         self.rtol: float | None = None
         self.tf32: bool | None = None
+        self.stepped = False            # hardware paths: the stepped road instead of one call
         self.dtype = "float32"
         self.model_options: dict = {}   # load_model's options (weights-only files: --kind...)
         self.initial_state = None       # an initial-state .npz path (io.initial_state), or None
@@ -339,10 +340,10 @@ class InspectorState(QtCore.QObject):
 
     # ---- settings -------------------------------------------------------------------------------
     def set_run_settings(self, **changes) -> None:
-        """Change any of atol, rtol, backend, tf32, dtype, colormap, default_frame_shift,
-        model_options, initial_state."""
-        allowed = {"atol", "rtol", "backend", "tf32", "dtype", "colormap", "default_frame_shift",
-                   "model_options", "initial_state"}
+        """Change any of atol, rtol, backend, tf32, stepped, dtype, colormap,
+        default_frame_shift, model_options, initial_state."""
+        allowed = {"atol", "rtol", "backend", "tf32", "stepped", "dtype", "colormap",
+                   "default_frame_shift", "model_options", "initial_state"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}")

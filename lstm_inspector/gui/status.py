@@ -150,6 +150,9 @@ def describe_run(trace) -> str:
         parts.append(str(m["dtype"]))
     if m.get("tf32") not in (None, "", "n/a"):
         parts.append(f"TF32 {m['tf32']}")
+    if m.get("road"):
+        chunk = m.get("one_call_chunk")
+        parts.append(f"{m['road']}" + (f" (chunks of {chunk})" if chunk else ""))
     if m.get("reading") not in (None, "", "file") and not str(parts[0]).endswith(str(m["reading"])):
         parts.append(f"reading {m['reading']}")
     recorded = dict(m.get("versions") or {})  # backends record them here

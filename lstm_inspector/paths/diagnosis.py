@@ -54,6 +54,9 @@ class LayerFinding:
     precision : when no convention fault is found but every step of the path follows the
         file's own equations to within ``PRECISION_LIMIT``: that largest local difference (the
         divergence is then arithmetic: accumulated rounding, float16, an approximate tanh).
+    tf32 : with ``precision``, the hypothesis "consistent with TF32 matmuls"
+        (``core.tf32.step_effect``): ``{"path", "tf32", "float32", "consistent"}``, the path's
+        local error against what TF32 rounding of ``x @ W`` does to the same steps.
     """
 
     layer: int
@@ -69,6 +72,7 @@ class LayerFinding:
     local_step: dict | None = None
     teacher_local: np.ndarray | None = None
     precision: float | None = None
+    tf32: dict | None = None
     tolerance: tuple = (0.0, 0.0)
     whose: str = "port"   # "port": the user's function or outputs; "path": a backend
     steps: int = 0        # T
@@ -128,6 +132,13 @@ class LayerFinding:
                          f"previous state); the "
                          f"divergence is arithmetic (accumulated rounding, reduced precision, an "
                          f"approximate exp or tanh), not a convention")
+            if self.tf32 and self.tf32["consistent"]:
+                t = self.tf32
+                lines.append(f"  consistent with TF32 matmuls: each step is off by up to "
+                             f"{t['path']:.2g}, the size TF32 rounding of x @ W gives these "
+                             f"steps ({t['tf32']:.2g}; float32 alone {t['float32']:.1g}); on a "
+                             f"GPU, --tf32 off should make it agree (a hypothesis of size, "
+                             f"not an equality)")
         else:
             lines.append(f"  no convention (one or two faults) reproduces {w['port']}; the "
                          f"closest are listed below")
@@ -154,6 +165,7 @@ class LayerFinding:
                "agrees": self.agrees, "kind": self.kind, "c_known": self.c_known, "first": self.first,
                "match": None, "fix": None, "rerun_error": self.rerun_error,
                "local_step": self.local_step, "precision": self.precision,
+               "tf32": self.tf32,
                "candidates": [{"faults": c.hypothesis.key(), "describe": c.hypothesis.describe(),
                                "error": c.error, "fits": c.fits} for c in self.ranking[:SHOWN + 1]]}
         if self.best is not None:
@@ -326,6 +338,7 @@ def _investigate(finding, model, trace, reference, k, d, lt):
     truth = next(c for c in finding.ranking if not c.hypothesis.n_faults)
     if truth is top and truth.error <= PRECISION_LIMIT:
         finding.precision = truth.error
+        finding.tf32 = _tf32_hypothesis(layer, d, trace, k, x_proc, h_proc, reverse)
         return
     rows, h_pred, c_pred, gates = detective.step_prediction()
     target = h_proc[rows]
@@ -339,6 +352,17 @@ def _investigate(finding, model, trace, reference, k, d, lt):
         finding.local_step = {"step": step, "unit": unit, "path": float(target[r, unit]),
                               "equations": float(h_pred[r, unit]),
                               "gate": _first_gate(lt, step, unit, gates[r], c_pred[r], c_proc, t_proc)}
+
+
+def _tf32_hypothesis(layer, d, trace, k, x_proc, h_proc, reverse) -> dict:
+    """``core.tf32.step_effect`` on the path's own steps (its c: measured, stepped or derived)."""
+    from ..core.tf32 import step_effect
+
+    h0 = c0 = None
+    if trace.initial_state:
+        h0, c0 = trace.start_state(k, d, layer.units, np.float64)
+    c_proc = to_input_time(trace.layer(k, d).c, reverse)
+    return step_effect(layer.weights(d), x_proc, h_proc, c_proc, h0, c0)
 
 
 GATE_ORDER = ("i", "f", "c~", "o")
