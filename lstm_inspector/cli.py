@@ -31,7 +31,7 @@ SUBCOMMANDS = ("info", "compare", "diagnose", "backends", "gui", "sweep", "expor
 
 def _model_overrides(args) -> dict:
     overrides = {}
-    for name in ("kind", "recurrent_activation", "activation", "merge_mode"):
+    for name in ("kind", "recurrent_activation", "activation", "merge_mode", "prefix"):
         value = getattr(args, name, None)
         if value:
             overrides[name] = value
@@ -52,6 +52,8 @@ def _add_model_options(p):
                    help="merge mode of bidirectional layers (weights-only files assume concat)")
     p.add_argument("--go-backwards", dest="go_backwards", action="store_true",
                    help="the layers ran go_backwards (weights-only files assume they did not)")
+    p.add_argument("--prefix", help="the nn.LSTM module of a PyTorch state dict holding several "
+                                    "(e.g. encoder.lstm.)")
 
 
 def _add_tolerance_options(p):
