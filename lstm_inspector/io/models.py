@@ -3,9 +3,10 @@
 The decision is made from content, not from the name: the HDF5 signature means Keras HDF5
 (full model or weights only), a zip holding ``data.pkl`` is a ``torch.save`` file (as is the
 legacy format's pickled magic number), a zip holding ``config.json`` means a Keras 3 ``.keras``
-file, an 8-byte length followed by ``{`` is safetensors, and TensorFlow checkpoints are
-recognised by their ``.index`` file (given directly, as the prefix beside it, as a ``.data-*``
-shard or ``.meta`` graph beside it, or as a folder holding a ``checkpoint`` file).
+file, an 8-byte length followed by ``{`` is safetensors, a ``.onnx`` file (or a protobuf that
+parses as an ONNX model) is ONNX, and TensorFlow checkpoints are recognised by their ``.index``
+file (given directly, as the prefix beside it, as a ``.data-*`` shard or ``.meta`` graph beside
+it, or as a folder holding a ``checkpoint`` file).
 """
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def load_model(path, **overrides) -> Model:
     Parameters
     ----------
     path : Keras HDF5 (``model.save`` or ``save_weights``), a Keras 3 ``.keras`` zip, a
-        TensorFlow checkpoint (its ``.index`` file, its prefix, or its folder), or a PyTorch state
-        dict (``torch.save`` or safetensors).
+        TensorFlow checkpoint (its ``.index`` file, its prefix, or its folder), a PyTorch state
+        dict (``torch.save`` or safetensors) or an ONNX model.
     **overrides : options for files that do not say everything (weights-only files,
         checkpoints): ``kind``, ``activation``, ``recurrent_activation``, ``merge_mode``,
         ``layers`` for Keras files; checkpoints take their loader's options; ``prefix`` names the
@@ -100,11 +101,17 @@ def load_model(path, **overrides) -> Model:
         from .torch_checkpoint import load_torch_checkpoint
 
         return load_torch_checkpoint(path, safetensors=not torch_file, prefix=prefix, **overrides)
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and path.suffix.lower() != ".pb"):
+        from .onnx_model import is_onnx, load_onnx_model
+
+        if path.suffix.lower() == ".onnx" or is_onnx(path):
+            _no_prefix(prefix, "an ONNX model")
+            return load_onnx_model(path, **overrides)
     _no_prefix(prefix, "a Keras file")
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
         return keras_h5.load_keras_v3(path, **overrides)
-    raise InspectorError(f"{path} is not a Keras HDF5 file, a TensorFlow checkpoint or a "
-                         f"PyTorch state dict (.pt, safetensors)")
+    raise InspectorError(f"{path} is not a Keras HDF5 file, a TensorFlow checkpoint, a PyTorch "
+                         f"state dict (.pt, safetensors) or an ONNX model")
 
 
 def _no_prefix(prefix, what: str) -> None:
