@@ -249,3 +249,22 @@ def test_state_dict_without_lstm_names_is_one_sentence(tmp_path):
     _one_sentence(str(error.value))
     with pytest.raises(InspectorError, match="does not apply"):
         load_model(tmp_path / "dense.safetensors", activation="relu")
+
+
+@needs_torch
+@pytest.mark.skipif(not installed("PyQt5"), reason="PyQt5 is not installed")
+def test_the_window_opens_a_torch_checkpoint(tmp_path):
+    import torch
+
+    torch.save(_torch_lstm("stacked-bidirectional").state_dict(), tmp_path / "m.pth")
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-m", "lstm_inspector", str(tmp_path / "m.pth"),
+                           str(_features(tmp_path, 5)), "--backend", "torch-cpu",
+                           "--screenshot", str(out)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.stat().st_size > 10_000
+    from lstm_inspector.gui.pipeline import classify_path
+
+    assert classify_path(tmp_path / "m.pth") == "model"
