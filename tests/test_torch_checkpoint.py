@@ -268,3 +268,13 @@ def test_the_window_opens_a_torch_checkpoint(tmp_path):
     from lstm_inspector.gui.pipeline import classify_path
 
     assert classify_path(tmp_path / "m.pth") == "model"
+
+
+def test_damaged_torch_and_safetensors_files_are_named(tmp_path):
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04" + b"\0" * 40)  # a zip's start, nothing more
+    with pytest.raises(InspectorError, match="cut.pt is not a torch.save file") as error:
+        load_model(tmp_path / "cut.pt")
+    _one_sentence(str(error.value))
+    (tmp_path / "bad.safetensors").write_bytes((5).to_bytes(8, "little") + b"nojsn")
+    with pytest.raises(InspectorError, match="damaged safetensors header"):
+        load_model(tmp_path / "bad.safetensors")

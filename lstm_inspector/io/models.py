@@ -107,6 +107,14 @@ def load_model(path, **overrides) -> Model:
         if path.suffix.lower() == ".onnx" or is_onnx(path):
             _no_prefix(prefix, "an ONNX model")
             return load_onnx_model(path, **overrides)
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        raise InspectorError(f"{path.name} is not a torch.save file (neither a zip holding "
+                             f"data.pkl nor the legacy format): damaged or truncated")
+    if suffix == ".safetensors":
+        from .safetensors_file import read_header
+
+        read_header(path)  # says what is wrong with its first bytes
     _no_prefix(prefix, "a Keras file")
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
         return keras_h5.load_keras_v3(path, **overrides)
