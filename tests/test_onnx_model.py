@@ -116,6 +116,36 @@ def test_torch_onnx_export_agrees_with_onnx_runtime(tmp_path, n_in, H, depth, bi
 
 
 @needs_torch
+def test_a_batch_first_three_layer_module_with_a_head_exports_and_loads(tmp_path):
+    """torch slices each layer's zero initial state out of one Expand-ed zero tensor, and
+    transposes around batch-first LSTMs; a Linear head follows the last one."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 4, num_layers=3, bidirectional=True, batch_first=True)
+            self.fc = torch.nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(self.lstm(x)[0])
+
+    torch.manual_seed(4)
+    net = Net()
+    path = tmp_path / "net.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 7, 3),), str(path), input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "T"}}, dynamo=False)
+    model = load_model(path)
+    assert len(model.chain) == 3 and all(not l.initial_state_from for l in model.layers)
+    x = np.random.default_rng(6).standard_normal((12, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = net.lstm(torch.from_numpy(x)[None])[0][0].numpy()
+    np.testing.assert_allclose(run_reference(model, x).output, expected, atol=1e-5, rtol=0)
+
+
+@needs_torch
 def test_compare_runs_an_onnx_model_against_its_own_file(tmp_path):
     path = _torch_export(tmp_path, 5, 3, 2, True, T=30)
     np.save(tmp_path / "x.npy", np.random.default_rng(2).standard_normal((30, 5)).astype(np.float32))

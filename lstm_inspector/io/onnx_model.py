@@ -224,18 +224,24 @@ def _keras_name(name, alpha, beta):
     return None
 
 
-def _is_zero(name, consts, producers) -> bool:
-    """Whether tensor ``name`` is a constant zero (possibly expanded or reshaped, as exporters
-    write a zero initial state for any batch size)."""
-    while name not in consts and name in producers:
-        node = producers[name]
-        if node.op_type == "ConstantOfShape":
-            value = onnx_glue.attr(node, "value")
-            return value is None or not np.any(_array(value))
-        if node.op_type not in ("Expand", "Identity", "Cast", "Reshape", "Unsqueeze", "Tile"):
-            return False
-        name = node.input[0]
-    return name in consts and not np.any(np.asarray(consts[name]))
+ZERO_KEEPING = ("Expand", "Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Tile", "Slice",
+                "Gather", "Transpose")  # their output's values are some of their first input's
+
+
+def _is_zero(name, consts, producers, depth=0) -> bool:
+    """Whether tensor ``name`` is a constant zero (possibly expanded, sliced or concatenated, as
+    exporters write a zero initial state for any batch size and number of layers)."""
+    if name in consts:
+        return not np.any(np.asarray(consts[name]))
+    node = producers.get(name)
+    if node is None or depth > 32:
+        return False
+    if node.op_type == "ConstantOfShape":
+        value = onnx_glue.attr(node, "value")
+        return value is None or not np.any(_array(value))
+    if node.op_type == "Concat":
+        return all(_is_zero(n, consts, producers, depth + 1) for n in node.input)
+    return node.op_type in ZERO_KEEPING and _is_zero(node.input[0], consts, producers, depth + 1)
 
 
 def _array(tensor):
