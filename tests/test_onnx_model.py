@@ -148,7 +148,8 @@ def test_a_batch_first_three_layer_module_with_a_head_exports_and_loads(tmp_path
 @needs_torch
 def test_compare_runs_an_onnx_model_against_its_own_file(tmp_path):
     path = _torch_export(tmp_path, 5, 3, 2, True, T=30)
-    np.save(tmp_path / "x.npy", np.random.default_rng(2).standard_normal((30, 5)).astype(np.float32))
+    x = np.random.default_rng(2).standard_normal((30, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
     code, out, err = run_cli("compare", path, tmp_path / "x.npy", "--onnx", path, "--json",
                              "--no-oracle")
     assert code == 0, err

@@ -88,9 +88,10 @@ def load_onnx_model(path, **overrides) -> Model:
             consumers.setdefault(name, []).append(n)
     sizes = _trial_sizes(graph)
     names = _layer_names(nodes)
-    notes = [f"ONNX model (opset {max(o.version for o in proto.opset_import if o.domain in ('', 'ai.onnx'))}"
-             f", producer {proto.producer_name or 'unknown'}): {len(nodes)} LSTM operator(s), "
-             f"weights read from the graph (gates i, o, f, c -> i, f, c, o; B = [Wb, Rb])"]
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    notes = [f"ONNX model (opset {opset}, producer {proto.producer_name or 'unknown'}): "
+             f"{len(nodes)} LSTM operator(s), weights read from the graph (gates i, o, f, c -> "
+             f"i, f, c, o; B = [Wb, Rb])"]
     layers = [_layer(node, name, consts, producers, notes) for node, name in zip(nodes, names)]
     notes += _input_note(nodes[0], names[0], graph, producers)
     for k, layer in enumerate(layers):

@@ -71,7 +71,8 @@ def _checked(file: str, name: str, entry, start: int, buffer: int) -> tuple:
     if dtype not in DTYPES:
         raise InspectorError(f"{file}: tensor '{name}' has dtype {dtype}, which the tool does "
                              f"not read (known: {', '.join(DTYPES)})")
-    want = int(np.prod(shape, dtype=np.int64)) * (2 if dtype == "BF16" else np.dtype(DTYPES[dtype]).itemsize)
+    itemsize = 2 if dtype == "BF16" else np.dtype(DTYPES[dtype]).itemsize
+    want = int(np.prod(shape, dtype=np.int64)) * itemsize
     if any(d < 0 for d in shape) or not 0 <= begin <= end <= buffer or end - begin != want:
         raise InspectorError(f"{file}: tensor '{name}' ({dtype} {tuple(shape)}, bytes "
                              f"{begin}..{end}) does not fit the file's {buffer}-byte buffer or "

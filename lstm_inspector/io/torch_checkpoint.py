@@ -48,7 +48,10 @@ def load_torch_checkpoint(path, safetensors: bool = False, prefix: str | None = 
         from .safetensors_file import read_header, read_tensor
 
         entries = read_header(path)
-        names, fetch, file_format = list(entries), (lambda n: read_tensor(path, entries[n])), "safetensors"
+        names, file_format = list(entries), "safetensors"
+
+        def fetch(name):
+            return read_tensor(path, entries[name])
     else:
         from .torch_runtime import load_tensors
 
@@ -157,8 +160,9 @@ def _unsupported(names: dict, fetch, k: int, rev: bool) -> str:
 def _refused(prefix, k, names, fetch, why) -> RecurrentLayer:
     w_ih, w_hh = fetch(names["weight_ih"]).shape, fetch(names["weight_hh"]).shape
     kind = "nn.LSTM" if "proj_size" in why else why.split(" (")[0]
+    gates = {v: g for g, v in GATES.items()}.get(kind, 1)  # weight_ih is (gates * H, in)
     return RecurrentLayer(name=f"{prefix}l{k}", kind=kind, input_size=int(w_ih[-1]),
-                          units=int(w_hh[-1]), unsupported=why, feeds_next=False)
+                          units=int(w_ih[0]) // gates, unsupported=why, feeds_next=False)
 
 
 def _direction(names: dict, fetch, file: str) -> StoredLSTM:
