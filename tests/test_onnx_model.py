@@ -229,6 +229,20 @@ def test_layout_1_reads_the_same_layers_as_layout_0(tmp_path):
     assert [l.name for l in wrong.chain] == ["first"]
 
 
+def test_weights_behind_identity_nodes_are_read(tmp_path):
+    path = _graph_model(tmp_path)
+    proto = onnx.load(str(path))
+    node = proto.graph.node[0]
+    proto.graph.node.insert(0, helper.make_node("Identity", ["R"], ["R_id"]))
+    node.input[2] = "R_id"
+    (tmp_path / "id.onnx").write_bytes(proto.SerializeToString())
+    model = load_model(tmp_path / "id.onnx")
+    assert model.layers[0].runnable
+    x = np.random.default_rng(7).standard_normal((5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(run_reference(model, x).output,
+                                  run_reference(load_model(path), x).output)
+
+
 def test_nonzero_initial_state_is_named_as_fed(tmp_path):
     model = load_model(_graph_model(tmp_path, initial_h=0.5))
     assert model.layers[0].initial_state_from == ("h0",)

@@ -280,3 +280,13 @@ def test_damaged_torch_and_safetensors_files_are_named(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes((5).to_bytes(8, "little") + b"nojsn")
     with pytest.raises(InspectorError, match="damaged safetensors header"):
         load_model(tmp_path / "bad.safetensors")
+
+
+@needs_torch
+def test_torchscript_archive_is_refused_as_code(tmp_path):
+    import torch
+
+    torch.jit.save(torch.jit.script(torch.nn.LSTM(3, 4)), str(tmp_path / "scripted.pt"))
+    with pytest.raises(InspectorError, match="TorchScript archive .torch.jit.save.") as error:
+        load_model(tmp_path / "scripted.pt")
+    _one_sentence(str(error.value))

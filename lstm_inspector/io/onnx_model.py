@@ -82,6 +82,13 @@ def load_onnx_model(path, **overrides) -> Model:
                                 f" (its operators: {', '.join(ops[:8])})"))
     consts = onnx_glue.constants(graph)
     producers = {out: n for n in graph.node for out in n.output}
+    for name, node in producers.items():  # optimisers leave Identity nodes on initializers
+        source = name
+        while source not in consts and source in producers and \
+                producers[source].op_type == "Identity":
+            source = producers[source].input[0]
+        if source in consts and name not in consts:
+            consts[name] = consts[source]
     consumers: dict = {}
     for n in graph.node:
         for name in n.input:

@@ -23,6 +23,10 @@ def load_tensors(path) -> dict:
     unwrapped; entries that are not tensors (epochs, optimizer state) are left out.
     """
     path = Path(path)
+    if _is_torchscript(path):
+        raise InspectorError(f"{path.name} is a TorchScript archive (torch.jit.save), which holds "
+                             f"code the tool does not run; save the weights instead "
+                             f"(torch.save(model.state_dict(), 'model.pt'))")
     try:
         import torch
     except ImportError:
@@ -55,6 +59,17 @@ def load_tensors(path) -> dict:
                 tensor = tensor.float()
             out[str(name)] = np.array(tensor.numpy())
     return out
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A ``torch.jit.save`` zip: it carries ``code/`` and ``constants.pkl`` beside data.pkl."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def _unwrap(loaded):
