@@ -118,8 +118,8 @@ def load_model(path, **overrides) -> Model:
     _no_prefix(prefix, "a Keras file")
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
         return keras_h5.load_keras_v3(path, **overrides)
-    raise InspectorError(f"{path} is not a Keras HDF5 file, a TensorFlow checkpoint, a PyTorch "
-                         f"state dict (.pt, safetensors) or an ONNX model")
+    raise InspectorError(f"{path} is not a Keras HDF5 file or a TensorFlow checkpoint (nor a "
+                         f"PyTorch state dict, safetensors or ONNX model)")
 
 
 def _no_prefix(prefix, what: str) -> None:
