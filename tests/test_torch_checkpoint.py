@@ -290,3 +290,17 @@ def test_torchscript_archive_is_refused_as_code(tmp_path):
     with pytest.raises(InspectorError, match="TorchScript archive .torch.jit.save.") as error:
         load_model(tmp_path / "scripted.pt")
     _one_sentence(str(error.value))
+
+
+@needs_torch
+def test_a_pt_file_without_torch_says_what_to_install(tmp_path):
+    import torch
+
+    torch.save(_torch_lstm("one-layer").state_dict(), tmp_path / "m.pt")
+    code = ("import sys\nsys.modules['torch'] = None\n"
+            "from lstm_inspector import cli\n"
+            f"sys.exit(cli.main(['info', {str(tmp_path / 'm.pt')!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert "needs torch to read (pip install torch)" in out.stderr
+    _one_sentence(out.stderr)
