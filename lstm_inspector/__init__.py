@@ -4,6 +4,7 @@ Public API (each import is lazy, so ``import lstm_inspector`` stays light)::
 
     import lstm_inspector as li
     model = li.load_model("model.h5")              # CuDNNLSTM/LSTM layers, canonical weights
+    model = li.load_model("ckpt.pt", prefix="encoder.lstm.")  # nn.LSTM of a state dict (or .onnx)
     feats = li.load_features("utt.htk")            # (T, d) float32 + metadata
     model, x = li.run_front(model, feats.data)     # the layers before the first LSTM (if any)
     ref = li.run_reference(model, feats.data)      # instrumented NumPy forward pass
@@ -29,7 +30,9 @@ __all__ = [
 
 
 def load_model(path, **overrides):
-    """Read a model file (Keras HDF5, weights-only HDF5, TF checkpoint); see ``io.models``."""
+    """Read a model file (Keras HDF5, weights-only HDF5, TF checkpoint, PyTorch state dict as
+    ``.pt`` or safetensors with ``prefix=`` naming one module of several, ONNX); see
+    ``io.models``."""
     from .io.models import load_model as _load
 
     return _load(path, **overrides)

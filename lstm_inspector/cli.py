@@ -31,7 +31,7 @@ SUBCOMMANDS = ("info", "compare", "diagnose", "backends", "gui", "sweep", "expor
 
 def _model_overrides(args) -> dict:
     overrides = {}
-    for name in ("kind", "recurrent_activation", "activation", "merge_mode"):
+    for name in ("kind", "recurrent_activation", "activation", "merge_mode", "prefix"):
         value = getattr(args, name, None)
         if value:
             overrides[name] = value
@@ -61,6 +61,8 @@ def _add_model_options(p):
                    default="model-input",
                    help="what the features are: the model's input (default: the layers before "
                         "the first LSTM run first) or already the first LSTM's input")
+    p.add_argument("--prefix", help="the nn.LSTM module of a PyTorch state dict holding several "
+                                    "(e.g. encoder.lstm.)")
 
 
 def _add_tolerance_options(p):

@@ -3,8 +3,9 @@ and, for what static imports cannot show (imports inside functions), what import
 really loads.
 
 Contracts: the command line -> gui -> sweep -> export -> backends -> io, paths -> core ->
-errors, never upwards; core imports NumPy alone; only backends and ``io.tf_runtime`` import
-TensorFlow or torch; nothing below gui imports Qt.
+errors, never upwards; core imports NumPy alone; only backends, ``io.tf_runtime`` and
+``io.torch_runtime`` (``torch.load(weights_only=True)``) import TensorFlow or torch; nothing
+below gui imports Qt.
 """
 import os
 import subprocess

@@ -128,7 +128,7 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
     if model_options:
         from ..io.overrides import check_overrides
 
-        check_overrides(model_options)
+        check_overrides({k: v for k, v in model_options.items() if k != "prefix"})  # torch files
     if chunk is not None and chunk < 1:
         raise InspectorError(f"--chunk must be at least 1 frame (got {chunk})")
     for path in (model_path, features_path, initial_state):

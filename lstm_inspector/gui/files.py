@@ -22,7 +22,8 @@ def impl_timeout() -> float:
 class FilesMixin:
     def open_model_dialog(self):
         path = self._ask_open("model", "Open model",
-                              "Models (*.h5 *.hdf5 *.keras *.index *.ckpt*);;All files (*)")
+                              "Models (*.h5 *.hdf5 *.keras *.index *.ckpt* *.pt *.pth "
+                              "*.safetensors *.onnx);;All files (*)")
         if path:
             self.controller.open_model(path)
 

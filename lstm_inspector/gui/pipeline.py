@@ -15,7 +15,8 @@ from ..core.weights import READINGS
 from ..errors import InspectorError
 from .path_list import REFERENCE, choice_for, run_path
 
-MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".hdf", ".index", ".ckpt", ".meta")
+MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".hdf", ".index", ".ckpt", ".meta", ".pt", ".pth",
+                  ".safetensors", ".onnx")
 FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt", ".htk", ".fea", ".mfc", ".mfcc", ".plp",
                     ".fbank", ".ark", ".scp", ".wav")
 

@@ -1,0 +1,326 @@
+"""ONNX models as the model input: the graph's ``LSTM`` operators as the model's layers.
+
+Each ``LSTM`` node (inputs ``X, W, R, B, sequence_lens, initial_h, initial_c, P``) becomes one
+recurrent layer, its weights read from the graph's initializers / ``Constant`` nodes:
+
+    W (D, 4H, in), R (D, 4H, H), B (D, 8H) = [Wb, Rb], gate blocks in ONNX's order i, o, f, c
+    -> core.weights.from_onnx -> canonical (i, f, c, o), kept as CuDNNLSTM's stored arrays
+
+Attributes: ``direction`` forward / reverse (a ``go_backwards`` layer) / bidirectional (both
+directions; how they merge is read from the operators that follow), ``hidden_size``,
+``activations`` (f, g, h per direction; g and h must be the same function, the one Keras calls
+``activation``; Sigmoid, Tanh, Relu, HardSigmoid, Affine(1, 0), Softsign, Softplus, Elu(1) have
+counterparts in the reference), ``layout`` 0 or 1. ``clip``, ``input_forget=1`` and non-zero
+peepholes ``P`` are refused by name (the layer is listed, not run). A constant zero initial
+state (what torch's exporter writes) is zeros; any other initial state is named as fed from the
+graph (``--initial-state`` gives it).
+
+Nodes follow each other as stacked layers when the next node's ``X`` is this node's ``Y`` moved
+only by shape operators (``io.onnx_glue`` runs them on index tensors to see exactly how: concat,
+forward first, or a reduction over the directions, and whether time was flipped back). Nothing in
+the file is executed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.model import Model, RecurrentLayer
+from ..core.weights import READINGS, StoredLSTM, from_onnx
+from ..errors import InspectorError
+from . import onnx_glue
+from .torch_checkpoint import refuse_keras_options
+
+FILE_FORMAT = "onnx"
+DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
+TAKES_ALPHA = ("Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu")
+TAKES_BETA = ("Affine", "ScaledTanh", "HardSigmoid")
+DEFAULT_ALPHA_BETA = {"HardSigmoid": (0.2, 0.5), "Elu": (1.0, None), "Affine": (1.0, 0.0),
+                      "LeakyRelu": (0.01, None), "ThresholdedRelu": (1.0, None)}
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise InspectorError("reading an ONNX model needs the onnx package (pip install onnx, "
+                             "or 'lstm-inspector[export]')") from None
+    return onnx
+
+
+def is_onnx(path) -> bool:
+    """Whether ``path`` parses as an ONNX model with a graph of operators."""
+    try:
+        onnx = _import_onnx()
+        proto = onnx.load(str(path))
+    except Exception:
+        return False
+    return bool(proto.graph.node) and bool(proto.opset_import)
+
+
+def load_onnx_model(path, **overrides) -> Model:
+    """The ``LSTM`` operators of an ONNX file as a :class:`Model` (see the module docstring)."""
+    refuse_keras_options(overrides, "an ONNX model (its LSTM operators store their activations, "
+                                    "direction and layout)")
+    onnx = _import_onnx()
+    path = Path(path)
+    try:
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InspectorError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}: "
+                             f"{first[:160]})") from None
+    graph = proto.graph
+    nodes = [n for n in graph.node if n.op_type == "LSTM"]
+    if not nodes:
+        ops = sorted({n.op_type for n in graph.node})
+        others = [o for o in ops if o in ("GRU", "RNN")]
+        raise InspectorError(f"{path.name} has no ONNX LSTM operator"
+                             + (f" ({', '.join(others)} is not supported yet)" if others else
+                                f" (its operators: {', '.join(ops[:8])})"))
+    consts = onnx_glue.constants(graph)
+    producers = {out: n for n in graph.node for out in n.output}
+    for name, node in producers.items():  # optimisers leave Identity nodes on initializers
+        source = name
+        while source not in consts and source in producers and \
+                producers[source].op_type == "Identity":
+            source = producers[source].input[0]
+        if source in consts and name not in consts:
+            consts[name] = consts[source]
+    consumers: dict = {}
+    for n in graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    sizes = _trial_sizes(graph)
+    names = _layer_names(nodes)
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    notes = [f"ONNX model (opset {opset}, producer {proto.producer_name or 'unknown'}): "
+             f"{len(nodes)} LSTM operator(s), weights read from the graph (gates i, o, f, c -> "
+             f"i, f, c, o; B = [Wb, Rb])"]
+    layers = [_layer(node, name, consts, producers, notes) for node, name in zip(nodes, names)]
+    notes += _input_note(nodes[0], names[0], graph, producers)
+    for k, layer in enumerate(layers):
+        if not layer.runnable:
+            continue
+        after = nodes[k + 1] if k + 1 < len(nodes) else None
+        layers[k] = _linked(layer, nodes[k], after, names, consts, producers, consumers, sizes,
+                            notes)
+    return Model(layers=tuple(layers), source=str(path), file_format=FILE_FORMAT,
+                 notes=tuple(notes))
+
+
+def _layer_names(nodes) -> list:
+    """Unique names without '/' (notes name a layer by the part before a '/')."""
+    out = []
+    for k, node in enumerate(nodes):
+        name = (node.name or "").strip("/").replace("/", ".") or f"lstm_{k}"
+        out.append(name if name not in out else f"{name}_{k}")
+    return out
+
+
+def _trial_sizes(graph) -> list:
+    """(T, batch) pairs to run the glue with: small distinct ones, then the input's own dims
+    (a Reshape to fixed sizes only works with those); T >= 2, or a flip could not show."""
+    init = {t.name for t in graph.initializer}
+    dims = [d.dim_value for i in graph.input if i.name not in init
+            for d in i.type.tensor_type.shape.dim if d.dim_value > 0]
+    pairs = [(3, 2)]
+    for a in dims:
+        for b in dims:
+            if a >= 2 and (a, b) not in pairs:
+                pairs.append((a, b))
+    return pairs[:8]
+
+
+def _layer(node, name, consts, producers, notes) -> RecurrentLayer:
+    inputs = list(node.input) + [""] * (8 - len(node.input))
+    direction = onnx_glue.attr(node, "direction", "forward")
+    D = 2 if direction == "bidirectional" else 1
+    refused = []
+    for k, what in ((1, "W"), (2, "R"), (3, "B"), (7, "P")):
+        if inputs[k] and inputs[k] not in consts:
+            refused.append(f"its {what} comes from another operator, not the file's initializers")
+    if refused or inputs[1] not in consts:
+        return _unsupported(node, name, "; ".join(refused) or "it has no W")
+    W, R = np.asarray(consts[inputs[1]]), np.asarray(consts[inputs[2]])
+    H = int(onnx_glue.attr(node, "hidden_size", R.shape[-1]))
+    if W.ndim != 3 or R.shape != (D, 4 * H, H) or W.shape[:2] != (D, 4 * H):
+        raise InspectorError(f"ONNX LSTM '{name}': W {W.shape} and R {R.shape} do not fit "
+                             f"hidden_size {H} and direction {direction}")
+    B = np.asarray(consts[inputs[3]]) if inputs[3] else np.zeros((D, 8 * H), W.dtype)
+    if B.shape != (D, 8 * H):
+        raise InspectorError(f"ONNX LSTM '{name}': B has shape {B.shape}, expected {(D, 8 * H)}")
+    why = _refusal(node, inputs, consts, D)
+    acts = _activations(node, D)
+    if isinstance(acts, str):
+        why = why or acts
+    if why:
+        return _unsupported(node, name, why, W.shape[2], H)
+    rec_act, act = acts
+    dirs = {}
+    for d, key in enumerate(("forward", "backward")[:D]):
+        kernel, recurrent, bias = from_onnx(W[d], R[d], B[d]).to_cudnn_keras()
+        dirs[key] = StoredLSTM(kernel, recurrent, bias, true_reading=READINGS["cudnn"],
+                               activation=act, recurrent_activation=rec_act)
+    state_from = tuple(inputs[k] for k in (5, 6) if inputs[k] and not _is_zero(inputs[k], consts,
+                                                                                producers))
+    if state_from:
+        notes.append(f"layer '{name}' starts from the graph's initial_h / initial_c "
+                     f"({', '.join(state_from)}), not zeros")
+    if inputs[4]:
+        notes.append(f"layer '{name}' takes sequence_lens '{inputs[4]}'; the tool runs every "
+                     f"step of the features (full-length sequences)")
+    return RecurrentLayer(name=name, kind="ONNX LSTM", input_size=int(W.shape[2]), units=H,
+                          directions=dirs, merge_mode="concat" if D == 2 else None,
+                          go_backwards=direction == "reverse", use_bias=bool(inputs[3]),
+                          initial_state_from=state_from)
+
+
+def _refusal(node, inputs, consts, D) -> str:
+    clip = onnx_glue.attr(node, "clip")
+    if clip is not None:
+        return (f"clip={clip:g} (ONNX clips the gates' pre-activations to [-clip, clip]) is not "
+                f"computed by the reference")
+    if onnx_glue.attr(node, "input_forget", 0):
+        return "input_forget=1 (the forget gate coupled to the input gate) is not supported"
+    if onnx_glue.attr(node, "layout", 0) not in (0, 1):
+        return f"layout={onnx_glue.attr(node, 'layout')} is not 0 or 1"
+    if inputs[7] and np.any(np.asarray(consts[inputs[7]]) != 0):
+        return "peephole weights P (non-zero) are not supported"
+    return ""
+
+
+def _activations(node, D):
+    """``(recurrent_activation, activation)`` as Keras names, or a sentence why not."""
+    names = onnx_glue.attr(node, "activations") or list(DEFAULT_ACTIVATIONS) * D
+    if len(names) != 3 * D:
+        return f"activations lists {len(names)} functions, expected {3 * D}"
+    alphas = list(onnx_glue.attr(node, "activation_alpha") or [])
+    betas = list(onnx_glue.attr(node, "activation_beta") or [])
+    keras = []
+    for name in names:
+        default = DEFAULT_ALPHA_BETA.get(name, (None, None))
+        alpha = (alphas.pop(0) if alphas else default[0]) if name in TAKES_ALPHA else None
+        beta = (betas.pop(0) if betas else default[1]) if name in TAKES_BETA else None
+        keras.append(_keras_name(name, alpha, beta))
+    if None in keras:
+        bad = names[keras.index(None)]
+        return f"activation {bad} has no counterpart in the reference"
+    per_dir = {tuple(keras[3 * d:3 * d + 3]) for d in range(D)}
+    if len(per_dir) > 1:
+        return "its two directions use different activations"
+    f, g, h = per_dir.pop()
+    if g != h:
+        return (f"its activations g={g} and h={h} differ; the reference applies one function to "
+                f"the candidate and to c")
+    return f, g
+
+
+def _keras_name(name, alpha, beta):
+    close = (lambda a, b: a is not None and abs(a - b) < 1e-6)
+    if name in ("Sigmoid", "Tanh", "Relu", "Softsign", "Softplus"):
+        return name.lower()
+    if name == "HardSigmoid" and close(beta, 0.5):
+        return "hard_sigmoid" if close(alpha, 0.2) else (
+            "hard_sigmoid_keras3" if close(alpha, 1 / 6) else None)
+    if name == "Affine" and close(alpha, 1.0) and close(beta, 0.0):
+        return "linear"
+    if name == "Elu" and close(alpha, 1.0):
+        return "elu"
+    return None
+
+
+ZERO_KEEPING = ("Expand", "Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Tile", "Slice",
+                "Gather", "Transpose")  # their output's values are some of their first input's
+
+
+def _is_zero(name, consts, producers, depth=0) -> bool:
+    """Whether tensor ``name`` is a constant zero (possibly expanded, sliced or concatenated, as
+    exporters write a zero initial state for any batch size and number of layers)."""
+    if name in consts:
+        return not np.any(np.asarray(consts[name]))
+    node = producers.get(name)
+    if node is None or depth > 32:
+        return False
+    if node.op_type == "ConstantOfShape":
+        value = onnx_glue.attr(node, "value")
+        return value is None or not np.any(_array(value))
+    if node.op_type == "Concat":
+        return all(_is_zero(n, consts, producers, depth + 1) for n in node.input)
+    return node.op_type in ZERO_KEEPING and _is_zero(node.input[0], consts, producers, depth + 1)
+
+
+def _array(tensor):
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(tensor)
+
+
+def _unsupported(node, name, why, n_in=0, H=None) -> RecurrentLayer:
+    H = H or int(onnx_glue.attr(node, "hidden_size", 0) or 0)
+    return RecurrentLayer(name=name, kind="ONNX LSTM", input_size=int(n_in), units=H,
+                          unsupported=f"ONNX LSTM '{name}': {why}", feeds_next=False)
+
+
+def _input_note(first, name, graph, producers) -> list:
+    source, _ = onnx_glue.walk_back(first.input[0], producers)
+    if source in {i.name for i in graph.input}:
+        return []
+    op = producers[source].op_type if source in producers else "a tensor"
+    return [f"the graph computes {op} before layer '{name}'; the tool feeds the features to "
+            f"that layer directly"]
+
+
+def _linked(layer, node, after, names, consts, producers, consumers, sizes, notes):
+    """``layer`` with its merge mode and whether it feeds the next node, read from the glue."""
+    from dataclasses import replace
+
+    D, H = len(layer.directions), layer.units
+    layout = onnx_glue.attr(node, "layout", 0)
+    if after is None:  # the last node: only the merge of its own outputs matters
+        ops = onnx_glue.walk_forward(node.output[0], consumers)
+        merge = _merge_of(ops, D, H, layout, consts, sizes)
+        return replace(layer, merge_mode=merge or layer.merge_mode, feeds_next=False)
+    source, ops = onnx_glue.walk_back(after.input[0], producers)
+    nxt = names[names.index(layer.name) + 1]
+    if source != node.output[0]:
+        what = producers[source].op_type if source in producers else f"'{source}'"
+        notes.append(f"layer '{nxt}' is fed by {what}, not by layer '{layer.name}' alone: the "
+                     f"runnable chain ends at '{layer.name}'")
+        return replace(layer, feeds_next=False)
+    reason = "no trial size fits it"
+    for T, B in sizes:
+        try:
+            grids, merge = onnx_glue.run_glue(ops, onnx_glue.index_tensors(T, D, B, H, layout),
+                                              consts)
+            time, how = onnx_glue.read_link(grids, H, onnx_glue.attr(after, "layout", 0))
+            break
+        except onnx_glue.NotGlue as exc:
+            reason = str(exc)
+    else:
+        notes.append(f"the operators between layers '{layer.name}' and '{nxt}' are not a plain "
+                     f"rearrangement ({reason}): the runnable chain ends at '{layer.name}'")
+        return replace(layer, feeds_next=False)
+    keras_order = "flipped" if layer.go_backwards else "plain"
+    if time != keras_order or how == "backward-first":
+        notes.append(f"layer '{nxt}' reads layer '{layer.name}''s output "
+                     + ("backward direction first" if how == "backward-first" else
+                        "in input time order" if layer.go_backwards else "with time reversed")
+                     + f", which the tool's layers cannot express: the runnable chain ends at "
+                       f"'{layer.name}'")
+        return replace(layer, feeds_next=False)
+    return replace(layer, merge_mode=merge if how == "reduced" else layer.merge_mode)
+
+
+def _merge_of(ops, D, H, layout, consts, sizes):
+    """The reduction over directions among the glue after the last node, or None."""
+    if D < 2:
+        return None
+    for T, B in sizes:
+        try:
+            return onnx_glue.run_glue(ops, onnx_glue.index_tensors(T, D, B, H, layout), consts)[1]
+        except onnx_glue.NotGlue:
+            continue
+    return None
