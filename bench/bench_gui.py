@@ -90,7 +90,7 @@ def percentile_ms(samples, q=95):
 def bench_cursor(steps, units, layers, moves, input_size=40):
     from PyQt5 import QtCore
 
-    from lstm_inspector.backends import run_backend
+    from lstm_inspector import run_backend
     from lstm_inspector.core.compare import compare
     from lstm_inspector.core.reference import run_reference
     from lstm_inspector.gui.app import ensure_app

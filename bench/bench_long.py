@@ -85,7 +85,7 @@ def stage_reference(steps, backend, stepped=False):
 
 
 def stage_compare(steps, backend, stepped=False):
-    from lstm_inspector.backends import run_backend
+    from lstm_inspector import run_backend
     from lstm_inspector.core.compare import compare
     from lstm_inspector.core.reference import run_reference
 

@@ -146,7 +146,7 @@ def time_one(name: str, units: int, steps: int, n_in: int, repeat: int) -> tuple
         def fn():
             return naive_numpy(w, x)
     else:
-        from lstm_inspector.backends import run_backend
+        from lstm_inspector import run_backend
 
         backend = name.split("-", 1)[1]
 

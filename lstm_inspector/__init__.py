@@ -9,6 +9,7 @@ Public API (each import is lazy, so ``import lstm_inspector`` stays light)::
     model, x = li.run_front(model, feats.data)     # the layers before the first LSTM (if any)
     ref = li.run_reference(model, feats.data)      # instrumented NumPy forward pass
     other = li.run_backend(model, feats.data)      # cuDNN on a GPU, else TF / torch on CPU
+    other = li.run_path("onnx:model.onnx", model, feats.data)  # any path, as the CLI spells it
     report = li.compare(ref, other)                # where and why they part
     print(report.verdict)
 
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
-    "run_reference", "run_backend", "compare", "run_impl", "load_outputs", "diagnose",
+    "run_reference", "run_backend", "run_path", "compare", "run_impl", "load_outputs", "diagnose",
     "model_answer", "load_initial_state", "run_front", "__version__",
 ]
 
@@ -72,10 +73,20 @@ def load_initial_state(path, model):
 
 
 def run_backend(model, x, backend="auto", **options):
-    """Run a real LSTM implementation; see ``backends.run_backend``."""
-    from .backends import run_backend as _run
+    """Run a real LSTM implementation (or any other path: ``numpy64``, ``numpy:naive``,
+    ``onnx:FILE``...); :func:`run_path` with ``backend`` as the path."""
+    return run_path(backend, model, x, **options)
 
-    return _run(model, x, backend=backend, **options)
+
+def run_path(spec, model, x, **settings):
+    """Run any path on ``x`` (T, in) and return its Trace: ``numpy`` (the reference),
+    ``numpy64``, ``numpy:<reading>``, ``auto``/``tf-gpu``/``torch-cuda``/``tf-cpu``/
+    ``torch-cpu``, ``impl:FILE.py[:NAME]``, ``outputs:FILE``, ``onnx:FILE``, ``tflite:FILE``.
+    Settings: ``dtype``, ``tf32``, ``stepped``, ``initial_state``, ``progress``, ``reference``,
+    ``layer``, ``form``, ``timeout``; see ``paths.registry``."""
+    from .paths.registry import run_path as _run
+
+    return _run(spec, model, x, **settings)
 
 
 def compare(a, b, atol=None, rtol=None, **options):

@@ -2,8 +2,8 @@
 and, for what static imports cannot show (imports inside functions), what importing a module
 really loads.
 
-Contracts: the command line -> gui -> sweep -> export -> backends -> io, paths -> core ->
-errors, never upwards; core imports NumPy alone; only backends, ``io.tf_runtime`` and
+Contracts: the command line (``cli/``) -> gui -> sweep -> export -> paths -> backends -> io ->
+core -> errors, never upwards (and io's Keras reader one way inside io); core imports NumPy alone; only backends, ``io.tf_runtime`` and
 ``io.torch_runtime`` (``torch.load(weights_only=True)``) import TensorFlow or torch; nothing
 below gui imports Qt.
 """
@@ -30,7 +30,7 @@ def test_import_contracts_hold():
     # modules whose heavy imports sit inside functions: importing them must stay light
     "lstm_inspector.io.models", "lstm_inspector.io.features", "lstm_inspector.cli",
     "lstm_inspector", "lstm_inspector.io.outputs", "lstm_inspector.paths.user_impl",
-    "lstm_inspector.paths.diagnosis", "lstm_inspector.backends",
+    "lstm_inspector.paths.diagnosis", "lstm_inspector.backends", "lstm_inspector.paths.registry",
 ])
 def test_module_loads_no_heavy_library(module):
     code = (f"import sys, {module}\n"

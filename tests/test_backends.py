@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from optional import installed
+import lstm_inspector as li
 from engine_models import cudnn_model, features, random_stored
 from lstm_inspector.backends import (NUMPY_BACKENDS, REAL_BACKENDS, available_backends,
                                      run_backend)
@@ -332,7 +333,7 @@ def test_unknown_or_unavailable_backend_says_what_is_available(small):
     with pytest.raises(InspectorError, match="unknown backend 'cudnn9'.*tf-cpu.*numpy:<reading>.*naive"):
         run_backend(model, x, "cudnn9")
     with pytest.raises(InspectorError, match="unknown reading 'nope'"):
-        run_backend(model, x, "numpy:nope")
+        li.run_backend(model, x, "numpy:nope")
     missing = [n for n in REAL_BACKENDS if available_backends()[n]]
     for name in missing:  # on a CPU machine: tf-gpu and torch-cuda
         with pytest.raises(InspectorError, match=f"backend {name} is not available.*tf-cpu"):
@@ -348,17 +349,17 @@ def test_unknown_or_unavailable_backend_says_what_is_available(small):
 @pytest.mark.parametrize("backend", ["torch-cpu", "tf-cpu", "numpy"])
 def test_bad_features_are_refused_in_one_sentence(small, bad, message, backend):
     with pytest.raises(InspectorError, match=message):
-        run_backend(small[0], bad, backend)
+        li.run_backend(small[0], bad, backend)
 
 
 def test_readings_are_numpy_only(small):
     model, x = small
-    naive = run_backend(model, x, "numpy:naive")
+    naive = li.run_backend(model, x, "numpy:naive")  # NumPy paths: the registry runs them
     direct = run_reference(model.with_reading("naive"), x)
     np.testing.assert_array_equal(naive.layer(0).h, direct.layer(0).h)
     assert naive.meta["reading"] == "naive"
-    assert np.max(np.abs(naive.layer(0).h - run_backend(model, x, "numpy").layer(0).h)) > 1e-3
-    assert run_backend(model, x, "numpy64").layer(0).h.dtype == np.float64
+    assert np.max(np.abs(naive.layer(0).h - li.run_backend(model, x, "numpy").layer(0).h)) > 1e-3
+    assert li.run_backend(model, x, "numpy64").layer(0).h.dtype == np.float64
     for backend in CPU_BACKENDS:
         with pytest.raises(InspectorError, match="file's own weights.*numpy:naive"):
             run_backend(model.with_reading("naive"), x, backend)

@@ -15,7 +15,7 @@ import pytest
 
 import model_files
 from lstm_inspector import load_model
-from lstm_inspector.backends import run_backend
+from lstm_inspector import run_backend
 from lstm_inspector.core.compare import compare
 from lstm_inspector.core.fidelity import all_notes, faithful
 from lstm_inspector.core.reference import run_reference

@@ -59,7 +59,7 @@ def model_like_the_gpu(n_in=40, units=128, seed=0):
 
 @pytest.fixture(scope="module")
 def tf32_runs():
-    from lstm_inspector.backends import run_backend
+    from lstm_inspector import run_backend
 
     model, x = model_like_the_gpu(), features(600, 40, seed=4)
     return model, x, run_reference(model, x), {r: run_backend(model, x, f"numpy:{r}")
@@ -103,14 +103,14 @@ def test_the_verdict_names_tf32_its_size_and_how_to_confirm(tf32_runs):
     finally:
         runs["tf32"].meta.update(backend="numpy:tf32", tf32="emulated (x @ W)")
     # exact float32 products (TF32 off): the same comparison agrees
-    from lstm_inspector.backends import run_backend
+    from lstm_inspector import run_backend
     assert compare(ref, run_backend(model, x, "numpy"), model=model).agree
 
 
 def test_the_tf32_readings_are_listed_and_never_taken_for_a_wrong_reading(tf32_runs):
     from lstm_inspector.backends import NUMPY_BACKENDS
     from lstm_inspector.backends.listing import backends_table
-    from lstm_inspector.gui.path_list import builtin_paths
+    from lstm_inspector.paths.registry import builtin_paths
 
     assert {"numpy:tf32", "numpy:tf32-xh"} <= set(NUMPY_BACKENDS)
     assert {"numpy:tf32", "numpy:tf32-xh"} <= {p.key for p in builtin_paths()}
@@ -133,7 +133,7 @@ def test_the_detective_says_consistent_with_tf32_for_a_tf32_path(tf32_runs):
 
 
 def test_the_tf32_hypothesis_stays_silent_on_agreement_float32_drift_and_structure(tf32_runs):
-    from lstm_inspector.backends import run_backend
+    from lstm_inspector import run_backend
     from lstm_inspector.core.tf32 import step_effect
     from lstm_inspector.paths.diagnosis import diagnose
     from test_chaotic import chaotic_model

@@ -21,9 +21,8 @@ one call returns c at every step too. A library that refuses the length runs in 
 carried, and says so. ``stepped=True`` takes the *stepped road* instead (torch, tf-gpu): one
 call per step, c measured at every step (provenance ``"stepped"``).
 
-NumPy paths, to put a wrong reading beside the right one: ``numpy`` (the float32 reference),
-``numpy64`` (float64), ``numpy:<reading>`` (e.g. ``numpy:naive``, ``numpy:hard_sigmoid``: the
-reference under a reading from ``core.weights.READINGS``).
+The NumPy paths (``numpy``, ``numpy64``, ``numpy:<reading>``) and exported files
+(``onnx:FILE``...) are paths beside these, not libraries: ``paths.registry`` runs every kind.
 
 Readings: the four real backends always run the file's *true* weights; a model carrying a
 reading (``Model.with_reading``) is refused there with a sentence pointing at ``numpy:<reading>``,
@@ -38,8 +37,9 @@ from ..core.weights import READINGS
 from ..errors import InspectorError
 
 REAL_BACKENDS = ("tf-gpu", "torch-cuda", "tf-cpu", "torch-cpu")  # truest first
+#: The NumPy paths ``lstm-inspector backends`` lists beside them (run as paths: ``paths.reference``,
+#: ``paths.oracle``, ``paths.reading``).
 NUMPY_BACKENDS = ("numpy", "numpy64") + tuple(f"numpy:{name}" for name in READINGS)
-EXPORTED_PREFIXES = ("onnx:", "tflite:", "file:")  # "onnx:FILE": an exported model run as a path
 
 _cache: dict = {}
 
@@ -154,15 +154,14 @@ def pick_auto(model) -> tuple:
 
 def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initial_state=None,
                 stepped: bool = False):
-    """Run ``model.chain`` on ``x`` with a real LSTM implementation (or a NumPy reading).
+    """Run ``model.chain`` on ``x`` with a real LSTM library (``paths.library`` is its path).
 
     Parameters
     ----------
     model : core.model.Model
     x : (T, in) array of features; checked (2-D, width = ``model.input_size``, finite).
-    backend : ``"auto"``, one of :data:`REAL_BACKENDS`, ``"numpy"``, ``"numpy64"``,
-        ``"numpy:<reading>"``, or an exported file: ``"onnx:FILE"``, ``"tflite:FILE"``,
-        ``"file:FILE.py"`` (``backends.exported.run_exported``).
+    backend : ``"auto"`` or one of :data:`REAL_BACKENDS` (every other path, NumPy readings and
+        exported files included: ``lstm_inspector.run_path``).
     tf32 : None (the library's default), True or False; GPU backends only.
     progress : callable(fraction, text), optional; may raise ``errors.Cancelled``.
     initial_state : ``{(layer, direction): (h0, c0)}``, optional (zeros where missing); every
@@ -170,41 +169,20 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
         (``core.masking``): tf-cpu through Keras's own mask, the others on the kept steps only.
     stepped : take the stepped road (one call per step, c measured at every step) instead of
         the one-call road (the default, what the model runs); torch and tf-gpu only (tf-cpu's
-        one call measures c already; NumPy paths have no roads).
+        one call measures c already).
 
     Returns
     -------
     Trace with h and c of every layer and direction indexed by input time, gates derived
     from them (``core.reference.derive_gates``), and ``meta`` saying what ran.
     """
-    from ..core.reference import check_input, run_reference
+    from ..core.reference import check_input
     from .common import float32
 
     backend = (backend or "auto").strip()
-    if backend.startswith(EXPORTED_PREFIXES):  # an exported file as a path: "onnx:model.onnx"
-        from .exported import run_exported
-        return run_exported(model, x, backend.split(":", 1)[1], progress)
-    known = ("auto",) + REAL_BACKENDS + NUMPY_BACKENDS
-    if backend not in known and not backend.startswith("numpy:"):
+    if backend not in ("auto",) + REAL_BACKENDS:
         raise InspectorError(f"unknown backend '{backend}'; {_available_sentence()}")
     x = check_input(model, x)
-
-    if backend.startswith("numpy"):
-        if backend == "numpy":
-            return run_reference(model, x, progress=progress, initial_state=initial_state)
-        if backend == "numpy64":
-            return run_reference(model, x, dtype="float64", progress=progress,
-                                 initial_state=initial_state)
-        reading = backend.split(":", 1)[1]
-        if reading not in READINGS:
-            raise InspectorError(
-                f"unknown reading '{reading}' in backend '{backend}' (readings: {', '.join(READINGS)})")
-        if model.reading is not None and model.reading != reading:
-            raise InspectorError(
-                f"this model is already read as '{model.reading}'; load the file's model to try "
-                f"reading '{reading}'")
-        read = model if model.reading == reading else model.with_reading(reading)
-        return run_reference(read, x, progress=progress, initial_state=initial_state)
 
     note = ""
     if backend == "auto":

@@ -107,7 +107,7 @@ def _quiet_qt_messages(kind, context, message):
 
 def make_window(model_path=None, features_path=None, backend="auto", reading=None, atol=None,
                 rtol=None, dtype="float32", tf32=None, preload=True, impl=None, outputs=None,
-                model_options=None, initial_state=None, chunk=None, stepped=False):
+                model_options=None, initial_state=None, chunk=None, stepped=False, path_a=None):
     """Build the window and start loading/computing (returns at once; work runs in background).
 
     ``impl`` (``FILE.py[:NAME]``) or ``outputs`` (a file): the user's implementation or its
@@ -117,12 +117,11 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
     both paths have run, the streaming check in chunks of N frames (:func:`stream_when_ready`)."""
     from . import pipeline
     from .main_window import MainWindow
-    from .path_list import impl_path, outputs_path
     from .workers import preload_libraries
 
     backend = pipeline.backend_for(backend, reading)
     if impl or outputs:
-        backend = your_path(impl_path, impl) if impl else your_path(outputs_path, outputs)
+        backend = your_path("impl", impl) if impl else your_path("outputs", outputs)
     if dtype not in ("float32", "float64", "mixed_float16"):
         raise InspectorError(f"precision '{dtype}' is not float32, float64 or mixed_float16")
     if model_options:
@@ -150,6 +149,8 @@ def make_window(model_path=None, features_path=None, backend="auto", reading=Non
                                   model_options=dict(model_options or {}),
                                   initial_state=None if initial_state is None
                                   else str(initial_state))
+    if path_a is not None:
+        window.state.set_paths(a=pipeline.backend_for(path_a))
     window._check_run_actions()
     window.set_title_note(note)
     if chunk is not None:
@@ -189,27 +190,25 @@ def stream_when_ready(window, chunk: int) -> None:
     window.state.tracesReady.connect(ready)
 
 
-def your_path(make, spec: str) -> str:
+def your_path(kind: str, spec: str) -> str:
     """The path key of ``--impl FILE.py[:NAME]`` / ``--outputs FILE``, the file made absolute
     (one sentence when it does not exist)."""
-    file, sep, name = str(spec).partition(".py:") if ".py:" in str(spec) else (str(spec), "", "")
-    file = file + (".py" if sep else "")
-    if not Path(file).is_file():
-        raise InspectorError(f"{file} does not exist")
-    return make(str(Path(file).resolve()) + (f":{name}" if sep else "")).key
+    from ..paths.registry import resolved, spelling
+
+    return resolved(spelling(kind, spec))
 
 
 def run_gui(model_path=None, features_path=None, backend="auto", reading=None, screenshot=None,
             size=(1400, 900), atol=None, rtol=None, dtype="float32", tf32=None, impl=None,
             outputs=None, model_options=None, initial_state=None, chunk=None,
-            stepped=False) -> int:
+            stepped=False, path_a=None) -> int:
     """Open the inspector; returns the exit code.
 
     Parameters
     ----------
     model_path, features_path : files to open (either may be None; both None: the demo).
-    backend : path B, a ``run_backend`` name ("auto", "tf-gpu", "torch-cuda", "tf-cpu",
-        "torch-cpu", "numpy64", "numpy:<reading>").
+    backend, path_a : paths B and A, any spelling of ``paths.registry`` ("auto", "torch-cpu",
+        "numpy64", "numpy:<reading>", "impl:FILE.py", "onnx:FILE"...; A None: the reference).
     reading : a name from ``core.weights.READINGS``: path B is NumPy under that reading
         (overrides ``backend``).
     screenshot : PNG path: render offscreen at ``size`` when the computation is done, write it,
@@ -229,7 +228,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
         app = ensure_app(offscreen=screenshot is not None)
         window = make_window(model_path, features_path, backend, reading, atol, rtol, dtype, tf32,
                              impl=impl, outputs=outputs, model_options=model_options,
-                             initial_state=initial_state, chunk=chunk, stepped=stepped)
+                             initial_state=initial_state, chunk=chunk, stepped=stepped,
+                             path_a=path_a)
     except InspectorError as exc:
         print(f"lstm-inspector: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ The controller owns the :class:`~lstm_inspector.gui.workers.Worker` and writes r
 
 * a new model or feature file drops every trace and, when both are present, runs A and B;
 * choosing another path as A or B runs only that path, unless its trace is still cached (a
-  path's trace is kept while the model, input and what it depends on (``path_list.
+  path's trace is kept while the model, input and what it depends on (``paths.registry.
   settings_key``: the reference's precision, the hardware's TF32) are unchanged);
 * a changed tolerance only recompares (``compare`` on the traces already there).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from PyQt5 import QtCore
 
 from . import pipeline
-from .path_list import REFERENCE, settings_key
+from ..paths.registry import REFERENCE, PathSettings, settings_key
 from .state import FeatureInput
 from .workers import Worker
 
@@ -95,14 +95,14 @@ class Controller(QtCore.QObject):
         s = self.state
         if s.features is None or not self._same_inputs(s.model, s.features.data):
             return None
-        return self._traces.get(settings_key(key, s.dtype, s.tf32, s.stepped))
+        return self._traces.get(settings_key(key, PathSettings(dtype=s.dtype, tf32=s.tf32, stepped=s.stepped)))
 
     def _same_inputs(self, model, x) -> bool:
         return self._inputs is not None and self._inputs[0] is model and self._inputs[1] is x
 
     def _keep(self, key: str, trace, dtype, tf32, stepped=False) -> None:
-        self._traces.pop(settings_key(key, dtype, tf32, stepped), None)
-        self._traces[settings_key(key, dtype, tf32, stepped)] = trace  # newest last
+        self._traces.pop(settings_key(key, PathSettings(dtype=dtype, tf32=tf32, stepped=stepped)), None)
+        self._traces[settings_key(key, PathSettings(dtype=dtype, tf32=tf32, stepped=stepped))] = trace  # newest last
         while len(self._traces) > MAX_CACHED_TRACES:
             self._traces.pop(next(iter(self._traces)))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from PyQt5 import QtWidgets
 
 from . import dialogs, export, pipeline
-from .path_list import impl_path, outputs_path
+from ..paths.registry import choice_for, spelling
 
 MAX_RECENT = 10
 
@@ -46,13 +46,14 @@ class FilesMixin:
             f"{impl_timeout():g} s; Cancel stops it).\n\nFunction name (empty: the one called "
             "forward or step, or the file's only function):")
         if ok:
-            self.use_your_path(impl_path(path + (f":{name.strip()}" if name.strip() else "")))
+            self.use_your_path(choice_for(spelling(
+                "impl", path + (f":{name.strip()}" if name.strip() else ""))))
 
     def open_outputs_dialog(self):
         path = self._ask_open("outputs", "Open my port's outputs",
                               "Outputs (*.npy *.npz *.csv *.txt);;All files (*)")
         if path:
-            self.use_your_path(outputs_path(path))
+            self.use_your_path(choice_for(spelling("outputs", path)))
 
     def use_your_path(self, choice):
         """Offer ``choice`` in the A/B choosers and make it path B (runs it)."""

@@ -1,7 +1,7 @@
 """What the GUI asks the engine to do, as plain functions (no Qt): run them in a worker.
 
-The GUI computes nothing itself: paths A and B are any two of the list in ``path_list``
-(``run_path``: the NumPy reference, a backend, the float64 oracle, a wrong reading, the user's
+The GUI computes nothing itself: paths A and B are any two of the registry's paths
+(``paths.registry.run_path``: the NumPy reference, a backend, the float64 oracle, a wrong reading, the user's
 implementation or outputs), and the comparison is ``compare``. These functions only chain those
 calls and split one progress bar among them.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from ..core.progress import sub_progress
 from ..core.weights import READINGS
 from ..errors import InspectorError
-from .path_list import REFERENCE, choice_for, run_path
+from ..paths.registry import REFERENCE, choice_for, run_path
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".hdf", ".index", ".ckpt", ".meta", ".pt", ".pth",
                   ".safetensors", ".onnx")
@@ -100,7 +100,7 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
             progress=None, trace_a=None, trace_b=None, previous_report=None,
             path_a=REFERENCE, initial_state=None, stepped=False) -> Results:
     """Run path ``path_a`` (default the NumPy reference) and path ``backend`` (B) on ``x`` and
-    compare them (keys of ``path_list``).
+    compare them (spellings of ``paths.registry``).
 
     ``initial_state``: an ``.npz`` path (``io.initial_state``) or a ready
     ``{(layer, direction): (h0, c0)}``; both paths start from it. ``stepped``: hardware paths

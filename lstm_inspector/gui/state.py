@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from PyQt5 import QtCore
 
-from .path_list import REFERENCE, PathChoice, builtin_paths, choice_for
+from ..paths.registry import REFERENCE, PathChoice, builtin_paths, choice_for
 
 SOURCES = ("a", "b", "diff")  # which path a heatmap shows: A, B, |A - B|
 DEFAULT_FRAME_SHIFT = 0.010  # seconds, when the feature file does not say

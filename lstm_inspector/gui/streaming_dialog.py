@@ -19,9 +19,9 @@ DEFAULT_CHUNK = 16
 
 def streaming_path(path_b: str) -> str:
     """The path the check runs: path B where it takes a carried state, else the reference."""
-    if path_b == "torch-cpu" or path_b.startswith(("onnx:", "tflite:", "numpy")):
-        return "numpy" if path_b.startswith("numpy") else path_b
-    return "numpy"
+    from ..paths.registry import streaming_path as _streaming
+
+    return _streaming(path_b)
 
 
 def run_streaming_check(window, chunk: int | None = None, bug: str | None = None):

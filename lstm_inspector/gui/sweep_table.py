@@ -228,7 +228,7 @@ def show_sweep(window, result: dict) -> SweepWindow:
 def open_utterance(window, model: str, address: str, result: dict) -> None:
     """Open one swept utterance in the inspector with the sweep's model, path B and tolerance."""
     from ..errors import InspectorError
-    from .path_list import choice_for
+    from ..paths.registry import choice_for
 
     try:
         backend = choice_for(str(result.get("backend"))).key
@@ -305,7 +305,7 @@ def run_sweep_dialog(window, source=None):
         if not source:
             return None
     settings = SweepSettings(str(Path(s.model_path).resolve()), backend=s.backend, atol=s.atol,
-                             rtol=s.rtol, dtype=s.dtype, tf32=s.tf32)
+                             rtol=s.rtol, dtype=s.dtype, tf32=s.tf32, path_a=s.path_a)
     table = show_sweep(window, {"model": settings.model, "source": str(source),
                                 "backend": s.backend, "atol": s.atol, "rtol": s.rtol, "rows": []})
     thread = SweepThread(settings, str(source), table)

@@ -171,14 +171,15 @@ _PRELOADED: dict[str, threading.Thread] = {}
 
 
 def libraries_for(backend: str) -> tuple:
-    """Heavy libraries a backend choice will import ("tensorflow", "torch"), in the order to load."""
-    if backend.startswith(("numpy", "reference", "impl:", "outputs:", "onnx:", "file:")):
+    """Heavy libraries a path will import ("tensorflow", "torch"), in the order to load (none
+    for a spelling the registry does not know: its error comes when it runs)."""
+    from ..errors import InspectorError
+    from ..paths.registry import libraries_for as _libraries
+
+    try:
+        return _libraries(backend)
+    except InspectorError:
         return ()
-    if backend.startswith("torch"):
-        return ("torch",)
-    if backend.startswith("tf"):
-        return ("tensorflow",)
-    return ("tensorflow",)  # auto: TensorFlow's CuDNNLSTM is the first choice
 
 
 def _import_library(name: str) -> None:

@@ -170,7 +170,7 @@ def state_readers(nodes, specs, heads=None) -> list:
 # ---- arrays -------------------------------------------------------------------------------
 def legacy_arrays(root, node) -> dict:
     """``{"kernel", "bias"}`` of a layer in a Keras 2 HDF5 file (``model_weights/<group>``)."""
-    from .keras_h5 import attr_list
+    from .h5_arrays import attr_list
 
     if node.group not in root:
         return {}
@@ -221,7 +221,7 @@ def var_names(node) -> tuple:
 def class_names_for(source, attrs=None) -> tuple:
     """The model's output names: from the file's ``class_names``/``labels`` attribute, else from
     a ``demo.json`` beside it whose ``model`` is this file; () when neither says."""
-    from .keras_h5 import text
+    from .h5_arrays import text
 
     for key in ("class_names", "labels"):
         if attrs is not None and key in attrs:

@@ -40,7 +40,7 @@ class SweepSettings:
     """What every utterance of a sweep is run with (picklable, hashable: sent to each worker)."""
 
     model: str
-    backend: str = "auto"
+    backend: str = "auto"       # path B, any spelling of ``paths.registry`` (impl:F, onnx:F...)
     atol: float | None = None
     rtol: float | None = None
     dtype: str = "float32"
@@ -52,6 +52,18 @@ class SweepSettings:
     outputs: str | None = None  # a folder of the port's outputs, one file per utterance
     form: str | None = None     # how --impl is called ("sequence" / "step"; None: told apart)
     timeout: float | None = None
+    path_a: str = "numpy"       # path A, any spelling (default the NumPy reference)
+
+    @property
+    def spec_b(self) -> str:
+        """Path B's spelling: ``impl``/``outputs`` (the short forms) else ``backend``."""
+        from ..paths.registry import spelling
+
+        if self.impl:
+            return spelling("impl", self.impl)
+        if self.outputs:
+            return spelling("outputs", self.outputs)
+        return self.backend
 
     @property
     def path_b(self) -> str:
@@ -84,12 +96,14 @@ def prepare(settings: SweepSettings):
     building their functions is not counted in the first utterance's time.
     """
     if settings not in _prepared:
-        from ..backends import run_backend
+        from ..paths.registry import kind_of, run_path
 
         model = open_model(settings)
-        if not (settings.impl or settings.outputs):
-            run_backend(model, np.zeros((2, model.input_size), np.float32),
-                        backend=settings.backend, tf32=settings.tf32)
+        for spec in (settings.path_a, settings.spec_b):
+            kind = kind_of(spec)
+            if not kind.executes_code and kind.name != "outputs":  # outputs: one file each
+                run_path(spec, model, np.zeros((2, model.input_size), np.float32),
+                         dtype=settings.dtype, tf32=settings.tf32)
         _prepared[settings] = model
     return _prepared[settings]
 
@@ -131,7 +145,7 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     from ..core.compare import compare
     from ..core.fidelity import faithful
     from ..core.head import model_answer
-    from ..core.reference import check_input, run_reference
+    from ..core.reference import check_input
     from ..io.features import check_features, load_features
 
     if utterance.problem:
@@ -145,8 +159,8 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     model, x = run_front(model, feats.data)  # the model's input -> the first LSTM's
     x = check_input(model, x)
     row["frames"] = int(x.shape[0])
-    reference = run_reference(model, x, dtype=settings.dtype)
-    other = _path_b(settings, model, x, reference, utterance)
+    reference = _run(settings.path_a, settings, model, x, None, utterance)
+    other = _run(settings.spec_b, settings, model, x, reference, utterance)
     report = compare(reference, other, atol=settings.atol, rtol=settings.rtol, model=model,
                      oracle=False)
     answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
@@ -162,22 +176,19 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     }
 
 
-def _path_b(settings: SweepSettings, model, x, reference, utterance):
-    """Path B's trace: a backend, the user's function (``impl``) or their stored outputs."""
-    float32_reference = reference if settings.dtype == "float32" else None
-    if settings.impl:
-        from ..paths.user_impl import DEFAULT_TIMEOUT, run_impl
+def _run(spec: str, settings: SweepSettings, model, x, trace_a, utterance):
+    """One path's trace on this utterance (``outputs:DIR``: the utterance's file in DIR); your
+    implementation is fed path A's layer inputs when A is the float32 reference."""
+    from ..paths.registry import PathSettings, argument, is_reference, kind_of, run_path, spelling
 
-        return run_impl(model, x, settings.impl, form=settings.form, reference=float32_reference,
-                        timeout=settings.timeout or DEFAULT_TIMEOUT)
-    if settings.outputs:
-        from ..io.outputs import load_outputs
-
-        return load_outputs(model, x, outputs_file(settings.outputs, utterance.name),
-                            reference=float32_reference)
-    from ..backends import run_backend
-
-    return run_backend(model, x, backend=settings.backend, tf32=settings.tf32)
+    kind = kind_of(spec)
+    if kind.name == "outputs":
+        spec = spelling("outputs", outputs_file(argument(kind, spec), utterance.name))
+    reference = trace_a if (trace_a is not None and is_reference(settings.path_a)
+                            and settings.dtype == "float32") else None
+    return run_path(spec, model, x, PathSettings(
+        dtype=settings.dtype, tf32=settings.tf32, reference=reference, form=settings.form,
+        timeout=settings.timeout))
 
 
 OUTPUT_SUFFIXES = (".npy", ".npz", ".csv", ".txt")

@@ -6,7 +6,7 @@ from guitools import compute, cudnn_model, features, wait_idle
 
 from lstm_inspector.core.reference import run_reference
 from lstm_inspector.errors import InspectorError
-from lstm_inspector.gui.path_list import builtin_paths, choice_for
+from lstm_inspector.paths.registry import builtin_paths, choice_for
 
 
 def test_the_list_holds_reference_backends_oracle_and_readings():

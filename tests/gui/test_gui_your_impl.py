@@ -8,7 +8,15 @@ from PyQt5 import QtWidgets
 
 from guitools import compute, features, forum_model, process, wait_idle
 
-from lstm_inspector.gui.path_list import impl_path, outputs_path
+from lstm_inspector.paths.registry import choice_for
+
+
+def impl_path(spec):
+    return choice_for(f"impl:{spec}")
+
+
+def outputs_path(file):
+    return choice_for(f"outputs:{file}")
 
 IMPLS = Path(__file__).resolve().parents[1] / "impls"
 FORUM_FN = f"{IMPLS / 'forum_newlstm.py'}:NewLSTM"

@@ -1,0 +1,147 @@
+"""``lstm-inspector compare MODEL FEATURES [--a PATH] [--b PATH]``: two paths side by side.
+
+Exit 0 when the paths agree and computed what the file's model computes, 1 otherwise. A is the
+reference unless ``--a`` says otherwise; then the step-by-step check (teacher forcing) that
+tells precision from structure examines *both* sides, since either may be the wrong one.
+``--chunk N``: the streaming check of path B instead (``backends.streaming``).
+"""
+from __future__ import annotations
+
+import json
+
+from . import options
+
+
+def add_parser(sub):
+    p = sub.add_parser("compare", help="compare two paths (default: the NumPy reference and "
+                                       "a backend)")
+    p.add_argument("model")
+    p.add_argument("features")
+    options.add_path_options(p)
+    options.add_tolerance_options(p)
+    options.add_run_options(p)
+    p.add_argument("--tf32", choices=("on", "off"), default=None,
+                   help="TF32 for GPU backends (default: the library's own default)")
+    options.add_stepped_option(p)
+    p.add_argument("--no-oracle", action="store_true", help="skip the float64 oracle run")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    options.add_model_options(p)
+    options.add_feature_options(p)
+    p.add_argument("--chunk", type=int, metavar="N", default=None,
+                   help="streaming check: run path B in chunks of N frames carrying (h, c) "
+                        "and compare with its one-call run")
+    p.add_argument("--chunk-bug", choices=("reset", "swap"), default=None,
+                   help="plant a streaming bug (state reset at each chunk, or h and c swapped "
+                        "when carried) to see the check name it")
+    return p
+
+
+def run_paths(args, model, x):
+    """``(trace_a, trace_b, a_is_reference)``: both paths run with the command's settings;
+    your implementation is fed the float32 reference's layer inputs when A is that reference."""
+    from ..paths.registry import PathSettings, is_reference, run_path
+
+    spec_a, spec_b = options.path_specs(args)
+    settings = PathSettings(dtype=args.dtype, tf32=options.tf32(args.tf32), stepped=args.stepped,
+                            initial_state=options.initial_state(args, model),
+                            form=getattr(args, "form", None),
+                            timeout=getattr(args, "timeout", None))
+    trace_a = run_path(spec_a, model, x, settings)
+    reference = trace_a if is_reference(spec_a) and args.dtype == "float32" else None
+    trace_b = run_path(spec_b, model, x, settings, reference=reference)
+    return trace_a, trace_b, is_reference(spec_a)
+
+
+def examined(report, model, a_is_reference: bool):
+    """The report whose step-by-step check decides the verdict: B's (the comparison's own);
+    when A is not the reference, A's too (the comparison read from B's side), and the one that
+    finds a structural fault wins, since either path may be the wrong one."""
+    if a_is_reference or report.agree or report.kind == "structural":
+        return report
+    from ..core.compare import compare
+
+    swapped = compare(report.b, report.a, atol=report.atol, rtol=report.rtol, model=model,
+                      oracle=False)
+    return swapped if swapped.kind == "structural" else report
+
+
+def cmd_compare(args) -> int:
+    from ..core.compare import compare
+    from ..core.fidelity import all_notes, faithful
+
+    model, feats, x = options.load(args)
+    if args.chunk is not None:
+        return cmd_stream(args, model, x)
+    trace_a, trace_b, a_is_reference = run_paths(args, model, x)
+    report = compare(trace_a, trace_b, atol=args.atol, rtol=args.rtol, model=model,
+                     oracle=not args.no_oracle)
+    decisive = examined(report, model, a_is_reference)
+    if args.json:
+        from ..core.head import model_answer
+
+        out = report.to_dict()
+        out["model"], out["features"] = model.source, feats.source
+        if decisive is not report:
+            out["kind"], out["verdict"] = decisive.kind, decisive.verdict
+        out["a_is_reference"] = a_is_reference
+        answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
+        out["model_output"] = None if answer is None else answer.to_dict()
+        out["notes"] = all_notes(model, feats.notes, (trace_a, trace_b), report.notes)
+        out["front"] = None if model.front is None else model.front.to_dict()
+        print(json.dumps(out, indent=2))
+    else:
+        print(format_report(report, model, feats, decisive, a_is_reference))
+    # 0 only when the paths agree AND computed what the file's model computes
+    return 0 if report.agree and faithful(report) else 1
+
+
+def format_report(report, model, feats, decisive=None, a_is_reference=True) -> str:
+    """The compare summary as plain text (``decisive``: the report whose verdict is said)."""
+    from ..core.fidelity import all_notes
+    from ..core.head import model_answer
+    from ..core.trace import QUANTITIES
+
+    decisive = report if decisive is None else decisive
+    lines = [
+        f"model:     {model.source}",
+        f"features:  {feats.source} ({feats.steps} frames x {feats.width})",
+        f"a:         {report.a_label}   [{report.a.describe()}]",
+        f"b:         {report.b_label}   [{report.b.describe()}]",
+        f"tolerance: atol={report.atol:g} rtol={report.rtol:g}",
+        "max |a - b| per quantity (* derived on the b side, ~ stepped):",
+        "  " + f"{'layer':<28}" + "".join(f"{q:>11}" for q in QUANTITIES),
+    ]
+    mark = {"derived": "*", "stepped": "~", "measured": " "}
+    for k, d in report.keys():
+        name = f"{report.a.first_layer + k} {report.a.layer_names[k]}"
+        name += "" if d == "forward" else f" {d}"
+        cells = []
+        for q in QUANTITIES:
+            how = report.b.layer(k, d).how(q)
+            cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
+        lines.append("  " + f"{name:<28}" + "".join(cells))
+    for note in all_notes(model, feats.notes, (report.a, report.b), report.notes):
+        lines.append(f"note: {note}")
+    if not a_is_reference:
+        lines.append(f"note: path A ({report.a_label}) is not the reference: where the paths "
+                     f"part, both paths' own steps are checked against the model's equations "
+                     f"(teacher forcing) and the verdict names the one that breaks them; the "
+                     f"tolerance scales with |a|")
+    lines.append("first divergence: " + (report.first.describe() if report.first else "none"))
+    if report.closer_to_exact:
+        side = report.a_label if report.closer_to_exact == "a" else report.b_label
+        lines.append(f"closer to float64: {side}")
+    lines.append(f"verdict: {decisive.verdict}")
+    answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
+    if answer is not None:
+        lines.append(answer.describe())
+    return "\n".join(lines)
+
+
+def cmd_stream(args, model, x) -> int:
+    """``compare --chunk N``: path B chunked vs its own one-call run."""
+    from ..backends.streaming import stream_check
+
+    report = stream_check(model, x, options.path_specs(args)[1], args.chunk, bug=args.chunk_bug, atol=args.atol, rtol=args.rtol)
+    print(report.text())
+    return 0 if report.agree else 1
