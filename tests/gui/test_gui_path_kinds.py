@@ -1,0 +1,38 @@
+"""A path kind registered at run time is in the window's A/B choosers and runs as path B."""
+import numpy as np
+import pytest
+
+from guitools import compute, cudnn_model, features, wait_idle
+
+from lstm_inspector.core.reference import run_reference
+from lstm_inspector.paths import registry
+from lstm_inspector.paths.registry import PathKind
+
+
+def run_scaled(eps, model, x, settings):
+    trace = run_reference(model, x, progress=settings.progress)
+    for layer in trace.layers:
+        for record in layer.values():
+            record.h = record.h * (1 + float(eps))
+    trace.label = f"toy x(1+{eps})"
+    return trace
+
+
+@pytest.fixture
+def toy_kind():
+    registry.register(PathKind(name="toy", prefixes=("toy:",), listed=("toy:1e-3",),
+                               group="numpy", label=lambda key: f"toy {key}", run=run_scaled))
+    yield
+    registry.unregister("toy")
+
+
+def test_a_registered_kind_is_offered_and_runs(qtbot, toy_kind, window):
+    chooser = window.path_chooser
+    assert chooser.combo_b.findData("toy:1e-3") >= 0 and chooser.combo_a.findData("toy:1e-3") >= 0
+    model, x = cudnn_model(n_in=3, units=5, seed=4), features(25, 3, seed=2)
+    s = compute(qtbot, window, model, x, backend="reference")
+    chooser.combo_b.activated.emit(chooser.combo_b.findData("toy:1e-3"))
+    wait_idle(qtbot, window)
+    assert s.path_b == "toy:1e-3"
+    np.testing.assert_allclose(s.trace_b.layer(0).h, s.trace_a.layer(0).h * 1.001, rtol=1e-6)
+    assert not s.report.agree and "toy x(1+1e-3)" in s.report.b_label
