@@ -81,7 +81,7 @@ def test_keras_lstm_and_tflite_exports_agree_on_cudnnlstm_files(cudnn_files, tmp
     variable state tensors); the TFLite file streamed in chunks."""
     import lstm_inspector as li
     from lstm_inspector.backends.exported import run_exported
-    from lstm_inspector.backends.streaming import stream_check
+    from lstm_inspector.paths.streaming import stream_check
     from lstm_inspector.core.reference import run_reference
 
     for kind in ("stacked", "in1-h1"):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from engine_models import cudnn_model, features
-from lstm_inspector.backends.streaming import stream_check
+from lstm_inspector.paths.streaming import stream_check
 from lstm_inspector.core.reference import run_reference
 from lstm_inspector.core.streaming import MISTAKES
 from lstm_inspector.errors import InspectorError

@@ -1,22 +1,20 @@
 """Chunk runners for the streaming check (``core.streaming``), one per path that takes a state.
 
 ``numpy`` (the reference, ``core.reference.run_direction_from``), ``torch-cpu`` (``nn.LSTM``
-called with ``(h0, c0)``) and ``onnx:FILE`` (each LSTM node of the file with
-``initial_h`` / ``initial_c``, ``onnx_rt.NodeRunner``) run one layer at a time:
+called with ``(h0, c0)``) and ``onnx`` (a FILE: (each LSTM node of the file with
+``initial_h`` / ``initial_c``, ``onnx_rt.NodeRunner``)) run one layer at a time:
 ``run_chunk(k, layer, x_chunk (n, in), h0, c0) -> (hs (n, H), h (H,), c (H,))``.
-``tflite:FILE`` runs the whole file per chunk, as a phone does: its LSTM ops keep (h, c) in
+``tflite`` (a FILE) runs the whole file per chunk, as a phone does: its LSTM ops keep (h, c) in
 variable tensors; the runner writes the carried state into them before each ``invoke`` (a
 resize of the input, e.g. for a shorter last chunk, re-allocates and loses them otherwise) and
-reads them back after it.
+reads them back after it. ``paths.streaming.stream_check`` picks the runner of a path.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..core.reference import check_input, run_direction_from
+from ..core.reference import run_direction_from
 from ..errors import InspectorError
-
-STREAMING_PATHS = ("numpy", "torch-cpu", "onnx:FILE", "tflite:FILE")
 
 
 def numpy_runner(model):
@@ -96,46 +94,23 @@ def tflite_runner(model, path):
     return run_stack, f"TFLite interpreter ({Path(path).name})"
 
 
-def stream_check(model, x, backend: str = "numpy", chunk: int = 0, bug=None, atol=None, rtol=None):
-    """Run path ``backend`` on ``x`` in chunks of ``chunk`` frames and against its one-call run.
-
-    Parameters
-    ----------
-    model : core.model.Model with forward-running layers only.
-    x : (T, in) features.
-    backend : ``"numpy"`` (also ``"auto"``), ``"torch-cpu"``, ``"onnx:FILE"`` or ``"tflite:FILE"``.
-    bug : None, ``"reset"`` or ``"swap"``: plant that carry mistake (to see it named).
-
-    Returns
-    -------
-    core.streaming.StreamReport
-    """
-    from ..core.streaming import analyse, check_streamable, stack_of_layers
-
-    x = check_input(model, x)
-    check_streamable(model, chunk, x.shape[0])
-    restore = None
-    if backend in ("numpy", "auto"):
+def runner(model, kind: str, file=None) -> tuple:
+    """``(run_chunk, run_stack, label, restore)`` of runner ``kind`` (``"numpy"``,
+    ``"torch-cpu"``, ``"onnx"`` or ``"tflite"`` with its ``file``): one of run_chunk (layer by
+    layer) and run_stack (the whole file per chunk) is None; restore (or None) undoes what the
+    runner set up. Which path streams with which runner is the registry's (``paths.streaming``)."""
+    if kind == "numpy":
         run_chunk, label = numpy_runner(model)
-    elif backend == "torch-cpu":
+        return run_chunk, None, label, None
+    if kind == "torch-cpu":
         from . import _reason
 
         if _reason("torch-cpu"):
             raise InspectorError(f"backend torch-cpu is not available ({_reason('torch-cpu')})")
         run_chunk, label, restore = torch_runner(model)
-    elif backend.startswith("onnx:"):
-        run_chunk, label = onnx_runner(model, backend.split(":", 1)[1])
-    elif backend.startswith("tflite:"):
-        run_chunk = None
-        run_stack, label = tflite_runner(model, backend.split(":", 1)[1])
-    else:
-        raise InspectorError(f"the streaming check runs on {', '.join(STREAMING_PATHS)}, not "
-                             f"'{backend}'")
-    try:
-        if run_chunk is not None:
-            run_stack = stack_of_layers(model, run_chunk)
-        return analyse(model, x, chunk, run_stack, label, carry=bug or "state",
-                       atol=1e-5 if atol is None else atol, rtol=1e-4 if rtol is None else rtol)
-    finally:
-        if restore is not None:
-            restore()
+        return run_chunk, None, label, restore
+    if kind == "onnx":
+        run_chunk, label = onnx_runner(model, file)
+        return run_chunk, None, label, None
+    run_stack, label = tflite_runner(model, file)
+    return None, run_stack, label, None

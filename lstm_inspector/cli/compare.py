@@ -3,7 +3,7 @@
 Exit 0 when the paths agree and computed what the file's model computes, 1 otherwise. A is the
 reference unless ``--a`` says otherwise; then the step-by-step check (teacher forcing) that
 tells precision from structure examines *both* sides, since either may be the wrong one.
-``--chunk N``: the streaming check of path B instead (``backends.streaming``).
+``--chunk N``: the streaming check of path B instead (``paths.streaming``).
 """
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def format_report(report, model, feats, decisive=None, a_is_reference=True) -> s
 
 def cmd_stream(args, model, x) -> int:
     """``compare --chunk N``: path B chunked vs its own one-call run."""
-    from ..backends.streaming import stream_check
+    from ..paths.streaming import stream_check
 
     report = stream_check(model, x, options.path_specs(args)[1], args.chunk, bug=args.chunk_bug, atol=args.atol, rtol=args.rtol)
     print(report.text())

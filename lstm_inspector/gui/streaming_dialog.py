@@ -1,6 +1,6 @@
 """Run > Streaming check...: path B run in chunks of N frames against its one-call run.
 
-The check itself is ``backends.streaming.stream_check`` (the CLI's ``compare --chunk N``); this
+The check itself is ``paths.streaming.stream_check`` (the CLI's ``compare --chunk N``); this
 asks for N, runs it on the window's model and features with path B when path B can take a state
 (NumPy, torch-cpu, an ONNX or TFLite file; otherwise the NumPy reference) and shows the report: per chunk
 boundary the difference, the first step where the two runs part and the verdict.
@@ -26,7 +26,7 @@ def streaming_path(path_b: str) -> str:
 
 def run_streaming_check(window, chunk: int | None = None, bug: str | None = None):
     """Ask for N (unless given), run the check, show its report; returns the dialog (or None)."""
-    from ..backends.streaming import stream_check
+    from ..paths.streaming import stream_check
 
     s = window.state
     if s.model is None or s.features is None:

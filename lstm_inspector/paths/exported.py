@@ -34,5 +34,5 @@ def label(key: str) -> str:
 KIND = PathKind(name="exported", prefixes=PREFIXES, group="exported", label=label, run=run,
                 usage="onnx:FILE, tflite:FILE, file:FILE.py", resolve=resolve,
                 libraries=lambda key: ("tensorflow",) if key.startswith("tflite:") else (),
-                # ONNX and TFLite files take a carried state; a NumPy export is streamed as numpy
-                streaming=lambda key: "numpy" if key.startswith("file:") else key)
+                # ONNX and TFLite files take a carried state; a NumPy export does not
+                streams=lambda key: None if key.startswith("file:") else tuple(key.split(":", 1)))

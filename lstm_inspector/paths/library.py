@@ -22,4 +22,6 @@ def libraries(name: str) -> tuple:
 KIND = PathKind(name="library", names=LIBRARY_NAMES, listed=LIBRARY_NAMES, group="backend",
                 label=lambda key: f"backend: {key}", depends_on=("tf32", "stepped"), run=run,
                 libraries=libraries,
-                streaming=lambda name: name if name == "torch-cpu" else "numpy")
+                # auto streams on NumPy (as it always has); torch-cpu takes (h0, c0)
+                streams=lambda name: {"auto": ("numpy", None),
+                                      "torch-cpu": ("torch-cpu", None)}.get(name))

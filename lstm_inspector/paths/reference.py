@@ -17,4 +17,5 @@ def run(spec, model, x, settings):
 
 KIND = PathKind(name="reference", names=(REFERENCE,), aliases={"numpy": REFERENCE},
                 listed=(REFERENCE,), group="reference", label=lambda key: "NumPy reference",
-                depends_on=("dtype",), run=run, usage="numpy (the reference)")
+                depends_on=("dtype",), run=run, usage="numpy (the reference)",
+                streams=lambda key: ("numpy", None))

@@ -71,9 +71,10 @@ class PathKind:
     :class:`PathSettings` fields its trace depends on (a cached trace is reused while they are
     unchanged); run : ``run(spec, model, x, settings) -> Trace``; usage : how the unknown-path
     sentence writes it; libraries : ``libraries(key)`` the heavy libraries it imports
-    ("tensorflow", "torch"), for preloading; streaming : ``streaming(key)`` what the streaming
-    check (``backends.streaming``) runs for it: the path itself where it takes a carried state,
-    else ``"numpy"``; resolve : ``resolve(key)`` the key with its file made absolute (one
+    ("tensorflow", "torch"), for preloading; streams : ``streams(key)`` the streaming check's
+    runner for it (``("numpy", None)``, ``("torch-cpu", None)``, ``("onnx", FILE)``,
+    ``("tflite", FILE)``; ``backends.streaming.runner``), None where the path takes no carried
+    state; resolve : ``resolve(key)`` the key with its file made absolute (one
     sentence when the file does not exist), for workers and windows in another folder.
     """
 
@@ -89,7 +90,7 @@ class PathKind:
     depends_on: tuple = ()
     usage: str = ""
     libraries: Callable = staticmethod(lambda key: ())
-    streaming: Callable = staticmethod(lambda key: "numpy")
+    streams: Callable = staticmethod(lambda key: None)
     resolve: Callable = staticmethod(lambda key: key)
 
     def spells(self, spec: str) -> bool:
@@ -184,9 +185,10 @@ def libraries_for(spec) -> tuple:
 
 
 def streaming_path(spec) -> str:
-    """What the streaming check runs for path ``spec`` (itself, or the NumPy reference)."""
+    """What the window's streaming check runs for path ``spec``: itself where it takes a carried
+    state, else the NumPy reference (``numpy``)."""
     kind = kind_of(spec)
-    return kind.streaming(kind.key(str(spec).strip()))
+    return str(spec).strip() if kind.streams(kind.key(str(spec).strip())) else "numpy"
 
 
 def resolved(spec) -> str:
