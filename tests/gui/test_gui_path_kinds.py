@@ -36,3 +36,21 @@ def test_a_registered_kind_is_offered_and_runs(qtbot, toy_kind, window):
     assert s.path_b == "toy:1e-3"
     np.testing.assert_allclose(s.trace_b.layer(0).h, s.trace_a.layer(0).h * 1.001, rtol=1e-6)
     assert not s.report.agree and "toy x(1+1e-3)" in s.report.b_label
+
+
+def test_the_window_takes_path_a_your_port_against_a_path_b(qtbot):
+    """``lstm-inspector MODEL FEATURES --a impl:port.py:NAME --b numpy64``: no reference."""
+    from pathlib import Path
+
+    from guitools import open_files_window
+    from lstm_inspector import resources_path
+
+    planted = Path(__file__).resolve().parents[1] / "impls" / "planted.py"
+    spec = f"impl:{planted}:correct"
+    window = open_files_window(qtbot, resources_path() / "demo_digits_cudnnlstm.h5",
+                               resources_path() / "demo_seven.npy", backend="numpy64",
+                               path_a=spec)
+    s = window.state
+    assert (s.path_a, s.path_b) == (spec, "numpy64")
+    assert window.path_chooser.combo_a.currentData() == spec
+    assert s.trace_a.meta["backend"] == "impl" and s.report.agree
