@@ -77,3 +77,20 @@ def test_diagnose_takes_b_and_refuses_another_a():
     assert code == 2 and err.count("\n") == 1 and "not the reference" in err, err
     code, out, err = run_cli("diagnose", DEMO, SEVEN)
     assert code == 2 and "--b PATH" in err, err
+
+
+def test_sweep_takes_a_and_names_the_wrong_side(tmp_path):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    for k in range(2):
+        np.save(tmp_path / f"u{k}.npy", rng.standard_normal((30, 13)).astype(np.float32))
+    code, out, err = run_cli("sweep", DEMO, tmp_path, "--a", f"impl:{PLANTED}:wrong_gate_order",
+                             "--b", "numpy64", "--json")
+    assert code == 1, out + err
+    data = json.loads(out)
+    assert data["path_a"] == f"impl:{PLANTED}:wrong_gate_order" and data["backend"] == "numpy64"
+    assert all(r["kind"] == "structural" and "wrong_gate_order" in r["verdict"]
+               and "onnx-order" in r["verdict"] for r in data["rows"]), data["rows"]

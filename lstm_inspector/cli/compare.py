@@ -52,21 +52,8 @@ def run_paths(args, model, x):
     return trace_a, trace_b, is_reference(spec_a)
 
 
-def examined(report, model, a_is_reference: bool):
-    """The report whose step-by-step check decides the verdict: B's (the comparison's own);
-    when A is not the reference, A's too (the comparison read from B's side), and the one that
-    finds a structural fault wins, since either path may be the wrong one."""
-    if a_is_reference or report.agree or report.kind == "structural":
-        return report
-    from ..core.compare import compare
-
-    swapped = compare(report.b, report.a, atol=report.atol, rtol=report.rtol, model=model,
-                      oracle=False)
-    return swapped if swapped.kind == "structural" else report
-
-
 def cmd_compare(args) -> int:
-    from ..core.compare import compare
+    from ..core.compare import compare, either_side
     from ..core.fidelity import all_notes, faithful
 
     model, feats, x = options.load(args)
@@ -75,7 +62,7 @@ def cmd_compare(args) -> int:
     trace_a, trace_b, a_is_reference = run_paths(args, model, x)
     report = compare(trace_a, trace_b, atol=args.atol, rtol=args.rtol, model=model,
                      oracle=not args.no_oracle)
-    decisive = examined(report, model, a_is_reference)
+    decisive = report if a_is_reference else either_side(report)
     if args.json:
         from ..core.head import model_answer
 

@@ -434,3 +434,16 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
                                 progress=analysis.sub_progress(progress, 0.0, 0.85),
                                 tolerance=(atol, rtol))
     return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))
+
+
+def either_side(report: Report) -> Report:
+    """The report whose step-by-step check decides the verdict when neither path is the
+    reference: ``report`` examines b's steps against the model's equations (teacher forcing);
+    either path may be the wrong one, so when ``report`` parts without a structural finding, a's
+    steps are examined too (the comparison read from b's side) and a structural finding there
+    wins. With the reference as a, ``report`` alone is right (the reference is the equations)."""
+    if report.agree or report.kind == "structural" or report.model is None:
+        return report
+    swapped = compare(report.b, report.a, atol=report.atol, rtol=report.rtol, model=report.model,
+                      oracle=False)
+    return swapped if swapped.kind == "structural" else report

@@ -142,7 +142,7 @@ def sweep_utterance(settings: SweepSettings, utterance) -> dict:
 
 
 def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
-    from ..core.compare import compare
+    from ..core.compare import compare, either_side
     from ..core.fidelity import faithful
     from ..core.head import model_answer
     from ..core.reference import check_input
@@ -163,10 +163,14 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     other = _run(settings.spec_b, settings, model, x, reference, utterance)
     report = compare(reference, other, atol=settings.atol, rtol=settings.rtol, model=model,
                      oracle=False)
+    from ..paths.registry import is_reference
+
+    # with another path than the reference as A, either side may be the wrong one
+    decisive = report if is_reference(settings.path_a) else either_side(report)
     answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
     return {
-        "kind": report.kind,
-        "verdict": report.verdict,
+        "kind": decisive.kind,
+        "verdict": decisive.verdict,
         "first": None if report.first is None else report.first.to_dict(),
         "max_error": report.max_error(),
         "backend": other.meta.get("backend"),
