@@ -36,9 +36,12 @@ import numpy as np
 from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
 from .model import Model
-from .recurrence import cell_states_between, keep_gates, row_invariant_matmul, run_direction
+from .recurrence import cell_states_between, fixed_blocks, keep_gates, run_direction
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
+
+#: Rows per teacher-forced product (:func:`teacher_forced_layer`); divides ``analysis.CHUNK``.
+TEACHER_BLOCK = 256
 
 def check_input(model: Model, x) -> np.ndarray:
     """``x`` as a 2-D (T, in) array, or an InspectorError sentence saying what is wrong."""
@@ -147,7 +150,9 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
     """Every row's step from the given previous states: one matrix product, no loop.
 
     ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
-    and ``h = o act(c)``, row by row independent (so any split of the rows gives the same values).
+    and ``h = o act(c)``. Rows are independent in exact arithmetic, but a BLAS product may round
+    a row differently with another number of rows: :func:`teacher_forced_layer` therefore calls
+    this only on fixed blocks of ``TEACHER_BLOCK`` rows.
     ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
     """
     if half:
@@ -155,8 +160,8 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
         z, a, c, h = hw.step(hw.input_part(x), half_precision.half(h_prev),
                              half_precision.half(c_prev))
         return LayerTrace(z=z, a=a, c=c, h=h)
-    z = row_invariant_matmul(x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype))  # (rows, 4H)
-    z += row_invariant_matmul(h_prev, w.weight_hh.T.astype(dtype))
+    z = x.astype(dtype, copy=False) @ w.weight_ih.T.astype(dtype)                   # (rows, 4H)
+    z += h_prev @ w.weight_hh.T.astype(dtype)
     z += (w.bias_ih + w.bias_hh).astype(dtype)
     rows = {g: w.gate_rows(g) for g in "ifco"}
     rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
@@ -175,29 +180,52 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
 
     Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
     the layer below (``x`` for the first layer). ``rows=(lo, hi)`` computes only input-time
-    steps ``lo:hi`` (bounded memory for long inputs; the values equal those rows of the whole).
-    ``directions`` limits it to those (default: all of the layer's).
-    Returns ``{direction: LayerTrace}``; no recurrence, one GEMM per direction.
+    steps ``lo:hi`` (bounded memory for long inputs). ``directions`` limits it to those (default:
+    all of the layer's). Returns ``{direction: LayerTrace}``; no recurrence: one product per
+    block of ``TEACHER_BLOCK`` rows. The products always run on the same aligned blocks
+    (``recurrence.fixed_blocks``), whatever ``rows`` asks for, so any window's values are those
+    rows of the whole, bit for bit, on every CPU.
     """
+    T = teacher.steps
     dtype = np.dtype(dtype)
+    lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
+    chain, keep = model.chain, teacher.mask
+    if layer_in is None and index > 0 and keep is not None:
+        # a masked step's output repeats an earlier one: read the whole once
+        layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)
+    layer = chain[index]
+    weights = {d: layer.weights(d).astype(dtype)
+               for d in (layer.directions if directions is None else directions)}
+    blocks = list(fixed_blocks(lo, hi, T, TEACHER_BLOCK)) or [(lo, hi)]
+    parts = [_forced_block(model, index, teacher, dtype, layer_in, b_lo, b_hi, weights, half)
+             for b_lo, b_hi in blocks]
+    start = blocks[0][0]
+    out = {}
+    for direction in weights:
+        arrays = {name: [getattr(part[direction], name) for part in parts] for name in "zach"}
+        whole = {name: a[0] if len(a) == 1 else np.concatenate(a) for name, a in arrays.items()}
+        out[direction] = LayerTrace(**{name: v[lo - start:hi - start] for name, v in whole.items()})
+    return out
+
+
+def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo: int, hi: int,
+                  weights: dict, half: bool) -> dict:
+    """Rows ``lo:hi`` of :func:`teacher_forced_layer`, one block: one product per direction of
+    ``weights`` ``{direction: LSTMWeights in dtype}``."""
     chain = model.chain
     layer = chain[index]
     T = teacher.steps
-    lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
     keep = teacher.mask
     if layer_in is not None:
-        layer_in = np.asarray(layer_in)[lo:hi]
+        layer_in = np.asarray(layer_in[lo:hi])
     elif index == 0:
         layer_in = chain_input(teacher.x[lo:hi], None if keep is None else keep[lo:hi])
-    elif keep is not None:  # a masked step's output repeats an earlier one: read the whole
-        layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)[lo:hi]
     else:
         layer_in = layer_output_rows(chain[index - 1], teacher.layers[index - 1], lo, hi)
     layer_in = np.asarray(layer_in).astype(dtype, copy=False)
     out = {}
-    for direction in (layer.directions if directions is None else directions):
+    for direction, w in weights.items():
         tt = teacher.layer(index, direction)
-        w = layer.weights(direction).astype(dtype)
         reverse = layer.processing_reversed(direction)
         h_prev, c_prev = previous_states(tt.h, tt.c, reverse, lo, hi, dtype)
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
@@ -372,7 +400,7 @@ def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace
     teacher-forced by the trace itself. Marks them ``derived``; returns the same trace.
 
     ``gates``: compute and hold them now (True), or let the trace recompute any window when
-    asked (False; the same row-invariant products, so the same values); None: hold them unless
+    asked (False; the same products on the same blocks, so the same values); None: hold them unless
     they would take more than ``recurrence.KEEP_GATES_BYTES`` per direction.
     """
     half = trace.meta.get("dtype") == "mixed_float16"  # gates as that path computes them
