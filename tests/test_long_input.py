@@ -119,6 +119,7 @@ def checkpointed(monkeypatch):
     return common
 
 
+@pytest.mark.torch
 def test_long_torch_input_runs_in_chunks_h_measured_c_derived_between_checkpoints(checkpointed):
     from lstm_inspector.backends import run_backend
 
@@ -138,6 +139,7 @@ def test_long_torch_input_runs_in_chunks_h_measured_c_derived_between_checkpoint
     assert report.local_step_error(1, "backward", "h").max() < 1e-5
 
 
+@pytest.mark.torch
 def test_chaotic_model_through_the_checkpointed_road_is_still_precision(checkpointed):
     from lstm_inspector.backends import run_backend
     from test_chaotic import chaotic_model
