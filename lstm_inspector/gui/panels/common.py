@@ -254,10 +254,10 @@ class Heatmap:
 
         ``steps``: the time span the columns cover when ``data`` is a binned overview of a
         longer run (default: one column per step)."""
-        if data is None:
+        data = None if data is None else np.asarray(data)
+        if data is None or data.ndim != 2 or 0 in data.shape:  # nothing to draw (0 frames)
             self.image.clear()
             return
-        data = np.asarray(data)
         if levels is None:
             finite = data[np.isfinite(data)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
