@@ -802,6 +802,7 @@ def write_demo_json(out: Path, shipped: list[dict]) -> None:
         "labels": LABELS,
         "word": first,
         "frame_shift": 0.01,
+        "sample_rate": RATE,   # the wavs the model was trained on (a wav at another rate: a note)
         "utterances": [{"word": s["word"], "wav": f"demo_{s['word']}.wav",
                         "npy": f"demo_{s['word']}.npy", "htk": f"demo_{s['word']}.htk"}
                        for s in shipped],
