@@ -10,7 +10,8 @@ variable themselves (:func:`prepare_qt_environment`).
 
 **XDG_RUNTIME_DIR.** Qt wants it and prints "QStandardPaths: XDG_RUNTIME_DIR not set,
 defaulting to '/tmp/runtime-USER'" at every launch where it is missing (a root shell, a
-container, ssh). :func:`runtime_dir` sets it to that very folder (private, 0700) before Qt looks.
+container, ssh). :func:`runtime_dir` (called by ``app.ensure_app``) sets it to that very folder
+(private, 0700) before Qt looks.
 
 **No display.** Qt aborts the process (exit 134, "Reinstalling the application may fix this
 problem") when its platform plugin cannot start: no ``DISPLAY``, an X server that does not
@@ -34,10 +35,8 @@ SCREENSHOT_HINT = ("use --screenshot FILE to write a picture instead, or set "
 
 
 def prepare_qt_environment(environ=os.environ) -> None:
-    """Turn off Qt's xcb OpenGL integration unless the user chose one, and give Qt its runtime
-    folder (see the module text)."""
+    """Turn off Qt's xcb OpenGL integration unless the user chose one (see the module text)."""
     environ.setdefault(GL_VARIABLE, "none")
-    runtime_dir(environ)
 
 
 def runtime_dir(environ=os.environ) -> str | None:

@@ -39,7 +39,7 @@ def test_the_forum_function_as_path_b_and_diagnose_names_the_recurrent_transpose
     assert window.divergence.diagnosed_line.isVisible()
     assert window.divergence.diagnosed_line.value() == 1
     # its words stand in the title above the plot, not over the curves (issue 20)
-    assert window.divergence.diagnosed_line.label is None
+    assert getattr(window.divergence.diagnosed_line, "label", None) is None
     assert "diagnosed (convention): step 1" in window.divergence.plot.titleLabel.text
     assert s.timestep == 1
     dialog.close()

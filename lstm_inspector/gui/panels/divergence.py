@@ -255,6 +255,7 @@ class DivergencePanel(QtWidgets.QWidget):
             self.header.hide()
             self._mark_masked(None)
             return
+        self.plot.enableAutoRange(y=True)  # the data's decades (the empty view fixed them)
         self.verdict.setText(header_html(s))
         self.verdict.setToolTip("\n".join(f"note: {n}" for n in s.notes()))
         self.header.show()
