@@ -426,11 +426,20 @@ class _DerivedGates:
 
     def __init__(self, model, index, direction, trace):
         self.model, self.index, self.direction, self.trace = model, index, direction, trace
+        self._blocks = None  # (lo, hi, z, a): the teacher-forced blocks computed last
 
     def __call__(self, lo, hi):
-        lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32, rows=(lo, hi),
-                                  directions=(self.direction,))[self.direction]
-        return lt.z, lt.a
+        """Rows ``lo:hi``, from the whole ``TEACHER_BLOCK`` blocks that hold them (computed
+        anyway; kept, so a cursor walking through a block computes it once)."""
+        kept = self._blocks
+        if kept is None or not (kept[0] <= lo and hi <= kept[1]):
+            blocks = list(fixed_blocks(lo, hi, self.trace.steps, TEACHER_BLOCK)) or [(lo, hi)]
+            b_lo, b_hi = blocks[0][0], blocks[-1][1]
+            lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32,
+                                      rows=(b_lo, b_hi), directions=(self.direction,))
+            kept = self._blocks = (b_lo, b_hi, lt[self.direction].z, lt[self.direction].a)
+        start = kept[0]
+        return kept[2][lo - start:hi - start], kept[3][lo - start:hi - start]
 
 
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:
