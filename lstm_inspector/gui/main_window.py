@@ -24,7 +24,7 @@ from .panels.features import FeaturesPanel
 from .panels.gates import GatesPanel
 from .panels.states import StatesPanel
 from .panels.step_table import StepTablePanel
-from .screen_fit import fit_to_screen
+from .screen_fit import FRAMED_AFTER_MS, fit_to_screen
 from .state import InspectorState
 from .status import StatusMixin, describe_run, tolerance_text  # noqa: F401 (re-exported)
 
@@ -293,7 +293,7 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
         if not self._sized:
             self._sized = True
             # framed now: fit again once the window manager has placed it
-            QtCore.QTimer.singleShot(0, lambda: fit_to_screen(self))
+            QtCore.QTimer.singleShot(FRAMED_AFTER_MS, lambda: fit_to_screen(self))
             if not self._restored:
                 self.default_dock_sizes()  # for the size the window really has
             # normally the first paint starts the queued work; this is the fallback

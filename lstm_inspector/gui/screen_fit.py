@@ -2,23 +2,24 @@
 available geometry (without panels and docks of the desktop).
 
 A 1400 x 900 window placed at y = 20 on a 900-pixel screen hid its status bar below the edge;
-the window is therefore shrunk to the available size and moved inside it, frame included. Before
-the window manager has framed the window, its title bar and borders are not known:
-``FRAME_ALLOWANCE`` stands for them.
+the window is therefore shrunk to the available size and moved inside it, frame included. The
+frame (title bar, borders) is known once the window manager has framed the window: the window
+fits itself on construction (no frame yet) and again just after it is shown.
 """
 from __future__ import annotations
 
 from PyQt5 import QtCore, QtWidgets
 
-FRAME_ALLOWANCE = (16, 48)   # (width, height) of borders and a title bar, before the frame is known
+#: Milliseconds after the first show before fitting again, frame included (the window manager
+#: reports a new window's frame asynchronously).
+FRAMED_AFTER_MS = 250
 
 
 def fit_within(window: QtWidgets.QWidget, available: QtCore.QRect) -> None:
     """Resize and move ``window`` so that its frame lies inside ``available``."""
     frame, inner = window.frameGeometry(), window.geometry()
-    extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
-    if extra_w <= 0 and extra_h <= 0:   # not framed yet
-        extra_w, extra_h = FRAME_ALLOWANCE
+    extra_w = max(frame.width() - inner.width(), 0)     # 0 until the window manager framed it
+    extra_h = max(frame.height() - inner.height(), 0)
     width = max(min(window.width(), available.width() - extra_w), window.minimumWidth())
     height = max(min(window.height(), available.height() - extra_h), window.minimumHeight())
     if (width, height) != (window.width(), window.height()):

@@ -50,7 +50,7 @@ def test_the_diagnose_dialogs_fix_line_wraps_instead_of_scrolling(qtbot):
 def test_the_window_fits_the_available_screen(qtbot, available, start, size):
     from PyQt5 import QtWidgets
 
-    from lstm_inspector.gui.screen_fit import FRAME_ALLOWANCE, fit_within
+    from lstm_inspector.gui.screen_fit import fit_within
 
     window = QtWidgets.QMainWindow()
     qtbot.addWidget(window)
@@ -58,9 +58,7 @@ def test_the_window_fits_the_available_screen(qtbot, available, start, size):
     window.move(*start)
     area = QtCore.QRect(*available)
     fit_within(window, area)
-    frame_w, frame_h = FRAME_ALLOWANCE
-    right = window.x() + window.width() + frame_w
-    bottom = window.y() + window.height() + frame_h
+    right, bottom = window.x() + window.width(), window.y() + window.height()   # no frame here
     assert area.x() <= window.x() and right <= area.x() + area.width()
     assert area.y() <= window.y() and bottom <= area.y() + area.height()
     fitted = (window.x(), window.y(), window.width(), window.height())
