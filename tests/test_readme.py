@@ -57,7 +57,7 @@ SESSION = [b for b in PYTHON if b not in ADAPTER]
 #: Commands that show a divergence on purpose: exit 1.
 DIVERGES = ("--backend numpy:naive", "diagnose ")
 #: Commands that import TensorFlow (auto, exports through Keras) or draw the window: slow.
-QUICK = ("info ", "backends", "numpy:naive", "diagnose ", "--to numpy", "--to onnx")
+QUICK = ("info ", "backends", "--version", "numpy:naive", "diagnose ", "--to numpy", "--to onnx")
 
 
 def test_every_block_is_run_or_declared_text():
