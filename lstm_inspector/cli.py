@@ -98,6 +98,9 @@ def _add_feature_options(p):
 def _build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"lstm-inspector {__version__}")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("info", help="list a model's recurrent layers")
@@ -167,6 +170,9 @@ def _load(args, layer_alone: bool = True):
     if args.key:
         options["key"] = args.key
     feats = load_features(args.features, **options)
+    from .io.model_audio import with_sample_rate_note
+
+    feats = with_sample_rate_note(model, feats)  # a wav at another rate than the model's
     alone = layer_alone and args.layer is not None
     if alone:
         model = model.sub_model(_layer_index(args, model))
@@ -386,7 +392,7 @@ COMMANDS = {"info": cmd_info, "compare": cmd_compare, "backends": cmd_backends, 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["gui"] + argv
     parser = _build_parser()
     args = parser.parse_args(argv)

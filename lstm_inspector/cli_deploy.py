@@ -13,7 +13,7 @@ from .errors import InspectorError
 
 
 def add_export_parser(sub, add_model_options, add_feature_options):
-    p = sub.add_parser("export", help="write a verified port (numpy, onnx, keras-lstm)")
+    p = sub.add_parser("export", help="write a verified port (numpy, onnx, keras-lstm, tflite)")
     p.add_argument("model")
     p.add_argument("--to", required=True, choices=("numpy", "onnx", "keras-lstm", "tflite"),
                    dest="to", help="numpy: one .py file + .npz; onnx: ONNX LSTM ops; keras-lstm: "

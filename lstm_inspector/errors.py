@@ -18,6 +18,13 @@ class Cancelled(Exception):
     """Raised inside long work when the user pressed Cancel (a progress callback raises it)."""
 
 
+def verb(subject: str, singular: str) -> str:
+    """``singular`` ("agrees", "diverges") agreeing with a path's label: a label naming outputs
+    ("your outputs (port_h.npy)") takes the plural ("agree", "diverge")."""
+    plural_subject = subject.split(" (")[0].strip().endswith("outputs")
+    return singular[:-1] if plural_subject and singular.endswith("s") else singular
+
+
 def plural(count: int, noun: str) -> str:
     """``"1 column"``, ``"13 columns"``: a count and its noun, for messages."""
     return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -72,9 +72,10 @@ def ensure_app(offscreen: bool = False):
     """
     from PyQt5 import QtCore, QtWidgets
 
-    from .display import GL_VARIABLE, display_problem, prepare_qt_environment
+    from .display import GL_VARIABLE, display_problem, prepare_qt_environment, runtime_dir
 
     prepare_qt_environment()
+    runtime_dir()  # XDG_RUNTIME_DIR, which Qt otherwise complains about at every launch
     if offscreen:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         # a headless render keeps stderr for its own one-line errors: drop Qt's chatter
