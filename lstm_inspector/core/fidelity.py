@@ -14,9 +14,15 @@ window: :func:`all_notes`.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import masking
+
+#: the loader's note on a layer before the first recurrent one that the tool does not run
+#: (``io.keras_layers._wire``: "layer 'lstm' is fed by 'lambda' (Lambda), so its input is ...")
+_FED_BY = re.compile(r"layer '([^']+)' is fed by '([^']+)' \(([^)]*)\)")
 
 
 def departures(model, trace) -> list:
@@ -41,6 +47,12 @@ def departures(model, trace) -> list:
         if ran != policy:
             out.append(f"computed {ran or 'float32'} where the file's '{policy}' policy computes "
                        f"float16 (--dtype {policy} follows it)")
+    for note in model.notes:
+        fed = _FED_BY.match(note)
+        if fed and fed.group(1) == chain[0].name:
+            out.append(f"ran layer '{fed.group(1)}' on the features as given, where the model "
+                       f"feeds it the output of '{fed.group(2)}' ({fed.group(3)}), which the "
+                       f"tool does not run")
     if model.mask_value is not None and trace.mask is None:
         out.append(f"ran without the mask of the Masking layer (mask value "
                    f"{model.mask_value:g})")

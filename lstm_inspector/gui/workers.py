@@ -37,7 +37,9 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         message = f"internal error: {type(exc).__name__}" + (f": {first}" if first else "")
     if not message.endswith((".", "!", "?")):
         message += "."
-    return message[:1].upper() + message[1:], details
+    if message.split(" ", 1)[0].isalpha():  # "the file..." -> "The file...", a file name stays
+        message = message[:1].upper() + message[1:]
+    return message, details
 
 
 class _Signals(QtCore.QObject):
