@@ -7,6 +7,7 @@ one line on stderr, no traceback), and for a few, the real command and the GUI's
 file: external and soft links are refused before they are followed.
 """
 import faulthandler
+import json
 import os
 import subprocess
 import sys
@@ -194,25 +195,38 @@ def test_gui_screenshot_internal_error_exits_3_with_traceback_on_request(tmp_pat
 
 # ---- activations written as null, read as Keras reads them ------------------------------------
 def test_null_activations_are_linear_as_keras_computes_them(tmp_path):
-    """``LSTM(activation=None, recurrent_activation=None)`` saved by tf-keras: the config holds
-    null for both, Keras computes linear for both, and the NumPy reference matches Keras."""
+    """A config whose LSTM says ``"activation": null, "recurrent_activation": null``: Keras
+    rebuilds that layer (``LSTM.from_config``) with linear for both; the tool reads the same and
+    its NumPy reference matches Keras's output."""
+    import h5py
+
     K = model_files.keras()
     from lstm_inspector.core.reference import run_reference
 
     inputs = K.Input((None, 3))
-    outputs = K.layers.LSTM(4, activation=None, recurrent_activation=None,
-                            return_sequences=True)(inputs)
-    net = K.Model(inputs, outputs)
+    lstm = K.layers.LSTM(4, return_sequences=True, name="lstm")
+    net = K.Model(inputs, lstm(inputs))
     model_files.randomize(net, seed=4, scale=0.3)
-    path = tmp_path / "linear_lstm.h5"
+    path = tmp_path / "null_activations.h5"
     net.save(path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layer_config = next(e for e in config["config"]["layers"] if e["name"] == "lstm")["config"]
+        layer_config.update(activation=None, recurrent_activation=None)
+        f.attrs["model_config"] = json.dumps(config)
+    as_keras_reads_it = K.layers.LSTM.from_config({**lstm.get_config(), "activation": None,
+                                                   "recurrent_activation": None})
+    assert as_keras_reads_it.activation is K.activations.linear
+    assert as_keras_reads_it.recurrent_activation is K.activations.linear
+    keras_net = K.Model(inputs, as_keras_reads_it(inputs))
+    as_keras_reads_it.set_weights(lstm.get_weights())
     model = load_model(path)
     layer = model.layers[0]
     assert (layer.activation, layer.recurrent_activation) == ("linear", "linear")
     x = np.random.default_rng(1).standard_normal((12, 3)).astype(np.float32)
-    expected = net.predict(x[None], verbose=0)[0]
-    got = run_reference(model, x).layer(0).h
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    expected = keras_net.predict(x[None], verbose=0)[0]
+    np.testing.assert_allclose(run_reference(model, x).layer(0).h, expected, rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_a_lambda_before_the_first_lstm_is_not_a_plain_agreement(tmp_path, capsys):
