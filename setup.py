@@ -4,15 +4,21 @@ torch is its own extra, never part of ``test``: on Linux, PyPI's torch is the CU
 (several GB of nvidia-* wheels), so a CPU machine installs it from the CPU index (README).
 """
 import os
+import re
 
 from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESOURCES = ["lstm_inspector.resources"] if os.path.isdir(os.path.join(HERE, "resources")) else []
 
+#: One version, the package's (``lstm-inspector --version`` prints it), read here without importing.
+VERSION = re.search(r'^__version__ = "([^"]+)"',
+                    open(os.path.join(HERE, "lstm_inspector", "__init__.py"), encoding="utf-8").read(),
+                    re.M).group(1)
+
 setup(
     name="lstm-inspector",
-    version="0.1.0",
+    version=VERSION,
     description="See exactly where your port of a cuDNN LSTM parts from the real forward pass.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -20,11 +20,12 @@ from lstm_inspector.errors import Cancelled, InspectorError
 
 ATOL = 1e-5
 STEPS = 24
-#: The CPU backends of this machine: torch is an extra, so without it its checks skip (in CI,
-#: conftest refuses to run without it).
+#: The CPU backends of this machine: torch is an extra, so without it its checks skip (conftest
+#: skips tests marked ``torch``). Every test here runs torch too where it is installed.
 HAS_TORCH = installed("torch")
 CPU_BACKENDS = ("tf-cpu", "torch-cpu") if HAS_TORCH else ("tf-cpu",)
-needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (pip install torch)")
+needs_torch = pytest.mark.torch
+pytestmark = pytest.mark.torch_too
 
 CASES = {
     "in5-H3": dict(n_in=5, units=3),

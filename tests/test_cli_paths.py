@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from optional import installed
 from lstm_inspector import resources_path
 from lstm_inspector.cli import build_parser
 from lstm_inspector.cli.options import path_specs
@@ -17,7 +16,7 @@ SEVEN = resources_path() / "demo_seven.npy"
 PLANTED = Path(__file__).resolve().parent / "impls" / "planted.py"
 
 SHORT_FORMS = [
-    (["--backend", "torch-cpu"], "torch-cpu"),
+    (["--backend", "tf-cpu"], "tf-cpu"),
     (["--backend", "numpy:naive"], "numpy:naive"),
     (["--impl", "port.py:forward"], "impl:port.py:forward"),
     (["--outputs", "h.npy"], "outputs:h.npy"),
@@ -55,7 +54,7 @@ def run_cli(*args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-@pytest.mark.skipif(not installed("torch"), reason="torch is not installed (pip install torch)")
+@pytest.mark.torch
 def test_your_port_against_a_library_with_no_reference():
     code, out, err = run_cli("compare", DEMO, SEVEN, "--a", f"impl:{PLANTED}:correct",
                              "--b", "torch-cpu", "--no-oracle")

@@ -266,3 +266,48 @@ def test_app_reproduces_both_columns_of_the_forum_thread():
     port = run_reference(model.with_reading("naive"), x, dtype="float32", teacher=true)
     np.testing.assert_allclose(port.layer(0).h, THREAD_NEWLSTM, rtol=0, atol=1e-6)
     assert np.abs(port.layer(0).h - THREAD_NET_RUN)[1:].max() > 1e-2
+
+
+def test_demo_ark_and_initial_state_are_the_shipped_utterances_and_states(tmp_path):
+    """``demo_utterances.ark`` holds the npy features of every demo utterance (read back by
+    kaldiio and by the app's own reader); ``demo_states.npz`` is the state of both LSTMs after
+    "three"; ``tools/make_demo.py --extras-only`` writes exactly these from the npy files."""
+    import subprocess
+    import sys
+
+    import kaldiio
+
+    from lstm_inspector import load_initial_state, load_model
+    from lstm_inspector.core.reference import run_reference
+    from lstm_inspector.io.corpus import list_utterances
+    from lstm_inspector.io.features import load_features
+
+    ark = RESOURCES / "demo_utterances.ark"
+    stored = dict(kaldiio.load_ark(str(ark)))
+    assert sorted(stored) == sorted(f"demo_{w}" for w in WORDS)
+    for word in WORDS:
+        npy = np.load(RESOURCES / f"demo_{word}.npy")
+        assert stored[f"demo_{word}"].dtype == np.float32
+        assert np.array_equal(stored[f"demo_{word}"], npy)
+        assert np.array_equal(load_features(str(ark), key=f"demo_{word}").data, npy)
+    assert sorted(u.name for u in list_utterances(ark)) == sorted(stored)
+
+    model = load_model(str(MODEL))
+    start = load_initial_state(RESOURCES / "demo_states.npz", model)
+    after_three = run_reference(model, np.load(RESOURCES / "demo_three.npy"))
+    assert sorted(start) == [(0, "forward"), (1, "forward")]
+    for (k, direction), (h0, c0) in start.items():
+        assert np.array_equal(h0, after_three.layer(k, direction).h[-1])
+        assert np.array_equal(c0, after_three.layer(k, direction).c[-1])
+
+    for name in ("demo_digits_cudnnlstm.h5",) + tuple(f"demo_{w}.npy" for w in WORDS):
+        (tmp_path / name).symlink_to(RESOURCES / name)
+    tool = Path(__file__).resolve().parent.parent / "tools" / "make_demo.py"
+    proc = subprocess.run([sys.executable, str(tool), "--extras-only", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo_utterances.ark").read_bytes() == ark.read_bytes()
+    made = np.load(tmp_path / "demo_states.npz")
+    with np.load(RESOURCES / "demo_states.npz") as shipped:
+        assert sorted(made.files) == sorted(shipped.files)
+        assert all(np.array_equal(made[n], shipped[n]) for n in shipped.files)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,18 @@ def test_real_lstm_variants_export_to_keras_lstm(realdata, tmp_path):
         assert result.accepted, result.summary
     with pytest.raises(InspectorError, match="fuses only tanh/sigmoid"):
         export_model(variants.sub_model(0), "tflite", tmp_path / "relu.tflite")
+
+
+def test_keras_lstm_export_prints_only_its_own_lines(tmp_path):
+    """tf-keras's h5 saver logged "Compiled the loaded model, but the compiled metrics have yet
+    to be built" for the export (nothing was compiled or loaded): issue 20. The command prints
+    its verdict and the file written, and nothing of TensorFlow's."""
+    forum = Path(__file__).resolve().parent.parent / "resources" / "forum_cudnnlstm_in1_h2.h5"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "lstm_inspector", "export", str(forum), "--to",
+                           "keras-lstm", str(tmp_path / "m.h5")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "compiled metrics" not in proc.stdout + proc.stderr
+    assert "WARNING:tensorflow" not in proc.stderr, proc.stderr
+    assert (tmp_path / "m.h5").is_file()

@@ -127,6 +127,7 @@ def mixed(tmp_path_factory):
     return model_files.save(model, folder, "mixed.h5", seed=4).path
 
 
+@pytest.mark.torch
 def test_mixed_float16_policy_is_read_said_and_followed(mixed):
     x = np.random.default_rng(5).standard_normal((60, 5)).astype(np.float32)
     model = load_model(mixed)
@@ -174,6 +175,7 @@ def stateful_input(tmp_path_factory):
     return {"path": path, "h0": h0, "c0": c0, "x": x, "folder": folder}
 
 
+@pytest.mark.torch
 def test_initial_state_reproduces_keras_and_zeros_are_not_agreement(stateful_input):
     f = stateful_input
     model = load_model(f["path"])
@@ -207,6 +209,7 @@ def test_cli_initial_state_exit_codes(stateful_input):
 
 
 # ---- 4. Bidirectional(merge_mode=None) as the last layer ----------------------------------------
+@pytest.mark.torch
 def test_merge_mode_none_last_layer_runs_both_outputs(tmp_path):
     K = model_files.keras()
     x_in = K.layers.Input((None, 4))
@@ -254,6 +257,7 @@ def test_weights_only_go_backwards_is_assumed_aloud_and_can_be_given(tmp_path):
 
 
 # ---- 6. Notes everywhere, and the small ones ----------------------------------------------------
+@pytest.mark.torch
 def test_json_and_text_carry_every_note(masked, tmp_path):
     x = speech_like()
     np.save(tmp_path / "x.npy", x)

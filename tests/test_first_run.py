@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from optional import installed
+
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
@@ -54,25 +56,71 @@ def test_test_extra_pulls_no_torch():
         (REPO / ".ci" / "run").read_text()
 
 
-def _pytest_without_torch(*args, ci=False):
-    """Run pytest in a child where ``import torch`` fails, as on a machine without the extra."""
-    code = ("import sys; sys.modules['torch'] = None; import pytest; "
-            f"sys.exit(pytest.main({list(args)!r}))")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "CI"}
+def _pytest_without_torch(*args, ci=False, declared=False, hide_torch=True):
+    """Run pytest in a child where ``import torch`` fails, as on a machine without the extra.
+    ``declared``: the run says it is meant to be without torch (optional.WITHOUT_TORCH)."""
+    import optional
+
+    code = (("import sys; sys.modules['torch'] = None; " if hide_torch else "import sys; ") +
+            f"import pytest; sys.exit(pytest.main({list(args)!r}))")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("CI", optional.WITHOUT_TORCH)}
     if ci:
         env["CI"] = "true"
+    if declared:
+        env[optional.WITHOUT_TORCH] = "1"
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=240, env=env)
 
 
+#: Tests that run torch, each found another way by conftest: an explicit mark, a torch backend
+#: parameter, a fixture named for torch (issue 20: the first and last failed without torch).
+TORCH_TESTS = ["tests/test_backends.py::test_tf32_is_ignored_on_the_cpu_with_a_note",
+               "tests/test_fidelity.py::test_backends_run_the_mask_and_agree[torch-cpu]",
+               "tests/test_chaotic.py::test_torch_pairs_h_and_c_of_one_run",
+               "tests/test_fidelity.py::test_merge_mode_none_last_layer_runs_both_outputs"]
+
+
+@pytest.mark.slow
 def test_torch_tests_skip_cleanly_without_torch_and_fail_in_ci():
-    target = "tests/test_backends.py::test_tf32_is_ignored_on_the_cpu_with_a_note"
-    proc = _pytest_without_torch("-q", "-rs", "-p", "no:cacheprovider", target)
+    proc = _pytest_without_torch("-q", "-rs", "-p", "no:cacheprovider", *TORCH_TESTS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 skipped" in proc.stdout and "torch is not installed" in proc.stdout
-    proc = _pytest_without_torch("-q", "-p", "no:cacheprovider", target, ci=True)
+    assert f"{len(TORCH_TESTS)} skipped" in proc.stdout, proc.stdout
+    assert "torch is not installed" in proc.stdout
+    proc = _pytest_without_torch("-q", "-p", "no:cacheprovider", TORCH_TESTS[0], ci=True)
     assert proc.returncode != 0
     assert "CI=true but torch (CPU build) is not installed" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_ci_run_declared_without_torch_skips_them_and_must_be_without_torch():
+    """.ci/run's README run: CI=true and LSTM_INSPECTOR_TESTS_WITHOUT_TORCH=1 skip the torch
+    tests (every other optional library still required); with torch installed it refuses."""
+    proc = _pytest_without_torch("-q", "-rs", "-p", "no:cacheprovider", *TORCH_TESTS,
+                                 ci=True, declared=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{len(TORCH_TESTS)} skipped" in proc.stdout, proc.stdout
+    if installed("torch"):
+        proc = _pytest_without_torch("-q", "-p", "no:cacheprovider", TORCH_TESTS[0], ci=True,
+                                     declared=True, hide_torch=False)
+        assert proc.returncode != 0
+        assert "LSTM_INSPECTOR_TESTS_WITHOUT_TORCH=1 but torch is installed" in (proc.stdout
+                                                                                 + proc.stderr)
+
+
+def test_the_torch_mark_selects_exactly_the_tests_that_run_torch():
+    """``-m "torch or torch_too"`` (CI's run with torch) picks the torch tests by what they need;
+    tests that never touch torch stay out."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "-m", "torch or torch_too",
+                           "tests/test_backends.py", "tests/test_fidelity.py",
+                           "tests/test_chaotic.py", "tests/test_long_input.py"],
+                          cwd=REPO, capture_output=True, text=True, timeout=240)
+    picked = set(proc.stdout.split())
+    assert set(TORCH_TESTS) <= picked, proc.stdout + proc.stderr
+    assert "tests/test_backends.py::test_stepping_loop_measures_c" in picked  # torch_too
+    assert "tests/test_fidelity.py::test_backends_run_the_mask_and_agree[tf-cpu]" not in picked
+    assert not any("test_long_input.py::test_chunked" in name for name in picked)
 
 
 # ---- backends ----------------------------------------------------------------------------

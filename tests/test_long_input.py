@@ -1,4 +1,9 @@
 """Long inputs are analysed chunk by chunk, with exactly the values of a whole-input pass."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -112,6 +117,7 @@ def checkpointed(monkeypatch):
     return plant_torch_limit(monkeypatch, 100)
 
 
+@pytest.mark.torch
 def test_long_torch_input_runs_in_chunks_h_measured_c_derived_between_checkpoints(checkpointed):
     from lstm_inspector.backends import run_backend
 
@@ -131,6 +137,7 @@ def test_long_torch_input_runs_in_chunks_h_measured_c_derived_between_checkpoint
     assert report.local_step_error(1, "backward", "h").max() < 1e-5
 
 
+@pytest.mark.torch
 def test_chaotic_model_through_the_checkpointed_road_is_still_precision(checkpointed):
     from lstm_inspector.backends import run_backend
     from test_chaotic import chaotic_model
@@ -154,3 +161,79 @@ def test_row_reader_and_overview_read_what_the_arrays_hold():
     assert picture.shape == (-(-5000 // width), 5)
     np.testing.assert_allclose(picture[3], held.layer(0).gate("i")[3 * width:4 * width].mean(axis=0),
                                rtol=1e-6)
+
+
+#: OpenBLAS kernels to emulate other CPUs with (``OPENBLAS_CORETYPE``), each with the CPU flags
+#: it needs here. Haswell's and Zen's sgemm give a row other last bits in a 64-row product than
+#: in a 3000-row one (what an AMD EPYC runs); SkylakeX's and Sandybridge's do not.
+CORETYPES = {"Haswell": ("avx2", "fma"), "Zen": ("avx2", "fma"), "Sandybridge": ("avx",),
+             "SkylakeX": ("avx512f", "avx512bw", "avx512vl", "avx512dq")}
+
+
+def _cpu_flags() -> set:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((l for l in text.splitlines() if l.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def _coretypes() -> list:
+    """The kernels this CPU can run; only the one set here if the environment sets one (some
+    machines set OPENBLAS_CORETYPE because other kernels compute wrongly or crash on them)."""
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return [os.environ["OPENBLAS_CORETYPE"]]
+    flags = _cpu_flags()
+    return [name for name, needs in CORETYPES.items() if flags.issuperset(needs)]
+
+
+def recompute_mismatches(steps=2500, block=1000) -> list:
+    """Every window of recomputed gates that differs from the gates held (run in a child under
+    each OpenBLAS kernel). ``recurrence.BLOCK = block`` so windows cross the loop's blocks
+    (aligned at 0 forwards, at T backwards); the teacher-forced windows cross its blocks too."""
+    from lstm_inspector.core import recurrence
+    from lstm_inspector.core.reference import TEACHER_BLOCK, derive_gates
+
+    recurrence.BLOCK = block
+    bad = []
+    windows = ((0, 1), (0, steps), (block - 3, block + 5), (1234, 2345), (steps - 1, steps),
+               (TEACHER_BLOCK - 1, 3 * TEACHER_BLOCK + 7), (777, 778))
+    for rec in ("sigmoid", "hard_sigmoid"):
+        model = cudnn_model(4, 5, layers=2, bidirectional=True, seed=6, cudnn=False,
+                            recurrent_activation=rec)
+        x = features(steps, 4, seed=9)
+        for dtype in ("float32", "float64"):
+            held, lean = (run_reference(model, x, dtype=dtype, gates=g) for g in (True, False))
+            for k, d, lt in held.items():
+                for lo, hi in windows:
+                    z, a = lean.layer(k, d).gate_source(lo, hi)
+                    if not (np.array_equal(z, lt.z[lo:hi]) and np.array_equal(a, lt.a[lo:hi])):
+                        bad.append(f"reference {rec} {dtype} layer {k} {d} rows {lo}:{hi}")
+        naive = run_reference(model.with_reading("naive"), x)
+        held = derive_gates(model, naive, gates=True)
+        lean = derive_gates(model, run_reference(model.with_reading("naive"), x), gates=False)
+        for k, d, lt in held.items():
+            for lo, hi in windows:
+                z, a = lean.layer(k, d).gate_source(lo, hi)
+                if not (np.array_equal(z, lt.z[lo:hi]) and np.array_equal(a, lt.a[lo:hi])):
+                    bad.append(f"derived {rec} layer {k} {d} rows {lo}:{hi}")
+    return bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coretype", _coretypes())
+def test_recomputed_gates_equal_the_held_ones_under_every_openblas_kernel(coretype):
+    """The AMD EPYC of issue 20 recomputed 0.12910828 where the loop had 0.12910827: its BLAS
+    kernel rounds a row by the product's shape. Recomputation repeats the loop's very calls, so
+    under every kernel this CPU can run, every window equals the gates held, bit for bit."""
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, OPENBLAS_CORETYPE=coretype,
+               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    code = ("import json, test_long_input as t; "
+            "print(json.dumps(t.recompute_mismatches()))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bad = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
+    assert bad == [], f"{coretype}: {len(bad)} windows differ, e.g. {bad[:5]}"

@@ -9,6 +9,7 @@ from lstm_inspector.core.streaming import MISTAKES
 from lstm_inspector.errors import InspectorError
 
 RESET, SWAP = list(MISTAKES)[:2]
+pytestmark = pytest.mark.torch_too  # torch-cpu is one of the streamed paths where installed
 
 
 @pytest.fixture(scope="module")

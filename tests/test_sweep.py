@@ -1,5 +1,7 @@
-"""lstm-inspector sweep: whole test sets (real AMI ark, folders, list files, scps), worst first,
-bad utterances as rows, identical rows from this process, worker processes and a Dask cluster."""
+"""lstm-inspector sweep: whole test sets (the demo's shipped ark, the real AMI ark, folders, list
+files, scps), worst first, bad utterances as rows, identical rows from this process, worker
+processes and a Dask cluster. Only the AMI test needs ../shared/realdata; the rest run on
+``resources/demo_utterances.ark``, which ships."""
 import json
 import os
 import pty
@@ -20,6 +22,7 @@ from lstm_inspector.sweep.summary import exit_code, histogram, worst_first
 from lstm_inspector.sweep.work import VOLATILE_FIELDS, SweepSettings
 
 DEMO = resources_path() / "demo_digits_cudnnlstm.h5"
+CORPUS = resources_path() / "demo_utterances.ark"   # "seven" and "three", as shipped
 
 
 def run_cli(*args, timeout=300):
@@ -63,17 +66,20 @@ def test_real_ami_ark_every_utterance_agrees_exit_0(ami):
     assert result["summary"]["counts"] == {"agree": 10, "precision": 0, "structural": 0, "error": 0}
 
 
-def test_naive_reading_every_row_diverges_worst_first_exit_1(ami, tmp_path):
+def test_naive_reading_every_row_diverges_worst_first_exit_1(tmp_path):
     report = tmp_path / "sweep.html"
-    code, out, err = run_cli("sweep", DEMO, ami, "--backend", "numpy:naive", "--report", report)
+    code, out, err = run_cli("sweep", DEMO, CORPUS, "--backend", "numpy:naive", "--report", report)
     assert code == 1, err
-    table = [line for line in out.splitlines() if line.startswith("AMI_")]
-    assert len(table) == 10 and all(" structural " in line for line in table)
+    header = next(line for line in out.splitlines() if line.startswith("utterance"))
+    assert header.split()[-1] == "address"
+    table = [line for line in out.splitlines() if line.startswith("demo_")]
+    assert len(table) == 2 and all(" structural " in line for line in table)
     diffs = [float(line.split()[3]) for line in table]
     assert diffs == sorted(diffs, reverse=True) and diffs[-1] > 1.0
-    assert "10 structural" in out and "'naive' reading" in out
+    assert all(line.split()[-1].startswith(f"{CORPUS.resolve()}:") for line in table)  # address
+    assert "2 structural" in out and "'naive' reading" in out and "-> eight" in out
     page = report.read_text()
-    assert page.count("<tr class=\"structural\">") == 10 and "<svg" in page and "atol 1e-05" in page
+    assert page.count("<tr class=\"structural\">") == 2 and "<svg" in page and "atol 1e-05" in page
 
 
 def test_bad_utterances_are_rows_with_their_sentence(tmp_path):
@@ -100,13 +106,13 @@ def test_bad_utterances_are_rows_with_their_sentence(tmp_path):
     assert worst_first(result["rows"])[0]["name"] == "spk1/good.npy"
 
 
-def test_list_file_and_scp_with_a_pipe_and_a_missing_file(tmp_path, ami):
+def test_list_file_and_scp_with_a_pipe_and_a_missing_file(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((12, 13), np.float32))
-    (tmp_path / "set.list").write_text(f"# my test set\na.npy\nmissing.npy\n{ami}\n")
+    (tmp_path / "set.list").write_text(f"# my test set\na.npy\nmissing.npy\n{CORPUS}\n")
     found = list_utterances(tmp_path / "set.list")
-    assert [u.name for u in found][:2] == ["a.npy", "missing.npy"] and len(found) == 12
+    assert [u.name for u in found][:2] == ["a.npy", "missing.npy"] and len(found) == 4
     assert "missing.npy, which does not exist" in found[1].problem
-    lines = [f"{u.name[len(str(ami)) + 1:]} {u.address}" for u in found[2:4]]
+    lines = [f"{u.name[len(str(CORPUS)) + 1:]} {u.address}" for u in found[2:4]]
     (tmp_path / "feats.scp").write_text("\n".join(lines + ["piped compute-mfcc-feats x |"]) + "\n")
     rows = run_sweep(SweepSettings(str(DEMO), backend="numpy:naive"), tmp_path / "feats.scp")["rows"]
     assert [r["kind"] for r in rows] == ["structural", "structural", "error"]
@@ -117,12 +123,12 @@ def test_list_file_and_scp_with_a_pipe_and_a_missing_file(tmp_path, ami):
 
 @pytest.mark.parametrize("args, sentence", [
     (["sweep", DEMO, "nowhere.ark"], "does not exist"),
-    (["sweep", DEMO, "{ami}", "--backend", "cuda-magic"], "unknown backend 'cuda-magic'"),
-    (["sweep", "{ami}", "{ami}"], ""),
-    (["sweep", DEMO, "{ami}", "--jobs", "0"], "--jobs must be at least 1"),
+    (["sweep", DEMO, "{corpus}", "--backend", "cuda-magic"], "unknown backend 'cuda-magic'"),
+    (["sweep", "{corpus}", "{corpus}"], ""),
+    (["sweep", DEMO, "{corpus}", "--jobs", "0"], "--jobs must be at least 1"),
 ])
-def test_bad_sweep_input_exit_2_one_line(ami, args, sentence):
-    code, out, err = run_cli(*[str(a).format(ami=ami) for a in args])
+def test_bad_sweep_input_exit_2_one_line(args, sentence):
+    code, out, err = run_cli(*[str(a).format(corpus=CORPUS) for a in args])
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert sentence in err and "Traceback" not in err
 
@@ -172,25 +178,25 @@ def _read_terminal_until(fd, done, seconds) -> str:
 
 
 @pytest.fixture(scope="module")
-def ami_alone(ami):
-    """The AMI sweep in this process with auto (the real TensorFlow or torch LSTM)."""
-    return run_sweep(SweepSettings(str(DEMO)), ami)
+def corpus_alone():
+    """The demo corpus swept in this process with auto (the real TensorFlow or torch LSTM)."""
+    return run_sweep(SweepSettings(str(DEMO)), CORPUS)
 
 
 @pytest.mark.slow
-def test_two_worker_processes_give_identical_rows(ami, ami_alone):
-    pooled = run_sweep(SweepSettings(str(DEMO)), ami, jobs=2)
-    assert stable(pooled["rows"]) == stable(ami_alone["rows"])
-    assert {r["kind"] for r in pooled["rows"]} == {"agree"}
+def test_two_worker_processes_give_identical_rows(corpus_alone):
+    pooled = run_sweep(SweepSettings(str(DEMO)), CORPUS, jobs=2)
+    assert stable(pooled["rows"]) == stable(corpus_alone["rows"])
+    assert {r["kind"] for r in pooled["rows"]} == {"agree"} and len(pooled["rows"]) == 2
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_identical_rows(ami, ami_alone):
+def test_dask_local_cluster_gives_identical_rows(corpus_alone):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        clustered = run_sweep(SweepSettings(str(DEMO)), ami, scheduler=cluster.scheduler_address)
-    assert stable(clustered["rows"]) == stable(ami_alone["rows"])
+        clustered = run_sweep(SweepSettings(str(DEMO)), CORPUS, scheduler=cluster.scheduler_address)
+    assert stable(clustered["rows"]) == stable(corpus_alone["rows"])
     assert clustered["scheduler"].startswith("tcp://")
 
 

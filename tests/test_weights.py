@@ -236,6 +236,7 @@ def _forward_numpy(weights: LSTMWeights, x):
     return np.array(out)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("n_in, units", [(1, 1), (1, 2), (3, 4), (5, 2)])
 def test_cudnn_arrays_run_the_same_in_keras_torch_and_numpy(keras, n_in, units):
     """CuDNNLSTM arrays: Keras LSTM (through Keras's converter) on CPU, PyTorch ``nn.LSTM`` fed
@@ -264,6 +265,7 @@ def test_cudnn_arrays_run_the_same_in_keras_torch_and_numpy(keras, n_in, units):
     np.testing.assert_allclose(keras_out, numpy_out, rtol=0, atol=2e-6)
 
 
+@pytest.mark.torch
 @PROPERTY
 @given(sizes, sizes, seeds)
 def test_torch_state_dict_round_trip(n_in, units, seed):

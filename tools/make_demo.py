@@ -91,6 +91,8 @@ DEMO_SEED = 7
 MODEL_NAME = "demo_digits_cudnnlstm.h5"
 FORUM_MODEL_NAME = "forum_cudnnlstm_in1_h2.h5"
 FORUM_INPUT_NAME = "forum_input.npy"
+DEMO_ARK_NAME = "demo_utterances.ark"   # the demo's utterances as one Kaldi ark (sweep's input)
+DEMO_STATES_NAME = "demo_states.npz"    # an initial state for the demo model (--initial-state)
 
 
 # ----------------------------------------------------------------------------- audio
@@ -497,11 +499,17 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="where the synthesised wavs go (reused when the settings match)")
     parser.add_argument("--out", type=Path, default=RESOURCES, help="output folder")
+    parser.add_argument("--extras-only", action="store_true",
+                        help=f"only rewrite {DEMO_ARK_NAME} and {DEMO_STATES_NAME} from the shipped "
+                             f"npy files (seconds; no espeak-ng, no training)")
     parser.add_argument("--fit-forum", action="store_true",
                         help="only redo the least-squares fit behind FORUM_FIT and print it (~15 min)")
     args = parser.parse_args(argv)
     if args.fit_forum:
         fit_forum()
+        return 0
+    if args.extras_only:
+        make_demo_extras(args.out)
         return 0
     if shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng is not on the PATH (Debian: apt-get install espeak-ng)")
@@ -564,6 +572,8 @@ def main(argv=None) -> int:
 
     log("demo utterances")
     shipped = make_demo_utterances(args.out, cpu, log)
+    log("the demo's ark and initial state")
+    make_demo_extras(args.out, log)
     log("forum demo")
     forum = make_forum_demo(args.out, log)
     numbers["seconds"] = round(time.time() - start)
@@ -749,6 +759,38 @@ def fit_forum(starts: int = 4096, steps: int = 6000, log=print) -> dict:
 
 # ----------------------------------------------------------------------------- descriptions
 
+def make_demo_extras(out: Path, log=print) -> dict:
+    """From the shipped ``demo_<word>.npy`` files alone (no espeak-ng, no training):
+
+    - ``DEMO_ARK_NAME``: every demo utterance as one Kaldi ark (binary float matrices, keys
+      ``demo_<word>``, written by kaldiio), a corpus ``sweep`` runs as shipped;
+    - ``DEMO_STATES_NAME``: ``h0, c0, h0_1, c0_1``, the state of both LSTMs after the last frame of
+      "three" (the NumPy reference), to start "seven" from as a stream would
+      (``--initial-state``, ``li.load_initial_state``).
+
+    ``python tools/make_demo.py --extras-only`` rewrites just these two files."""
+    import kaldiio
+
+    from lstm_inspector.core.reference import run_reference
+    from lstm_inspector.io.models import load_model
+
+    words = [w for w in DEMO_TAKES if (out / f"demo_{w}.npy").is_file()]
+    with kaldiio.WriteHelper(f"ark:{out / DEMO_ARK_NAME}") as writer:
+        for word in words:
+            writer(f"demo_{word}", np.load(out / f"demo_{word}.npy").astype(np.float32))
+    model = load_model(str(out / MODEL_NAME))
+    trace = run_reference(model, np.load(out / "demo_three.npy"))
+    states = {}
+    for k in range(len(model.chain)):
+        suffix = "" if k == 0 else f"_{k}"
+        states[f"h0{suffix}"] = trace.layer(k, "forward").h[-1]
+        states[f"c0{suffix}"] = trace.layer(k, "forward").c[-1]
+    np.savez(out / DEMO_STATES_NAME, **states)
+    log(f"  {DEMO_ARK_NAME}: {', '.join(f'demo_{w}' for w in words)}; {DEMO_STATES_NAME}: "
+        f"{', '.join(states)} after 'three'")
+    return {"words": words, "states": list(states)}
+
+
 def write_demo_json(out: Path, shipped: list[dict]) -> None:
     """``demo.json``: what the app opens when started with no arguments (paths relative to it)."""
     first = shipped[0]["word"]
@@ -760,6 +802,7 @@ def write_demo_json(out: Path, shipped: list[dict]) -> None:
         "labels": LABELS,
         "word": first,
         "frame_shift": 0.01,
+        "sample_rate": RATE,   # the wavs the model was trained on (a wav at another rate: a note)
         "utterances": [{"word": s["word"], "wav": f"demo_{s['word']}.wav",
                         "npy": f"demo_{s['word']}.npy", "htk": f"demo_{s['word']}.htk"}
                        for s in shipped],
@@ -789,6 +832,8 @@ seeded; it writes every file below, this README and `demo.json`. `tests/test_dem
 |---|---|
 | `{MODEL_NAME}` | spoken-digit classifier, full Keras HDF5 model (`model.save`) with two `CuDNNLSTM` layers, {n['model_bytes']} bytes |
 {demo_rows}
+| `{DEMO_ARK_NAME}` | the demo utterances above as one Kaldi ark (keys `demo_seven`, `demo_three`; their npy features, written by kaldiio): a test set `lstm-inspector sweep` runs as shipped |
+| `{DEMO_STATES_NAME}` | `h0`, `c0`, `h0_1`, `c0_1`: the state of both LSTMs after the last frame of "three" (NumPy reference), an initial state to start "seven" from (`--initial-state`) |
 | `{FORUM_MODEL_NAME}` | the forum thread's 2-unit case: `CuDNNLSTM(2, return_sequences=True)` on 1-wide input |
 | `{FORUM_INPUT_NAME}` | its 10 inputs, float32 (10, 1) |
 | `demo.json` | what the app opens by default: model, features, labels, word, frame shift |

@@ -39,6 +39,9 @@ COMMANDS = {"info": info.cmd_info, "compare": compare.cmd_compare,
 def build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"lstm-inspector {__version__}")
     sub = parser.add_subparsers(dest="command")
     for module in (info, compare, export, diagnose, backends, sweep, window):
         module.add_parser(sub)
@@ -47,7 +50,7 @@ def build_parser(prog="lstm-inspector") -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["gui"] + argv
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from . import options
 
 
 def add_parser(sub):
-    p = sub.add_parser("export", help="write a verified port (numpy, onnx, keras-lstm)")
+    p = sub.add_parser("export", help="write a verified port (numpy, onnx, keras-lstm, tflite)")
     p.add_argument("model")
     p.add_argument("--to", required=True, choices=("numpy", "onnx", "keras-lstm", "tflite"),
                    dest="to", help="numpy: one .py file + .npz; onnx: ONNX LSTM ops; keras-lstm: "

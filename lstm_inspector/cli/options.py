@@ -178,6 +178,9 @@ def load(args, layer_alone: bool = True):
     if args.key:
         options["key"] = args.key
     feats = load_features(args.features, **options)
+    from ..io.model_audio import with_sample_rate_note
+
+    feats = with_sample_rate_note(model, feats)  # a wav at another rate than the model's
     alone = layer_alone and args.layer is not None
     if alone:
         model = model.sub_model(layer_index(args, model))

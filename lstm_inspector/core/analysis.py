@@ -15,7 +15,8 @@ depend on the tolerance (a :class:`Measures`); :func:`threshold` applies a toler
 traces (per-step ``out`` masks and the first divergence) without recomputing either trace. The
 wrong readings' search (:func:`reading_worst`) and the float64 oracle (:func:`closer_to_exact`)
 run only where they are needed. Maxima do not depend on the chunking and the teacher-forced
-products are row-invariant (``reference.teacher_step``), so the values equal a whole-input pass.
+products always run on the same fixed blocks of rows (``reference.teacher_forced_layer``), so
+the values equal a whole-input pass.
 """
 from __future__ import annotations
 

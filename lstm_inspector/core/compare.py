@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ..errors import InspectorError
+from ..errors import InspectorError, verb
 from . import analysis, fidelity
 from .analysis import ulp_distance  # noqa: F401  (public: core.compare.ulp_distance)
 from .trace import QUANTITIES, Trace
@@ -247,7 +247,8 @@ class Report:
     def _verdict(self) -> str:
         """One sentence a person can act on."""
         if self.agree:
-            return f"{self.b_label} agrees with {self.a_label}: {self._admitted_by()}."
+            return (f"{self.b_label} {verb(self.b_label, 'agrees')} with {self.a_label}: "
+                    f"{self._admitted_by()}.")
         first = self.first
         if self.kind == "precision" and self._tf32_side() is not None:
             return self._tf32_verdict(self._tf32_side())

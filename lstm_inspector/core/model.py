@@ -213,14 +213,20 @@ class Model:
                 break
         if not chain:
             first = self.layers[0]
-            raise UnsupportedLayerError(first.unsupported or f"layer '{first.name}' cannot be run")
+            raise UnsupportedLayerError(self._in_file(
+                first.unsupported or f"layer '{first.name}' cannot be run"))
         return tuple(chain)
+
+    def _in_file(self, sentence: str) -> str:
+        """``sentence`` prefixed with the model's file (``"m.h5: GRU layers are..."``)."""
+        return f"{self.source}: {sentence}" if self.source else sentence
 
     def sub_model(self, index: int) -> "Model":
         """A model of the single layer ``index`` (fed features of that layer's input width)."""
         layer = self.layers[index]
         if not layer.runnable:
-            raise UnsupportedLayerError(layer.unsupported or f"layer '{layer.name}' cannot be run")
+            raise UnsupportedLayerError(self._in_file(
+                layer.unsupported or f"layer '{layer.name}' cannot be run"))
         others = {_node_name(l.name) for l in self.layers} - {_node_name(layer.name)}
         notes = tuple(n for n in self.notes if _note_subject(n) not in others)
         # the mask is computed from the model's input: it holds for the first layer only

@@ -6,12 +6,16 @@ One direction, canonical weights (see ``reference.py`` for the equations)::
     a_t = sigma(z_t) on i, f, o;  act(z_t) on c~
     c_t = f_t c_{t-1} + i_t c~_t;  h_t = o_t act(c_t)
 
-The input part ``x W^T + b`` is computed for ``BLOCK`` steps at once (a row-invariant product:
-every row's value is the same whatever block it falls in), the recurrent part one step at a time
-(``np.dot(h_{t-1}, R^T)``). Because h and c are stored, the gates of any window ``lo:hi`` can be
-recomputed afterwards with *the same operations on the same values* (:class:`StepGates`): bit for
-bit what the loop computed. A long trace therefore keeps only c and h (H values per step instead
-of 10 H) and recomputes the gates of the window a view or the analysis reads.
+The input part ``x W^T + b`` is computed for ``BLOCK`` steps at once, the recurrent part one step
+at a time (``np.dot(h_{t-1}, R^T)``). Because h and c are stored, the gates of any window
+``lo:hi`` can be recomputed afterwards by *the same calls on the same values* (:class:`StepGates`):
+the input part of the very block the loop computed (same rows, same shape), then the loop's own
+step (:meth:`_Weights.step_gates`). That is bit for bit what the loop computed, on every CPU. No
+product here is assumed row-invariant: a BLAS product's value for one row can depend on the
+product's shape and on the row's place in it (OpenBLAS picks kernels and blocking by CPU and
+size; its Haswell and Zen sgemm kernels give a row other last bits in a 64-row product than in a
+3000-row one). A long trace therefore keeps only c and h (H values per step instead of 10 H) and
+recomputes the gates of the window a view or the analysis reads.
 """
 from __future__ import annotations
 
@@ -27,26 +31,32 @@ from .weights import LSTMWeights
 FAST = ("tanh", "sigmoid")  # (activation, recurrent_activation) of the unrolled fast loop
 BLOCK = 4096                # steps whose input part is computed at once
 PROGRESS_EVERY = 256        # steps between progress callbacks (a Cancel is honoured within them)
-ROW_TILE = 64               # rows per padded GEMM tile: see row_invariant_matmul
 #: A direction keeps its gates (z and a, 8H values per step) when they take at most this many
 #: bytes (float32: 131,072 steps at H = 128, 32,768 at H = 512); longer runs keep c and h and
 #: recompute the gates of the window asked for (a cursor move then recomputes its step).
 KEEP_GATES_BYTES = 512 * 2 ** 20
 
 
-def row_invariant_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` with every row's value independent of how many rows ``a`` has.
+def loop_blocks(steps: int, reverse: bool):
+    """The input-time ``(lo, hi)`` blocks whose input part :func:`run_direction` computes at once,
+    in processing order: ``BLOCK`` steps each, the last processed one shorter."""
+    for start in range(0, steps, BLOCK):
+        end = min(start + BLOCK, steps)
+        yield (steps - end, steps - start) if reverse else (start, end)
 
-    BLAS takes other code paths for a ragged last tile of rows (or a single row), so one row's
-    result can differ in the last bit between a 1000-row product and a 333-row one. Padding
-    ``a`` with zero rows to a multiple of ``ROW_TILE`` keeps every row in full tiles, so a long
-    input computed chunk by chunk gets exactly the values of the whole at once.
-    """
-    rows = a.shape[0]
-    pad = -rows % ROW_TILE
-    if pad:
-        a = np.concatenate([a, np.zeros((pad, a.shape[1]), a.dtype)])
-    return (a @ b)[:rows]
+
+def fixed_blocks(lo: int, hi: int, steps: int, size: int):
+    """The aligned blocks ``[k size, (k + 1) size)`` (cut at ``steps``) that cover rows ``lo:hi``.
+
+    Products computed on these blocks only, never on ``lo:hi`` itself, run with the same shapes
+    on the same rows whatever window is asked for: every window gets the values of the whole."""
+    for start in range(lo - lo % size, hi, size):
+        yield start, min(start + size, steps)
+
+
+def rows_of(x, lo: int, hi: int):
+    """Rows ``lo:hi`` of ``x``: an array, a ``LayerInput`` or a callable ``(lo, hi) -> rows``."""
+    return x(lo, hi) if callable(x) else x[lo:hi]
 
 
 def keep_gates(steps: int, units: int, dtype) -> bool:
@@ -74,15 +84,23 @@ class _Weights:
         self.rec_act = activations.get(w.recurrent_activation)
 
     def input_part(self, x_rows: np.ndarray, out: np.ndarray) -> None:
-        """``out = x_rows W^T + b`` (rows, 4H)."""
+        """``out = x_rows W^T + b`` (rows, 4H): one product, the shape of ``x_rows``."""
         if self.round_x:
             x_rows = round_tf32(x_rows).astype(self.W_T.dtype)
-        out[...] = row_invariant_matmul(x_rows, self.W_T)
+        np.matmul(x_rows, self.W_T, out=out)
         out += self.bias
 
     def rec_input(self, h: np.ndarray) -> np.ndarray:
         """``h`` as the recurrent product reads it (rounded to TF32 under ``tf32-xh``)."""
         return round_tf32(h).astype(self.R_T.dtype) if self.round_h else h
+
+    def step_gates(self, z_row: np.ndarray, a_row: np.ndarray, h_prev: np.ndarray,
+                   rec: np.ndarray) -> None:
+        """One step's gates in place: ``z_row += h_prev R^T`` (``rec``: a (4H,) buffer), then
+        ``a_row`` = its activations. The loop and :class:`StepGates` both call exactly this."""
+        np.dot(self.rec_input(h_prev) if self.round_h else h_prev, self.R_T, rec)
+        np.add(z_row, rec, z_row)
+        self.activate(z_row, a_row)
 
     def activate(self, z: np.ndarray, a: np.ndarray) -> None:
         """``a`` = the gates of ``z`` (any leading shape, last axis 4H), elementwise."""
@@ -120,14 +138,13 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     rec, tmp = np.empty(4 * H, dtype), np.empty(H, dtype)
-    dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
-    rec_in = ww.rec_input if ww.round_h else None
+    add, mul, tanh = np.add, np.multiply, np.tanh
     done = 0
-    for start in range(0, T, BLOCK):
-        lo, hi = (T - min(start + BLOCK, T), T - start) if reverse else (start, min(start + BLOCK, T))
+    step_gates = ww.step_gates
+    for lo, hi in loop_blocks(T, reverse):
         Zb = Z[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
         Ab = A[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
-        ww.input_part(x[lo:hi], Zb)
+        ww.input_part(np.asarray(rows_of(x, lo, hi), dtype), Zb)
         # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
         # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
         kept = itertools.repeat(True) if mask is None else mask[lo:hi].tolist()
@@ -141,9 +158,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
                 break
             with np.errstate(over="ignore"):
                 for zt, at, (i, f, g, o), ct, ht, kt in batch:
-                    dot(h_prev if rec_in is None else rec_in(h_prev), ww.R_T, rec)  # R h_{t-1}
-                    add(zt, rec, zt)                               # z_t
-                    ww.activate(zt, at)
+                    step_gates(zt, at, h_prev, rec)                # z_t += R h_{t-1}; a_t
                     mul(f, c_prev, ct)                             # f * c_{t-1}
                     mul(i, g, tmp)
                     add(ct, tmp, ct)                               # + i * c~
@@ -163,34 +178,41 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
 class StepGates:
     """Rows ``lo:hi`` of a direction's z and a, recomputed exactly from its stored h.
 
-    The same input part (row-invariant), the same ``np.dot(h_{t-1}, R^T)`` per step and the same
-    elementwise activations as :func:`run_direction`: equal to what the loop computed, bit for bit.
-    ``x`` may be an array (T, in) or a callable ``(lo, hi) -> rows`` (a layer's input recomputed
-    from the layer below).
+    The calls :func:`run_direction` made, on the same values: the input part of each loop block
+    that ``lo:hi`` touches (the whole block, as the loop computed it; the last one is kept, so a
+    cursor walking through a block computes it once), then :meth:`_Weights.step_gates` step by
+    step from the stored h (``h0``, or zeros, before the first step). Equal to what the loop
+    computed, bit for bit, whatever BLAS kernel this CPU runs. ``x`` as in :func:`rows_of`.
     """
 
     def __init__(self, weights: _Weights, x, h: np.ndarray, reverse: bool, h0=None):
         self.w, self.x, self.h, self.reverse = weights, x, h, reverse
-        self.h0 = None if h0 is None else np.array(h0, h.dtype)  # the state before the first step
+        units = weights.H
+        # the state before the first processed step, as the loop starts from it
+        self.h0 = np.zeros(units, h.dtype) if h0 is None else np.array(h0, h.dtype)
+        self._block = (0, 0, None)  # (lo, hi, input part): the last loop block computed
+
+    def input_block(self, lo: int, hi: int) -> np.ndarray:
+        """The input part of the loop block ``lo:hi``, computed as the loop computed it."""
+        if self._block[:2] != (lo, hi):
+            part = np.empty((hi - lo, 4 * self.w.H), self.h.dtype)
+            self.w.input_part(np.asarray(rows_of(self.x, lo, hi), self.h.dtype), part)
+            self._block = (lo, hi, part)
+        return self._block[2]
 
     def __call__(self, lo: int, hi: int) -> tuple:
         w, h, T = self.w, self.h, self.h.shape[0]
-        dtype = h.dtype
-        x_rows = self.x(lo, hi) if callable(self.x) else self.x[lo:hi]
-        z = np.empty((hi - lo, 4 * w.H), dtype)
-        w.input_part(np.asarray(x_rows, dtype), z)
-        rec = np.empty(4 * w.H, dtype)
-        for j, t in enumerate(range(lo, hi)):
-            prev = t + 1 if self.reverse else t - 1
-            if 0 <= prev < T:
-                np.dot(w.rec_input(h[prev]), w.R_T, rec)
-            elif self.h0 is not None:
-                np.dot(w.rec_input(self.h0), w.R_T, rec)
-            else:
-                rec[:] = 0
-            np.add(z[j], rec, z[j])
+        z = np.empty((hi - lo, 4 * w.H), h.dtype)
+        for b_lo, b_hi in loop_blocks(T, self.reverse):
+            if b_lo < hi and lo < b_hi:
+                s, e = max(lo, b_lo), min(hi, b_hi)
+                z[s - lo:e - lo] = self.input_block(b_lo, b_hi)[s - b_lo:e - b_lo]
         a = np.empty_like(z)
-        w.activate(z, a)
+        rec = np.empty(4 * w.H, h.dtype)
+        with np.errstate(over="ignore"):
+            for j, t in enumerate(range(lo, hi)):
+                prev = t + 1 if self.reverse else t - 1
+                w.step_gates(z[j], a[j], h[prev] if 0 <= prev < T else self.h0, rec)
         return z, a
 
 
@@ -223,7 +245,7 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
         h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
         if lo == 0 and h0 is not None:
             h_prev[0] = h0
-        z += row_invariant_matmul(ww.rec_input(h_prev), ww.R_T)
+        z += ww.rec_input(h_prev) @ ww.R_T
         a = np.empty_like(z)
         ww.activate(z, a)
         ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)

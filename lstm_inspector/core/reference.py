@@ -36,10 +36,13 @@ import numpy as np
 from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
 from .model import Model
-from .recurrence import cell_states_between, keep_gates, row_invariant_matmul, run_direction
+from .recurrence import cell_states_between, fixed_blocks, keep_gates, run_direction
 from .tf32 import round_tf32
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
+
+#: Rows per teacher-forced product (:func:`teacher_forced_layer`); divides ``analysis.CHUNK``.
+TEACHER_BLOCK = 256
 
 def check_input(model: Model, x) -> np.ndarray:
     """``x`` as a 2-D (T, in) array, or an InspectorError sentence saying what is wrong."""
@@ -153,7 +156,9 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
     """Every row's step from the given previous states: one matrix product, no loop.
 
     ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
-    and ``h = o act(c)``, row by row independent (so any split of the rows gives the same values).
+    and ``h = o act(c)``. Rows are independent in exact arithmetic, but a BLAS product may round
+    a row differently with another number of rows: :func:`teacher_forced_layer` therefore calls
+    this only on fixed blocks of ``TEACHER_BLOCK`` rows.
     ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
     """
     if half:
@@ -166,8 +171,8 @@ def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.n
         x, W_T = round_tf32(x).astype(dtype), round_tf32(W_T).astype(dtype)
         if w.matmul == "tf32-xh":
             h_prev, R_T = round_tf32(h_prev).astype(dtype), round_tf32(R_T).astype(dtype)
-    z = row_invariant_matmul(x, W_T)                                                 # (rows, 4H)
-    z += row_invariant_matmul(h_prev, R_T)
+    z = x @ W_T                                                                      # (rows, 4H)
+    z += h_prev @ R_T
     z += (w.bias_ih + w.bias_hh).astype(dtype)
     rows = {g: w.gate_rows(g) for g in "ifco"}
     rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
@@ -186,29 +191,52 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
 
     Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
     the layer below (``x`` for the first layer). ``rows=(lo, hi)`` computes only input-time
-    steps ``lo:hi`` (bounded memory for long inputs; the values equal those rows of the whole).
-    ``directions`` limits it to those (default: all of the layer's).
-    Returns ``{direction: LayerTrace}``; no recurrence, one GEMM per direction.
+    steps ``lo:hi`` (bounded memory for long inputs). ``directions`` limits it to those (default:
+    all of the layer's). Returns ``{direction: LayerTrace}``; no recurrence: one product per
+    block of ``TEACHER_BLOCK`` rows. The products always run on the same aligned blocks
+    (``recurrence.fixed_blocks``), whatever ``rows`` asks for, so any window's values are those
+    rows of the whole, bit for bit, on every CPU.
     """
+    T = teacher.steps
     dtype = np.dtype(dtype)
+    lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
+    chain, keep = model.chain, teacher.mask
+    if layer_in is None and index > 0 and keep is not None:
+        # a masked step's output repeats an earlier one: read the whole once
+        layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)
+    layer = chain[index]
+    weights = {d: layer.weights(d).astype(dtype)
+               for d in (layer.directions if directions is None else directions)}
+    blocks = list(fixed_blocks(lo, hi, T, TEACHER_BLOCK)) or [(lo, hi)]
+    parts = [_forced_block(model, index, teacher, dtype, layer_in, b_lo, b_hi, weights, half)
+             for b_lo, b_hi in blocks]
+    start = blocks[0][0]
+    out = {}
+    for direction in weights:
+        arrays = {name: [getattr(part[direction], name) for part in parts] for name in "zach"}
+        whole = {name: a[0] if len(a) == 1 else np.concatenate(a) for name, a in arrays.items()}
+        out[direction] = LayerTrace(**{name: v[lo - start:hi - start] for name, v in whole.items()})
+    return out
+
+
+def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo: int, hi: int,
+                  weights: dict, half: bool) -> dict:
+    """Rows ``lo:hi`` of :func:`teacher_forced_layer`, one block: one product per direction of
+    ``weights`` ``{direction: LSTMWeights in dtype}``."""
     chain = model.chain
     layer = chain[index]
     T = teacher.steps
-    lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
     keep = teacher.mask
     if layer_in is not None:
-        layer_in = np.asarray(layer_in)[lo:hi]
+        layer_in = np.asarray(layer_in[lo:hi])
     elif index == 0:
         layer_in = chain_input(teacher.x[lo:hi], None if keep is None else keep[lo:hi])
-    elif keep is not None:  # a masked step's output repeats an earlier one: read the whole
-        layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)[lo:hi]
     else:
         layer_in = layer_output_rows(chain[index - 1], teacher.layers[index - 1], lo, hi)
     layer_in = np.asarray(layer_in).astype(dtype, copy=False)
     out = {}
-    for direction in (layer.directions if directions is None else directions):
+    for direction, w in weights.items():
         tt = teacher.layer(index, direction)
-        w = layer.weights(direction).astype(dtype)
         reverse = layer.processing_reversed(direction)
         h_prev, c_prev = previous_states(tt.h, tt.c, reverse, lo, hi, dtype)
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
@@ -395,7 +423,7 @@ def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace
     teacher-forced by the trace itself. Marks them ``derived``; returns the same trace.
 
     ``gates``: compute and hold them now (True), or let the trace recompute any window when
-    asked (False; the same row-invariant products, so the same values); None: hold them unless
+    asked (False; the same products on the same blocks, so the same values); None: hold them unless
     they would take more than ``recurrence.KEEP_GATES_BYTES`` per direction.
     """
     half = trace.meta.get("dtype") == "mixed_float16"  # gates as that path computes them
@@ -421,11 +449,20 @@ class _DerivedGates:
 
     def __init__(self, model, index, direction, trace):
         self.model, self.index, self.direction, self.trace = model, index, direction, trace
+        self._blocks = None  # (lo, hi, z, a): the teacher-forced blocks computed last
 
     def __call__(self, lo, hi):
-        lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32, rows=(lo, hi),
-                                  directions=(self.direction,))[self.direction]
-        return lt.z, lt.a
+        """Rows ``lo:hi``, from the whole ``TEACHER_BLOCK`` blocks that hold them (computed
+        anyway; kept, so a cursor walking through a block computes it once)."""
+        kept = self._blocks
+        if kept is None or not (kept[0] <= lo and hi <= kept[1]):
+            blocks = list(fixed_blocks(lo, hi, self.trace.steps, TEACHER_BLOCK)) or [(lo, hi)]
+            b_lo, b_hi = blocks[0][0], blocks[-1][1]
+            lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32,
+                                      rows=(b_lo, b_hi), directions=(self.direction,))
+            kept = self._blocks = (b_lo, b_hi, lt[self.direction].z, lt[self.direction].a)
+        start = kept[0]
+        return kept[2][lo - start:hi - start], kept[3][lo - start:hi - start]
 
 
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:

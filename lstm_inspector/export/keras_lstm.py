@@ -13,6 +13,7 @@ the LSTM's TensorList ops); the LSTMs become fused ``UNIDIRECTIONAL_SEQUENCE_LST
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -52,13 +53,27 @@ def build(model):
     return keras_model
 
 
+class _NotCompiled(logging.Filter):
+    """Drops tf-keras's "Compiled the loaded model, but the compiled metrics have yet to be
+    built" line, which its h5 saver logs for any model that was never compiled (this one: an
+    inference export, nothing was compiled or loaded)."""
+
+    def filter(self, record) -> bool:
+        return "compiled metrics have yet to be built" not in record.getMessage()
+
+
 def write(model, out: Path) -> list:
     """Write ``out`` (.h5, a full tf-keras model); returns the paths written."""
     out = Path(out)
     keras_model = build(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "HDF5 is legacy": it is the format asked for
-        keras_model.save(out, save_format="h5")
+    tf_logger, quiet = logging.getLogger("tensorflow"), _NotCompiled()
+    tf_logger.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "HDF5 is legacy": it is the format asked for
+            keras_model.save(out, save_format="h5")
+    finally:
+        tf_logger.removeFilter(quiet)
     return [out]
 
 

@@ -5,7 +5,8 @@ file, "backend": ..., "reading": ...}``); where that file is missing it builds a
 deterministic model in code and says so in the title.
 
 ``screenshot=PNG`` renders offscreen at ``size`` once the computation is done, writes the PNG and
-returns 0; a bad input returns 2 with one line on stderr (an internal error 1).
+returns 0; a bad input returns 2 with one line on stderr, an internal error 3 (as the CLI's
+commands do; ``LSTM_INSPECTOR_DEBUG=1`` adds its traceback).
 
 Before the QApplication exists, ``display.prepare_qt_environment`` turns Qt's xcb OpenGL
 integration off (Mesa's LLVM would crash TensorFlow's import) and ``display.display_problem``
@@ -72,9 +73,10 @@ def ensure_app(offscreen: bool = False):
     """
     from PyQt5 import QtCore, QtWidgets
 
-    from .display import GL_VARIABLE, display_problem, prepare_qt_environment
+    from .display import GL_VARIABLE, display_problem, prepare_qt_environment, runtime_dir
 
     prepare_qt_environment()
+    runtime_dir()  # XDG_RUNTIME_DIR, which Qt otherwise complains about at every launch
     if offscreen:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         # a headless render keeps stderr for its own one-line errors: drop Qt's chatter
@@ -212,7 +214,8 @@ def run_gui(model_path=None, features_path=None, backend="auto", reading=None, s
     reading : a name from ``core.weights.READINGS``: path B is NumPy under that reading
         (overrides ``backend``).
     screenshot : PNG path: render offscreen at ``size`` when the computation is done, write it,
-        exit (0; 2 on bad input with one line on stderr; 1 on an internal error).
+        exit (0; 2 on bad input with one line on stderr; 3 on an internal error, its traceback
+        too when ``LSTM_INSPECTOR_DEBUG`` is set).
     atol, rtol, dtype, tf32 : tolerance, precision of path A, TF32 for path B (None: default).
     stepped : backends take the stepped road (one call per step) instead of the one-call road.
     impl, outputs : ``FILE.py[:NAME]`` / a file: your implementation (run in a separate
@@ -311,8 +314,10 @@ def _screenshot(app, window, path, size) -> int:
         message = failures[0]
         internal = message.lower().startswith("internal error")
         print(f"lstm-inspector: {message}", file=sys.stderr)
+        if internal and os.environ.get("LSTM_INSPECTOR_DEBUG"):
+            print(window.state.last_error_details.rstrip(), file=sys.stderr)
         window.close()
-        return 1 if internal else 2
+        return 3 if internal else 2
     if computing:
         print(f"lstm-inspector: gave up waiting for the computation after {SCREENSHOT_TIMEOUT_S} s",
               file=sys.stderr)

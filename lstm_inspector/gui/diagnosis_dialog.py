@@ -9,6 +9,7 @@ import html
 
 from PyQt5 import QtCore, QtWidgets
 
+from ..errors import verb
 from .panels.common import monospace_font
 
 KIND_COLORS = {"agrees": "#1a7f37", "convention": "#c62828", "arithmetic": "#b35900",
@@ -21,9 +22,9 @@ def headline(diagnosis) -> str:
     """One line: the path, agree or diverge, and what kind of finding each layer is."""
     kinds = [f.kind for f in diagnosis.findings]
     if diagnosis.agree:
-        return f"{diagnosis.label} agrees with the reference"
+        return f"{diagnosis.label} {verb(diagnosis.label, 'agrees')} with the reference"
     worst = next((k for k in ("convention", "unexplained", "arithmetic") if k in kinds), kinds[0])
-    return f"{diagnosis.label} diverges: {KIND_WORDS[worst]}"
+    return f"{diagnosis.label} {verb(diagnosis.label, 'diverges')}: {KIND_WORDS[worst]}"
 
 
 def diagnosis_html(diagnosis) -> str:
@@ -36,7 +37,7 @@ def diagnosis_html(diagnosis) -> str:
         f"<p>The divergence view marks step {marked[2]} of layer {marked[0]} {marked[1]}; "
         f"the cursor is there.</p>")
     return (f'<h3 style="color:{KIND_COLORS[kind]}">{html.escape(headline(diagnosis))}</h3>'
-            f"{where}<pre>{html.escape(diagnosis.text)}</pre>")
+            f'{where}<pre style="white-space: pre-wrap">{html.escape(diagnosis.text)}</pre>')
 
 
 class DiagnosisDialog(QtWidgets.QDialog):
@@ -50,7 +51,9 @@ class DiagnosisDialog(QtWidgets.QDialog):
         self.browser = QtWidgets.QTextBrowser()
         self.browser.document().setDefaultFont(monospace_font(9))
         self.browser.setHtml(diagnosis_html(diagnosis))
-        self.browser.setLineWrapMode(QtWidgets.QTextEdit.NoWrap)
+        # long lines (a fix's sentence, its code lines) wrap at the dialog's width: no
+        # horizontal scrolling to read the end of "... of recurrent_kernel"
+        self.browser.setLineWrapMode(QtWidgets.QTextEdit.WidgetWidth)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Close)
         copy = buttons.addButton("Copy text", QtWidgets.QDialogButtonBox.ActionRole)
         copy.clicked.connect(

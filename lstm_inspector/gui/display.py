@@ -8,6 +8,11 @@ then binds to those symbols and the process dies (SIGSEGV, exit 139). So
 ``QT_XCB_GL_INTEGRATION=none`` is set before the QApplication exists, unless the user set the
 variable themselves (:func:`prepare_qt_environment`).
 
+**XDG_RUNTIME_DIR.** Qt wants it and prints "QStandardPaths: XDG_RUNTIME_DIR not set,
+defaulting to '/tmp/runtime-USER'" at every launch where it is missing (a root shell, a
+container, ssh). :func:`runtime_dir` (called by ``app.ensure_app``) sets it to that very folder
+(private, 0700) before Qt looks.
+
 **No display.** Qt aborts the process (exit 134, "Reinstalling the application may fix this
 problem") when its platform plugin cannot start: no ``DISPLAY``, an X server that does not
 answer, or system libraries the xcb plugin links against are missing. :func:`display_problem`
@@ -32,6 +37,27 @@ SCREENSHOT_HINT = ("use --screenshot FILE to write a picture instead, or set "
 def prepare_qt_environment(environ=os.environ) -> None:
     """Turn off Qt's xcb OpenGL integration unless the user chose one (see the module text)."""
     environ.setdefault(GL_VARIABLE, "none")
+
+
+def runtime_dir(environ=os.environ) -> str | None:
+    """Where ``XDG_RUNTIME_DIR`` is not set: Qt's own default, ``<tmp>/runtime-<user>``, made
+    private (0700, ours) and set, so Qt finds it and says nothing. Left unset when that folder
+    cannot be ours (Qt then says why itself). Returns the folder set, or None."""
+    if environ.get("XDG_RUNTIME_DIR") or not hasattr(os, "getuid"):
+        return None
+    import getpass
+    import tempfile
+
+    try:
+        folder = Path(tempfile.gettempdir()) / f"runtime-{getpass.getuser()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            return None
+        os.chmod(folder, 0o700)
+    except (OSError, KeyError):
+        return None
+    environ["XDG_RUNTIME_DIR"] = str(folder)
+    return str(folder)
 
 
 def qt_platform(environ=os.environ) -> str:

@@ -24,6 +24,7 @@ from .panels.features import FeaturesPanel
 from .panels.gates import GatesPanel
 from .panels.states import StatesPanel
 from .panels.step_table import StepTablePanel
+from .screen_fit import FRAMED_AFTER_MS, fit_to_screen
 from .state import InspectorState
 from .status import StatusMixin, describe_run, tolerance_text  # noqa: F401 (re-exported)
 
@@ -101,6 +102,7 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
         self._traces_ready()
         self.resize(1400, 900)
         self._restored = self._restore_geometry()
+        fit_to_screen(self)  # a small screen: all of the window stays on it
         self._sized = False
         self._deferred: list | None = []
         self._start_queued = False
@@ -290,6 +292,8 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
         super().showEvent(event)
         if not self._sized:
             self._sized = True
+            # framed now: fit again once the window manager has placed it
+            QtCore.QTimer.singleShot(FRAMED_AFTER_MS, lambda: fit_to_screen(self))
             if not self._restored:
                 self.default_dock_sizes()  # for the size the window really has
             # normally the first paint starts the queued work; this is the fallback

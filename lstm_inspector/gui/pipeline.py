@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..core.progress import sub_progress
 from ..core.weights import READINGS
 from ..errors import InspectorError
@@ -74,6 +76,11 @@ def load_feature_file(path, progress=None):
     if progress is not None:
         progress(0.0, f"reading features {Path(path).name}")
     features = load_features(str(path))
+    if 0 in np.shape(features.data):
+        # nothing to show or run (a 0-frame heatmap would divide by zero): say so on loading
+        from ..io.features import check_features
+
+        check_features(features)
     if progress is not None:
         progress(1.0, "features read")
     return FeatureInput.from_loaded(features, str(path))

@@ -53,6 +53,7 @@ class FeatureInput:
     frame_shift: float | None = None
     source: str = ""
     notes: tuple = ()
+    sample_rate: int | None = None  # a wav's (the features computed from it), else None
 
     @classmethod
     def from_loaded(cls, features, source: str = "") -> "FeatureInput":
@@ -60,8 +61,9 @@ class FeatureInput:
         if isinstance(features, FeatureInput):
             return features
         if hasattr(features, "data"):
+            rate = (getattr(features, "meta", None) or {}).get("sample_rate")
             return cls(np.asarray(features.data), getattr(features, "frame_shift", None), source,
-                       tuple(getattr(features, "notes", ()) or ()))
+                       tuple(getattr(features, "notes", ()) or ()), rate)
         return cls(np.asarray(features), None, source)
 
 
@@ -328,8 +330,13 @@ class InspectorState(QtCore.QObject):
         """Every note once: the model's, the features', each path's, the comparison's
         (``core.fidelity.all_notes``, the same list the CLI, JSON and HTML report show)."""
         from ..core.fidelity import all_notes
+        from ..io.model_audio import sample_rate_note
 
-        return all_notes(self.model, self.features.notes if self.features is not None else (),
+        feature_notes = ()
+        if self.features is not None:
+            rate_note = sample_rate_note(self.model, self.features.source, self.features.sample_rate)
+            feature_notes = tuple(self.features.notes) + ((rate_note,) if rate_note else ())
+        return all_notes(self.model, feature_notes,
                          (self.trace_a, self.trace_b),
                          self.report.notes if self.report is not None else ())
 

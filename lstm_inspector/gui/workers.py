@@ -37,7 +37,17 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         message = f"internal error: {type(exc).__name__}" + (f": {first}" if first else "")
     if not message.endswith((".", "!", "?")):
         message += "."
-    return message[:1].upper() + message[1:], details
+    return sentence_start(message), details
+
+
+def sentence_start(message: str) -> str:
+    """``message`` with its first word capitalised when it is a plain lowercase word ("the
+    feature file ..." -> "The ..."); a file name or identifier stays as written
+    ("notamodel.h5 is not ...", "h5py ...")."""
+    first = message.split(" ", 1)[0]
+    if first.isalpha() and first.islower():
+        return message[:1].upper() + message[1:]
+    return message
 
 
 class _Signals(QtCore.QObject):

@@ -122,6 +122,10 @@ def parse_wav(raw: bytes, name: str = "the wav data") -> WavRead:
     if channels == 0 or rate == 0 or bits == 0 or bits % 8:
         raise InspectorError(f"{name} has a broken 'fmt ' chunk ({channels} channels, {rate} Hz, "
                              f"{bits} bits per sample)")
+    if tag in (_PCM, _FLOAT) and block_align != channels * width:
+        raise InspectorError(f"{name} has a broken 'fmt ' chunk: {channels} channel(s) of "
+                             f"{bits}-bit samples take {channels * width} bytes per frame, but "
+                             f"its block align says {block_align}")
     if tag == _PCM and width in (1, 2, 3, 4):
         samples = _decode_pcm(data, width)
     elif tag == _FLOAT and width in (4, 8):

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import tokenize
 import zipfile
 from typing import NamedTuple
 
@@ -50,11 +51,13 @@ def _load_npy(path, raw, key):
         reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
             np.lib.format.read_array_header_2_0
         shape, fortran, dtype = reader(handle)
-    except (ValueError, SyntaxError, EOFError, TypeError) as exc:
+        _check_shape(shape)
+    except (ValueError, SyntaxError, EOFError, TypeError, OverflowError, MemoryError,
+            RecursionError, tokenize.TokenError) as exc:
         raise InspectorError(f"{path.name} has a corrupt .npy header ({brief(exc)})") from None
     if dtype.hasobject:
         raise InspectorError(f"{path.name} contains Python objects; the tool never unpickles files")
-    needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
     have = len(raw) - handle.tell()
     if have < needed:
         raise InspectorError(f"{path.name} is truncated: its header promises {dtype} values of shape "
@@ -66,6 +69,13 @@ def _load_npy(path, raw, key):
     notes = ["stored in Fortran (column-major) order; reordered to C order"] if fortran else []
     meta = dict(dtype=str(dtype), shape=tuple(shape), fortran_order=bool(fortran))
     return Loaded(array, "npy", notes, meta, index=key)
+
+
+def _check_shape(shape) -> None:
+    """An npy header's shape: a tuple of whole numbers >= 0 (``True`` is not one)."""
+    if not isinstance(shape, tuple) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ValueError(f"its shape {shape!r} is not a tuple of sizes")
 
 
 def _load_npz(path, raw, key):
@@ -96,13 +106,16 @@ def _load_npz(path, raw, key):
                 raise InspectorError(f"array '{name}' in {path.name} contains Python objects; the "
                                      "tool never unpickles files") from None
             raise InspectorError(f"array '{name}' in {path.name} is corrupt ({brief(exc)})") from None
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, EOFError, zipfile.BadZipFile, TypeError, SyntaxError, OverflowError,
+                MemoryError, RecursionError, tokenize.TokenError) as exc:
             raise InspectorError(f"array '{name}' in {path.name} is corrupt ({brief(exc)})") from None
     return Loaded(array, "npz", [], dict(arrays=names), chosen=name, index=index)
 
 
 def brief(exc: BaseException) -> str:
     """A library's error message cut to its first clause, to sit inside one sentence of ours."""
+    if isinstance(exc, tokenize.TokenError):  # numpy tokenizes the header dict: it never closes
+        return "its header dictionary is not closed"
     text = (str(exc) or type(exc).__name__).split(". ")[0].split("\n")[0].rstrip(".")
     return text if len(text) <= 80 else text.split(": ")[0][:80]
 

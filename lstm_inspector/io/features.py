@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InspectorError
+from ..errors import InspectorError, naming
 from . import htk, kaldi
 from .audio import parse_wav, read_wav, wav_features  # noqa: F401  (read_wav re-exported)
 from .feature_arrays import (TEXT_SUFFIXES, Audio, Loaded, _as_text, _load_npy,  # noqa: F401
@@ -266,7 +266,10 @@ def _features_from_audio(audio: Audio, path, feature, options) -> Features:
             f"{path.name} holds {len(signal)} sample{plural} per channel at {rate} Hz "
             f"({1000.0 * len(signal) / rate:.2f} ms), too short for one "
             f"{1000 * settings['frame_length']:g} ms frame of {length} samples{header}")
-    data = wav_features(signal, rate, feature, **options)  # (T, d); checks feature and options
+    try:
+        data = wav_features(signal, rate, feature, **options)  # (T, d); checks feature, options
+    except InspectorError as exc:
+        raise naming(exc, path.name) from None
     settings["n_fft"] = settings["n_fft"] or 1 << max(length - 1, 0).bit_length()
     settings["high_freq"] = rate / 2.0 if settings["high_freq"] is None else settings["high_freq"]
     meta = {**audio.meta, "feature": feature, "sample_rate": rate, **settings}

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InspectorError
+
 _CELL_PART = re.compile(r"^(lstm_cell|gru_cell|simple_rnn_cell|cell|vars)(_\d+)?$")
 
 
@@ -20,7 +22,11 @@ def text(value) -> str:
     if isinstance(value, np.ndarray) and value.shape == ():
         value = value[()]
     if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("utf-8")
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InspectorError(f"an attribute holds bytes that are not UTF-8 text "
+                                 f"({bytes(value)[:20]!r})") from None
     return str(value)
 
 
@@ -71,12 +77,27 @@ class WeightSet:
 
     def read(self, leaf: str):
         dataset = self.arrays.get(leaf)
-        return None if dataset is None else np.asarray(dataset[()])
+        return None if dataset is None else read_dataset(dataset)
 
     def shape(self, leaf: str):
         dataset = self.arrays.get(leaf)
         return None if dataset is None else tuple(dataset.shape)
 
+
+
+#: the largest array the tool reads from a model file (a damaged header may declare terabytes)
+MAX_ARRAY_BYTES = 4 * 2 ** 30
+
+
+def read_dataset(dataset) -> np.ndarray:
+    """A dataset's values, refused (one sentence) when it declares more than MAX_ARRAY_BYTES."""
+    size = int(np.prod(dataset.shape, dtype=object)) * dataset.dtype.itemsize \
+        if dataset.shape is not None else 0
+    if size > MAX_ARRAY_BYTES:
+        raise InspectorError(f"its dataset '{dataset.name}' declares shape {dataset.shape} "
+                             f"({size / 2 ** 30:.3g} GB), more than a model's weights take; the "
+                             f"file is damaged")
+    return np.asarray(dataset[()])
 
 
 def legacy_sets(group) -> list:

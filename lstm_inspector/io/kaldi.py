@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import InspectorError
+from ..errors import InspectorError, one_line
 
 ARK_OFFSET = re.compile(r"^(?P<file>.+?):(?P<offset>\d+)(?:\[(?P<range>[^\]]*)\])?$")
 
@@ -110,11 +110,21 @@ def resolve_target(target: str, base: Path, name: str | None = None) -> tuple:
     match = ARK_OFFSET.match(target)
     file_part, offset, ranges = (match["file"], int(match["offset"]), match["range"]) if match \
         else (target, 0, None)
-    file_path = Path(file_part)
-    if not file_path.is_absolute() and not file_path.exists() and name is not None:
-        file_path = base.parent / file_path
-    if not file_path.is_file():
-        raise InspectorError(f"{where} points to {file_part}, which does not exist")
+    shown = file_part if len(file_part) <= 200 else f"{file_part[:60]}... ({len(file_part)} characters)"
+    try:
+        file_path = Path(file_part)
+        if not file_path.is_absolute() and not file_path.exists() and name is not None:
+            file_path = base.parent / file_path
+        if not file_path.is_file():
+            raise InspectorError(f"{where} points to {shown}, which does not exist")
+        size = file_path.stat().st_size
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte...
+        reason = getattr(exc, "strerror", None) or "not a usable file name"
+        raise InspectorError(f"{where} points to {shown}, which cannot be opened "
+                             f"({reason})") from None
+    if offset >= size:
+        raise InspectorError(f"{where} points to byte {offset} of {file_path.name}, which has "
+                             f"only {size} bytes")
     return file_path, offset, ranges
 
 
@@ -146,13 +156,13 @@ def read_object(handle, file_name: str, utterance: str):
 
 def listing(names, limit: int = 8) -> str:
     """``'a', 'b' and 3 more``: a short list of names for a message."""
-    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    shown = ", ".join(f"'{one_line(n)}'" for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _first_note(names, key, chosen) -> tuple:
     if key is None and len(names) > 1:
-        return (f"took the first of its {len(names)} utterances ('{chosen}'); pass "
+        return (f"took the first of its {len(names)} utterances ('{one_line(chosen)}'); pass "
                 "--key <utterance id> (key= in Python) for another",)
     return ()
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ..core import activations
 from ..errors import InspectorError
 from . import keras_options
+from .config_checks import check_entry
 
 #: Layers that are identity at inference (Masking is, as long as no frame equals the mask value).
 IDENTITY_CLASSES = frozenset({
@@ -145,15 +146,18 @@ def layer_config(entry: dict) -> dict:
 
 
 def layer_name(entry: dict) -> str:
-    return str(entry.get("name") or entry.get("config", {}).get("name") or entry.get("class_name"))
+    config = entry.get("config")
+    inner = config.get("name") if isinstance(config, dict) else None
+    return str(entry.get("name") or inner or entry.get("class_name"))
 
 
 def _tensor_refs(value, out: list):
     """Collect ``[name, node, tensor]`` references from Keras 2 / Keras 3 inbound structures."""
     if isinstance(value, dict):
-        history = value.get("config", {}).get("keras_history") if value.get("class_name") == \
-            "__keras_tensor__" else None
-        if history:
+        inner = value.get("config")
+        history = inner.get("keras_history") if value.get("class_name") == "__keras_tensor__" \
+            and isinstance(inner, dict) else None
+        if isinstance(history, list) and history:
             out.append(str(history[0]))
             return
         for item in value.values():
@@ -172,7 +176,7 @@ def inbound_names(entry: dict) -> tuple:
     """``(names, calls)``: the layers feeding ``entry``'s first call (data input first) and how
     many times the layer is called."""
     nodes = entry.get("inbound_nodes") or []
-    if not nodes:
+    if not nodes or not isinstance(nodes, list):
         return [], 0
     names: list = []
     _tensor_refs(nodes[0], names)
@@ -182,7 +186,7 @@ def inbound_names(entry: dict) -> tuple:
 # ---- flattening -----------------------------------------------------------------------------
 def model_layers(model_cfg: dict) -> tuple:
     """``(class_name, name, layers list, config)`` of a model entry, old and new formats."""
-    class_name = model_cfg.get("class_name", "")
+    class_name = check_entry(model_cfg, "the model").get("class_name", "")
     config = model_cfg.get("config")
     if isinstance(config, list):  # Keras 2.0/2.1 Sequential
         return class_name, model_cfg.get("name") or "sequential", config, {}
@@ -218,6 +222,7 @@ def flatten(model_cfg: dict, group_of, scope: str = "", outer_inputs=None, nodes
     prev = outer_inputs
     counters: dict = {}
     for entry in layers:
+        check_entry(entry)
         name = layer_name(entry)
         key = f"{scope}{name}"
         snake = snake_case(entry.get("class_name", ""))

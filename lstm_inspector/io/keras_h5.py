@@ -24,13 +24,14 @@ kernel[:, gH:(g+1)H].reshape(H, in)``, tanh / sigmoid fixed) and ``READINGS["ker
 ``recurrent_activation`` gets the writer's default: hard_sigmoid before Keras 2.3, sigmoid after).
 """
 import io
-import json
 import zipfile
 from dataclasses import replace
 
 from ..core.model import Model
-from ..errors import InspectorError
+from ..errors import InspectorError, naming
 from . import keras_config as kc
+from .config_checks import MAX_JSON_BYTES, parse_config
+from .h5_safety import refuse_looping_heaps, refuse_outside_objects
 from . import keras_head
 from .h5_arrays import attr_list, legacy_sets, text, vars_sets, version_tuple, _natural
 from .keras_layers import _Builder, _layers_from_config
@@ -38,14 +39,55 @@ from .keras_weights import _layers_from_weights
 from .overrides import apply_overrides, remaining_assumptions
 
 
-def _open_h5(path):
+#: what h5py (and the HDF5 library under it) raises on a damaged file: its structure is read
+#: lazily, so any read may meet a flipped byte
+H5_FAILURES = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
+
+def _open_h5(path, source=None):
+    """The HDF5 file open for reading, once it is known to point nowhere outside itself."""
     import h5py
 
+    source = source or path
+    _check_heaps(path, source)
     try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InspectorError(f"{path} is a damaged or truncated HDF5 file ({reason})") from None
+        f = h5py.File(path, "r")
+    except H5_FAILURES as exc:
+        raise InspectorError(f"{source} is a damaged or truncated HDF5 file "
+                             f"({_reason(exc)})") from None
+    try:
+        refuse_outside_objects(f, source)
+    except InspectorError:
+        f.close()
+        raise
+    except H5_FAILURES as exc:
+        f.close()
+        raise _damaged(source, exc) from None
+    return f
+
+
+def _check_heaps(path, source) -> None:
+    """``h5_safety.refuse_looping_heaps`` on the file's bytes (a path or an in-memory file)."""
+    import mmap
+
+    if hasattr(path, "getbuffer"):
+        refuse_looping_heaps(bytes(path.getbuffer()), source)
+        return
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0,
+                                                   access=mmap.ACCESS_READ) as data:
+            refuse_looping_heaps(data, source)
+    except (OSError, ValueError):  # an empty file cannot be mapped: h5py says why it fails
+        return
+
+
+def _reason(exc) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.strip("'\"")[:120]
+
+
+def _damaged(source, exc) -> InspectorError:
+    return InspectorError(f"{source} is damaged: reading it failed ({_reason(exc)})")
 
 
 def _check_version(source, version):
@@ -103,8 +145,10 @@ def load_keras_h5(path, **overrides) -> Model:
     try:
         with f:
             return _load_open_h5(f, source, overrides)
-    except OSError as exc:
-        raise InspectorError(f"{source} is damaged: reading it failed ({exc})") from None
+    except InspectorError as exc:
+        raise naming(exc, source) from None
+    except H5_FAILURES as exc:
+        raise _damaged(source, exc) from None
 
 
 def _load_open_h5(f, source, overrides) -> Model:
@@ -112,10 +156,7 @@ def _load_open_h5(f, source, overrides) -> Model:
         text(f["model_weights"].attrs.get("keras_version", "")) if "model_weights" in f else "")
     _check_version(source, version)
     if "model_config" in f.attrs:
-        try:
-            config = json.loads(text(f.attrs["model_config"]))
-        except ValueError:
-            raise InspectorError(f"{source} has a model_config that is not valid JSON") from None
+        config = parse_config(text(f.attrs["model_config"]), "model_config")
         root = f["model_weights"] if "model_weights" in f else f
         cache: dict = {}
 
@@ -165,23 +206,46 @@ def load_keras_v3(path, **overrides) -> Model:
             if missing:
                 raise InspectorError(f"{source} is a zip file but not a Keras model (it has no "
                                      f"{' or '.join(missing)})")
-            config = json.loads(archive.read("config.json"))
-            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in members \
-                else {}
+            too_big = [i.filename for i in archive.infolist() if i.filename.endswith(".json")
+                       and i.file_size > MAX_JSON_BYTES]
+            if too_big:
+                raise InspectorError(f"its {too_big[0]} is over {MAX_JSON_BYTES // 2 ** 20} MB, "
+                                     f"more than a model config can take")
+            config = parse_config(_utf8(archive.read("config.json")), "config.json")
+            metadata = parse_config(_utf8(archive.read("metadata.json")), "metadata.json") \
+                if "metadata.json" in members else {}
             weights = archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InspectorError(f"{source} is a damaged .keras file ({exc})") from None
+    except InspectorError as exc:
+        raise naming(exc, source) from None
+    except (zipfile.BadZipFile, ValueError, OSError, RuntimeError, EOFError) as exc:
+        raise InspectorError(f"{source} is a damaged .keras file ({_reason(exc)})") from None
     version = str(metadata.get("keras_version", ""))
-    f = _open_h5(io.BytesIO(weights))
-    with f:
-        def sets_of(group):
-            return vars_sets(f[group]) if group in f else []
+    f = _open_h5(io.BytesIO(weights), f"{source} (its model.weights.h5)")
+    try:
+        with f:
+            return _load_open_v3(f, source, config, version, overrides)
+    except InspectorError as exc:
+        raise naming(exc, source) from None
+    except H5_FAILURES as exc:
+        raise _damaged(source, exc) from None
 
-        builder = _Builder(source, version, sets_of)
-        builder.head_arrays = lambda node: keras_head.vars_arrays(f, node)
-        builder.class_names = keras_head.class_names_for(source)
-        layers = _layers_from_config(config, builder, _v3_group)
-        return _finish(layers, builder, "keras-v3", overrides)
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InspectorError("a JSON member of the zip is not UTF-8 text") from None
+
+
+def _load_open_v3(f, source, config, version, overrides) -> Model:
+    def sets_of(group):
+        return vars_sets(f[group]) if group in f else []
+
+    builder = _Builder(source, version, sets_of)
+    builder.head_arrays = lambda node: keras_head.vars_arrays(f, node)
+    builder.class_names = keras_head.class_names_for(source)
+    layers = _layers_from_config(config, builder, _v3_group)
+    return _finish(layers, builder, "keras-v3", overrides)
 
 
 def is_hdf5(path) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 from ..core import activations
 from ..core.head import Head, HeadLayer
 from . import keras_config as kc
+from .h5_arrays import read_dataset
 
 #: Layer classes run as identity after the chain (inference-time no-ops), besides Keras's own.
 IDENTITY = kc.IDENTITY_CLASSES - {"InputLayer"}
@@ -61,6 +62,8 @@ def head_layer(node, arrays_of) -> tuple:
         if kernel is None or kernel.ndim != 2 or (bias is not None and bias.shape !=
                                                    (kernel.shape[1],)):
             return None, _not_run(node, ": its kernel and bias were not found or have odd shapes")
+        if not all(_finite_numbers(a) for a in (kernel, bias) if a is not None):
+            return None, _not_run(node, ": its kernel or bias holds NaN, Inf or non-numbers")
         return HeadLayer(node.name, "dense", activation, kernel.astype(np.float64),
                          None if bias is None else bias.astype(np.float64), class_name=label), ""
     if class_name in ("Activation", "Softmax"):
@@ -84,6 +87,10 @@ def head_layer(node, arrays_of) -> tuple:
             and not config.get("keepdims", False):
         return HeadLayer(node.name, POOLING[class_name], class_name=label), ""
     return None, _not_run(node)
+
+
+def _finite_numbers(array) -> bool:
+    return array.dtype.kind in "iubf" and bool(np.isfinite(array).all())
 
 
 def read_heads(nodes, specs, arrays_of, class_names=()) -> dict:
@@ -182,7 +189,7 @@ def legacy_arrays(root, node) -> dict:
         leaf = name.split("/")[-1].split(":")[0]
         for candidate in (name, name.split(":")[0]):
             if candidate in group and hasattr(group[candidate], "shape"):
-                out.setdefault(leaf, np.asarray(group[candidate][()]))
+                out.setdefault(leaf, read_dataset(group[candidate]))
                 break
     return out
 
@@ -196,8 +203,8 @@ def vars_arrays(f, node) -> dict:
     if not found:
         return {}
     variables = found[0]
-    return {leaf: np.asarray(variables[str(k)][()]) for k, leaf in enumerate(var_names(node))
-            if str(k) in variables}
+    return {leaf: read_dataset(variables[str(k)]) for k, leaf in enumerate(var_names(node))
+            if hasattr(variables.get(str(k)), "shape")}
 
 
 def var_names(node) -> tuple:

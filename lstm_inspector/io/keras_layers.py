@@ -58,8 +58,8 @@ class _Builder:
         cells = {"forward": spec.cell, "backward": spec.backward_cell or spec.cell}
         pairs = {}
         for direction, cell in cells.items():
-            activation = kc.activation_name(cell.get("activation"), "tanh")
-            recurrent = kc.activation_name(cell.get("recurrent_activation"), None)
+            activation = _activation(cell, "activation", "tanh")
+            recurrent = _activation(cell, "recurrent_activation", None)
             if spec.kind == "CuDNNLSTM":
                 activation, recurrent = "tanh", "sigmoid"
             elif recurrent is None:
@@ -88,8 +88,9 @@ class _Builder:
         return self.assemble(spec.name, spec.kind, directions, spec.cell.get("units"), **common)
 
     def stored(self, spec, found: WeightSet, activation, recurrent) -> StoredLSTM:
-        kernel, recurrent_kernel = found.read("kernel"), found.read("recurrent_kernel")
-        bias = found.read("bias")
+        kernel, recurrent_kernel, bias = (
+            self.checked(spec.name, leaf, found.read(leaf))
+            for leaf in ("kernel", "recurrent_kernel", "bias"))
         H = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else 0
         if (recurrent_kernel.shape != (H, 4 * H) or H == 0 or kernel.ndim != 2
                 or kernel.shape[1] != 4 * H):
@@ -100,8 +101,33 @@ class _Builder:
             if spec.cell.get("use_bias", True) and spec.kind == "CuDNNLSTM":
                 raise InspectorError(f"layer '{spec.name}' in {self.source} has no bias array")
             bias = np.zeros(4 * H, kernel.dtype)  # use_bias=False: z = W x + R h
+        if bias.shape not in ((4 * H,), (8 * H,)):
+            raise InspectorError(f"layer '{spec.name}' in {self.source} has a bias of shape "
+                                 f"{bias.shape}, not ({4 * H},) or ({8 * H},) as an LSTM of {H} "
+                                 f"units has")
         reading = READINGS["cudnn"] if spec.kind == "CuDNNLSTM" else READINGS["keras"]
         return StoredLSTM(kernel, recurrent_kernel, bias, reading, activation, recurrent)
+
+    def checked(self, name: str, leaf: str, array):
+        """``array`` (a weight of layer ``name``) as finite floats: an integer or boolean array
+        is converted to float32 with a note; other dtypes, NaN and Inf are refused."""
+        if array is None:
+            return None
+        what = leaf.replace("_", " ")
+        if array.dtype.kind in "iub":
+            self.notes.append(f"layer '{name}' stores its {what} as {array.dtype} values; the "
+                              f"tool converted them to float32")
+            array = array.astype(np.float32)
+        elif array.dtype.kind != "f":
+            raise InspectorError(f"layer '{name}' in {self.source} stores its {what} as "
+                                 f"{array.dtype} values, not floating-point numbers")
+        bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+        if bad:
+            nans = int(np.count_nonzero(np.isnan(array)))
+            raise InspectorError(f"layer '{name}' in {self.source} has {nans} NaN and "
+                                 f"{bad - nans} infinite values in its {what} "
+                                 f"({array.size} values); the model cannot be run")
+        return array
 
     def assemble(self, name, kind, directions, config_units=None, **common) -> RecurrentLayer:
         forward = directions["forward"]
@@ -128,6 +154,14 @@ class _Builder:
             MERGE_MODES else None
         return RecurrentLayer(name, kind, int(input_size), int(units or 0), {},
                               unsupported=sentence, **common)
+
+
+def _activation(cell: dict, key: str, default):
+    """The activation a config names under ``key``: absent -> ``default``; ``null`` -> linear,
+    as Keras reads ``LSTM(activation=None)`` (``activations.get(None)`` is linear)."""
+    if key in cell and cell[key] is None:
+        return "linear"
+    return kc.activation_name(cell.get(key), default)
 
 
 def _wire(specs, layers, nodes, builder):

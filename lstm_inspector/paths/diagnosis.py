@@ -26,6 +26,7 @@ from ..core.fixes import make_fix
 from ..core.port_trace import PortTrace, to_input_time
 from ..core.reference import layer_output, run_reference
 from ..core.trace import QUANTITIES
+from ..errors import verb
 
 SHOWN = 5   # candidates listed after the best
 WORDS = {"port": {"your": "your", "yours": "yours", "port": "your port"},
@@ -207,8 +208,8 @@ class Diagnosis:
 
     @property
     def text(self) -> str:
-        head = (f"{self.label} agrees with the reference" if self.agree
-                else f"{self.label} diverges from the reference")
+        head = (f"{self.label} {verb(self.label, 'agrees')} with the reference" if self.agree
+                else f"{self.label} {verb(self.label, 'diverges')} from the reference")
         head += f" (atol={self.report.atol:g}, rtol={self.report.rtol:g})"
         return "\n".join([head] + [f.text() for f in self.findings])
 

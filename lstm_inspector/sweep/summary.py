@@ -100,7 +100,9 @@ def number_text(value) -> str:
 
 
 def format_table(rows, header: dict, total: int | None = None) -> str:
-    """The rows, worst first, then the summary, as plain text for the terminal."""
+    """The rows, worst first, then the summary, as plain text for the terminal. The last column
+    is each utterance's address (``/abs/feats.ark:1234``): ``lstm-inspector MODEL ADDRESS``
+    reopens it."""
     ordered = worst_first(rows)
     summary = summarize(rows, total)
     width = min(max([len(r["name"]) for r in rows] + [9]), 48)
@@ -110,14 +112,14 @@ def format_table(rows, header: dict, total: int | None = None) -> str:
              f"tolerance: atol={header['atol']:g} rtol={header['rtol']:g}",
              "",
              f"{'utterance':<{width}}  {'frames':>6}  {'verdict':<15}  {'largest diff':>12}  "
-             f"{'first divergence':<26}  {'answer':<16}  {'time':>6}"]
+             f"{'first divergence':<26}  {'answer':<16}  {'time':>6}  address"]
     for r in ordered:
         name = r["name"] if len(r["name"]) <= width else "..." + r["name"][-(width - 3):]
         frames = "-" if r["frames"] is None else str(r["frames"])
         seconds = "-" if r["seconds"] is None else f"{r['seconds']:.2f}s"
         lines.append(f"{name:<{width}}  {frames:>6}  {KIND_TEXT[r['kind']]:<15}  "
                      f"{number_text(r['max_error']):>12}  {first_text(r['first']):<26}  "
-                     f"{answer_text(r['answer']):<16}  {seconds:>6}")
+                     f"{answer_text(r['answer']):<16}  {seconds:>6}  {r.get('address') or '-'}")
     counts = summary["counts"]
     lines.append("")
     done = summary["done"]

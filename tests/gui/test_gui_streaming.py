@@ -1,4 +1,5 @@
 """Run > Streaming check: path B in chunks, its report in a dialog; a planted carry bug named."""
+import pytest
 from PyQt5 import QtWidgets
 
 from guitools import compute, cudnn_model, features
@@ -8,6 +9,7 @@ from lstm_inspector.gui.streaming_dialog import run_streaming_check, streaming_p
 RESET = list(MISTAKES)[0]
 
 
+@pytest.mark.torch
 def test_streaming_check_from_the_run_menu(qtbot, window):
     compute(qtbot, window, cudnn_model(n_in=3, units=6, seed=3), features(50, 3, seed=1),
             backend="torch-cpu")

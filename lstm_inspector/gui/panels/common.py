@@ -22,6 +22,9 @@ TITLE_SIZE = "8pt"
 # |difference| plotted on a log axis: an exact 0 is drawn at this floor (log(0) has no place).
 LOG_FLOOR = 1e-12
 
+#: The steps an empty window's time axes span (1 s at 10 ms per frame).
+EMPTY_STEPS = 100
+
 
 def colormap(name: str):
     """A pyqtgraph ColorMap by name, falling back to viridis."""
@@ -254,10 +257,13 @@ class Heatmap:
 
         ``steps``: the time span the columns cover when ``data`` is a binned overview of a
         longer run (default: one column per step)."""
-        if data is None:
+        data = None if data is None else np.asarray(data)
+        if data is None or data.ndim != 2 or 0 in data.shape:  # nothing to draw (0 frames)
             self.image.clear()
+            # an empty window's time axes span EMPTY_STEPS steps (1 s at 10 ms), not +-0.004 s
+            self.plot.setLimits(xMin=-0.5, xMax=EMPTY_STEPS - 0.5, yMin=-0.5, yMax=0.5)
+            self.plot.setRange(xRange=(-0.5, EMPTY_STEPS - 0.5), yRange=(-0.5, 0.5), padding=0)
             return
-        data = np.asarray(data)
         if levels is None:
             finite = data[np.isfinite(data)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)

@@ -17,6 +17,7 @@ from PyQt5 import QtCore, QtWidgets
 
 from ...core.trace import QUANTITIES
 from .common import (
+    EMPTY_STEPS,
     QUANTITY_COLORS,
     CursorGroup,
     cache_axes,
@@ -31,6 +32,7 @@ VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c6
 FIRST_PEN = pg.mkPen((230, 30, 30), width=1, style=QtCore.Qt.DashLine)
 TOL_PEN = pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.DashDotLine)
 DIAGNOSED_COLOR = (186, 104, 255)
+EMPTY_DECADES = (-8, 0)  # log10 of the |A - B| an empty plot spans (ticks 1e-08 ... 1)
 HEADER_MAX_HEIGHT = 96  # pixels: about six lines of the verdict, answer and notes
 DIAGNOSED_PEN = pg.mkPen(DIAGNOSED_COLOR, width=2, style=QtCore.Qt.DotLine)
 
@@ -145,9 +147,11 @@ class DivergencePanel(QtWidgets.QWidget):
             cache_curve(curve)
         self.tolerance_line = pg.InfiniteLine(angle=0, movable=False, pen=TOL_PEN)
         self.plot.addItem(self.tolerance_line)  # in the y range: how far from allowed
-        self.diagnosed_line = pg.InfiniteLine(
-            angle=90, movable=False, pen=DIAGNOSED_PEN, label="diagnosed",
-            labelOpts={"position": 0.9, "color": DIAGNOSED_COLOR, "anchors": [(0, 0.5), (0, 0.5)]})
+        # the diagnosed step: a line in the plot, its words in the title above (a label beside
+        # the line lay over the curves)
+        self.diagnosed_line = pg.InfiniteLine(angle=90, movable=False, pen=DIAGNOSED_PEN)
+        self.diagnosed_text = ""
+        self._title = ""
         self.diagnosed_line.setZValue(25)
         self.diagnosed_line.hide()
         self.plot.addItem(self.diagnosed_line, ignoreBounds=True)
@@ -185,12 +189,24 @@ class DivergencePanel(QtWidgets.QWidget):
         t = self.state.diagnosed_step()
         if t is None:
             self.diagnosed_line.hide()
+            self.diagnosed_text = ""
+        else:
+            kinds = {f.kind for f in self.state.diagnosis.findings if not f.agrees}
+            kind = next((k for k in ("convention", "unexplained", "arithmetic") if k in kinds), "")
+            self.diagnosed_line.setValue(t)
+            self.diagnosed_line.show()
+            self.diagnosed_text = f"diagnosed ({kind}): step {t}"
+        self._show_title()
+
+    def _show_title(self) -> None:
+        """The title: legend, first divergence, the diagnosed step (in its colour), tolerance."""
+        if not self._title:
             return
-        kinds = {f.kind for f in self.state.diagnosis.findings if not f.agrees}
-        kind = next((k for k in ("convention", "unexplained", "arithmetic") if k in kinds), "")
-        self.diagnosed_line.setValue(t)
-        self.diagnosed_line.show()  # first: a hidden label ignores a new text
-        self.diagnosed_line.label.setFormat(f" diagnosed ({kind}): step {t}")
+        legend, first, tolerance = self._title
+        color = "#%02x%02x%02x" % DIAGNOSED_COLOR
+        marked = (f'; <span style="color:{color}">{self.diagnosed_text}</span>'
+                  if self.diagnosed_text else "")
+        set_title(self.plot, f"{legend}<br>{first}{marked}; {tolerance}", "left")
 
     def _mark_masked(self, masked) -> None:
         """Grey bands over the steps the mask masked (h and c carried there)."""
@@ -232,11 +248,14 @@ class DivergencePanel(QtWidgets.QWidget):
             self.marker.setData([], [])
             self.first_line.hide()
             self.tolerance_line.hide()
+            self._title = ""
             set_title(self.plot, "divergence: nothing compared yet")
+            self.plot.setRange(xRange=(-0.5, EMPTY_STEPS - 0.5), yRange=EMPTY_DECADES, padding=0)
             self.verdict.setText("")
             self.header.hide()
             self._mark_masked(None)
             return
+        self.plot.enableAutoRange(y=True)  # the data's decades (the empty view fixed them)
         self.verdict.setText(header_html(s))
         self.verdict.setToolTip("\n".join(f"note: {n}" for n in s.notes()))
         self.header.show()
@@ -266,7 +285,8 @@ class DivergencePanel(QtWidgets.QWidget):
             title = (f"first divergence here: step {t} ({q}); "
                      f"{len(s.divergent_steps())} of {s.steps} steps out of tolerance")
         tolerance = f"dash-dot: atol {report.atol:g} (allowed: atol + rtol {report.rtol:g}·|A|)"
-        set_title(self.plot, f"{legend_html(have_local)}<br>{title}; {tolerance}", "left")
+        self._title = (legend_html(have_local), title, tolerance)
+        self._show_title()
         self.plot.setXRange(-0.5, s.steps - 0.5, padding=0)
         self.cursors.set_bounds(s.steps)
         self.cursors.move(s.timestep)
