@@ -139,7 +139,7 @@ class Controller(QtCore.QObject):
                 self._keep(path_b, results.trace_b, dtype, tf32, stepped)
                 if (s.path_a, s.path_b) == (path_a, path_b):
                     s.set_results(results.trace_a, results.trace_b, results.report,
-                                  results.answer)
+                                  results.answer, results.judged)
 
         running = [key for key, kept in ((path_a, keep_a), (path_b, keep_b)) if kept is None]
         what = f"running {' and '.join(dict.fromkeys(running))}" if running else "comparing"
@@ -147,8 +147,11 @@ class Controller(QtCore.QObject):
         return True
 
     def diagnosed_path(self) -> str:
-        """Which of A and B the detective examines: B, unless B is the reference and A is not."""
+        """Which of A and B the detective examines: B, unless B is the reference and A is not,
+        or A is the side the verdict found breaking the model's equations (``state.judged``)."""
         s = self.state
+        if s.judged is not None and s.report is not None and s.judged is not s.report:
+            return "a"
         return "a" if s.path_b == REFERENCE and s.path_a != REFERENCE else "b"
 
     def diagnose(self) -> bool:

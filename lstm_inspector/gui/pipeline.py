@@ -101,6 +101,7 @@ class Results:
     trace_b: object
     report: object
     answer: object = None  # core.head.Answer: the model's output on both paths, or None
+    judged: object = None  # the report whose verdict is said (``core.compare.either_side``)
 
 
 def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rtol=None,
@@ -158,4 +159,9 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
     answer = model_answer(model, trace_a, trace_b, report.atol, report.rtol)
     if progress is not None:
         progress(1.0, "done")
-    return Results(trace_a, trace_b, report, answer)
+    from ..core.compare import either_side
+    from ..paths.registry import is_reference
+
+    # with another path than the reference as A, either side may be the wrong one
+    judged = report if is_reference(path_a) else either_side(report)
+    return Results(trace_a, trace_b, report, answer, judged)

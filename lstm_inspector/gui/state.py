@@ -96,6 +96,9 @@ class InspectorState(QtCore.QObject):
         self.trace_b = None
         self.report = None
         self.answer = None  # core.head.Answer of trace_a and trace_b, or None
+        # the report whose verdict is said: ``report``, or (A not the reference) the comparison
+        # read from B's side when A is the one that breaks the model's equations
+        self.judged = None
         self.diagnosis = None  # paths.diagnosis.Diagnosis of trace_b (or trace_a), on request
         # selection
         self.layer = 0
@@ -137,10 +140,12 @@ class InspectorState(QtCore.QObject):
         self._drop_results()
         self.featuresLoaded.emit()
 
-    def set_results(self, trace_a, trace_b, report, answer=None) -> None:
+    def set_results(self, trace_a, trace_b, report, answer=None, judged=None) -> None:
         """What the engine produced (``answer``: ``core.head.Answer``, the model's output on
-        both paths, or None); keeps the selection where it is still valid."""
+        both paths, or None; ``judged``: the report whose verdict is said, default ``report``);
+        keeps the selection where it is still valid."""
         self.trace_a, self.trace_b, self.report, self.answer = trace_a, trace_b, report, answer
+        self.judged = report if judged is None else judged
         self.set_diagnosis(None)
         if trace_a is not None:
             if self.layer >= len(trace_a.layers):
@@ -154,7 +159,7 @@ class InspectorState(QtCore.QObject):
 
     def _drop_results(self) -> None:
         had = self.trace_a is not None or self.report is not None
-        self.trace_a = self.trace_b = self.report = self.answer = None
+        self.trace_a = self.trace_b = self.report = self.answer = self.judged = None
         self.set_diagnosis(None)
         if had:
             self.tracesReady.emit()

@@ -55,12 +55,13 @@ class StatusMixin:
                                                 + (run_details(s.trace_b, "B")
                                                    if s.trace_b is not None else [])))
         if s.report is not None:
-            color = verdict_color(s.report)
+            judged = s.report if s.judged is None else s.judged  # A not the reference: the side that broke the equations
+            color = verdict_color(judged)
             self.verdict_label.setStyleSheet(f"color: {color}; font-weight: bold")
-            self.verdict_label.setText(short_verdict(s.report, s.answer))
+            self.verdict_label.setText(short_verdict(judged, s.answer))
             self.verdict_label.keep = self.verdict_label.text().split(";")[0]
             self.verdict_label.updateGeometry()
-            self.verdict_label.setToolTip(s.report.verdict)
+            self.verdict_label.setToolTip(judged.verdict)
             self.tolerance_label.setText(f"atol {s.report.atol:g}  rtol {s.report.rtol:g}")
         else:
             self.verdict_label.setStyleSheet("")

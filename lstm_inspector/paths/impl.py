@@ -9,10 +9,10 @@ from .registry import PathKind
 PREFIX = "impl:"
 
 
-def run(spec, model, x, settings):
+def run(impl, model, x, settings):
     from .user_impl import DEFAULT_TIMEOUT, run_impl
 
-    return run_impl(model, x, spec, layer=settings.layer, form=settings.form,
+    return run_impl(model, x, impl, layer=settings.layer, form=settings.form,
                     reference=settings.reference, timeout=settings.timeout or DEFAULT_TIMEOUT,
                     progress=settings.progress)
 

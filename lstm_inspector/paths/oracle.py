@@ -4,7 +4,7 @@ from __future__ import annotations
 from .registry import PathKind
 
 
-def run(spec, model, x, settings):
+def run(key, model, x, settings):
     from ..core.reference import run_reference
 
     return run_reference(model, x, dtype="float64", progress=settings.progress,

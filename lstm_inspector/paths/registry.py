@@ -69,7 +69,8 @@ class PathKind:
     label : ``label(spec) -> str`` for the choosers; executes_code : running it executes code
     the user brought (only ever on their explicit request); depends_on : the
     :class:`PathSettings` fields its trace depends on (a cached trace is reused while they are
-    unchanged); run : ``run(spec, model, x, settings) -> Trace``; usage : how the unknown-path
+    unchanged); run : ``run(argument, model, x, settings) -> Trace`` (argument: what follows
+    the prefix, ``port.py:forward`` for ``impl:port.py:forward``, else the key); usage : how the unknown-path
     sentence writes it; libraries : ``libraries(key)`` the heavy libraries it imports
     ("tensorflow", "torch"), for preloading; streams : ``streams(key)`` the streaming check's
     runner for it (``("numpy", None)``, ``("torch-cpu", None)``, ``("onnx", FILE)``,

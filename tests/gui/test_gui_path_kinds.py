@@ -54,3 +54,16 @@ def test_the_window_takes_path_a_your_port_against_a_path_b(qtbot):
     assert (s.path_a, s.path_b) == (spec, "numpy64")
     assert window.path_chooser.combo_a.currentData() == spec
     assert s.trace_a.meta["backend"] == "impl" and s.report.agree
+
+
+def test_with_a_not_the_reference_the_verdict_names_the_side_that_is_wrong(qtbot, window):
+    """A = NumPy under the onnx-order reading, B = the float64 oracle: B's own steps obey the
+    model's equations, A's do not; the window must not call it precision drift."""
+    model, x = cudnn_model(n_in=3, units=5, seed=4), features(25, 3, seed=2)
+    s = compute(qtbot, window, model, x, backend="numpy64")
+    window.controller.set_paths(a="numpy:onnx-order")
+    wait_idle(qtbot, window)
+    assert s.judged is not s.report and s.judged.kind == "structural"
+    assert "onnx-order" in window.divergence.verdict.text()
+    assert window.verdict_label.text().startswith("Structural")
+    assert window.controller.diagnosed_path() == "a"

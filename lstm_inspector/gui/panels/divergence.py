@@ -64,7 +64,8 @@ def legend_html(local: bool) -> str:
 def header_html(state) -> str:
     """Above the plot: the verdict, the model's answer on both paths, the loader's notes about
     what runs (a layer fed by a Lambda the tool does not run, a mask, mixed precision)."""
-    report = state.report
+    judged = getattr(state, "judged", None)
+    report = state.report if judged is None else judged  # A not the reference: either_side
     lines = [f'<b style="color:{verdict_color(report)}">{html.escape(report.verdict)}</b>']
     answer = getattr(state, "answer", None)
     if answer is not None:
