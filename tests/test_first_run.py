@@ -77,7 +77,7 @@ def _pytest_without_torch(*args, ci=False, declared=False, hide_torch=True):
 #: parameter, a fixture named for torch (issue 20: the first and last failed without torch).
 TORCH_TESTS = ["tests/test_backends.py::test_tf32_is_ignored_on_the_cpu_with_a_note",
                "tests/test_fidelity.py::test_backends_run_the_mask_and_agree[torch-cpu]",
-               "tests/test_chaotic.py::test_torch_pairs_h_and_c_of_one_run",
+               "tests/test_chaotic.py::test_torch_pairs_h_and_c_of_one_run[one-call]",
                "tests/test_fidelity.py::test_merge_mode_none_last_layer_runs_both_outputs"]
 
 
