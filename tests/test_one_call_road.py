@@ -117,6 +117,7 @@ def test_a_refused_length_runs_in_chunks_with_the_state_carried(small, torch_lim
         assert np.abs(lt.c - ref.layer(k, d).c).max() < 1e-5
 
 
+@pytest.mark.torch
 def test_chunked_equals_unchunked(small, monkeypatch):
     from lstm_inspector.backends import run_backend
 

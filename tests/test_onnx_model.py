@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pytest
 
-from optional import installed
 
 from lstm_inspector import load_model, run_reference
 from lstm_inspector.core.model import Model, RecurrentLayer
@@ -20,8 +19,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-needs_torch = pytest.mark.skipif(not installed("torch"),
-                                 reason="torch is not installed (pip install torch)")
+needs_torch = pytest.mark.torch  # conftest skips it without torch; CI's torch run selects it
 
 
 def run_cli(*args, timeout=240):

@@ -19,8 +19,7 @@ from lstm_inspector import load_model, run_reference
 from lstm_inspector.errors import InspectorError
 from lstm_inspector.io import safetensors_file
 
-needs_torch = pytest.mark.skipif(not installed("torch"),
-                                 reason="torch is not installed (pip install torch)")
+needs_torch = pytest.mark.torch  # conftest skips it without torch; CI's torch run selects it
 
 CONFIGS = {  # name: (input width, H, layers, bidirectional)
     "one-layer": (3, 4, 1, False),
