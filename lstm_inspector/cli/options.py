@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from ..errors import InspectorError
 
-#: option dest -> the path kind whose spelling it is short for (None: the value is the path)
-SHORT_FORMS = {"backend": None, "impl": "impl", "outputs": "outputs", "onnx": "exported:onnx",
-               "tflite": "exported:tflite", "reading": "reading"}
+#: option dest -> (path kind, its prefix) the option is short for (None: the value is the path)
+SHORT_FORMS = {"backend": None, "impl": ("impl", None), "outputs": ("outputs", None),
+               "onnx": ("exported", "onnx:"), "tflite": ("exported", "tflite:"),
+               "reading": ("reading", None)}
 DEFAULT_A, DEFAULT_B = "numpy", "auto"
 
 
@@ -67,10 +68,8 @@ def path_specs(args) -> tuple:
                 raise InspectorError(str(exc).replace("unknown path", "unknown backend",
                                                       1)) from None
             spec = value
-        elif kind.startswith("exported:"):
-            spec = f"{kind.split(':')[1]}:{value}"
         else:
-            spec = spelling(kind, value)
+            spec = spelling(*kind[:1], value, kind[1])
         given.append((f"--{dest}", spec))
     if len(given) > 1:
         flags = ", ".join(flag for flag, _ in given)

@@ -28,7 +28,9 @@ def backend_for(backend: str = "auto", reading: str | None = None) -> str:
     if reading:
         if reading not in READINGS:
             raise InspectorError(f"unknown reading '{reading}' (known: {', '.join(READINGS)})")
-        return f"numpy:{reading}"
+        from ..paths.registry import spelling
+
+        return spelling("reading", reading)
     return choice_for(backend).key
 
 

@@ -155,11 +155,14 @@ def argument(kind: PathKind, spec: str) -> str:
     return kind.key(spec)
 
 
-def spelling(kind_name: str, arg) -> str:
+def spelling(kind_name: str, arg, prefix: str | None = None) -> str:
     """How kind ``kind_name`` spells argument ``arg``: ``spelling("impl", "p.py")`` ->
-    ``"impl:p.py"`` (a kind without a prefix: ``arg`` itself)."""
+    ``"impl:p.py"``; ``prefix`` picks one of a kind's prefixes (``spelling("exported", "m",
+    "tflite:")``); a kind without a prefix: ``arg`` itself."""
     kind = next(k for k in kinds() if k.name == kind_name)
-    return (kind.prefixes[0] if kind.prefixes else "") + str(arg)
+    if prefix is not None and prefix not in kind.prefixes:
+        raise ValueError(f"path kind {kind_name} has no prefix {prefix!r}")
+    return (prefix or (kind.prefixes[0] if kind.prefixes else "")) + str(arg)
 
 
 def choice_for(spec, paths=None) -> PathChoice:
