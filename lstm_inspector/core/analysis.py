@@ -35,13 +35,26 @@ CAUSAL = {q: k for k, q in enumerate(QUANTITIES)}
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Number of float32 values between a and b (0 when equal), as int64."""
-    ia = np.asarray(a, np.float32).view(np.int32).astype(np.int64)
-    ib = np.asarray(b, np.float32).view(np.int32).astype(np.int64)
-    # map sign-magnitude to a monotonic integer line
-    ia = np.where(ia < 0, -(ia & 0x7FFFFFFF), ia)
-    ib = np.where(ib < 0, -(ib & 0x7FFFFFFF), ib)
-    return np.abs(ia - ib)
+    """Number of float32 values between a and b (0 when equal, +0 and -0 alike), as int64.
+
+    The float32 bit patterns, read as int32 i, are mapped onto one monotonic integer line:
+    ``m = i`` for i >= 0, ``m = -(i & 0x7FFFFFFF)`` (minus the magnitude) for i < 0, computed
+    without a branch as ``m = (i ^ (s & 0x7FFFFFFF)) - s`` with ``s = i >> 31`` (0 or -1);
+    then ``|m_a - m_b|`` in int64 (it can reach 2^32)."""
+    ma = _monotonic(np.asarray(a, np.float32))
+    mb = _monotonic(np.asarray(b, np.float32))
+    d = np.subtract(ma, mb, dtype=np.int64)
+    return np.abs(d)
+
+
+def _monotonic(x: np.ndarray) -> np.ndarray:
+    """float32 -> int32 on a monotonic line (see :func:`ulp_distance`)."""
+    i = x.view(np.int32)
+    s = i >> 31
+    m = s & 0x7FFFFFFF
+    m ^= i
+    m -= s
+    return m
 
 
 def reversed_direction(model, layer: int, direction: str) -> bool:
@@ -149,7 +162,7 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
     previous states under ``model`` (teacher forcing, chunk by chunk); local = max over units of
     |recomputed - b|. ``rows=(lo, hi)`` limits it to those input-time steps. Quantities b only
     derived (with these very equations) carry no information and are left out."""
-    from .reference import teacher_forced_layer
+    from .reference import layer_weights, teacher_forced_layer
 
     lo_all, hi_all = (0, b.steps) if rows is None else rows
     out = {}
@@ -159,12 +172,13 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
         if not wanted:
             continue
         arrays = {dq: (np.zeros(hi_all - lo_all), np.zeros(hi_all - lo_all)) for dq in wanted}
+        weights = layer_weights(model, k, np.float64, dirs)   # once, not once per chunk
         for lo, hi in _chunks(hi_all - lo_all, chunk):
             lo, hi = lo + lo_all, hi + lo_all
             # a port fed each layer its own input (the reference's) says so in layer_inputs
             layer_in = getattr(b, "layer_inputs", {}).get(k)
             forced = teacher_forced_layer(model, k, b, "float64", layer_in, rows=(lo, hi),
-                                          directions=dirs)
+                                          directions=dirs, weights=weights)
             for (d, q), (local, scale) in arrays.items():
                 f = forced[d].quantity(q)                                 # (rows, H) float64
                 local[lo - lo_all:hi - lo_all] = np.abs(

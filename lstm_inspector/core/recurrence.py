@@ -37,6 +37,7 @@ PROGRESS_EVERY = 256        # steps between progress callbacks (a Cancel is hono
 KEEP_GATES_BYTES = 512 * 2 ** 20
 
 
+
 def loop_blocks(steps: int, reverse: bool):
     """The input-time ``(lo, hi)`` blocks whose input part :func:`run_direction` computes at once,
     in processing order: ``BLOCK`` steps each, the last processed one shorter."""
@@ -82,6 +83,7 @@ class _Weights:
         self.fast = (w.activation, w.recurrent_activation) == FAST
         self.act = activations.get(w.activation)
         self.rec_act = activations.get(w.recurrent_activation)
+        self.step_gates = self._make_step()
 
     def input_part(self, x_rows: np.ndarray, out: np.ndarray) -> None:
         """``out = x_rows W^T + b`` (rows, 4H): one product, the shape of ``x_rows``."""
@@ -94,13 +96,47 @@ class _Weights:
         """``h`` as the recurrent product reads it (rounded to TF32 under ``tf32-xh``)."""
         return round_tf32(h).astype(self.R_T.dtype) if self.round_h else h
 
-    def step_gates(self, z_row: np.ndarray, a_row: np.ndarray, h_prev: np.ndarray,
-                   rec: np.ndarray) -> None:
-        """One step's gates in place: ``z_row += h_prev R^T`` (``rec``: a (4H,) buffer), then
-        ``a_row`` = its activations. The loop and :class:`StepGates` both call exactly this."""
-        np.dot(self.rec_input(h_prev) if self.round_h else h_prev, self.R_T, rec)
-        np.add(z_row, rec, z_row)
-        self.activate(z_row, a_row)
+    def _make_step(self):
+        """The one step both the loop and :class:`StepGates` call, as a closure over the weights
+        (a plain function: no attribute look-ups among its few microseconds)::
+
+            step_gates(z, a, z_c, a_c, h_prev, rec)
+                rec  = h_prev R^T            (one matrix-vector product into the (4H,) buffer)
+                z   += rec                   (z held the input part x W^T + b)
+                a    = 1 / (1 + exp(-z))     (sigma on all four blocks, four calls in place)
+                a_c  = tanh(z_c)             (c~ over its block: z_c, a_c views of z, a)
+
+        ``1`` is added as a held array of ones (the same sum as the scalar, without converting
+        a Python number every step). Other activations, and h rounded to TF32, go through
+        :meth:`rec_input` and :meth:`activate`. The caller ignores overflow (exp of a large -z
+        is inf, and 1 / inf the exact 0)."""
+        R_T, dot, add = self.R_T, np.dot, np.add
+        if self.fast and not self.round_h:
+            ones = np.ones(R_T.shape[1], R_T.dtype)
+            negative, exp, reciprocal, tanh = np.negative, np.exp, np.reciprocal, np.tanh
+
+            def step_gates(z, a, z_c, a_c, h_prev, rec):
+                dot(h_prev, R_T, rec)
+                add(z, rec, z)
+                negative(z, a)
+                exp(a, a)
+                add(a, ones, a)
+                reciprocal(a, a)
+                tanh(z_c, a_c)
+            return step_gates
+        rec_input, activate = self.rec_input, self.activate
+
+        def step_gates(z, a, z_c, a_c, h_prev, rec):
+            dot(rec_input(h_prev), R_T, rec)
+            add(z, rec, z)
+            activate(z, a)
+        return step_gates
+
+    def step_views(self, z: np.ndarray, a: np.ndarray):
+        """Per-step ``(z_t, a_t, z_c, a_c)`` views of (rows, 4H) arrays, made by C-level
+        iteration: what :attr:`step_gates` takes."""
+        c = slice(2 * self.H, 3 * self.H)
+        return zip(z, a, z[:, c], a[:, c])
 
     def activate(self, z: np.ndarray, a: np.ndarray) -> None:
         """``a`` = the gates of ``z`` (any leading shape, last axis 4H), elementwise."""
@@ -138,7 +174,12 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     rec, tmp = np.empty(4 * H, dtype), np.empty(H, dtype)
-    add, mul, tanh = np.add, np.multiply, np.tanh
+    add, mul = np.add, np.multiply
+    if ww.fast:
+        act_h = np.tanh
+    else:
+        def act_h(c, out):
+            out[:] = ww.act(c)
     done = 0
     step_gates = ww.step_gates
     for lo, hi in loop_blocks(T, reverse):
@@ -148,7 +189,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
         # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
         # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
         kept = itertools.repeat(True) if mask is None else mask[lo:hi].tolist()
-        steps = zip(Zb, Ab, Ab.reshape(hi - lo, 4, H), C[lo:hi], Hs[lo:hi], kept)
+        steps = zip(ww.step_views(Zb, Ab), Ab.reshape(hi - lo, 4, H), C[lo:hi], Hs[lo:hi], kept)
         steps = reversed(list(steps)) if reverse else iter(steps)
         while True:
             if tick is not None:
@@ -157,15 +198,12 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
             if not batch:
                 break
             with np.errstate(over="ignore"):
-                for zt, at, (i, f, g, o), ct, ht, kt in batch:
-                    step_gates(zt, at, h_prev, rec)                # z_t += R h_{t-1}; a_t
+                for (zt, at, zc, ac), (i, f, g, o), ct, ht, kt in batch:
+                    step_gates(zt, at, zc, ac, h_prev, rec)        # z_t += R h_{t-1}; a_t
                     mul(f, c_prev, ct)                             # f * c_{t-1}
                     mul(i, g, tmp)
                     add(ct, tmp, ct)                               # + i * c~
-                    if ww.fast:
-                        tanh(ct, ht)
-                    else:
-                        ht[:] = ww.act(ct)
+                    act_h(ct, ht)
                     mul(ht, o, ht)                                 # h_t = o * act(c_t)
                     if not kt:                                     # masked: state carried
                         ct[:], ht[:] = c_prev, h_prev
@@ -210,9 +248,9 @@ class StepGates:
         a = np.empty_like(z)
         rec = np.empty(4 * w.H, h.dtype)
         with np.errstate(over="ignore"):
-            for j, t in enumerate(range(lo, hi)):
+            for t, (zt, at, zc, ac) in zip(range(lo, hi), w.step_views(z, a)):
                 prev = t + 1 if self.reverse else t - 1
-                w.step_gates(z[j], a[j], h[prev] if 0 <= prev < T else self.h0, rec)
+                w.step_gates(zt, at, zc, ac, h[prev] if 0 <= prev < T else self.h0, rec)
         return z, a
 
 

@@ -37,7 +37,7 @@ from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
 from .model import Model
 from .recurrence import cell_states_between, fixed_blocks, keep_gates, run_direction
-from .tf32 import round_tf32
+from .teacher import TeacherWeights, teacher_step  # noqa: F401  (teacher_step: port_trace's)
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
 
@@ -151,42 +151,9 @@ def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: in
     return h_prev, c_prev
 
 
-def teacher_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
-                 dtype, half: bool = False) -> LayerTrace:
-    """Every row's step from the given previous states: one matrix product, no loop.
-
-    ``z = x W^T + h_prev R^T + b_W + b_R`` (rows, 4H), then the gates, ``c = f c_prev + i c~``
-    and ``h = o act(c)``. Rows are independent in exact arithmetic, but a BLAS product may round
-    a row differently with another number of rows: :func:`teacher_forced_layer` therefore calls
-    this only on fixed blocks of ``TEACHER_BLOCK`` rows.
-    ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
-    """
-    if half:
-        hw = half_precision.HalfWeights(w)
-        z, a, c, h = hw.step(hw.input_part(x), half_precision.half(h_prev),
-                             half_precision.half(c_prev))
-        return LayerTrace(z=z, a=a, c=c, h=h)
-    x, W_T, R_T = x.astype(dtype, copy=False), w.weight_ih.T.astype(dtype), w.weight_hh.T.astype(dtype)
-    if w.matmul != "exact":   # TF32 products (core.tf32): inputs rounded, then this dtype
-        x, W_T = round_tf32(x).astype(dtype), round_tf32(W_T).astype(dtype)
-        if w.matmul == "tf32-xh":
-            h_prev, R_T = round_tf32(h_prev).astype(dtype), round_tf32(R_T).astype(dtype)
-    z = x @ W_T                                                                      # (rows, 4H)
-    z += h_prev @ R_T
-    z += (w.bias_ih + w.bias_hh).astype(dtype)
-    rows = {g: w.gate_rows(g) for g in "ifco"}
-    rec_act, act = activations.get(w.recurrent_activation), activations.get(w.activation)
-    with np.errstate(over="ignore"):
-        a = rec_act(z)
-        a[:, rows["c"]] = act(z[:, rows["c"]])
-    i, f, g, o = (a[:, rows[k]] for k in "ifco")
-    c = f * c_prev + i * g
-    return LayerTrace(z=z, a=a.astype(dtype, copy=False), c=c, h=o * act(c))
-
-
 def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
                          layer_in=None, rows: tuple | None = None, directions=None,
-                         half: bool = False) -> dict:
+                         half: bool = False, weights: dict | None = None) -> dict:
     """Layer ``index`` of ``model.chain`` computed step by step from ``teacher``'s states.
 
     Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
@@ -195,7 +162,8 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     all of the layer's). Returns ``{direction: LayerTrace}``; no recurrence: one product per
     block of ``TEACHER_BLOCK`` rows. The products always run on the same aligned blocks
     (``recurrence.fixed_blocks``), whatever ``rows`` asks for, so any window's values are those
-    rows of the whole, bit for bit, on every CPU.
+    rows of the whole, bit for bit, on every CPU. ``weights``: :func:`layer_weights` (or
+    ``{direction: LSTMWeights}``), given by a caller that calls this chunk after chunk.
     """
     T = teacher.steps
     dtype = np.dtype(dtype)
@@ -205,8 +173,10 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
         # a masked step's output repeats an earlier one: read the whole once
         layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)
     layer = chain[index]
-    weights = {d: layer.weights(d).astype(dtype)
-               for d in (layer.directions if directions is None else directions)}
+    if weights is None:
+        weights = layer_weights(model, index, dtype, directions)
+    weights = {d: w if isinstance(w, TeacherWeights) and w.dtype == dtype
+               else TeacherWeights(w.astype(dtype), dtype) for d, w in weights.items()}
     blocks = list(fixed_blocks(lo, hi, T, TEACHER_BLOCK)) or [(lo, hi)]
     parts = [_forced_block(model, index, teacher, dtype, layer_in, b_lo, b_hi, weights, half)
              for b_lo, b_hi in blocks]
@@ -219,10 +189,18 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     return out
 
 
+def layer_weights(model: Model, index: int, dtype, directions=None) -> dict:
+    """``{direction: TeacherWeights}`` of layer ``index`` in ``dtype``: what
+    :func:`teacher_forced_layer` multiplies by, to be passed to it when it is called often."""
+    layer = model.chain[index]
+    return {d: TeacherWeights(layer.weights(d).astype(dtype), dtype)
+            for d in (layer.directions if directions is None else directions)}
+
+
 def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo: int, hi: int,
                   weights: dict, half: bool) -> dict:
     """Rows ``lo:hi`` of :func:`teacher_forced_layer`, one block: one product per direction of
-    ``weights`` ``{direction: LSTMWeights in dtype}``."""
+    ``weights`` ``{direction: TeacherWeights in dtype}``."""
     chain = model.chain
     layer = chain[index]
     T = teacher.steps
@@ -449,6 +427,7 @@ class _DerivedGates:
 
     def __init__(self, model, index, direction, trace):
         self.model, self.index, self.direction, self.trace = model, index, direction, trace
+        self._weights = None  # prepared on the first call, reused by every later window
         self._blocks = None  # (lo, hi, z, a): the teacher-forced blocks computed last
 
     def __call__(self, lo, hi):
@@ -458,8 +437,11 @@ class _DerivedGates:
         if kept is None or not (kept[0] <= lo and hi <= kept[1]):
             blocks = list(fixed_blocks(lo, hi, self.trace.steps, TEACHER_BLOCK)) or [(lo, hi)]
             b_lo, b_hi = blocks[0][0], blocks[-1][1]
+            if self._weights is None:
+                self._weights = layer_weights(self.model, self.index, np.float32, (self.direction,))
             lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32,
-                                      rows=(b_lo, b_hi), directions=(self.direction,))
+                                      rows=(b_lo, b_hi), directions=(self.direction,),
+                                      weights=self._weights)
             kept = self._blocks = (b_lo, b_hi, lt[self.direction].z, lt[self.direction].a)
         start = kept[0]
         return kept[2][lo - start:hi - start], kept[3][lo - start:hi - start]

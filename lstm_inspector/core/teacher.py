@@ -1,0 +1,71 @@
+"""One teacher-forced step for many rows at once: every row from given previous states.
+
+::
+
+    z = x W^T + h_prev R^T + b_W + b_R        (rows, 4H)
+    a = sigma(z) on i, f, o;  act(z) on c~
+    c = f c_prev + i c~;      h = o act(c)
+
+No recurrence, so the whole block is one matrix product. :class:`TeacherWeights` holds what
+every block reuses (transposed matrices in this dtype, TF32-rounded where the path rounds, the
+summed bias), so a long input's hundreds of blocks convert the weights once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations, half_precision
+from .tf32 import round_tf32
+from .trace import LayerTrace
+from .weights import LSTMWeights
+
+
+class TeacherWeights:
+    """``w`` prepared for :func:`teacher_step` in ``dtype``: the arrays it multiplies by."""
+
+    def __init__(self, w: LSTMWeights, dtype):
+        dtype = np.dtype(dtype)
+        self.w, self.dtype = w, dtype
+        # transposed copies (their memory order, F, picks the BLAS routine: kept as it was)
+        self.W_T, self.R_T = w.weight_ih.T.astype(dtype), w.weight_hh.T.astype(dtype)
+        if w.matmul != "exact":   # TF32 products (core.tf32): inputs rounded, then this dtype
+            self.W_T = round_tf32(self.W_T).astype(dtype)
+            if w.matmul == "tf32-xh":
+                self.R_T = round_tf32(self.R_T).astype(dtype)
+        self.bias = (w.bias_ih + w.bias_hh).astype(dtype)
+        self.rows = {g: w.gate_rows(g) for g in "ifco"}
+        self.rec_act = activations.get(w.recurrent_activation)
+        self.act = activations.get(w.activation)
+
+
+def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
+                 dtype, half: bool = False) -> LayerTrace:
+    """Every row's step from the given previous states (the module's equations).
+
+    ``w``: ``LSTMWeights`` or a :class:`TeacherWeights` prepared in ``dtype``. Rows are
+    independent in exact arithmetic, but a BLAS product may round a row differently with
+    another number of rows: ``reference.teacher_forced_layer`` therefore calls this only on
+    fixed blocks of ``TEACHER_BLOCK`` rows.
+    ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
+    """
+    if half:
+        hw = half_precision.HalfWeights(w.w if isinstance(w, TeacherWeights) else w)
+        z, a, c, h = hw.step(hw.input_part(x), half_precision.half(h_prev),
+                             half_precision.half(c_prev))
+        return LayerTrace(z=z, a=a, c=c, h=h)
+    tw = w if isinstance(w, TeacherWeights) and w.dtype == np.dtype(dtype) else TeacherWeights(w, dtype)
+    x = x.astype(dtype, copy=False)
+    if tw.w.matmul != "exact":
+        x = round_tf32(x).astype(dtype)
+        if tw.w.matmul == "tf32-xh":
+            h_prev = round_tf32(h_prev).astype(dtype)
+    z = x @ tw.W_T                                                                   # (rows, 4H)
+    z += h_prev @ tw.R_T
+    z += tw.bias
+    rows = tw.rows
+    with np.errstate(over="ignore"):
+        a = tw.rec_act(z)
+        a[:, rows["c"]] = tw.act(z[:, rows["c"]])
+    i, f, g, o = (a[:, rows[k]] for k in "ifco")
+    c = f * c_prev + i * g
+    return LayerTrace(z=z, a=a.astype(dtype, copy=False), c=c, h=o * tw.act(c))
