@@ -24,7 +24,7 @@ import itertools
 import numpy as np
 
 from . import activations
-from .tf32 import round_tf32
+from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
 from .weights import LSTMWeights
 
@@ -73,8 +73,7 @@ class _Weights:
         self.W_T = np.ascontiguousarray(w.weight_ih.T, dtype=dtype)   # (in, 4H)
         self.R_T = np.ascontiguousarray(w.weight_hh.T, dtype=dtype)   # (H, 4H): h @ R_T == R h
         # TF32 products (core.tf32): the weights rounded once, x (and h) rounded as they come
-        self.round_x = w.matmul in ("tf32", "tf32-xh")
-        self.round_h = w.matmul == "tf32-xh"
+        self.round_x, self.round_h = rounded_operands(w.matmul)
         if self.round_x:
             self.W_T = round_tf32(self.W_T).astype(dtype)
         if self.round_h:

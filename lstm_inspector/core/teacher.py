@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations, half_precision
-from .tf32 import round_tf32
+from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
 from .weights import LSTMWeights
 
@@ -28,10 +28,12 @@ class TeacherWeights:
         self.w, self.dtype = w, dtype
         # transposed copies (their memory order, F, picks the BLAS routine: kept as it was)
         self.W_T, self.R_T = w.weight_ih.T.astype(dtype), w.weight_hh.T.astype(dtype)
-        if w.matmul != "exact":   # TF32 products (core.tf32): inputs rounded, then this dtype
+        # TF32 products (core.tf32): the weights rounded once, x (and h) rounded as they come
+        self.round_x, self.round_h = rounded_operands(w.matmul)
+        if self.round_x:
             self.W_T = round_tf32(self.W_T).astype(dtype)
-            if w.matmul == "tf32-xh":
-                self.R_T = round_tf32(self.R_T).astype(dtype)
+        if self.round_h:
+            self.R_T = round_tf32(self.R_T).astype(dtype)
         self.bias = (w.bias_ih + w.bias_hh).astype(dtype)
         self.rows = {g: w.gate_rows(g) for g in "ifco"}
         self.rec_act = activations.get(w.recurrent_activation)
@@ -55,10 +57,10 @@ def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
         return LayerTrace(z=z, a=a, c=c, h=h)
     tw = w if isinstance(w, TeacherWeights) and w.dtype == np.dtype(dtype) else TeacherWeights(w, dtype)
     x = x.astype(dtype, copy=False)
-    if tw.w.matmul != "exact":
+    if tw.round_x:
         x = round_tf32(x).astype(dtype)
-        if tw.w.matmul == "tf32-xh":
-            h_prev = round_tf32(h_prev).astype(dtype)
+    if tw.round_h:
+        h_prev = round_tf32(h_prev).astype(dtype)
     z = x @ tw.W_T                                                                   # (rows, 4H)
     z += h_prev @ tw.R_T
     z += tw.bias

@@ -31,6 +31,13 @@ BAND = 5.0            # local error within [1/BAND, BAND] x TF32's own effect: c
 ABOVE_FLOAT32 = 10.0  # ... and over this many times float32's own rounding of the same steps
 
 
+def rounded_operands(matmul: str) -> tuple:
+    """``(x @ W rounded, h @ R rounded)`` under an ``LSTMWeights.matmul`` of ``"exact"``,
+    ``"tf32"`` (x @ W only) or ``"tf32-xh"`` (both): the one rule the step loop and teacher
+    forcing both follow."""
+    return matmul in ("tf32", "tf32-xh"), matmul == "tf32-xh"
+
+
 def round_tf32(a) -> np.ndarray:
     """``a`` (float32) rounded to TF32 (10 mantissa bits, to nearest, ties to even), as float32.
 
