@@ -154,15 +154,9 @@ def test_pickled_code_is_refused_without_running_it(tmp_path):
 
 
 @needs_torch
-def test_proj_size_and_gru_are_refused_by_name(tmp_path):
+def test_gru_is_refused_by_name(tmp_path):  # proj_size runs: tests/test_torch_projection.py
     import torch
 
-    torch.save(torch.nn.LSTM(3, 4, proj_size=2).state_dict(), tmp_path / "proj.pt")
-    model = load_model(tmp_path / "proj.pt")
-    assert "proj_size=2" in model.layers[0].describe()
-    assert (model.layers[0].input_size, model.layers[0].units) == (3, 4)
-    code, out, err = run_cli("compare", tmp_path / "proj.pt", _features(tmp_path, 3))
-    assert code == 2 and "proj_size=2" in err and "weight_hr_l0" in err
     torch.save(torch.nn.GRU(3, 4).state_dict(), tmp_path / "gru.pt")
     code, out, err = run_cli("info", tmp_path / "gru.pt")
     assert code == 0 and "nn.GRU" in out and "not supported" in out

@@ -125,6 +125,9 @@ def available_backends(refresh: bool = False) -> dict:
 
 def _supports(name: str, model) -> str:
     """"" if backend ``name`` can compute this model's layers, else the sentence why not."""
+    problem = _projection(name, model)
+    if problem or name == "tf-cpu":
+        return problem
     if name in ("tf-gpu",):
         from .tf_cudnn import supports
     elif name in ("torch-cuda", "torch-cpu"):
@@ -132,6 +135,15 @@ def _supports(name: str, model) -> str:
     else:
         return ""
     return supports(model)
+
+
+def _projection(name: str, model) -> str:
+    """Why TensorFlow backend ``name`` cannot run an ``nn.LSTM(proj_size)`` layer ("" if it can)."""
+    if not name.startswith("tf-"):
+        return ""
+    from .common import projection_problem
+
+    return projection_problem(model, "CuDNNLSTM" if name == "tf-gpu" else "Keras's LSTM")
 
 
 def _available_sentence() -> str:
@@ -191,6 +203,8 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
         raise InspectorError(
             f"backend {backend} is not available ({_reason(backend)}); {_available_sentence()}")
     x = float32(x)
+    if _projection(backend, model):
+        raise InspectorError(_projection(backend, model))
     if backend == "tf-gpu":
         from .tf_cudnn import run
         trace = run(model, x, tf32=tf32, progress=progress, initial_state=initial_state,

@@ -91,7 +91,7 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     reverse = layer.processing_reversed(direction)
     x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
     T, H = x_proc.shape[0], layer.units
-    h, c = np.empty((T, H), np.float32), np.empty((T, H), np.float32)   # input time
+    h, c = np.empty((T, layer.out_units), np.float32), np.empty((T, H), np.float32)  # input time
     h_proc, c_proc = (h[::-1], c[::-1]) if reverse else (h, c)          # views, processing order
     checkpoints, state, lo, calls = {}, start, 0, 0
     measured_c, h_gap = True, 0.0
@@ -196,6 +196,17 @@ def cudnn_activation_problem(model: Model, library: str) -> str:
     return ""
 
 
+def projection_problem(model: Model, library: str) -> str:
+    """A sentence naming the first chain layer with nn.LSTM's ``proj_size``, which ``library``
+    (Keras's LSTM, CuDNNLSTM) has no place for, or ""."""
+    for layer in model.chain:
+        if layer.proj_size:
+            return (f"layer '{layer.name}' is an nn.LSTM with proj_size={layer.proj_size} "
+                    f"(h = W_hr (o * tanh(c))), which {library} cannot compute; use backend "
+                    f"torch-cpu, torch-cuda or numpy")
+    return ""
+
+
 def refuse_reading(model: Model) -> None:
     """Backends run the file's true weights; a wrong reading is a NumPy-only experiment."""
     if model.reading is not None:
@@ -246,7 +257,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         part = sub_progress(progress, k / len(chain), (k + 1) / len(chain))
         start = {}
         for d in layer.directions:
-            h0, c0 = (initial_state or {}).get((k, d), (np.zeros(layer.units),) * 2)
+            h0, c0 = (initial_state or {}).get(
+                (k, d), (np.zeros(layer.out_units), np.zeros(layer.units)))
             start[d] = (float32(h0), float32(c0))
         if keep is None or native_mask:
             states = run_layer(layer, layer_in, part, start, keep)

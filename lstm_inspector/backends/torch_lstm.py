@@ -3,7 +3,9 @@
 ``nn.LSTM`` holds cuDNN's canonical layout, so the file's weights go in as
 ``layer.weights(direction).to_torch()`` (``weight_ih (4H, in)``, ``weight_hh (4H, H)``,
 ``bias_ih``, ``bias_hh``; gate order i, f, g, o). On a GPU it runs the same cuDNN LSTM kernel
-as CuDNNLSTM.
+as CuDNNLSTM. An ``nn.LSTM(proj_size=P)`` checkpoint runs as itself: the module is built with
+``proj_size`` and gets ``weight_hr`` too (h is P wide; c, H wide, is derived as for any LSTM:
+its gates need only the measured ``h_{t-1}`` and ``x_t``).
 
 Two roads (``trace.meta["road"]``):
 
@@ -45,12 +47,15 @@ def _set_direction(lstm, suffix: str, weights, torch) -> None:
     """Copy canonical weights into ``nn.LSTM`` parameters ``*_l0{suffix}`` (in place)."""
     for name, array in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights.to_torch()):
         getattr(lstm, f"{name}_l0{suffix}").copy_(torch.from_numpy(float32(array)))
+    if weights.weight_hr is not None:
+        getattr(lstm, f"weight_hr_l0{suffix}").copy_(torch.from_numpy(float32(weights.weight_hr)))
 
 
 def _module(torch, layer, directions, device):
     """An ``nn.LSTM`` (bidirectional when two directions are given) holding ``directions``."""
     lstm = torch.nn.LSTM(layer.input_size, layer.units, batch_first=True,
-                         bidirectional=len(directions) == 2).to(device)
+                         bidirectional=len(directions) == 2,
+                         proj_size=layer.proj_size or 0).to(device)
     with torch.no_grad():
         for direction, suffix in zip(directions, ("", "_reverse")):
             _set_direction(lstm, suffix, layer.weights(direction), torch)
@@ -69,10 +74,11 @@ def _step(torch, lstm, x_proc: np.ndarray, device, report=None, start=None):
     """Run ``lstm`` one step at a time over ``x_proc`` (T, in) from ``start`` = (h0, c0) (H,):
     h, c (T, H) in processing order."""
     T, H = x_proc.shape[0], lstm.hidden_size
+    P = lstm.proj_size or H  # h's width
     xs = torch.from_numpy(float32(x_proc)).to(device).view(T, 1, 1, -1)  # (T, batch 1, time 1, in)
-    hs = torch.empty((T, H), device=device)
+    hs = torch.empty((T, P), device=device)
     cs = torch.empty((T, H), device=device)
-    h, c = _state(torch, [start or (np.zeros(H), np.zeros(H))], device)  # (dirs 1, batch 1, H)
+    h, c = _state(torch, [start or (np.zeros(P), np.zeros(H))], device)  # (dirs 1, batch 1, H)
     with torch.no_grad():
         for t in range(T):
             _, (h, c) = lstm(xs[t], (h, c))
@@ -156,8 +162,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
             label = "PyTorch nn.LSTM (CPU)"
             # one call: oneDNN's kernel (torch's default, what a user's model runs); stepping:
             # torch's native kernel (oneDNN builds its kernel on every call, 2.5 ms a step)
-            torch.backends.mkldnn.enabled = not stepped
-            kernel = "nn.LSTM (oneDNN's kernel)" if not stepped else "nn.LSTM (native kernel)"
+            # oneDNN has no projection: torch runs proj_size on its native kernel (and warns)
+            projected = any(layer.proj_size for layer in model.chain)
+            torch.backends.mkldnn.enabled = not stepped and not projected
+            kernel = ("nn.LSTM (oneDNN's kernel)" if not (stepped or projected) else
+                      "nn.LSTM (native kernel)" if not projected else
+                      "nn.LSTM (native kernel: oneDNN has no proj_size)")
         stepped_gap, checks, lengths = [], [], {}
 
         def run_layer(layer, layer_in, part, start, keep):

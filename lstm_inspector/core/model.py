@@ -76,10 +76,20 @@ class RecurrentLayer:
         return not self.unsupported and bool(self.directions)
 
     @property
+    def proj_size(self) -> int | None:
+        """P of ``nn.LSTM(proj_size=P)`` (h is P wide, c stays ``units`` wide), else None."""
+        return self.directions["forward"].proj_size if self.directions else None
+
+    @property
+    def out_units(self) -> int:
+        """The width of one direction's h: ``proj_size`` when projected, else ``units``."""
+        return self.proj_size or self.units
+
+    @property
     def output_size(self) -> int:
         # merge_mode None returns two outputs; the tool puts them side by side (forward first)
         two = self.bidirectional and self.merge_mode in ("concat", None)
-        return 2 * self.units if two else self.units
+        return 2 * self.out_units if two else self.out_units
 
     @property
     def convention(self) -> str:
@@ -136,6 +146,8 @@ class RecurrentLayer:
             extra += f" dtype_policy={self.dtype_policy}"
         if self.initial_state_from:
             extra += f" initial_state<-{','.join(self.initial_state_from)}"
+        if self.proj_size:
+            extra += f" proj_size={self.proj_size}"
         return (f"{self.name}: {kind} in={self.input_size} units={self.units} "
                 f"activation={self.activation} recurrent_activation={self.recurrent_activation} "
                 f"[{self.convention}]{extra}")

@@ -164,6 +164,10 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     (default zeros; a stream's carried state). ``mask`` (T,) bool, True = the step runs: a
     masked step still computes its gates (as Keras does) but carries c and h (``masking.py``).
     """
+    if w.weight_hr is not None:  # nn.LSTM(proj_size=P): h = W_hr (o * act(c)), P wide
+        from .projection import run_projected
+
+        return run_projected(w, x, reverse, dtype, tick, gates, h0, c0, mask)
     T, H = x.shape[0], w.units
     ww = _Weights(w, dtype)
     keep = keep_gates(T, H, dtype) if gates is None else bool(gates)
@@ -224,7 +228,7 @@ class StepGates:
 
     def __init__(self, weights: _Weights, x, h: np.ndarray, reverse: bool, h0=None):
         self.w, self.x, self.h, self.reverse = weights, x, h, reverse
-        units = weights.H
+        units = h.shape[1]  # H, or P with a projection
         # the state before the first processed step, as the loop starts from it
         self.h0 = np.zeros(units, h.dtype) if h0 is None else np.array(h0, h.dtype)
         self._block = (0, 0, None)  # (lo, hi, input part): the last loop block computed
@@ -269,7 +273,7 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
     |derived - measured| at a checkpoint, c carried over one chunk. With ``out`` (T, H) given
     (it may be a reversed view), c is written there and only gap returned.
     """
-    T, H = h.shape
+    T, H = h.shape[0], w.units   # h is P wide with a projection (nn.LSTM proj_size)
     ww = _Weights(w, dtype)
     c = np.empty((T, H), dtype) if out is None else out
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
@@ -278,7 +282,7 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
         hi = min(lo + BLOCK, T)
         z = np.empty((hi - lo, 4 * H), dtype)
         ww.input_part(np.asarray(x[lo:hi], dtype), z)
-        h_prev = np.zeros((hi - lo, H), dtype)
+        h_prev = np.zeros((hi - lo, h.shape[1]), dtype)
         h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
         if lo == 0 and h0 is not None:
             h_prev[0] = h0

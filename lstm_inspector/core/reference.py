@@ -137,9 +137,9 @@ def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: in
     """``(h_{t-1}, c_{t-1})`` for input-time rows ``lo:hi`` in processing order (zeros at the start).
 
     Forward: the previous step of t is t-1; reversed: t+1 (the step that ran before it)."""
-    T, H = h.shape
-    h_prev = np.zeros((hi - lo, H), dtype)
-    c_prev = np.zeros((hi - lo, H), dtype)
+    T = h.shape[0]
+    h_prev = np.zeros((hi - lo, h.shape[1]), dtype)   # h is P wide under a projection
+    c_prev = np.zeros((hi - lo, c.shape[1]), dtype)
     if reverse:
         src = slice(lo + 1, min(hi + 1, T))
         n = src.stop - src.start
@@ -220,7 +220,7 @@ def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo:
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
         if lo <= first < hi and teacher.initial_state:
             h_prev[first - lo], c_prev[first - lo] = teacher.start_state(
-                index, direction, layer.units, dtype)
+                index, direction, layer.units, dtype, layer.out_units)
         lt = teacher_step(w, layer_in, h_prev, c_prev, dtype, half)
         if keep is not None:  # masked: the state is carried (masking.py)
             masked = ~keep[lo:hi]
@@ -259,11 +259,12 @@ def check_initial_state(model: Model, initial_state) -> dict | None:
         if k >= len(chain) or direction not in chain[k].directions:
             raise InspectorError(f"the initial state names layer {k} {direction}, which is not "
                                  f"in the runnable chain ({len(chain)} layers)")
-        H = chain[k].units
+        H, P = chain[k].units, chain[k].out_units
         h0, c0 = np.asarray(h0, np.float64).reshape(-1), np.asarray(c0, np.float64).reshape(-1)
-        if h0.shape != (H,) or c0.shape != (H,):
+        if h0.shape != (P,) or c0.shape != (H,):
             raise InspectorError(f"the initial state of layer {k} ({chain[k].name}) {direction} "
-                                 f"has h0 {h0.shape} and c0 {c0.shape}; expected ({H},) each")
+                                 f"has h0 {h0.shape} and c0 {c0.shape}; expected "
+                                 + (f"({H},) each" if P == H else f"({P},) and ({H},)"))
         if not (np.isfinite(h0).all() and np.isfinite(c0).all()):
             raise InspectorError(f"the initial state of layer {k} {direction} is not finite")
         out[(k, direction)] = (h0, c0)
@@ -303,6 +304,9 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
     dtype = np.dtype(np.float32 if half else precision)
     x = check_input(model, x)
     chain = model.chain
+    if half and any(layer.proj_size for layer in chain):
+        raise InspectorError("the mixed_float16 reference does not compute nn.LSTM's "
+                             "proj_size projection; use float32 or float64")
     if teacher is not None and len(teacher.layers) < len(chain):
         raise InspectorError("the teacher trace has fewer layers than the model's chain")
     initial_state = check_initial_state(model, initial_state)

@@ -55,7 +55,7 @@ def check_streamable(model, chunk: int, steps: int) -> None:
 
 def zero_state(model) -> list:
     """Per chain layer ``(h, c)`` of zeros: where every stream starts."""
-    return [(np.zeros(layer.units, np.float32), np.zeros(layer.units, np.float32))
+    return [(np.zeros(layer.out_units, np.float32), np.zeros(layer.units, np.float32))
             for layer in model.chain]
 
 

@@ -38,6 +38,7 @@ class TeacherWeights:
         self.rows = {g: w.gate_rows(g) for g in "ifco"}
         self.rec_act = activations.get(w.recurrent_activation)
         self.act = activations.get(w.activation)
+        self.HR_T = None if w.weight_hr is None else w.weight_hr.T.astype(dtype)   # (H, P)
 
 
 def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
@@ -51,6 +52,8 @@ def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
     ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
     """
     if half:
+        (w.w if isinstance(w, TeacherWeights) else w).refuse_projection(
+            "the mixed_float16 reference")
         hw = half_precision.HalfWeights(w.w if isinstance(w, TeacherWeights) else w)
         z, a, c, h = hw.step(hw.input_part(x), half_precision.half(h_prev),
                              half_precision.half(c_prev))
@@ -70,4 +73,7 @@ def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
         a[:, rows["c"]] = tw.act(z[:, rows["c"]])
     i, f, g, o = (a[:, rows[k]] for k in "ifco")
     c = f * c_prev + i * g
-    return LayerTrace(z=z, a=a.astype(dtype, copy=False), c=c, h=o * tw.act(c))
+    h = o * tw.act(c)
+    if tw.HR_T is not None:  # nn.LSTM(proj_size): h = W_hr (o * act(c)), P wide
+        h = h @ tw.HR_T
+    return LayerTrace(z=z, a=a.astype(dtype, copy=False), c=c, h=h)

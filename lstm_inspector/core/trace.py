@@ -106,6 +106,12 @@ class LayerTrace:
 
     @property
     def units(self) -> int:
+        """H, the width of the gates and of c (h is narrower under nn.LSTM's proj_size)."""
+        return self.c.shape[1]
+
+    @property
+    def out_units(self) -> int:
+        """The width of h: H, or P with an output projection."""
         return self.h.shape[1]
 
     def gate(self, name: str, pre: bool = False) -> np.ndarray:
@@ -171,12 +177,13 @@ class Trace:
         text = f"layer {self.first_layer + index} ({self.layer_names[index]})"
         return text if direction == "forward" else f"{text} {direction}"
 
-    def start_state(self, index: int, direction: str, units: int, dtype=np.float32):
-        """``(h0, c0)`` of a layer direction: the initial state it ran from (zeros if none)."""
+    def start_state(self, index: int, direction: str, units: int, dtype=np.float32,
+                    out_units: int | None = None):
+        """``(h0, c0)`` of a layer direction: the initial state it ran from (zeros if none;
+        h0 ``out_units`` wide when given: a projected LSTM's)."""
         state = (self.initial_state or {}).get((index, direction))
         if state is None:
-            zeros = np.zeros(units, dtype)
-            return zeros, zeros.copy()
+            return np.zeros(out_units or units, dtype), np.zeros(units, dtype)
         return np.asarray(state[0], dtype), np.asarray(state[1], dtype)
 
     def layer(self, index: int = 0, direction: str | None = None) -> LayerTrace:

@@ -15,7 +15,10 @@ Stored conventions and how they map (README, "The CuDNNLSTM conventions"):
   (NOT the transpose) and ``R_g = recurrent_kernel[:, gH:(g+1)H]`` (used as ``R_g @ h``).
 * Keras ``LSTM``: ``x @ kernel``, so ``W_g = kernel[:, block].T``, ``R_g = recurrent_kernel[:, block].T``,
   one bias (4H,).
-* PyTorch ``nn.LSTM``: the canonical arrays themselves.
+* PyTorch ``nn.LSTM``: the canonical arrays themselves. With ``proj_size=P`` it also holds
+  ``weight_hr (P, H)`` and ``weight_hh`` is ``(4H, P)``: ``h_t = W_hr (o_t * tanh(c_t))`` is P
+  wide while c stays H wide (:attr:`LSTMWeights.weight_hr`; CuDNNLSTM's stored form keeps the
+  projection beside its arrays, :attr:`StoredLSTM.projection`).
 * ONNX ``LSTM``: gate order i, o, f, c; ``W (4H, in)``, ``R (4H, H)``, ``B (8H,) = [Wb, Rb]``.
 
 A :class:`Reading` names how stored ``kernel / recurrent_kernel / bias`` arrays are interpreted
@@ -199,6 +202,8 @@ class LSTMWeights:
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
     matmul: str = "exact"   # "tf32" / "tf32-xh": products with TF32 inputs (core.tf32)
+    #: ``(P, H)``: nn.LSTM's ``proj_size`` projection, ``h_t = W_hr (o_t * act(c_t))``; None: h = m
+    weight_hr: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -208,7 +213,14 @@ class LSTMWeights:
         if w_ih.ndim != 2 or w_ih.shape[0] % 4 or w_ih.shape[0] == 0:
             raise InspectorError(f"weight_ih has shape {w_ih.shape}, expected (4H, in)")
         units = w_ih.shape[0] // 4
-        expected = {"weight_hh": (4 * units, units), "bias_ih": (4 * units,), "bias_hh": (4 * units,)}
+        width = units
+        if self.weight_hr is not None:
+            object.__setattr__(self, "weight_hr", _numeric("weight_hr", self.weight_hr, (2,)))
+            width = self.weight_hr.shape[0]
+            if self.weight_hr.shape[1] != units or not 0 < width < units:
+                raise InspectorError(f"weight_hr has shape {self.weight_hr.shape}, expected "
+                                     f"(P, {units}) with 0 < P < {units}")
+        expected = {"weight_hh": (4 * units, width), "bias_ih": (4 * units,), "bias_hh": (4 * units,)}
         for name, shape in expected.items():
             got = np.shape(getattr(self, name))
             if got != shape:
@@ -223,6 +235,20 @@ class LSTMWeights:
     @property
     def input_size(self) -> int:
         return self.weight_ih.shape[1]
+
+    @property
+    def proj_size(self) -> int | None:
+        """P of a projected LSTM (h is P wide), None without projection."""
+        return None if self.weight_hr is None else self.weight_hr.shape[0]
+
+    @property
+    def out_units(self) -> int:
+        """The width of h: P with a projection, else H."""
+        return self.proj_size or self.units
+
+    def project(self, m: np.ndarray) -> np.ndarray:
+        """``h = m W_hr^T`` for rows ``m = o * act(c)`` (..., H); ``m`` itself without projection."""
+        return m if self.weight_hr is None else m @ self.weight_hr.T.astype(m.dtype)
 
     @property
     def dtype(self):
@@ -240,6 +266,7 @@ class LSTMWeights:
             weight_hh=self.weight_hh.astype(dtype),
             bias_ih=self.bias_ih.astype(dtype),
             bias_hh=self.bias_hh.astype(dtype),
+            weight_hr=None if self.weight_hr is None else self.weight_hr.astype(dtype),
         )
 
     def equals(self, other: "LSTMWeights") -> bool:
@@ -251,6 +278,8 @@ class LSTMWeights:
                 np.array_equal(getattr(self, n), getattr(other, n))
                 for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             )
+            and (self.weight_hr is None) == (other.weight_hr is None)
+            and (self.weight_hr is None or np.array_equal(self.weight_hr, other.weight_hr))
         )
 
     # ---- conversions out -------------------------------------------------------------------
@@ -264,7 +293,7 @@ class LSTMWeights:
             W, R = self.weight_ih[rows], self.weight_hh[rows]  # (H, in), (H, H)
             if reading.layout == "cudnn":
                 blocks_k.append(W.reshape(n_in, H))  # exact inverse of block.reshape(H, in)
-                blocks_r.append(R.reshape(H, H))
+                blocks_r.append(R.reshape(R.shape[1], H))  # (H, H); (P, H) with a projection
             else:
                 blocks_k.append(W.T)
                 blocks_r.append(R.T)
@@ -278,8 +307,15 @@ class LSTMWeights:
         """CuDNNLSTM's stored ``(kernel (in,4H), recurrent_kernel (H,4H), bias (8H,))``."""
         return self.to_stored(READINGS["cudnn"])
 
+    def refuse_projection(self, what: str) -> None:
+        """One sentence when a projected LSTM is asked of ``what`` (Keras, ONNX: no ``W_hr``)."""
+        if self.weight_hr is not None:
+            raise InspectorError(f"{what} has no output projection (h = W_hr (o * tanh(c))), "
+                                 f"so it cannot compute this nn.LSTM(proj_size={self.proj_size})")
+
     def to_keras_lstm(self):
         """Keras ``LSTM``'s ``(kernel (in,4H), recurrent_kernel (H,4H), bias (4H,))``: biases summed."""
+        self.refuse_projection("Keras's LSTM")
         kernel, recurrent, bias = self.to_stored(READINGS["keras"])
         H4 = 4 * self.units
         return kernel, recurrent, bias[:H4] + bias[H4:]
@@ -290,6 +326,7 @@ class LSTMWeights:
 
     def to_onnx(self):
         """One direction of ONNX ``LSTM``: ``W (4H,in)``, ``R (4H,H)``, ``B (8H,)``, gates i, o, f, c."""
+        self.refuse_projection("ONNX's LSTM")
         rows = [self.gate_rows(g) for g in "iofc"]
         W = np.concatenate([self.weight_ih[r] for r in rows])
         R = np.concatenate([self.weight_hh[r] for r in rows])
@@ -309,22 +346,26 @@ def _numeric(name: str, array, ndims) -> np.ndarray:
 
 
 def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
-                activation="tanh", recurrent_activation="sigmoid") -> LSTMWeights:
+                activation="tanh", recurrent_activation="sigmoid", projection=None) -> LSTMWeights:
     """Canonical weights from stored ``kernel (in,4H)``, ``recurrent_kernel (H,4H)``, ``bias``.
 
     ``bias`` is (8H,) (CuDNNLSTM: input half then recurrent half) or (4H,) (Keras LSTM, read as
     the input-side bias with a zero recurrent side). The reading's activations, where set,
-    override the layer's.
+    override the layer's. ``projection``: nn.LSTM's ``weight_hr (P, H)``, whose h is P wide, so
+    that ``recurrent_kernel`` is ``(P, 4H)`` (its gate blocks read as ``(H, P)`` matrices).
     """
     reading = reading.resolve(READINGS["cudnn"])
     kernel = _numeric("kernel", kernel, (2,))
     recurrent_kernel = _numeric("recurrent kernel", recurrent_kernel, (2,))
     bias = _numeric("bias", bias, (1,))
-    if recurrent_kernel.ndim != 2 or recurrent_kernel.shape[1] != 4 * recurrent_kernel.shape[0]:
+    P = None if projection is None else np.shape(projection)[0]
+    if (recurrent_kernel.ndim != 2 or recurrent_kernel.shape[1] % 4
+            or recurrent_kernel.shape[0] != (P or recurrent_kernel.shape[1] // 4)):
         raise InspectorError(
-            f"recurrent kernel has shape {recurrent_kernel.shape}, expected (H, 4H) for an LSTM"
+            f"recurrent kernel has shape {recurrent_kernel.shape}, expected "
+            f"{'(H, 4H)' if P is None else f'({P}, 4H)'} for an LSTM"
         )
-    H = recurrent_kernel.shape[0]
+    H = recurrent_kernel.shape[1] // 4
     if kernel.ndim != 2 or kernel.shape[1] != 4 * H:
         raise InspectorError(f"kernel has shape {kernel.shape}, expected (input width, {4 * H})")
     n_in = kernel.shape[0]
@@ -332,7 +373,7 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
         raise InspectorError(f"bias has shape {bias.shape}, expected ({4 * H},) or ({8 * H},)")
     dtype = np.result_type(kernel.dtype, recurrent_kernel.dtype, bias.dtype, np.float32)
     weight_ih = np.empty((4 * H, n_in), dtype)
-    weight_hh = np.empty((4 * H, H), dtype)
+    weight_hh = np.empty((4 * H, recurrent_kernel.shape[0]), dtype)
     bias_ih = np.zeros(4 * H, dtype)
     bias_hh = np.zeros(4 * H, dtype)
     two_halves = bias.shape[0] == 8 * H
@@ -343,7 +384,7 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
         src = slice(k * H, (k + 1) * H)
         dst = slice(CANONICAL_ORDER.index(gate) * H, (CANONICAL_ORDER.index(gate) + 1) * H)
         weight_ih[dst] = _gate_matrix(kernel, k, H, reading.kernel_layout)        # (H, in)
-        weight_hh[dst] = _gate_matrix(recurrent_kernel, k, H, reading.recurrent_layout)  # (H, H)
+        weight_hh[dst] = _gate_matrix(recurrent_kernel, k, H, reading.recurrent_layout)  # (H, H|P)
         if not two_halves:
             bias_ih[dst] = bias[src]
         else:
@@ -363,6 +404,7 @@ def read_stored(kernel, recurrent_kernel, bias, reading: Reading,
         activation=reading.activation or activation,
         recurrent_activation=reading.recurrent_activation or recurrent_activation,
         matmul=reading.matmul or "exact",
+        weight_hr=None if projection is None else np.array(projection),
     )
 
 
@@ -391,8 +433,9 @@ def from_keras_lstm(kernel, recurrent_kernel, bias,
                        activation, recurrent_activation)
 
 
-def from_torch(weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> LSTMWeights:
-    """From PyTorch ``nn.LSTM`` arrays (``bias=False`` layers: pass None)."""
+def from_torch(weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None) -> LSTMWeights:
+    """From PyTorch ``nn.LSTM`` arrays (``bias=False`` layers: pass None; ``weight_hr`` with
+    ``proj_size``)."""
     weight_ih = np.array(_numeric("weight_ih", weight_ih, (2,)))
     weight_hh = _numeric("weight_hh", weight_hh, (2,))
     H4 = weight_ih.shape[0]
@@ -401,6 +444,7 @@ def from_torch(weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> LSTMWeights:
         weight_ih, np.array(weight_hh),
         zeros.copy() if bias_ih is None else np.array(bias_ih),
         zeros.copy() if bias_hh is None else np.array(bias_hh),
+        weight_hr=None if weight_hr is None else np.array(weight_hr),
     )
 
 
@@ -438,8 +482,14 @@ class StoredLSTM:
     true_reading: Reading = field(default_factory=lambda: READINGS["cudnn"])
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
+    #: nn.LSTM's ``weight_hr (P, H)`` (``proj_size``), read as it is under every reading; None
+    projection: np.ndarray | None = None
+
+    @property
+    def proj_size(self) -> int | None:
+        return None if self.projection is None else self.projection.shape[0]
 
     def read(self, reading: Reading | str | None = None) -> LSTMWeights:
         reading = self.true_reading if reading is None else get_reading(reading).resolve(self.true_reading)
         return read_stored(self.kernel, self.recurrent_kernel, self.bias, reading,
-                           self.activation, self.recurrent_activation)
+                           self.activation, self.recurrent_activation, self.projection)

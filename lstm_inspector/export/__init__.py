@@ -98,6 +98,9 @@ def export_model(model, fmt: str, out, x=None, atol=ATOL, rtol=RTOL, steps=50, s
     if model.reading is not None:
         raise InspectorError(f"this model is read as '{model.reading}'; export the file's own model")
     module = _writer(fmt)
+    from .checks import refuse_projection
+
+    refuse_projection(model, fmt)
     out = Path(out)
     if out.suffix != SUFFIX[fmt]:
         raise InspectorError(f"a {fmt} export is written to a *{SUFFIX[fmt]} file, not '{out.name}'")

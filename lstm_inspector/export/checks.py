@@ -13,6 +13,16 @@ def refuse_bidirectional_go_backwards(model, format_name: str) -> None:
                                  f"layer, which the {format_name} export does not write")
 
 
+def refuse_projection(model, format_name: str) -> None:
+    """nn.LSTM's ``proj_size`` (``h = W_hr (o * tanh(c))``) has no place in the written formats
+    (ONNX's and Keras's LSTM have no projection; the NumPy port file writes the plain cell)."""
+    for layer in model.chain:
+        if layer.proj_size:
+            raise InspectorError(f"layer '{layer.name}' is an nn.LSTM with proj_size="
+                                 f"{layer.proj_size} (h = W_hr (o * tanh(c))), which the "
+                                 f"{format_name} export does not write")
+
+
 def refuse_activations(model, known, format_name: str) -> None:
     """Every chain layer's activations must be among ``known``, and a backward layer's the same
     as its forward layer's (the writers write one pair per layer)."""

@@ -141,7 +141,8 @@ class MainWindow(MenusMixin, FilesMixin, StatusMixin, QtWidgets.QMainWindow):
             chain = ()
         for k, layer in enumerate(chain):
             for direction in layer.directions:
-                self.layer_combo.addItem(f"[{k}] {layer.name} {direction} (H={layer.units})",
+                widths = f"H={layer.units}" + (f", P={layer.proj_size}" if layer.proj_size else "")
+                self.layer_combo.addItem(f"[{k}] {layer.name} {direction} ({widths})",
                                          (k, direction))
         self.layer_combo.blockSignals(False)
         self._selection_changed()

@@ -13,8 +13,10 @@ they go into :class:`~lstm_inspector.core.weights.LSTMWeights` unchanged and are
 CuDNNLSTM's stored arrays (``LSTMWeights.to_cudnn_keras``, an exact reshuffle), the convention
 the rest of the tool already runs on every backend. A bidirectional ``nn.LSTM`` returns
 ``concat(forward, backward)`` per step: Keras's ``merge_mode="concat"``. tanh / sigmoid are fixed
-in ``nn.LSTM``. ``proj_size`` (``h_t = W_hr (o_t * tanh(c_t))``) is refused with a sentence: the
-reference keeps h and c of one width.
+in ``nn.LSTM``. With ``proj_size=P`` each direction also holds ``weight_hr_l{k} (P, H)``:
+``h_t = W_hr (o_t * tanh(c_t))`` is P wide (c stays H wide), ``weight_hh_l{k}`` is ``(4H, P)``
+and the next layer's input is ``D * P``; the projection is kept beside the stored arrays
+(``StoredLSTM.projection``).
 
 ``.pt`` files are read by ``io.torch_runtime`` (``torch.load(weights_only=True)``, never
 unpickling code); safetensors by ``io.safetensors_file`` (json and NumPy, no torch needed).
@@ -129,11 +131,11 @@ def build_layers(prefix: str, parts: dict, fetch, file: str) -> list:
                 return layers + [_refused(prefix, k, names, fetch, unsupported)]
             dirs[direction] = _direction(names, fetch, file)
         forward = dirs["forward"]
-        n_in, units = forward.kernel.shape[0], forward.recurrent_kernel.shape[0]
+        n_in, units = forward.kernel.shape[0], forward.kernel.shape[1] // 4
         if width is not None and n_in != width:
             raise InspectorError(f"{file}: {prefix}weight_ih_l{k} takes {n_in} inputs but layer "
                                  f"{k - 1} outputs {width}")
-        width = units * len(dirs)
+        width = (forward.proj_size or units) * len(dirs)
         layers.append(RecurrentLayer(
             name=f"{prefix}l{k}", kind="nn.LSTM", input_size=n_in, units=units, directions=dirs,
             merge_mode="concat" if bidirectional else None, use_bias="bias_ih" in parts[(k, False)],
@@ -144,12 +146,12 @@ def build_layers(prefix: str, parts: dict, fetch, file: str) -> list:
 def _unsupported(names: dict, fetch, k: int, rev: bool) -> str:
     """Why this layer direction cannot be run ("" when it can)."""
     suffix = f"l{k}{'_reverse' if rev else ''}"
-    if "weight_hr" in names:
-        proj = fetch(names["weight_hr"]).shape
-        return (f"nn.LSTM with proj_size={proj[0] if len(proj) == 2 else '?'} (weight_hr_{suffix}: "
-                f"h_t = W_hr (o_t * tanh(c_t))) is not supported yet; the reference keeps h and "
-                f"c of one width")
     w_hh = fetch(names["weight_hh"]).shape
+    if "weight_hr" in names:  # proj_size: weight_hh is (4H, P), weight_hr (P, H)
+        w_hr = fetch(names["weight_hr"]).shape
+        gates = w_hh[0] // w_hr[1] if len(w_hr) == 2 and w_hr[1] and w_hh[0] % w_hr[1] == 0 else 0
+        return "" if gates == 4 else (f"nn.LSTM weight_hr_{suffix} {tuple(w_hr)} does not fit "
+                                      f"weight_hh_{suffix} {tuple(w_hh)}")
     gates = w_hh[0] // w_hh[1] if len(w_hh) == 2 and w_hh[1] and w_hh[0] % w_hh[1] == 0 else 0
     if gates != 4:
         kind = GATES.get(gates, "a recurrent module")
@@ -159,7 +161,7 @@ def _unsupported(names: dict, fetch, k: int, rev: bool) -> str:
 
 def _refused(prefix, k, names, fetch, why) -> RecurrentLayer:
     w_ih, w_hh = fetch(names["weight_ih"]).shape, fetch(names["weight_hh"]).shape
-    kind = "nn.LSTM" if "proj_size" in why else why.split(" (")[0]
+    kind = "nn.LSTM" if why.startswith("nn.LSTM") else why.split(" (")[0]
     gates = {v: g for g, v in GATES.items()}.get(kind, 1)  # weight_ih is (gates * H, in)
     return RecurrentLayer(name=f"{prefix}l{k}", kind=kind, input_size=int(w_ih[-1]),
                           units=int(w_ih[0]) // gates, unsupported=why, feeds_next=False)
@@ -171,10 +173,12 @@ def _direction(names: dict, fetch, file: str) -> StoredLSTM:
     if (arrays[2] is None) != (arrays[3] is None):
         raise InspectorError(f"{file}: {names['weight_ih']} has one bias tensor without the other "
                              f"(bias_ih and bias_hh come together)")
+    projection = fetch(names["weight_hr"]) if "weight_hr" in names else None
     try:
-        weights = from_torch(*arrays)
+        weights = from_torch(*arrays, weight_hr=projection)
     except InspectorError as exc:
         raise InspectorError(f"{file}: {names['weight_ih'].rsplit('weight_ih', 1)[0]}: "
                              f"{exc}") from None
     kernel, recurrent, bias = weights.to_cudnn_keras()
-    return StoredLSTM(kernel, recurrent, bias, true_reading=READINGS["cudnn"])
+    return StoredLSTM(kernel, recurrent, bias, true_reading=READINGS["cudnn"],
+                      projection=weights.weight_hr)

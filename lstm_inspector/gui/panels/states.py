@@ -129,9 +129,12 @@ class StatesPanel(QtWidgets.QWidget):
         if lt_a is None:
             return
         units = [u for u in s.units if u < lt_a.units][:MAX_CURVE_UNITS]
+        width = {"c": lt_a.units, "h": lt_a.out_units}  # h is P wide under nn.LSTM's proj_size
         for k, unit in enumerate(units):
             color = unit_color(k)
             for q, plot in self.curve_plots.items():
+                if unit >= width[q]:
+                    continue
                 plot.plot(lt_a.quantity(q)[:, unit], pen=pg.mkPen(color, width=1.5),
                           name=f"A u{unit}")
                 if lt_b is not None:
@@ -141,7 +144,8 @@ class StatesPanel(QtWidgets.QWidget):
             if s.report is not None:
                 for q, style in (("c", QtCore.Qt.SolidLine), ("h", QtCore.Qt.DotLine)):
                     err = np.abs(lt_a.quantity(q)[:, unit].astype(np.float64)
-                                 - lt_b.quantity(q)[:, unit]) if lt_b is not None else None
+                                 - lt_b.quantity(q)[:, unit]) if (
+                        lt_b is not None and unit < width[q]) else None
                     if err is None:
                         continue
                     self.diff_plot.plot(log_floor(err), pen=pg.mkPen(color, width=1.2, style=style),

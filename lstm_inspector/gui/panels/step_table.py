@@ -59,15 +59,18 @@ class StepTableModel(QtCore.QAbstractTableModel):
             # rows are read at the cursor (RowReader): gates a long trace does not hold are
             # recomputed for that step only
             T, H = lt_a.steps, lt_a.units
+            # h is P < H wide under nn.LSTM's proj_size: its column is blank below unit P
+            fit = partial(_padded, H) if lt_a.out_units != H else (lambda q, rows: rows)
             for q in QUANTITIES:
-                self._arrays[(q, "A")] = RowReader(partial(lt_a.rows, q), T, H)
+                self._arrays[(q, "A")] = RowReader(fit(q, partial(lt_a.rows, q)), T, H)
                 self._how[q] = lt_b.how(q) if lt_b is not None else ""
                 if lt_b is not None:
-                    self._arrays[(q, "B")] = RowReader(partial(lt_b.rows, q), T, H)
+                    self._arrays[(q, "B")] = RowReader(fit(q, partial(lt_b.rows, q)), T, H)
                 if s.report is not None:
                     key = (s.layer, s.direction, q)
-                    self._arrays[(q, "|A-B|")] = RowReader(partial(s.report.error_rows, *key), T, H)
-                    self._bad[q] = RowReader(partial(s.report.out_rows, *key), T, H)
+                    self._arrays[(q, "|A-B|")] = RowReader(
+                        fit(q, partial(s.report.error_rows, *key)), T, H)
+                    self._bad[q] = RowReader(fit(q, partial(s.report.out_rows, *key)), T, H)
         self._take_step(min(s.timestep, max(s.steps - 1, 0)))
         self.order = self._sorted_order()
         self.endResetModel()
@@ -134,7 +137,7 @@ class StepTableModel(QtCore.QAbstractTableModel):
             return str(unit)
         q, part = self.columns[column]
         row = self._row.get((q, part))
-        if row is None:
+        if row is None or (row.dtype != bool and np.isnan(row[unit])):
             return ""
         return f"{row[unit]:.2e}" if part == "|A-B|" else f"{row[unit]:.6f}"
 
@@ -189,6 +192,19 @@ class StepTableModel(QtCore.QAbstractTableModel):
             font.setItalic(True)
             return font
         return None
+
+
+def _padded(width: int, quantity: str, rows):
+    """``rows(lo, hi)`` padded to ``width`` columns (NaN, or False for a bool mask)."""
+    def padded(lo, hi):
+        block = np.asarray(rows(lo, hi))
+        if block.shape[1] >= width:
+            return block
+        fill = False if block.dtype == bool else np.nan
+        out = np.full((block.shape[0], width), fill, block.dtype if fill is False else float)
+        out[:, :block.shape[1]] = block
+        return out
+    return padded
 
 
 class StepProxy(QtCore.QSortFilterProxyModel):
