@@ -23,6 +23,7 @@ from ..core.analysis import reversed_direction
 from ..core.compare import compare
 from ..core.detective import FIT_ATOL, FIT_RTOL, Detective, fault_words
 from ..core.fixes import make_fix
+from ..core.torch_fixes import torch_fix
 from ..core.port_trace import PortTrace, to_input_time
 from ..core.reference import layer_output, run_reference
 from ..core.trace import QUANTITIES
@@ -332,8 +333,10 @@ def _investigate(finding, model, trace, reference, k, d, lt):
     top = finding.ranking[0]
     if top.fits and top.hypothesis.n_faults:
         finding.best = top
-        finding.fix = make_fix(stored, top.hypothesis, x_proc,
-                               subject=WORDS[finding.whose]["port"])
+        from .user_impl import TORCH_FORMATS
+
+        fix = torch_fix if model.file_format in TORCH_FORMATS else make_fix   # its arrays' words
+        finding.fix = fix(stored, top.hypothesis, x_proc, subject=WORDS[finding.whose]["port"])
         finding._x_proc, finding._reverse = x_proc, reverse
         return
     truth = next(c for c in finding.ranking if not c.hypothesis.n_faults)
@@ -385,10 +388,12 @@ def _first_gate(lt, step, unit, gates, c_pred, c_proc, t_proc) -> str:
 
 def _rerun(trace, model, reference, findings, run_impl_arrays, timeout, progress):
     """The user's function on each finding's fixed arrays, against the reference's h."""
+    from .user_impl import impl_arrays
+
     jobs = []
     for f in findings:
-        kernel, recurrent, bias = f.fix.fixed_arrays
-        jobs.append({"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias,
+        stored = model.chain[f.layer].directions[f.direction]
+        jobs.append({**impl_arrays(model, stored, f.fix.fixed_arrays),
                      "x": np.ascontiguousarray(f._x_proc, np.float32)})
     reply = run_impl_arrays(trace.impl, jobs, timeout, progress)
     for f, result in zip(findings, reply["results"]):

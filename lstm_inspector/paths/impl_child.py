@@ -12,6 +12,10 @@ Two forms, told apart by the function's parameter names (``--form`` overrides):
   new (h, c) (or a dict). A function whose return statement names its values (``return state,
   out``) is read by those names: ``state``/``c``/``cell`` is c, ``out``/``h``/``output`` is h.
 
+A PyTorch checkpoint's function gets nn.LSTM's own arrays instead: ``forward(x, weight_ih,
+weight_hh, bias_ih, bias_hh)`` / ``step(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih,
+bias_hh)`` (``weight_ih (4H, in)``, gates i, f, g, o).
+
 Parameters are matched by name (case-insensitive: ``x``/``inputs``, ``h_prev``/
 ``previous_output``/``h``, ``c_prev``/``previous_state``/``c``, ``kernel``/``W``,
 ``recurrent_kernel``/``U``/``R``, ``bias``/``b``; a parameter ``units`` receives H), else
@@ -37,11 +41,15 @@ ROLE_NAMES = {
           "state", "c0", "ct1", "cpast"),
     "kernel": ("kernel", "w", "wx", "wih", "weightih", "inputkernel"),
     "recurrent_kernel": ("recurrentkernel", "u", "r", "wh", "whh", "weighthh", "recurrent", "rk"),
-    "bias": ("bias", "b", "biases"),
+    "bias": ("bias", "b", "biases", "biasih", "bih", "inputbias"),
+    "bias_hh": ("biashh", "bhh", "recurrentbias", "hiddenbias"),
     "units": ("units", "hiddensize", "nunits", "numunits", "hsize", "nhidden"),
 }
 SEQUENCE_ORDER = ("x", "kernel", "recurrent_kernel", "bias")
 STEP_ORDER = ("x", "h", "c", "kernel", "recurrent_kernel", "bias")
+#: the same roles as nn.LSTM names them: kernel = weight_ih, recurrent_kernel = weight_hh,
+#: bias = bias_ih, then bias_hh (a PyTorch checkpoint's function, ``torch=True``)
+TORCH_NAMES = {"kernel": "weight_ih", "recurrent_kernel": "weight_hh", "bias": "bias_ih"}
 C_RETURN_NAMES = ("c", "ct", "cnew", "newc", "cnext", "nextc", "cell", "cellstate", "state",
                   "newstate", "cstate", "cout", "s")
 H_RETURN_NAMES = ("h", "ht", "hnew", "newh", "hnext", "nexth", "out", "output", "hidden", "y",
@@ -98,8 +106,9 @@ def load_function(path: str, name: str | None):
                     f"name the one to run as FILE.py:NAME")
 
 
-def plan_call(fn, name: str, form: str | None) -> dict:
-    """How to call ``fn``: its form, keyword or positional arguments, and its return order."""
+def plan_call(fn, name: str, form: str | None, torch: bool = False) -> dict:
+    """How to call ``fn``: its form, keyword or positional arguments, and its return order
+    (``torch``: nn.LSTM's four arrays, two biases)."""
     try:
         params = [p for p in inspect.signature(fn).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -110,7 +119,7 @@ def plan_call(fn, name: str, form: str | None) -> dict:
     if form is None:   # a required previous state makes a step (an optional h0 does not)
         form = "step" if any(roles[p.name] in ("h", "c") for p in params
                              if p.default is p.empty) else "sequence"
-    order = STEP_ORDER if form == "step" else SEQUENCE_ORDER
+    order = _order(form, torch)
     required = [p.name for p in params if p.default is p.empty]
     by_name = (set(order) <= found and len([r for r in roles.values() if r in order]) == len(order)
                and all(roles[n] for n in required))
@@ -119,7 +128,7 @@ def plan_call(fn, name: str, form: str | None) -> dict:
             f"{name} takes {len(required)} parameters ({', '.join(required)}) that the tool "
             f"cannot match; name them {', '.join(_doc_names(order))} or wrap it (README: Bring "
             f"your own implementation)")
-    plan = {"form": form, "by_name": by_name, "roles": roles if by_name else {},
+    plan = {"form": form, "by_name": by_name, "roles": roles if by_name else {}, "torch": torch,
             "units_param": next((n for n, r in roles.items() if r == "units"), None),
             "returns": "h, c"}
     if form == "step":
@@ -127,8 +136,15 @@ def plan_call(fn, name: str, form: str | None) -> dict:
     return plan
 
 
+def _order(form: str, torch: bool) -> tuple:
+    order = STEP_ORDER if form == "step" else SEQUENCE_ORDER
+    return order + ("bias_hh",) if torch else order
+
+
 def _doc_names(order):
-    return [{"h": "h_prev", "c": "c_prev"}.get(r, r) for r in order]
+    torch = "bias_hh" in order
+    return [{"h": "h_prev", "c": "c_prev", **(TORCH_NAMES if torch else {})}.get(r, r)
+            for r in order]
 
 
 def _return_order(fn) -> tuple:
@@ -152,7 +168,7 @@ def _return_order(fn) -> tuple:
 
 def _arguments(plan: dict, values: dict, units: int) -> tuple:
     """``(args, kwargs)`` for one call, ``values`` keyed by role."""
-    order = STEP_ORDER if plan["form"] == "step" else SEQUENCE_ORDER
+    order = _order(plan["form"], plan.get("torch", False))
     kwargs = {}
     if plan["units_param"]:
         kwargs[plan["units_param"]] = units
@@ -224,12 +240,12 @@ def _vector(value, H, what, name):
 
 def run_job(fn, name, plan, job, progress) -> dict:
     """Run the function on one layer direction's job; arrays in processing order."""
-    kernel, rk, bias = (np.array(job[k]) for k in ("kernel", "recurrent_kernel", "bias"))
-    for arr in (kernel, rk, bias):
+    names = ("kernel", "recurrent_kernel", "bias") + (("bias_hh",) if "bias_hh" in job else ())
+    weights = {k: np.array(job[k]) for k in names}
+    for arr in weights.values():
         arr.setflags(write=False)   # their code gets the stored arrays, and cannot change ours
     x = np.array(job["x"])
-    T, H = x.shape[0], rk.shape[0]
-    weights = {"kernel": kernel, "recurrent_kernel": rk, "bias": bias}
+    T, H = x.shape[0], job.get("units") or weights["recurrent_kernel"].shape[0]
     if plan["form"] == "sequence":
         x.setflags(write=False)
         args, kwargs = _arguments(plan, {"x": x, **weights}, H)
@@ -317,7 +333,7 @@ def child_main(conn, path, name, form, jobs) -> None:
     """Load, plan, run every job; see the module docstring for the protocol."""
     try:
         fn, name = load_function(path, name)
-        plan = plan_call(fn, name, form)
+        plan = plan_call(fn, name, form, torch=bool(jobs) and "bias_hh" in jobs[0])
         results = []
         for j, job in enumerate(jobs):
             def progress(fraction, text, j=j):

@@ -110,16 +110,39 @@ def selected_layers(model, layer) -> list:
     return [int(layer)]
 
 
+#: Model files whose arrays are nn.LSTM's: a function written for them gets those, not Keras's.
+TORCH_FORMATS = ("pytorch-state-dict", "safetensors")
+
+
+def impl_arrays(model, stored, arrays=None) -> dict:
+    """What the user's function receives for one direction: ``arrays`` (default: the stored
+    ``(kernel, recurrent_kernel, bias)``) as the file stores them, or, for a PyTorch checkpoint,
+    nn.LSTM's own ``weight_ih (4H, in), weight_hh (4H, H), bias_ih, bias_hh`` (an exact
+    reshuffle of the same numbers, under the roles kernel, recurrent_kernel, bias, bias_hh)."""
+    from ..core.weights import read_stored
+
+    arrays = (stored.kernel, stored.recurrent_kernel, stored.bias) if arrays is None else arrays
+    if model.file_format not in TORCH_FORMATS:
+        return dict(zip(("kernel", "recurrent_kernel", "bias"), arrays))
+    w = read_stored(*arrays, stored.true_reading)
+    weight_ih, weight_hh, bias_ih, bias_hh = w.to_torch()
+    return {"kernel": weight_ih, "recurrent_kernel": weight_hh, "bias": bias_ih,
+            "bias_hh": bias_hh, "units": w.units}
+
+
 def _jobs(model, reference, layers, with_teacher: bool):
     chain, inputs, jobs, keys = model.chain, layer_inputs(model, reference, layers), [], []
     for k in layers:
         layer = chain[k]
+        if layer.proj_size:
+            raise InspectorError(f"layer '{layer.name}' is an nn.LSTM with proj_size="
+                                 f"{layer.proj_size}, which your own implementation's path "
+                                 f"does not take yet (its h is not H wide)")
         for d in layer.directions:
             stored = layer.directions[d]
             reverse = reversed_direction(model, k, d)
             ref_lt = reference.layer(k, d)
-            job = {"kernel": stored.kernel, "recurrent_kernel": stored.recurrent_kernel,
-                   "bias": stored.bias,
+            job = {**impl_arrays(model, stored),
                    "x": np.ascontiguousarray(to_input_time(inputs[k], reverse), np.float32)}
             if with_teacher:
                 job["teacher"] = (to_input_time(ref_lt.h, reverse), to_input_time(ref_lt.c, reverse))
