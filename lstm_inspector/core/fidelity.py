@@ -43,6 +43,10 @@ def departures(model, trace) -> list:
         if ran != policy:
             out.append(f"computed {ran or 'float32'} where the file's '{policy}' policy computes "
                        f"float16 (--dtype {policy} follows it)")
+    length = getattr(model, "sequence_length", None)
+    if length is not None and length < trace.steps and trace.mask is None:
+        out.append(f"ran every step where the file's sequence_lens ({model.sequence_length}) "
+                   f"makes the later ones padding")
     if model.mask_value is not None and trace.mask is None:
         out.append(f"ran without the mask of the Masking layer (mask value "
                    f"{model.mask_value:g})")

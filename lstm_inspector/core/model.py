@@ -177,6 +177,9 @@ class Model:
     runs first) or ``"lstm-input"`` (the user says they are already what the LSTM reads).
     ``input_mask``: the mask the front computed for the features it ran on (set by
     ``core.front.behind_front``; None otherwise).
+    ``sequence_length``: L when the file fixes how many leading steps are real (an ONNX LSTM's
+    constant ``sequence_lens``): steps ``t >= L`` are padding, masked as ``core.masking`` masks
+    (the state carried, a zero output), so padding never enters the state; None: every step.
     """
 
     layers: tuple
@@ -193,6 +196,7 @@ class Model:
     front: object = None
     features_are: str = "model-input"
     input_mask: object = field(default=None, repr=False)
+    sequence_length: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -307,6 +311,9 @@ class Model:
         if self.mask_value is not None:
             lines.append(f"  mask: steps whose every feature equals {self.mask_value:g} are "
                          f"masked (Masking before the first layer)")
+        if self.sequence_length is not None:
+            lines.append(f"  sequence length: {self.sequence_length} (steps from "
+                         f"{self.sequence_length} on are padding, which never enters the state)")
         if self.front is not None:
             lines.append(f"  {self.front.describe()}")
         lines += [f"  note: {n}" for n in self.notes]

@@ -243,9 +243,15 @@ def model_mask(model: Model, x: np.ndarray):
             raise InspectorError(f"the front's mask has {keep.size} steps but the LSTM's input "
                                  f"has {len(x)}")
         return keep
+    length = getattr(model, "sequence_length", None)
+    if length is not None and length > len(x):
+        raise InspectorError(f"the model's sequence length is {length} steps (ONNX "
+                             f"sequence_lens) but the features have {len(x)} frames")
+    keep = None if length is None or length == len(x) else np.arange(len(x)) < length
     if model.mask_value is None:
-        return None
-    return masking.input_mask(x, model.mask_value)
+        return keep
+    by_value = masking.input_mask(x, model.mask_value)
+    return by_value if keep is None else by_value & keep
 
 
 def check_initial_state(model: Model, initial_state) -> dict | None:

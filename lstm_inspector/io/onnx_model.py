@@ -100,6 +100,7 @@ def load_onnx_model(path, **overrides) -> Model:
              f"{len(nodes)} LSTM operator(s), weights read from the graph (gates i, o, f, c -> "
              f"i, f, c, o; B = [Wb, Rb])"]
     layers = [_layer(node, name, consts, producers, notes) for node, name in zip(nodes, names)]
+    length = _model_length(layers, nodes, consts, notes)
     notes += _input_note(nodes[0], names[0], graph, producers)
     for k, layer in enumerate(layers):
         if not layer.runnable:
@@ -108,7 +109,25 @@ def load_onnx_model(path, **overrides) -> Model:
         layers[k] = _linked(layer, nodes[k], after, names, consts, producers, consumers, sizes,
                             notes)
     return Model(layers=tuple(layers), source=str(path), file_format=FILE_FORMAT,
-                 notes=tuple(notes))
+                 notes=tuple(notes), sequence_length=length)
+
+
+def _model_length(layers, nodes, consts, notes):
+    """The one constant sequence length of the runnable nodes (the first one's; a later node
+    with another length ends the chain before it), or None."""
+    length = None
+    for k, (layer, node) in enumerate(zip(layers, nodes)):
+        name = node.input[4] if len(node.input) > 4 else ""
+        own = int(np.asarray(consts[name]).reshape(-1)[0]) if name in consts else None
+        if k == 0:
+            length = own
+        elif layer.runnable and own != length and (own is not None or length is not None):
+            layers[k] = _unsupported(node, layer.name, f"its sequence_lens ({own}) is not the "
+                                     f"first layer's ({length})", layer.input_size, layer.units)
+    if length is not None:
+        notes.append(f"sequence_lens: {length} steps; the steps after them are padding, which "
+                     f"never enters the state (masked, output 0, as ONNX computes them)")
+    return length
 
 
 def _layer_names(nodes) -> list:
@@ -169,13 +188,32 @@ def _layer(node, name, consts, producers, notes) -> RecurrentLayer:
     if state_from:
         notes.append(f"layer '{name}' starts from the graph's initial_h / initial_c "
                      f"({', '.join(state_from)}), not zeros")
-    if inputs[4]:
-        notes.append(f"layer '{name}' takes sequence_lens '{inputs[4]}'; the tool runs every "
-                     f"step of the features (full-length sequences)")
+    length = _sequence_length(inputs[4], consts, name, notes)
+    if isinstance(length, str):
+        return _unsupported(node, name, length, W.shape[2], H)
     return RecurrentLayer(name=name, kind="ONNX LSTM", input_size=int(W.shape[2]), units=H,
                           directions=dirs, merge_mode="concat" if D == 2 else None,
                           go_backwards=direction == "reverse", use_bias=bool(inputs[3]),
-                          initial_state_from=state_from)
+                          initial_state_from=state_from,
+                          zero_output_for_mask=length is not None)
+
+
+def _sequence_length(name, consts, layer, notes):
+    """L from a constant ``sequence_lens`` (ONNX: steps ``t >= L`` are padding: Y is 0 there
+    and the state stops at step L - 1; a reverse direction starts at L - 1), None when every
+    step runs, or a sentence why the tool cannot run it (a batch of different lengths)."""
+    if not name:
+        return None
+    if name not in consts:
+        notes.append(f"layer '{layer}' takes sequence_lens '{name}' from the graph at run time; "
+                     f"the tool feeds one sequence, the features, whose length is all of their "
+                     f"frames")
+        return None
+    lengths = np.asarray(consts[name]).reshape(-1)
+    if lengths.size == 0 or np.any(lengths != lengths[0]) or lengths[0] < 0:
+        return (f"its sequence_lens {lengths.tolist()[:8]} is not one length (a batch of "
+                f"different lengths); the tool runs one sequence")
+    return int(lengths[0])
 
 
 def _refusal(node, inputs, consts, D) -> str:
