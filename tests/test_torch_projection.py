@@ -186,6 +186,8 @@ def test_compare_and_sweep_on_the_cli_say_agree(tmp_path):
     module = projected_lstm("stacked-bidirectional")
     path = save(module, tmp_path, "pt")
     _, feats = features(tmp_path, 4)
+    code, out, err = run_cli("info", path, "--json")
+    assert code == 0 and [l["proj_size"] for l in json.loads(out)["layers"]] == [3, 3]
     code, out, err = run_cli("compare", path, feats, "--backend", "torch-cpu", "--json")
     assert code == 0, err
     report = json.loads(out)

@@ -24,6 +24,7 @@ def cmd_info(args) -> int:
             "source": model.source, "format": model.file_format,
             "keras_version": model.keras_version, "notes": list(model.notes),
             "mask_value": model.mask_value, "assumptions": list(model.assumptions),
+            "sequence_length": model.sequence_length,
             "not_computed": list(model.unfaithful(features_given=False)),
             "front": None if model.front is None else model.front.describe(),
             "features_width": _features_width(model),
@@ -35,7 +36,7 @@ def cmd_info(args) -> int:
                 "convention": l.convention, "go_backwards": l.go_backwards,
                 "return_sequences": l.return_sequences, "unsupported": l.unsupported,
                 "use_bias": l.use_bias, "stateful": l.stateful, "dtype_policy": l.dtype_policy,
-                "initial_state_from": list(l.initial_state_from),
+                "initial_state_from": list(l.initial_state_from), "proj_size": l.proj_size,
             } for l in model.layers],
         }, indent=2))
         return 0
