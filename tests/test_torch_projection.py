@@ -11,6 +11,7 @@ refuse them with one sentence.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,13 +207,18 @@ def test_compare_and_sweep_on_the_cli_say_agree(tmp_path):
                                          "LSTM cannot compute"),
     (("export", "--to", "onnx", "OUT.onnx"), "which the onnx export does not write"),
     (("compare", "--dtype", "mixed_float16"), "does not compute nn.LSTM's proj_size"),
+    (("diagnose", "--backend", "numpy:onnx-order"), "whose conventions the detective does not "
+                                                    "search yet"),
+    (("diagnose", "--impl", "IMPL"), "which your own implementation's path does not take yet"),
 ])
 def test_what_has_no_projection_refuses_it_in_one_sentence(tmp_path, args, words):
     path = save(projected_lstm("stacked-bidirectional"), tmp_path, "safetensors")
     _, feats = features(tmp_path, 4)
     command, *rest = args
-    rest = [str(tmp_path / a) if a.startswith("OUT") else a for a in rest]
-    extra = [feats] if command == "compare" else []
+    rest = [str(tmp_path / a) if a.startswith("OUT") else
+            str(Path(__file__).parent / "impls" / "torch_correct.py") if a == "IMPL" else a
+            for a in rest]
+    extra = [feats] if command in ("compare", "diagnose") else []
     code, out, err = run_cli(command, path, *extra, *rest)
     assert code == 2, err
     assert words in err

@@ -27,7 +27,7 @@ from ..core.torch_fixes import torch_fix
 from ..core.port_trace import PortTrace, to_input_time
 from ..core.reference import layer_output, run_reference
 from ..core.trace import QUANTITIES
-from ..errors import verb
+from ..errors import InspectorError, verb
 
 SHOWN = 5   # candidates listed after the best
 WORDS = {"port": {"your": "your", "yours": "yours", "port": "your port"},
@@ -323,6 +323,10 @@ def _whose(trace) -> str:
 
 def _investigate(finding, model, trace, reference, k, d, lt):
     layer = model.chain[k]
+    if layer.proj_size:
+        raise InspectorError(f"{finding.where} diverges, but it is an nn.LSTM with proj_size="
+                             f"{layer.proj_size}, whose conventions the detective does not "
+                             f"search yet; compare names the reading that reproduces it")
     reverse = reversed_direction(model, k, d)
     x_proc = to_input_time(np.asarray(_layer_input(model, trace, reference, k)), reverse)
     h_proc = to_input_time(lt.h, reverse)
