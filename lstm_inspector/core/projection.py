@@ -17,16 +17,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from .recurrence import (PROGRESS_EVERY, StepGates, _Weights, keep_gates, loop_blocks, rows_of,
+                         run_direction)
 from .trace import LayerTrace
 from .weights import LSTMWeights
+
+
+def run_any_direction(w: LSTMWeights, x, reverse: bool, dtype, tick=None, gates=None,
+                      h0=None, c0=None, mask=None) -> LayerTrace:
+    """:func:`run_projected` for weights with ``weight_hr``, else
+    :func:`recurrence.run_direction` (the same arguments): what the reference calls."""
+    run = run_projected if w.weight_hr is not None else run_direction
+    return run(w, x, reverse, dtype, tick, gates, h0, c0, mask)
 
 
 def run_projected(w: LSTMWeights, x, reverse: bool, dtype, tick=None, gates=None,
                   h0=None, c0=None, mask=None) -> LayerTrace:
     """:func:`recurrence.run_direction` for weights with ``weight_hr`` (the same arguments)."""
-    from .recurrence import (PROGRESS_EVERY, StepGates, _Weights, keep_gates, loop_blocks,
-                             rows_of)
-
     T, H, P = x.shape[0], w.units, w.out_units
     ww = _Weights(w, dtype)
     HR_T = np.ascontiguousarray(w.weight_hr.T, dtype=dtype)          # (H, P): m @ HR_T == W_hr m

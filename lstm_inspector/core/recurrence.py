@@ -164,10 +164,6 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     (default zeros; a stream's carried state). ``mask`` (T,) bool, True = the step runs: a
     masked step still computes its gates (as Keras does) but carries c and h (``masking.py``).
     """
-    if w.weight_hr is not None:  # nn.LSTM(proj_size=P): h = W_hr (o * act(c)), P wide
-        from .projection import run_projected
-
-        return run_projected(w, x, reverse, dtype, tick, gates, h0, c0, mask)
     T, H = x.shape[0], w.units
     ww = _Weights(w, dtype)
     keep = keep_gates(T, H, dtype) if gates is None else bool(gates)

@@ -36,7 +36,8 @@ import numpy as np
 from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
 from .model import Model
-from .recurrence import cell_states_between, fixed_blocks, keep_gates, run_direction
+from .projection import run_any_direction
+from .recurrence import cell_states_between, fixed_blocks, keep_gates
 from .teacher import TeacherWeights, teacher_step  # noqa: F401  (teacher_step: port_trace's)
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
@@ -342,8 +343,8 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                     dir_traces[direction] = half_precision.run_direction_half(
                         w, layer_in, reverse, h0, c0, keep)
                 else:
-                    dir_traces[direction] = run_direction(w, layer_in, reverse, dtype, tick,
-                                                          gates, h0, c0, keep)
+                    dir_traces[direction] = run_any_direction(w, layer_in, reverse, dtype, tick,
+                                                              gates, h0, c0, keep)
                 done += 1
         layers.append(dir_traces)
         names.append(layer.name)
@@ -460,8 +461,8 @@ class _DerivedGates:
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:
     """One forward-running direction on ``x`` (n, in) from ``(h0, c0)``: a chunk of a stream."""
     dtype = np.dtype(dtype)
-    return run_direction(weights.astype(dtype), np.asarray(x, dtype), False, dtype, None,
-                         h0=h0, c0=c0)
+    return run_any_direction(weights.astype(dtype), np.asarray(x, dtype), False, dtype, None,
+                             h0=h0, c0=c0)
 
 
 def derive_cell_states(weights: LSTMWeights, x_proc, h_proc) -> np.ndarray:
