@@ -154,7 +154,7 @@ def test_pickled_code_is_refused_without_running_it(tmp_path):
 
 
 @needs_torch
-def test_proj_size_and_gru_are_refused_by_name(tmp_path):
+def test_proj_size_is_refused_by_name_and_gru_runs(tmp_path):
     import torch
 
     torch.save(torch.nn.LSTM(3, 4, proj_size=2).state_dict(), tmp_path / "proj.pt")
@@ -165,7 +165,7 @@ def test_proj_size_and_gru_are_refused_by_name(tmp_path):
     assert code == 2 and "proj_size=2" in err and "weight_hr_l0" in err
     torch.save(torch.nn.GRU(3, 4).state_dict(), tmp_path / "gru.pt")
     code, out, err = run_cli("info", tmp_path / "gru.pt")
-    assert code == 0 and "nn.GRU" in out and "not supported" in out
+    assert code == 0 and "nn.GRU" in out and "cell=gru" in out and "not supported" not in out
     assert load_model(tmp_path / "gru.pt").layers[0].units == 4
 
 

@@ -1,4 +1,4 @@
-"""PyTorch ``nn.LSTM`` weights from a state dict (``torch.save`` ``.pt``/``.pth``, or safetensors).
+"""PyTorch ``nn.LSTM`` and ``nn.GRU`` weights from a state dict (``torch.save`` ``.pt``/``.pth``, or safetensors).
 
 A state dict names its tensors ``<prefix>weight_ih_l{k}[_reverse]``, ``weight_hh_l{k}``,
 ``bias_ih_l{k}``, ``bias_hh_l{k}`` (``weight_hr_l{k}`` with ``proj_size``); the prefix is the
@@ -13,7 +13,8 @@ they go into :class:`~lstm_inspector.core.weights.LSTMWeights` unchanged and are
 CuDNNLSTM's stored arrays (``LSTMWeights.to_cudnn_keras``, an exact reshuffle), the convention
 the rest of the tool already runs on every backend. A bidirectional ``nn.LSTM`` returns
 ``concat(forward, backward)`` per step: Keras's ``merge_mode="concat"``. tanh / sigmoid are fixed
-in ``nn.LSTM``. ``proj_size`` (``h_t = W_hr (o_t * tanh(c_t))``) is refused with a sentence: the
+in ``nn.LSTM``. An ``nn.GRU`` (``weight_hh (3H, H)``, gates r, z, n, reset_after) is kept as
+its own arrays under the ``torch`` GRU reading (``core.gru_weights``). ``proj_size`` (``h_t = W_hr (o_t * tanh(c_t))``) is refused with a sentence: the
 reference keeps h and c of one width.
 
 ``.pt`` files are read by ``io.torch_runtime`` (``torch.load(weights_only=True)``, never
@@ -24,6 +25,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ..core.gru_weights import GRU_READINGS, StoredGRU, from_torch_gru
 from ..core.model import Model, RecurrentLayer
 from ..core.weights import READINGS, StoredLSTM, from_torch
 from ..errors import InspectorError
@@ -60,9 +64,12 @@ def load_torch_checkpoint(path, safetensors: bool = False, prefix: str | None = 
     modules = group_modules(names)
     chosen = choose_module(modules, prefix, path.name, len(names))
     layers = build_layers(chosen, modules[chosen], fetch, path.name)
-    notes = [f"PyTorch state dict, module '{chosen or '(no prefix)'}': nn.LSTM weights read as "
-             f"stored (cuDNN's layout, gates i, f, g, o, b_ih + b_hh)"
-             + ("; its directions are concatenated, forward first, as nn.LSTM returns them"
+    module = layers[0].kind if layers else "nn.LSTM"
+    layout = ("gates r, z, n, reset_after: n = tanh(W_n x + b_in + r * (R_n h + b_hn))"
+              if module == "nn.GRU" else "gates i, f, g, o, b_ih + b_hh")
+    notes = [f"PyTorch state dict, module '{chosen or '(no prefix)'}': {module} weights read as "
+             f"stored (cuDNN's layout, {layout})"
+             + (f"; its directions are concatenated, forward first, as {module} returns them"
                 if any(l.bidirectional for l in layers) else "")]
     others = sorted(set(modules) - {chosen})
     if others:
@@ -135,7 +142,7 @@ def build_layers(prefix: str, parts: dict, fetch, file: str) -> list:
                                  f"{k - 1} outputs {width}")
         width = units * len(dirs)
         layers.append(RecurrentLayer(
-            name=f"{prefix}l{k}", kind="nn.LSTM", input_size=n_in, units=units, directions=dirs,
+            name=f"{prefix}l{k}", kind="nn.GRU" if getattr(forward, "cell", "") == "gru" else "nn.LSTM", input_size=n_in, units=units, directions=dirs,
             merge_mode="concat" if bidirectional else None, use_bias="bias_ih" in parts[(k, False)],
             feeds_next=k < depth - 1))
     return layers
@@ -151,9 +158,10 @@ def _unsupported(names: dict, fetch, k: int, rev: bool) -> str:
                 f"c of one width")
     w_hh = fetch(names["weight_hh"]).shape
     gates = w_hh[0] // w_hh[1] if len(w_hh) == 2 and w_hh[1] and w_hh[0] % w_hh[1] == 0 else 0
-    if gates != 4:
+    if gates not in (4, 3):
         kind = GATES.get(gates, "a recurrent module")
-        return f"{kind} (weight_hh_{suffix} {tuple(w_hh)}) is not supported; the tool runs nn.LSTM"
+        return (f"{kind} (weight_hh_{suffix} {tuple(w_hh)}) is not supported; the tool runs "
+                f"nn.LSTM and nn.GRU")
     return ""
 
 
@@ -171,6 +179,9 @@ def _direction(names: dict, fetch, file: str) -> StoredLSTM:
     if (arrays[2] is None) != (arrays[3] is None):
         raise InspectorError(f"{file}: {names['weight_ih']} has one bias tensor without the other "
                              f"(bias_ih and bias_hh come together)")
+    w_hh = np.asarray(arrays[1])
+    if w_hh.ndim == 2 and w_hh.shape[0] == 3 * w_hh.shape[1]:   # nn.GRU: (3H, H)
+        return _gru_direction(arrays, names, file)
     try:
         weights = from_torch(*arrays)
     except InspectorError as exc:
@@ -178,3 +189,18 @@ def _direction(names: dict, fetch, file: str) -> StoredLSTM:
                              f"{exc}") from None
     kernel, recurrent, bias = weights.to_cudnn_keras()
     return StoredLSTM(kernel, recurrent, bias, true_reading=READINGS["cudnn"])
+
+
+def _gru_direction(arrays: list, names: dict, file: str) -> StoredGRU:
+    """An ``nn.GRU`` direction kept as stored: ``kernel = weight_ih.T``, ``recurrent_kernel =
+    weight_hh.T``, ``bias = [bias_ih, bias_hh]`` under the ``torch`` GRU reading (gates r, z, n,
+    reset_after), so that ``StoredGRU.read()`` gives the arrays back unchanged."""
+    try:
+        weights = from_torch_gru(*arrays)
+    except InspectorError as exc:
+        raise InspectorError(f"{file}: {names['weight_ih'].rsplit('weight_ih', 1)[0]}: "
+                             f"{exc}") from None
+    bias = None if arrays[2] is None else np.concatenate([weights.bias_ih, weights.bias_hh])
+    return StoredGRU(np.ascontiguousarray(weights.weight_ih.T),
+                     np.ascontiguousarray(weights.weight_hh.T), bias,
+                     true_reading=GRU_READINGS["torch"])
