@@ -92,3 +92,17 @@ def test_torch_gru_checkpoint_compare_agrees_with_both_backends(tmp_path):
         trace = run_backend(model, X, backend)
         np.testing.assert_allclose(trace.output, truth, atol=ATOL, rtol=0)
         assert compare(reference, trace, model=model).agree
+
+
+def test_sweep_runs_a_gru_model_over_a_folder(folder):
+    written = mf.write_gru_stack(folder, "sweep.h5", cudnn=True, bidirectional=True)
+    utterances = folder / "set"
+    utterances.mkdir()
+    rng = np.random.default_rng(4)
+    for k in range(3):
+        np.save(utterances / f"u{k}.npy", rng.standard_normal((20 + 5 * k, 3)).astype(np.float32))
+    code, out, err = run_cli("sweep", written.path, utterances, "--backend", "tf-cpu")
+    assert code == 0, out + err
+    assert "3 utterances: 3 agree" in out
+    code, out, err = run_cli("sweep", written.path, utterances, "--backend", "numpy:reset-before")
+    assert code == 1 and "3 structural" in out, out + err
