@@ -122,7 +122,9 @@ def _jobs(model, reference, layers, with_teacher: bool):
                    "bias": stored.bias,
                    "x": np.ascontiguousarray(to_input_time(inputs[k], reverse), np.float32)}
             if with_teacher:
-                job["teacher"] = (to_input_time(ref_lt.h, reverse), to_input_time(ref_lt.c, reverse))
+                if ref_lt.c is not None:   # a GRU's step has no c to force (core.gru)
+                    job["teacher"] = (to_input_time(ref_lt.h, reverse),
+                                      to_input_time(ref_lt.c, reverse))
             jobs.append(job)
             keys.append((k, d, reverse))
     return jobs, keys, inputs
