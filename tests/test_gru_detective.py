@@ -73,3 +73,14 @@ def test_naive_port_of_a_cudnn_gru_gets_the_layout_fix(files):
                              "--impl", port, "--json")
     (finding,) = json.loads(out)["findings"]
     assert finding["match"]["faults"] == "layout=keras" and finding["fix"]["arrays_only"]
+
+
+@pytest.mark.parametrize("reading", ["rzn-order", "reset-before", "recurrent-transposed"])
+def test_compare_names_the_gru_reading_a_path_computes(files, reading):
+    from lstm_inspector import compare
+
+    model = load_model(files["cudnn"])
+    report = compare(run_reference(model, X), run_reference(model.with_reading(reading), X),
+                     model=model)
+    assert not report.agree and report.to_dict()["fits_reading"] == reading
+    assert f"the '{reading}' reading" in report.verdict

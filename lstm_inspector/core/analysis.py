@@ -261,7 +261,10 @@ def reading_worst(model, b: Trace, keys, layer: int, step: int, chunk=CHUNK) -> 
     true_layer = model.chain[layer]
     from .weights import ARITHMETIC_READINGS
 
-    for name in (n for n in READINGS if n not in ("cudnn", "keras") + ARITHMETIC_READINGS):
+    names = READINGS
+    if true_layer.cell == "gru":   # a GRU's own wrong readings (core.gru_weights)
+        from .gru_weights import GRU_READINGS as names
+    for name in (n for n in names if n not in ("cudnn", "keras", "torch") + ARITHMETIC_READINGS):
         try:
             read = model.with_reading(name)
         except InspectorError:

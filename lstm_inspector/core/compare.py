@@ -283,6 +283,10 @@ class Report:
         gate = "c~" if where.quantity == "c~" else where.quantity
         sentence = f"Structural divergence from step {where.step} in {gate} of {layer_txt}"
         fits = self.local["fits"] if self.local is not None else None
+        if self.a.layer(where.layer, where.direction).cell == "gru":
+            from .gru_weights import GRU_READINGS as READINGS   # noqa: N811 (a GRU's readings)
+        if fits is not None and fits not in READINGS:
+            fits = None
         if fits is not None and self.b.meta.get("reading") == fits:
             sentence += (f": this is where the '{fits}' reading ({READINGS[fits].describe()}) "
                          f"of the stored weights parts from the file's own")
