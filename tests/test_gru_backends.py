@@ -106,3 +106,18 @@ def test_sweep_runs_a_gru_model_over_a_folder(folder):
     assert "3 utterances: 3 agree" in out
     code, out, err = run_cli("sweep", written.path, utterances, "--backend", "numpy:reset-before")
     assert code == 1 and "3 structural" in out, out + err
+
+
+def test_what_is_not_built_for_grus_is_refused_by_name(folder):
+    """Exports, streaming and exported-file paths run LSTM layers only: one sentence each."""
+    from lstm_inspector.core.streaming import check_streamable
+    from lstm_inspector.export import export_model
+
+    model = load_model(mf.write_gru_stack(folder, "refusals.h5", cudnn=True).path)
+    for attempt in (lambda: export_model(model, "onnx", folder / "m.onnx"),
+                    lambda: check_streamable(model, 4, 40)):
+        with pytest.raises(InspectorError, match="is a GRU"):
+            attempt()
+    code, out, err = run_cli("compare", model.source, folder / "x.npy", "--b",
+                             f"onnx:{folder / 'x.npy'}")
+    assert code == 2 and "is a GRU" in err, out + err
