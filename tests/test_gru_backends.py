@@ -121,3 +121,28 @@ def test_what_is_not_built_for_grus_is_refused_by_name(folder):
     code, out, err = run_cli("compare", model.source, folder / "x.npy", "--b",
                              f"onnx:{folder / 'x.npy'}")
     assert code == 2 and "is a GRU" in err, out + err
+
+
+@pytest.mark.parametrize("backend", ["tf-cpu", "torch-cpu"])
+def test_masking_and_an_h0_only_initial_state(folder, backend):
+    """A Masking layer before a GRU runs under Keras's mask on every path (checked against
+    Keras's own output); an initial-state file may give a GRU's h0 without c0."""
+    from lstm_inspector.io.initial_state import load_initial_state
+
+    K = mf.keras()
+    keras_model = K.Sequential([K.layers.InputLayer(input_shape=(None, 3)), K.layers.Masking(0.0),
+                                K.layers.GRU(4, return_sequences=True), K.layers.Dense(2)])
+    written = mf.save(keras_model, folder, f"masked-{backend}.h5")
+    x = X[:20].copy()
+    x[5], x[15:] = 0.0, 0.0
+    model = load_model(written.path)
+    truth = mf.recurrent_output(keras_model, x)
+    trace = run_backend(model, x, backend)
+    np.testing.assert_allclose(trace.output, truth, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(run_reference(model, x).output, truth, atol=ATOL, rtol=0)
+    np.savez(folder / "h0.npz", h0=np.full(4, 0.3, np.float32))
+    state = load_initial_state(folder / "h0.npz", model)
+    reference = run_reference(model, x, initial_state=state)
+    assert np.abs(reference.output - run_reference(model, x).output).max() > 1e-3
+    assert compare(reference, run_backend(model, x, backend, initial_state=state),
+                   model=model).agree

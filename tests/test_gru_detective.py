@@ -84,3 +84,11 @@ def test_compare_names_the_gru_reading_a_path_computes(files, reading):
                      model=model)
     assert not report.agree and report.to_dict()["fits_reading"] == reading
     assert f"the '{reading}' reading" in report.verdict
+
+
+def test_a_gru_step_function_is_told_to_take_the_sequence_form(files, tmp_path):
+    port = tmp_path / "gru_step.py"
+    port.write_text("def step(x, h_prev, kernel, recurrent_kernel, bias):\n    return h_prev\n")
+    code, out, err = run_cli("diagnose", files["cudnn"], files["folder"] / "x.npy",
+                             "--impl", port, "--form", "step")
+    assert code == 2 and "sequence form only" in err, out + err

@@ -162,6 +162,12 @@ def run_impl(model, x, impl, layer=None, form=None, reference: Trace | None = No
     """
     spec = ImplSpec.parse(impl, form)
     layers = selected_layers(model, layer)
+    if any(model.chain[k].cell == "gru" for k in layers):
+        # the step form passes an LSTM's (h, c); a GRU function runs the whole sequence
+        if spec.form == "step":
+            raise InspectorError("a GRU layer's function runs in the sequence form only: "
+                                 "forward(x, kernel, recurrent_kernel, bias) returning h (T, H)")
+        spec = ImplSpec(spec.path, spec.name, "sequence")
     if reference is None:
         reference = run_reference(model, x)
     x = reference.x
