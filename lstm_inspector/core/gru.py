@@ -93,18 +93,75 @@ def run_gru_direction(w: GRUWeights, x, reverse: bool, dtype, tick=None, h0=None
     ``x`` (T, in) in input time (an array or anything ``x[lo:hi]`` reads); ``reverse``: run
     t = T-1 ... 0; ``tick(steps_done)`` every ``PROGRESS_EVERY`` steps (it may raise
     Cancelled); ``h0`` (H,) the state before the first processed step; ``mask`` (T,) bool,
-    True = the step runs (a masked step carries h)."""
+    True = the step runs (a masked step carries h).
+
+    The loop writes each step straight into the trace's rows (views made once, buffers reused):
+    one matrix-vector product ``h R^T`` and a dozen elementwise calls a step. tanh / sigmoid
+    layers compute sigma as ``1 / (1 + exp(-z))``; other activations go through
+    ``core.activations`` (:meth:`GRUStepWeights.steps`, the teacher-forced step)."""
     dtype = np.dtype(dtype)
     sw = GRUStepWeights(w, dtype)
     T, H = len(x), w.units
-    xp = sw.input_part(np.asarray(x[0:T], dtype))                               # (T, 3H)
     Z, A, Hs = np.empty((T, 4 * H), dtype), np.empty((T, 4 * H), dtype), np.empty((T, H), dtype)
-    h_prev = np.zeros((1, H), dtype) if h0 is None else np.asarray(h0, dtype).reshape(1, H)
+    Z[:, :3 * H] = sw.input_part(np.asarray(x[0:T], dtype))        # x W^T + b_W, all steps
+    h_prev = np.zeros(H, dtype) if h0 is None else np.asarray(h0, dtype).reshape(H).copy()
+    if (w.activation, w.recurrent_activation) != ("tanh", "sigmoid"):
+        return _generic_loop(sw, Z, A, Hs, h_prev, reverse, tick, mask)
+    R_T, R_n_T, b_R, one = sw.R_T, sw.R_n_T, sw.b_R, dtype.type(1)
+    b_Rrz, b_Rn = b_R[:2 * H], b_R[2 * H:]
+    hp, rz, tmp = np.empty(3 * H, dtype), np.empty(2 * H, dtype), np.empty(H, dtype)
+    dot, add, mul, sub = np.dot, np.add, np.multiply, np.subtract
+    neg, exp, recip, tanh = np.negative, np.exp, np.reciprocal, np.tanh
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    with np.errstate(over="ignore"):
+        for done, t in enumerate(order):
+            if tick is not None and done % PROGRESS_EVERY == 0:
+                tick(done)
+            z, a, h = Z[t], A[t], Hs[t]
+            z_rz, a_rz, z_n, a_n, rh = z[:2 * H], a[:2 * H], z[2 * H:3 * H], a[2 * H:3 * H], z[3 * H:]
+            r, u = a[:H], a[H:2 * H]
+            if sw.reset_after:
+                dot(h_prev, R_T, hp)                      # R h            (3H,)
+                add(hp, b_R, hp)                          # + b_R
+                add(z_rz, hp[:2 * H], z_rz)               # r~, z~
+                rh[:] = hp[2 * H:]                        # Rh = R_n h + b_Rn
+            else:
+                dot(h_prev, sw.R_rz_T, rz)
+                add(rz, b_Rrz, rz)
+                add(z_rz, rz, z_rz)
+            neg(z_rz, a_rz)                               # sigma = 1 / (1 + exp(-z))
+            exp(a_rz, a_rz)
+            add(a_rz, one, a_rz)
+            recip(a_rz, a_rz)
+            if sw.reset_after:
+                mul(r, rh, tmp)                           # r * (R_n h + b_Rn)
+            else:
+                mul(r, h_prev, tmp)                       # R_n (r * h) + b_Rn
+                dot(tmp, R_n_T, rh)
+                add(rh, b_Rn, rh)
+                tmp[:] = rh
+            add(z_n, tmp, z_n)                            # n~
+            tanh(z_n, a_n)                                # n
+            a[3 * H:] = rh
+            mul(u, h_prev, h)                             # h = z h_prev + (1 - z) n
+            sub(one, u, tmp)
+            mul(tmp, a_n, tmp)
+            add(h, tmp, h)
+            if mask is not None and not mask[t]:
+                h[:] = h_prev                             # masked: h carried
+            h_prev = h
+    return LayerTrace(z=Z, a=A, c=None, h=Hs, cell="gru")
+
+
+def _generic_loop(sw: GRUStepWeights, Z, A, Hs, h_prev, reverse, tick, mask) -> LayerTrace:
+    """The loop for any activations: :meth:`GRUStepWeights.steps` one row at a time."""
+    T = Hs.shape[0]
+    h_prev = h_prev[None]
     order = range(T - 1, -1, -1) if reverse else range(T)
     for done, t in enumerate(order):
         if tick is not None and done % PROGRESS_EVERY == 0:
             tick(done)
-        z, a, h = sw.steps(xp[t:t + 1], h_prev)
+        z, a, h = sw.steps(Z[t:t + 1, :3 * sw.H].copy(), h_prev)
         Z[t], A[t] = z[0], a[0]
         if mask is not None and not mask[t]:
             h = h_prev                                                          # carried
