@@ -196,6 +196,55 @@ def write_gru_model(folder, input_size=3, units=4, cudnn=False, then_lstm=True, 
     return save(model, folder, name, weights_only, seed)
 
 
+def write_gru_stack(folder, filename, input_size=3, units=4, cudnn=False, reset_after=True,
+                    recurrent_activation="sigmoid", bidirectional=False, stacked=1, cell=False,
+                    go_backwards=False, weights_only=False, seed=0) -> Written:
+    """GRU layer(s) (``CuDNNGRU`` with ``cudnn=True``, ``RNN(GRUCell)`` with ``cell=True``),
+    optionally Bidirectional and stacked, + Dense(2). ``filename`` ending ``.keras`` writes
+    the Keras v3 zip."""
+    K = keras()
+    options = dict(reset_after=reset_after, recurrent_activation=recurrent_activation)
+
+    def make(k):
+        if cudnn:
+            return cudnn_gru(units, return_sequences=True, go_backwards=go_backwards)
+        if cell:
+            return K.layers.RNN(K.layers.GRUCell(units, **options), return_sequences=True,
+                                go_backwards=go_backwards)
+        return K.layers.GRU(units, return_sequences=True, go_backwards=go_backwards, **options)
+
+    layers = _stack(K, make, input_size, stacked, bidirectional, "concat", True)
+    model = _assemble(K, layers, input_size)
+    written = save(model, folder, filename, weights_only, seed)
+    written.model = model   # the Keras model itself: its own outputs are the tests' truth
+    return written
+
+
+def keras_gru_twin(written: Written, input_size=3, units=4, bidirectional=False, stacked=1,
+                   go_backwards=False):
+    """A Keras ``GRU(reset_after=True, recurrent_activation='sigmoid')`` model of the same
+    structure as a ``write_gru_stack(cudnn=True)`` file, its weights loaded from that file by
+    Keras's own converter (``load_weights``): what the CuDNNGRU computes, run on the CPU."""
+    K = keras()
+
+    def make(k):
+        return K.layers.GRU(units, return_sequences=True, reset_after=True,
+                            recurrent_activation="sigmoid", go_backwards=go_backwards)
+
+    model = _assemble(K, _stack(K, make, input_size, stacked, bidirectional, "concat", True),
+                      input_size)
+    model.load_weights(str(written.path))
+    return model
+
+
+def recurrent_output(model, x, index=-1):
+    """What recurrent layer ``index`` of ``model`` (file order) outputs on one sequence ``x``."""
+    K = keras()
+    layers = [l for l in _walk(model.layers) if type(l).__name__ in RECURRENT_CLASSES]
+    probe = K.Model(model.inputs, layers[index].output)
+    return probe.predict(np.asarray(x, np.float32)[None], verbose=0)[0]
+
+
 def write_lambda_model(folder, marker, input_size=3, units=4, seed=0,
                        filename="lambda.h5") -> Written:
     """LSTM -> Lambda -> Dense: the Lambda writes ``marker`` whenever it runs.

@@ -27,8 +27,11 @@ def files(tmp_path_factory):
     np.save(folder / "x_nan.npy", x_nan)
     (folder / "garbage.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
     (folder / "notes.txt").write_text("not a model\n")
-    gru = model_files.write_gru_model(folder, input_size=3, units=4, then_lstm=False)
-    return {"model": written.path, "folder": folder, "gru": gru.path}
+    K = model_files.keras()
+    simple = model_files.save(K.Sequential([K.layers.InputLayer(input_shape=(None, 3)),
+                                            K.layers.SimpleRNN(4, return_sequences=True)]),
+                              folder, "simple.h5")
+    return {"model": written.path, "folder": folder, "simple": simple.path}
 
 
 def test_info_lists_layers_and_conventions(files):
@@ -66,10 +69,10 @@ def test_compare_naive_reading_diverges_exit_1_json(files):
     (("compare", "{model}", "{folder}/x_wrong.npy"), "2 columns"),
     (("compare", "{model}", "{folder}/x_nan.npy"), "frame 7, column 1"),
     (("compare", "{model}", "{folder}/x.npy", "--backend", "nonsense"), "nonsense"),
-    (("compare", "{gru}", "{folder}/x.npy"), "GRU"),
+    (("compare", "{simple}", "{folder}/x.npy"), "SimpleRNN"),
 ])
 def test_bad_input_exit_2_one_line_no_traceback(files, args, sentence):
-    args = [a.format(folder=files["folder"], model=files["model"], gru=files["gru"]) for a in args]
+    args = [a.format(folder=files["folder"], model=files["model"], simple=files["simple"]) for a in args]
     code, out, err = run_cli(*args)
     assert code == 2, (out, err)
     lines = [line for line in err.splitlines() if line.strip()]

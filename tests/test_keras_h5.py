@@ -153,27 +153,40 @@ def test_dense_between_recurrent_layers_ends_the_chain(tmp_path):
 
 
 @pytest.mark.parametrize("cudnn", [False, True])
-def test_gru_is_recognised_but_unsupported(tmp_path, cudnn):
+def test_gru_then_lstm_runs_as_one_chain(tmp_path, cudnn):
+    """A GRU (or CuDNNGRU) feeding an LSTM: both runnable, arrays as stored (tests/test_gru.py
+    checks what they compute against Keras)."""
     written = mf.write_gru_model(tmp_path, input_size=3, units=4, cudnn=cudnn)
     model = load_model(written.path)
     gru, lstm = model.layers
     kind = "CuDNNGRU" if cudnn else "GRU"
-    assert gru.kind == kind and gru.directions == {} and not gru.runnable
-    assert gru.unsupported == (f"{kind} layers are not supported yet; only LSTM and CuDNNLSTM "
-                               f"layers can be inspected")
+    assert gru.kind == kind and gru.cell == "gru" and gru.runnable and lstm.cell == "lstm"
     assert (gru.input_size, gru.units) == (3, 4)
-    with pytest.raises(UnsupportedLayerError, match="not supported yet"):
-        model.chain
+    assert len(model.chain) == 2
+    stored = gru.directions["forward"]
+    for got, want in zip((stored.kernel, stored.recurrent_kernel, stored.bias), written.weights[0]):
+        assert np.array_equal(got, want)
     assert_stored(lstm, written.weights[1], cudnn=False)
-    with pytest.raises(UnsupportedLayerError):
-        gru.weights()
 
 
 def test_weights_only_gru_is_inferred_from_shapes(tmp_path):
     written = mf.write_gru_model(tmp_path, cudnn=True, weights_only=True)
     gru, lstm = load_model(written.path).layers
-    assert gru.kind == "CuDNNGRU" and not gru.runnable
+    assert gru.kind == "CuDNNGRU" and gru.runnable and gru.cell == "gru"
     assert lstm.kind == "LSTM" and lstm.runnable
+
+
+def test_simple_rnn_is_recognised_but_unsupported(tmp_path):
+    K = mf.keras()
+    model = K.Sequential([K.layers.InputLayer(input_shape=(None, 3)),
+                          K.layers.SimpleRNN(4, return_sequences=True)])
+    written = mf.save(model, tmp_path, "simple.h5")
+    layer = load_model(written.path).layers[0]
+    assert layer.kind == "SimpleRNN" and not layer.runnable
+    assert layer.unsupported == ("SimpleRNN layers are not supported yet; only LSTM, CuDNNLSTM, "
+                                 "GRU and CuDNNGRU layers can be inspected")
+    with pytest.raises(UnsupportedLayerError):
+        layer.weights()
 
 
 # ---- weights-only files and overrides --------------------------------------------------------

@@ -139,7 +139,8 @@ def test_save_weights_tf_format_and_dense_between_ends_the_chain(tmp_path):
 
 def test_keras_lstm_gru_and_overrides(tmp_path):
     """A 4H-bias LSTM is read as Keras LSTM (x @ kernel, sigmoid by default, with a note);
-    a GRU is recognised and refused; overrides change the reading."""
+    a GRU (2, 3H) bias is read as Keras GRU(reset_after=True) and runs as Keras runs it;
+    overrides change the reading."""
     rng = np.random.default_rng(2)
     model = tf_keras.Sequential([
         tf_keras.layers.InputLayer(input_shape=(None, 2)),
@@ -156,9 +157,15 @@ def test_keras_lstm_gru_and_overrides(tmp_path):
     assert any("hard_sigmoid" in n for n in loaded.notes)
     k, r, b = model.layers[0].get_weights()
     assert lstm.weights().equals(read_stored(k, r, b, READINGS["keras"]))
-    assert gru.kind == "GRU" and not gru.runnable and "not supported yet" in gru.unsupported
+    assert gru.kind == "GRU" and gru.cell == "gru" and gru.runnable
+    assert gru.directions["forward"].reset_after is True
     assert (gru.input_size, gru.units) == (3, 2)
-    assert len(loaded.chain) == 1
+    assert len(loaded.chain) == 2
+    from lstm_inspector import run_reference
+
+    x = rng.standard_normal((9, 2)).astype(np.float32)
+    np.testing.assert_allclose(run_reference(loaded, x).output,
+                               model.predict(x[None], verbose=0)[0], atol=2e-6, rtol=0)
 
     hard = load_checkpoint(prefix, recurrent_activation="hard_sigmoid")
     assert hard.layers[0].weights().recurrent_activation == "hard_sigmoid"

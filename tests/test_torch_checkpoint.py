@@ -154,12 +154,12 @@ def test_pickled_code_is_refused_without_running_it(tmp_path):
 
 
 @needs_torch
-def test_gru_is_refused_by_name(tmp_path):  # proj_size runs: tests/test_torch_projection.py
+def test_gru_runs(tmp_path):  # proj_size runs: tests/test_torch_projection.py
     import torch
 
     torch.save(torch.nn.GRU(3, 4).state_dict(), tmp_path / "gru.pt")
     code, out, err = run_cli("info", tmp_path / "gru.pt")
-    assert code == 0 and "nn.GRU" in out and "not supported" in out
+    assert code == 0 and "nn.GRU" in out and "cell=gru" in out and "not supported" not in out
     assert load_model(tmp_path / "gru.pt").layers[0].units == 4
 
 

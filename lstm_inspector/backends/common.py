@@ -85,13 +85,18 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     are a measured check of that derivation. ``checks`` gets ``{"layer", "direction", "calls",
     "max_abs", "h_last_max_abs"}``: how far the derived c, carried to the end of each call,
     lands from the c the call returned, and how far the returned h is from the last output.
+
+    A GRU (``layer.cell == "gru"``) has no cell state: ``run_call`` returns ``c_last`` and
+    ``c`` None, the state carried is h alone, and the c returned here is None (its gates are
+    derived from h alone: ``core.gru``).
     """
     from ..core.recurrence import cell_states_between
 
+    gru = layer.cell == "gru"
     reverse = layer.processing_reversed(direction)
     x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
     T, H = x_proc.shape[0], layer.units
-    h, c = np.empty((T, layer.out_units), np.float32), np.empty((T, H), np.float32)  # input time
+    h, c = np.empty((T, layer.out_units), np.float32), np.empty((T if not gru else 0, H), np.float32)
     h_proc, c_proc = (h[::-1], c[::-1]) if reverse else (h, c)          # views, processing order
     checkpoints, state, lo, calls = {}, start, 0, 0
     measured_c, h_gap = True, 0.0
@@ -113,14 +118,20 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
         calls += 1
         h_proc[lo:hi] = h_chunk
         h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_chunk[-1]).max()))
-        if c_chunk is None:
+        if gru:
+            pass
+        elif c_chunk is None:
             measured_c = False
             checkpoints[hi - 1] = np.asarray(c_last, np.float32)
         else:
             c_proc[lo:hi] = c_chunk
-        state = (float32(h_last), float32(c_last))
+        state = (float32(h_last), None if gru else float32(c_last))
         lo = hi
     gap = None
+    if gru:
+        checks.append({"layer": layer.name, "direction": direction, "calls": calls,
+                       "max_abs": None, "h_last_max_abs": h_gap, "cell": "gru"})
+        return h, None, ("measured", None)
     if not measured_c:
         gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
                                   out=c_proc, h0=start[0], c0=start[1])
@@ -146,6 +157,9 @@ def record_one_call(meta: dict, checks: list, lengths: dict, library: str) -> No
         meta["derivation_max_abs"] = worst
         note += (f"; c and the gates are derived from that h by the NumPy equations (the c the "
                  f"call returned at its last step is within {worst:.2g} of the derived one)")
+    elif all(c.get("cell") == "gru" for c in checks):
+        note += ("; a GRU's state is h alone, so its gates (r, z, n, Rh) are derived from that "
+                 "h by the NumPy equations")
     else:
         note += ", c too (the same call)"
     meta["notes"].append(note)
@@ -266,26 +280,29 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
             kept = run_layer(layer, np.ascontiguousarray(layer_in[keep]), part, start, None)
             states = {}
             for d, (h, c, c_how) in kept.items():
-                h, c = expand_states(h, c, keep, layer.processing_reversed(d), *start[d])
-                states[d] = (h, c, c_how)
+                h, c_full = expand_states(h, h if c is None else c, keep,
+                                          layer.processing_reversed(d), *start[d])
+                states[d] = (h, None if c is None else c_full, c_how)
         else:  # every step masked: every state is the initial one
             T = len(keep)
-            states = {d: (np.tile(h0, (T, 1)), np.tile(c0, (T, 1)), "measured")
+            gru = layer.cell == "gru"
+            states = {d: (np.tile(h0, (T, 1)), None if gru else np.tile(c0, (T, 1)), "measured")
                       for d, (h0, c0) in start.items()}
         if native_mask and keep is not None:  # masked steps: the carried state, not the output
             for d, (h, c, c_how) in list(states.items()):
-                h, c = expand_states(h[keep], c[keep], keep, layer.processing_reversed(d),
-                                     *start[d])
-                states[d] = (h, c, c_how)
+                h, c_full = expand_states(h[keep], (h if c is None else c)[keep], keep,
+                                          layer.processing_reversed(d), *start[d])
+                states[d] = (h, None if c is None else c_full, c_how)
         dir_traces = {}
         for direction, (h, c, how) in states.items():
             h_how, c_how = (how, how) if isinstance(how, str) else how
-            dir_traces[direction] = LayerTrace(
+            lt = LayerTrace(
                 z=None, a=None,  # gates: derive_gates fills them (or recomputes them on demand)
-                c=np.ascontiguousarray(c, dtype=np.float32),
-                h=np.ascontiguousarray(h, dtype=np.float32),
-                provenance={"z": "derived", "i": "derived", "f": "derived", "c~": "derived",
-                            "o": "derived", "c": c_how, "h": h_how})
+                c=None if c is None else np.ascontiguousarray(c, dtype=np.float32),
+                h=np.ascontiguousarray(h, dtype=np.float32), cell=layer.cell)
+            lt.provenance.update(dict.fromkeys(("z",) + lt.gates, "derived"))
+            lt.provenance.update({"h": h_how} if c is None else {"c": c_how, "h": h_how})
+            dir_traces[direction] = lt
         layers.append(dir_traces)
         names.append(layer.name)
         if k + 1 < len(chain):

@@ -24,6 +24,7 @@ import numpy as np
 
 from .common import (base_meta, float32, import_tf, one_call_direction, quiet_retracing,
                      record_one_call, refuse_reading, run_chain, tf_versions)
+from .gru_backends import cell_words, keras_gru, tf_gru_call
 
 NAME = "tf-cpu"
 LABEL = "TensorFlow CPU LSTM (Keras's converter)"
@@ -177,6 +178,7 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None, step
     tf, tf_keras = import_tf()
     meta = base_meta(NAME, "CPU", "n/a", tf_versions(tf, tf_keras))
     notes = meta["notes"]
+    label = cell_words(model, LABEL)
     if tf32 is not None:
         notes.append("TF32 applies to GPU backends only; ignored on the CPU")
     if stepped:
@@ -184,7 +186,7 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None, step
     dtype = policy(model)
     if dtype:
         meta["dtype"] = dtype
-        notes.append(f"{LABEL}: ran under the file's '{dtype}' policy (float16 compute), as "
+        notes.append(f"{label}: ran under the file's '{dtype}' policy (float16 compute), as "
                      f"Keras does")
     checks, lengths = [], {}
 
@@ -192,9 +194,17 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None, step
         states = {}
         for n, direction in enumerate(layer.directions):
             if part is not None:
-                part(n / len(layer.directions), f"{LABEL}: layer {layer.name} {direction}")
+                part(n / len(layer.directions), f"{label}: layer {layer.name} {direction}")
             reverse = layer.processing_reversed(direction)
             keep_proc = None if keep is None else (keep[::-1] if reverse else keep)
+            if layer.cell == "gru":   # tf_keras GRU, its own converter (gru_backends)
+                with tf.device("/CPU:0"):
+                    gru, how = keras_gru(tf_keras, layer, direction)
+                    states[direction] = one_call_direction(
+                        layer, layer_in, direction, start[direction],
+                        tf_gru_call(tf, gru, keep_proc), length_refused(tf), lengths, checks)
+                notes.append(how)
+                continue
             with tf.device("/CPU:0"):
                 lstm, how = keras_lstm(layer, direction, dtype)
                 rnn = recording_rnn(lstm, dtype)
@@ -210,6 +220,6 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None, step
             notes.append(how)
         return states
 
-    trace = run_chain(model, x, run_layer, meta, LABEL, progress, initial_state, native_mask=True)
-    record_one_call(meta, checks, lengths, "TensorFlow's CPU LSTM")
+    trace = run_chain(model, x, run_layer, meta, label, progress, initial_state, native_mask=True)
+    record_one_call(meta, checks, lengths, cell_words(model, "TensorFlow's CPU LSTM"))
     return trace

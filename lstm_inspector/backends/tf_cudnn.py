@@ -35,6 +35,10 @@ STEP_CHUNK = 512  # steps per graph call while stepping (progress / cancel granu
 
 
 def supports(model) -> str:
+    grus = [layer.name for layer in model.chain if layer.cell == "gru"]
+    if grus:   # the CuDNNGRU road on a GPU is not built: torch-cuda runs nn.GRU on cuDNN
+        return (f"layer '{grus[0]}' is a GRU, and tf-gpu runs CuDNNLSTM layers only (torch-cuda "
+                f"runs GRUs on cuDNN)")
     return cudnn_activation_problem(model, "CuDNNLSTM")
 
 

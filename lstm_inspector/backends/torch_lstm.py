@@ -33,14 +33,16 @@ from ..errors import InspectorError
 from .common import (STEPPED, base_meta, cudnn_activation_problem, float32, one_call_direction,
                      record_one_call, record_one_call_gap, refuse_reading, run_chain,
                      stepped_direction, steps_in_input_time)
+from .gru_backends import cell_words, torch_gru, torch_gru_call, torch_gru_problem
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
 
 
 def supports(model) -> str:
-    """"" when every chain layer is a tanh/sigmoid LSTM, else the sentence saying which is not."""
-    return cudnn_activation_problem(model, "torch's nn.LSTM")
+    """"" when every chain layer is a tanh/sigmoid LSTM (or reset_after GRU: ``nn.GRU``), else
+    the sentence saying which is not."""
+    return cudnn_activation_problem(model, "torch's nn.LSTM") or torch_gru_problem(model)
 
 
 def _set_direction(lstm, suffix: str, weights, torch) -> None:
@@ -168,6 +170,7 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
             kernel = ("nn.LSTM (oneDNN's kernel)" if not (stepped or projected) else
                       "nn.LSTM (native kernel)" if not projected else
                       "nn.LSTM (native kernel: oneDNN has no proj_size)")
+        label, kernel = cell_words(model, label), cell_words(model, kernel)
         stepped_gap, checks, lengths = [], [], {}
 
         def run_layer(layer, layer_in, part, start, keep):
@@ -176,6 +179,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
                 if part is not None:
                     part(n / len(layer.directions),
                          f"{label}: layer {layer.name} {direction}, one call")
+                if layer.cell == "gru":   # nn.GRU: h is its whole state, the one call gives it
+                    states[direction] = one_call_direction(
+                        layer, layer_in, direction, start[direction],
+                        torch_gru_call(torch, torch_gru(torch, layer, direction, dev), dev),
+                        length_refused, lengths, checks)
+                    continue
                 single = _module(torch, layer, (direction,), dev)
                 h, c, how = one_call_direction(layer, layer_in, direction, start[direction],
                                                _one_call(torch, single, dev), length_refused,
@@ -191,7 +200,11 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
             return states
 
         trace = run_chain(model, x, run_layer, meta, label, progress, initial_state)
-        if stepped:
+        if stepped and not stepped_gap:   # GRUs only: h is the whole state, nothing to step
+            meta["notes"].append("a GRU's state is h alone, which the one call measures at every "
+                                 "step: it was not stepped")
+            record_one_call(meta, checks, lengths, kernel)
+        elif stepped:
             steps_in_input_time(stepped_gap, trace.mask)
             record_one_call_gap(meta, stepped_gap, kernel)
             meta["road"] = STEPPED

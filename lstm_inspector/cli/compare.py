@@ -86,7 +86,6 @@ def format_report(report, model, feats, decisive=None, a_is_reference=True) -> s
     """The compare summary as plain text (``decisive``: the report whose verdict is said)."""
     from ..core.fidelity import all_notes
     from ..core.head import model_answer
-    from ..core.trace import QUANTITIES
 
     decisive = report if decisive is None else decisive
     lines = [
@@ -96,14 +95,18 @@ def format_report(report, model, feats, decisive=None, a_is_reference=True) -> s
         f"b:         {report.b_label}   [{report.b.describe()}]",
         f"tolerance: atol={report.atol:g} rtol={report.rtol:g}",
         "max |a - b| per quantity (* derived on the b side, ~ stepped):",
-        "  " + f"{'layer':<28}" + "".join(f"{q:>11}" for q in QUANTITIES),
     ]
     mark = {"derived": "*", "stepped": "~", "measured": " "}
+    header = None
     for k, d in report.keys():
         name = f"{report.a.first_layer + k} {report.a.layer_names[k]}"
         name += "" if d == "forward" else f" {d}"
+        quantities = report.quantities(k, d)   # a GRU's: r z n Rh h
+        if quantities != header:
+            header = quantities
+            lines.append("  " + f"{'layer':<28}" + "".join(f"{q:>11}" for q in quantities))
         cells = []
-        for q in QUANTITIES:
+        for q in quantities:
             how = report.b.layer(k, d).how(q)
             cells.append(f"{report.step_error(k, d, q).max():>10.2e}{mark.get(how, ' ')}")
         lines.append("  " + f"{name:<28}" + "".join(cells))

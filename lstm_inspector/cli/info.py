@@ -1,4 +1,5 @@
-"""``lstm-inspector info MODEL [--json]``: the recurrent layers and their conventions."""
+"""``lstm-inspector info MODEL [--json]``: the recurrent layers, their cell kind (``cell=lstm`` or
+``cell=gru``) and their conventions."""
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ def cmd_info(args) -> int:
             "features_width": _features_width(model),
             "chain": [layer.name for layer in model.chain] if _has_chain(model) else [],
             "layers": [{
-                "name": l.name, "kind": l.kind, "bidirectional": l.bidirectional,
+                "name": l.name, "kind": l.kind, "cell": l.cell, "bidirectional": l.bidirectional,
                 "merge_mode": l.merge_mode, "input_size": l.input_size, "units": l.units,
                 "activation": l.activation, "recurrent_activation": l.recurrent_activation,
                 "convention": l.convention, "go_backwards": l.go_backwards,

@@ -26,12 +26,14 @@ import numpy as np
 
 from ..errors import InspectorError
 from .progress import sub_progress
-from .trace import GATES, QUANTITIES, Trace
+from .trace import CELL_QUANTITIES, QUANTITIES, Trace
 
 CHUNK = 4096            # steps read at once (a few MB per quantity)
 READING_WINDOW = 4096   # steps searched for a wrong reading, from the first locally wrong one
 ORACLE_MAX_STEPS = 100_000  # beyond this the float64 oracle (a whole second run) is skipped
-CAUSAL = {q: k for k, q in enumerate(QUANTITIES)}
+#: Causal rank within a step (a GRU's r, z, n, Rh, then h: h ranks last in both cells)
+CAUSAL = {q: k for k, q in enumerate(CELL_QUANTITIES["gru"])}
+CAUSAL.update({q: k for k, q in enumerate(QUANTITIES)})
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -132,11 +134,11 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None) -> t
     out, masks = {}, ({} if tolerance is not None else None)
     for n, (k, d) in enumerate(keys):
         la, lb = a.layer(k, d), b.layer(k, d)
-        T = la.steps
-        step = {q: np.empty(T) for q in QUANTITIES}
-        rel, ulp = dict.fromkeys(QUANTITIES, 0.0), dict.fromkeys(QUANTITIES, 0)
+        T, quantities = la.steps, la.quantities
+        step = {q: np.empty(T) for q in quantities}
+        rel, ulp = dict.fromkeys(quantities, 0.0), dict.fromkeys(quantities, 0)
         for lo, hi in _chunks(T, chunk):
-            for q in QUANTITIES:
+            for q in quantities:
                 ra, rb = la.rows(q, lo, hi), lb.rows(q, lo, hi)
                 ca = ra.astype(np.float64)
                 err = np.abs(ca - rb.astype(np.float64))                 # (rows, H)
@@ -149,7 +151,7 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None) -> t
                     mask[lo:hi] = _out_rows(err, size, *tolerance)
             if progress is not None:
                 progress((n + hi / T) / len(keys), "comparing: errors per step")
-        out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in QUANTITIES})
+        out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in quantities})
     return out, masks
 
 
@@ -168,7 +170,8 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
     out = {}
     for k in layers:
         dirs = [d for d in model.chain[k].directions if (k, d) in keys]
-        wanted = {(d, q) for d in dirs for q in QUANTITIES if b.layer(k, d).how(q) != "derived"}
+        wanted = {(d, q) for d in dirs for q in b.layer(k, d).quantities
+                  if b.layer(k, d).how(q) != "derived"}
         if not wanted:
             continue
         arrays = {dq: (np.zeros(hi_all - lo_all), np.zeros(hi_all - lo_all)) for dq in wanted}
@@ -258,7 +261,10 @@ def reading_worst(model, b: Trace, keys, layer: int, step: int, chunk=CHUNK) -> 
     true_layer = model.chain[layer]
     from .weights import ARITHMETIC_READINGS
 
-    for name in (n for n in READINGS if n not in ("cudnn", "keras") + ARITHMETIC_READINGS):
+    names = READINGS
+    if true_layer.cell == "gru":   # a GRU's own wrong readings (core.gru_weights)
+        from .gru_weights import GRU_READINGS as names
+    for name in (n for n in names if n not in ("cudnn", "keras", "torch") + ARITHMETIC_READINGS):
         try:
             read = model.with_reading(name)
         except InspectorError:
@@ -333,18 +339,19 @@ def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
     discarded = masked_alike(a, b)
     for k, d in keys:
         la, lb = a.layer(k, d), b.layer(k, d)
+        quantities = la.quantities
         if masks is None:
-            mine = {q: np.empty(la.steps, bool) for q in QUANTITIES}
+            mine = {q: np.empty(la.steps, bool) for q in quantities}
             for lo, hi in _chunks(la.steps, chunk):
-                for q in QUANTITIES:
+                for q in quantities:
                     ca = la.rows(q, lo, hi).astype(np.float64)
                     err = np.abs(ca - lb.rows(q, lo, hi).astype(np.float64))
                     mine[q][lo:hi] = _out_rows(err, np.abs(ca), atol, rtol)
         else:
-            mine = {q: masks[(k, d, q)] for q in QUANTITIES}
+            mine = {q: masks[(k, d, q)] for q in quantities}
         best = None  # (processing position, causal rank, quantity, step)
-        for q in QUANTITIES:
-            if discarded is not None and q in GATES:
+        for q in quantities:
+            if discarded is not None and q in la.gates:
                 mine[q] = mine[q] & ~discarded  # a masked step's gates are thrown away (masking.py)
             out_steps[(k, d, q)] = mine[q]
             rows = np.flatnonzero(mine[q])

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import InspectorError, verb
 from . import analysis, fidelity
 from .analysis import ulp_distance  # noqa: F401  (public: core.compare.ulp_distance)
-from .trace import QUANTITIES, Trace
+from .trace import Trace
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -136,7 +136,7 @@ class Report:
         for k, d in self._keys:
             if (layer is not None and k != layer) or (direction is not None and d != direction):
                 continue
-            for q in QUANTITIES:
+            for q in self.quantities(k, d):
                 m = self.out_steps(k, d, q)
                 mask = m if mask is None else mask | m
         return np.flatnonzero(mask) if mask is not None else np.array([], int)
@@ -161,7 +161,7 @@ class Report:
     def _admitted_by(self) -> str:
         """Which bound admits the largest difference: atol alone, or atol + rtol * |a|."""
         err, k, d, q = max((float(self.step_error(k, d, q).max()), k, d, q)
-                           for k, d in self._keys for q in QUANTITIES)
+                           for k, d in self._keys for q in self.quantities(k, d))
         if err <= self.atol:
             return f"every difference is within atol={self.atol:g} (largest {err:.2g})"
         t = int(np.argmax(self.step_error(k, d, q)))
@@ -173,7 +173,12 @@ class Report:
                 f"{self.atol + self.rtol * size:.2g} at |a| = {size:.3g}")
 
     def max_error(self) -> float:
-        return max(float(self.step_error(k, d, q).max()) for k, d in self._keys for q in QUANTITIES)
+        return max(float(self.step_error(k, d, q).max()) for k, d in self._keys
+                   for q in self.quantities(k, d))
+
+    def quantities(self, layer, direction) -> tuple:
+        """The quantities compared for this layer direction (its cell kind's: ``trace.py``)."""
+        return self.a.layer(layer, direction).quantities
 
     def growth(self) -> float | None:
         """Steps over which the difference in h grows tenfold at the first divergence's layer and
@@ -278,6 +283,10 @@ class Report:
         gate = "c~" if where.quantity == "c~" else where.quantity
         sentence = f"Structural divergence from step {where.step} in {gate} of {layer_txt}"
         fits = self.local["fits"] if self.local is not None else None
+        if self.a.layer(where.layer, where.direction).cell == "gru":
+            from .gru_weights import GRU_READINGS as READINGS   # noqa: N811 (a GRU's readings)
+        if fits is not None and fits not in READINGS:
+            fits = None
         if fits is not None and self.b.meta.get("reading") == fits:
             sentence += (f": this is where the '{fits}' reading ({READINGS[fits].describe()}) "
                          f"of the stored weights parts from the file's own")
@@ -340,7 +349,7 @@ class Report:
         """Everything the report says, as JSON-ready values (read, never computed)."""
         per = []
         for k, d in self._keys:
-            for q in QUANTITIES:
+            for q in self.quantities(k, d):
                 m = self.measures.get(k, d, q)
                 rows = np.flatnonzero(self.out_steps(k, d, q))
                 step = m.step_error

@@ -65,6 +65,13 @@ class RecurrentLayer:
     def bidirectional(self) -> bool:
         return "backward" in self.directions
 
+    @property
+    def cell(self) -> str:
+        """The equations the layer runs: ``"lstm"`` or ``"gru"`` (GRU, CuDNNGRU, nn.GRU)."""
+        if self.directions:
+            return getattr(self.directions["forward"], "cell", "lstm")
+        return "gru" if "GRU" in self.kind else "lstm"
+
     def processing_reversed(self, direction: str) -> bool:
         """Whether ``direction`` reads the input from the last frame to the first: a backward
         direction, or a ``go_backwards`` layer's forward one (both: forward again). The one
@@ -78,7 +85,7 @@ class RecurrentLayer:
     @property
     def proj_size(self) -> int | None:
         """P of ``nn.LSTM(proj_size=P)`` (h is P wide, c stays ``units`` wide), else None."""
-        return self.directions["forward"].proj_size if self.directions else None
+        return getattr(self.directions["forward"], "proj_size", None) if self.directions else None
 
     @property
     def out_units(self) -> int:
@@ -98,6 +105,12 @@ class RecurrentLayer:
             return self.kind
         stored = self.directions["forward"]
         layout = "cuDNN layout" if stored.true_reading.layout == "cudnn" else "x @ kernel layout"
+        if self.cell == "gru":
+            order = ",".join(stored.true_reading.gate_order or "zrn").replace("n", "h")
+            bias = "no bias" if stored.bias is None or not self.use_bias else \
+                f"{stored.bias.size // self.units}H bias"
+            return (f"{layout}, gates {order}, {bias}, "
+                    f"reset_after={stored.reset_after}")
         if not self.use_bias:
             return f"{layout}, no bias"
         return f"{layout}, {stored.bias.shape[0] // self.units}H bias"
@@ -122,6 +135,16 @@ class RecurrentLayer:
 
     def with_reading(self, reading: Reading | str) -> "RecurrentLayer":
         """The same layer whose true reading is replaced by ``reading`` (resolved against it)."""
+        if self.cell == "gru":
+            from .gru_weights import get_gru_reading
+
+            reading = get_gru_reading(reading)
+            return replace(self, directions={
+                d: replace(s, true_reading=reading.resolve(s.true_reading),
+                           activation=reading.activation or s.activation,
+                           recurrent_activation=reading.recurrent_activation
+                           or s.recurrent_activation)
+                for d, s in self.directions.items()})
         from .weights import get_reading
 
         reading = get_reading(reading)
@@ -148,6 +171,7 @@ class RecurrentLayer:
             extra += f" initial_state<-{','.join(self.initial_state_from)}"
         if self.proj_size:
             extra += f" proj_size={self.proj_size}"
+        extra += f" cell={self.cell}"
         return (f"{self.name}: {kind} in={self.input_size} units={self.units} "
                 f"activation={self.activation} recurrent_activation={self.recurrent_activation} "
                 f"[{self.convention}]{extra}")
@@ -288,12 +312,30 @@ class Model:
         return notes
 
     def with_reading(self, reading: Reading | str) -> "Model":
-        """Every runnable layer read under ``reading`` instead of its true reading."""
-        from .weights import get_reading
+        """Every runnable layer read under ``reading`` instead of its true reading.
 
-        reading = get_reading(reading)
-        layers = tuple(l.with_reading(reading) if l.runnable else l for l in self.layers)
-        return replace(self, layers=layers, reading=reading.name)
+        A reading is an LSTM reading (``weights.READINGS``) or a GRU one
+        (``gru_weights.GRU_READINGS``); each applies to the layers of its cell kind (a name
+        both tables know, like ``naive``, to both), and one that fits no layer is refused."""
+        from .gru_weights import GRU_READINGS, GRUReading, get_gru_reading
+        from .weights import READINGS, get_reading
+
+        def fits(layer) -> bool:
+            table, kind = (GRU_READINGS, GRUReading) if layer.cell == "gru" else (READINGS, Reading)
+            return reading in table if isinstance(reading, str) else isinstance(reading, kind)
+
+        runnable = [l for l in self.layers if l.runnable]
+        if not any(fits(l) for l in runnable):
+            name = getattr(reading, "name", reading)
+            cells = {l.cell for l in runnable}
+            if cells == {"gru"}:
+                get_gru_reading(reading)   # an unknown name: the sentence listing GRU readings
+            get_reading(reading)           # an unknown name: the sentence listing LSTM readings
+            raise InspectorError(f"reading '{name}' does not apply to this model's "
+                                 f"{' and '.join(sorted(c.upper() for c in cells))} layers")
+        layers = tuple(l.with_reading(reading) if l.runnable and fits(l) else l
+                       for l in self.layers)
+        return replace(self, layers=layers, reading=getattr(reading, "name", reading))
 
     def head_for(self, name: str):
         """The :class:`~lstm_inspector.core.head.Head` after recurrent layer ``name``, or None."""

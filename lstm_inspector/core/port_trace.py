@@ -99,6 +99,8 @@ def port_layer_trace(w: LSTMWeights, x_proc, h_proc, c_proc=None, gates=None,
     h_proc = np.asarray(h_proc, dtype)
     T, H = h_proc.shape
     w64 = w.astype(np.float64)
+    if getattr(w, "reset_after", None) is not None:   # a GRU (core.gru): h is its whole state
+        return _gru_port_trace(w64, x_proc, h_proc, reverse, dtype)
     z, a = gates_from_states(w64, np.asarray(x_proc, np.float64), h_proc.astype(np.float64))
     prov = {"z": "derived", "i": "derived", "f": "derived", "c~": "derived", "o": "derived",
             "h": "measured", "c": "measured"}
@@ -127,3 +129,16 @@ def check_states(name: str, array, T: int, H: int, what: str) -> np.ndarray:
         raise InspectorError(f"{what} gave {name} of shape {arr.shape}; expected ({T}, {H}) "
                              f"(steps, units)")
     return squeezed.reshape(T, H)
+
+
+def _gru_port_trace(w64, x_proc, h_proc, reverse: bool, dtype) -> LayerTrace:
+    """A GRU port's direction: its h measured, r, z, n, Rh derived from its own previous h."""
+    from .gru import GRUStepWeights, gru_teacher_step
+
+    step = gru_teacher_step(GRUStepWeights(w64, np.float64), np.asarray(x_proc, np.float64),
+                            previous(h_proc.astype(np.float64)))
+    flip = (lambda a: a[::-1]) if reverse else (lambda a: a)
+    lt = LayerTrace(z=flip(step.z).astype(dtype), a=flip(step.a).astype(dtype), c=None,
+                    h=np.ascontiguousarray(flip(h_proc)), cell="gru")
+    lt.provenance.update(dict.fromkeys(("z",) + lt.gates, "derived"))
+    return lt

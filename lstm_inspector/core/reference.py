@@ -27,7 +27,8 @@ at step t is then the *local* error of step t, not error carried over from earli
 the previous states known, no recurrence remains and the whole layer is one matrix product.
 
 The stored CuDNNLSTM layout is handled once, in ``weights.read_stored``; this module only sees
-canonical weights.
+canonical weights. A GRU layer (``layer.cell == "gru"``) runs ``core.gru``'s equations instead,
+through the same driver (stacking, directions, masks, teacher forcing).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..errors import InspectorError, plural
 from . import activations, half_precision, masking
+from .gru import GRUStepWeights, gru_teacher_step, prepared, run_gru_direction
 from .model import Model
 from .projection import run_any_direction
 from .recurrence import cell_states_between, fixed_blocks, keep_gates
@@ -176,8 +178,7 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     layer = chain[index]
     if weights is None:
         weights = layer_weights(model, index, dtype, directions)
-    weights = {d: w if isinstance(w, TeacherWeights) and w.dtype == dtype
-               else TeacherWeights(w.astype(dtype), dtype) for d, w in weights.items()}
+    weights = {d: prepared(w, dtype) for d, w in weights.items()}
     blocks = list(fixed_blocks(lo, hi, T, TEACHER_BLOCK)) or [(lo, hi)]
     parts = [_forced_block(model, index, teacher, dtype, layer_in, b_lo, b_hi, weights, half)
              for b_lo, b_hi in blocks]
@@ -185,16 +186,20 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     out = {}
     for direction in weights:
         arrays = {name: [getattr(part[direction], name) for part in parts] for name in "zach"}
-        whole = {name: a[0] if len(a) == 1 else np.concatenate(a) for name, a in arrays.items()}
-        out[direction] = LayerTrace(**{name: v[lo - start:hi - start] for name, v in whole.items()})
+        whole = {name: None if a[0] is None else a[0] if len(a) == 1 else np.concatenate(a)
+                 for name, a in arrays.items()}
+        out[direction] = LayerTrace(**{name: None if v is None else v[lo - start:hi - start]
+                                       for name, v in whole.items()},
+                                    cell=parts[0][direction].cell)
     return out
+
 
 
 def layer_weights(model: Model, index: int, dtype, directions=None) -> dict:
     """``{direction: TeacherWeights}`` of layer ``index`` in ``dtype``: what
     :func:`teacher_forced_layer` multiplies by, to be passed to it when it is called often."""
     layer = model.chain[index]
-    return {d: TeacherWeights(layer.weights(d).astype(dtype), dtype)
+    return {d: prepared(layer.weights(d), np.dtype(dtype))
             for d in (layer.directions if directions is None else directions)}
 
 
@@ -217,15 +222,21 @@ def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo:
     for direction, w in weights.items():
         tt = teacher.layer(index, direction)
         reverse = layer.processing_reversed(direction)
-        h_prev, c_prev = previous_states(tt.h, tt.c, reverse, lo, hi, dtype)
+        gru = isinstance(w, GRUStepWeights)
+        h_prev, c_prev = previous_states(tt.h, tt.h if gru else tt.c, reverse, lo, hi, dtype)
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
         if lo <= first < hi and teacher.initial_state:
             h_prev[first - lo], c_prev[first - lo] = teacher.start_state(
                 index, direction, layer.units, dtype, layer.out_units)
-        lt = teacher_step(w, layer_in, h_prev, c_prev, dtype, half)
+        if gru:   # no cell state: each step from h_{t-1} alone (core.gru)
+            lt = gru_teacher_step(w, layer_in, h_prev)
+        else:
+            lt = teacher_step(w, layer_in, h_prev, c_prev, dtype, half)
         if keep is not None:  # masked: the state is carried (masking.py)
             masked = ~keep[lo:hi]
-            lt.c[masked], lt.h[masked] = c_prev[masked], h_prev[masked]
+            lt.h[masked] = h_prev[masked]
+            if not gru:
+                lt.c[masked] = c_prev[masked]
         out[direction] = lt
     return out
 
@@ -339,7 +350,13 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                 w = layer.weights(direction).astype(dtype)
                 h0, c0 = (initial_state or {}).get((k, direction), (None, None))
                 reverse = layer.processing_reversed(direction)
-                if half:
+                if layer.cell == "gru":
+                    if half:
+                        raise InspectorError(f"layer '{layer.name}' is a GRU: the reference "
+                                             f"computes GRUs in float32 and float64 only")
+                    dir_traces[direction] = run_gru_direction(w, layer_in, reverse, dtype,
+                                                              tick, h0, keep)
+                elif half:
                     dir_traces[direction] = half_precision.run_direction_half(
                         w, layer_in, reverse, h0, c0, keep)
                 else:
@@ -428,8 +445,7 @@ def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace
             else:
                 lt.z = lt.a = None
                 lt.gate_source = _DerivedGates(model, k, direction, trace)
-            lt.provenance.update({"z": "derived", "i": "derived", "f": "derived",
-                                  "c~": "derived", "o": "derived"})
+            lt.provenance.update(dict.fromkeys(("z",) + lt.gates, "derived"))
     return trace
 
 

@@ -44,6 +44,9 @@ def check_streamable(model, chunk: int, steps: int) -> None:
     if chunk is None or chunk < 1:
         raise InspectorError(f"--chunk must be a positive number of frames, not {chunk}")
     for layer in model.chain:
+        if layer.cell == "gru":
+            raise InspectorError(f"layer '{layer.name}' is a GRU; streaming runs LSTM layers only "
+                                 f"(compare runs GRUs on the whole sequence)")
         if layer.bidirectional or layer.go_backwards:
             raise InspectorError(
                 f"layer '{layer.name}' reads the sequence backwards; a backward direction needs "

@@ -12,6 +12,14 @@ and says for each how it was obtained: ``"measured"`` (the path produced it), ``
 (measured by re-running the path one step at a time from its own previous state, e.g. cuDNN's c)
 or ``"derived"`` (computed by the NumPy equations from the path's own measured states, e.g. any
 gate of cuDNN, which cuDNN never exposes).
+
+A GRU direction (``cell="gru"``, ``core.gru``) has no cell state (``c`` is None) and records
+
+    z  (T, 4H)  blocks r, z, n (pre-activations) and Rh, the recurrent part of n on its own
+    a  (T, 4H)  blocks r, z, n (after their activations) and Rh again
+
+(Rh = R_n h_{t-1} + b_Rn with reset_after, R_n (r h_{t-1}) + b_Rn without): quantities
+``r z n Rh h`` (:data:`CELL_QUANTITIES`).
 """
 from __future__ import annotations
 
@@ -24,17 +32,26 @@ from .weights import CANONICAL_ORDER
 
 QUANTITIES = ("i", "f", "c~", "o", "c", "h")
 GATES = ("i", "f", "c~", "o")
+GRU_QUANTITIES = ("r", "z", "n", "Rh", "h")
+GRU_GATES = ("r", "z", "n", "Rh")
+#: Per cell kind: the quantities a direction records (causal order) and its gate blocks.
+CELL_QUANTITIES = {"lstm": QUANTITIES, "gru": GRU_QUANTITIES}
+CELL_GATES = {"lstm": GATES, "gru": GRU_GATES}
 _ALIASES = {"g": "c~", "c_tilde": "c~", "candidate": "c~", "ct": "c~", "cand": "c~"}
+_GRU_ALIASES = {"candidate": "n", "h~": "n", "hh": "n", "rh": "Rh"}
 
 
-def canonical_quantity(name: str) -> str:
-    name = _ALIASES.get(name, name)
-    if name not in QUANTITIES:
-        raise InspectorError(f"unknown quantity '{name}' (known: {', '.join(QUANTITIES)})")
+def canonical_quantity(name: str, cell: str = "lstm") -> str:
+    known = CELL_QUANTITIES[cell]
+    name = (_GRU_ALIASES if cell == "gru" else _ALIASES).get(name, name)
+    if name not in known:
+        raise InspectorError(f"unknown quantity '{name}' (known: {', '.join(known)})")
     return name
 
 
-def _gate_block(name: str) -> int:
+def _gate_block(name: str, cell: str = "lstm") -> int:
+    if cell == "gru":
+        return GRU_GATES.index(name)
     return CANONICAL_ORDER.index("c" if name == "c~" else name)
 
 
@@ -47,13 +64,23 @@ class LayerTrace:
     :meth:`rows` reads any window; ``z`` / ``a`` give the whole arrays either way.
     """
 
-    def __init__(self, z, a, c, h, provenance=None, gate_source=None):
+    def __init__(self, z, a, c, h, provenance=None, gate_source=None, cell="lstm"):
         self._z, self._a = z, a
         self.c, self.h = c, h
+        self.cell = cell
         self.provenance = provenance if provenance is not None else dict.fromkeys(
-            ("z",) + QUANTITIES, "measured")
+            ("z",) + CELL_QUANTITIES[cell], "measured")
         self.gate_source = gate_source
         self._window = None  # (lo, hi, z, a): the last recomputed window
+
+    @property
+    def quantities(self) -> tuple:
+        """The quantities this direction records (``i f c~ o c h``; a GRU's ``r z n Rh h``)."""
+        return CELL_QUANTITIES[self.cell]
+
+    @property
+    def gates(self) -> tuple:
+        return CELL_GATES[self.cell]
 
     @property
     def holds_gates(self) -> bool:
@@ -90,14 +117,14 @@ class LayerTrace:
     def rows(self, name: str, lo: int, hi: int) -> np.ndarray:
         """Rows ``lo:hi`` of quantity ``name`` (as :meth:`quantity`), computing only those."""
         if name.startswith("z_"):
-            name, pre = canonical_quantity(name[2:]), True
+            name, pre = canonical_quantity(name[2:], self.cell), True
         else:
-            name, pre = canonical_quantity(name), False
+            name, pre = canonical_quantity(name, self.cell), False
         if name == "c":
             return self.c[lo:hi]
         if name == "h":
             return self.h[lo:hi]
-        k, H = _gate_block(name), self.units
+        k, H = _gate_block(name, self.cell), self.units
         return self.gate_rows(lo, hi)[0 if pre else 1][:, k * H:(k + 1) * H]
 
     @property
@@ -106,8 +133,9 @@ class LayerTrace:
 
     @property
     def units(self) -> int:
-        """H, the width of the gates and of c (h is narrower under nn.LSTM's proj_size)."""
-        return self.c.shape[1]
+        """H, the width of the gates and of c (h is narrower under nn.LSTM's proj_size; a GRU
+        has no c: its gates are as wide as h)."""
+        return (self.c if self.c is not None else self.h).shape[1]
 
     @property
     def out_units(self) -> int:
@@ -116,22 +144,22 @@ class LayerTrace:
 
     def gate(self, name: str, pre: bool = False) -> np.ndarray:
         """Gate ``name`` (``i f c~ o``; ``g`` for c~) as a (T, H) view; ``pre=True``: before activation."""
-        name = canonical_quantity(name)
-        if name not in GATES:
-            raise InspectorError(f"'{name}' is not a gate (gates: {', '.join(GATES)})")
-        k, H = _gate_block(name), self.units
+        name = canonical_quantity(name, self.cell)
+        if name not in self.gates:
+            raise InspectorError(f"'{name}' is not a gate (gates: {', '.join(self.gates)})")
+        k, H = _gate_block(name, self.cell), self.units
         return (self.z if pre else self.a)[:, k * H:(k + 1) * H]
 
     def quantity(self, name: str) -> np.ndarray:
         """Any of ``i f c~ o c h`` as (T, H); ``z_i`` ... for pre-activations."""
         if name.startswith("z_"):
             return self.gate(name[2:], pre=True)
-        name = canonical_quantity(name)
+        name = canonical_quantity(name, self.cell)
         return {"c": self.c, "h": self.h}.get(name) if name in ("c", "h") else self.gate(name)
 
     def how(self, name: str) -> str:
         """``measured``, ``stepped`` or ``derived`` for quantity ``name``."""
-        key = "z" if name.startswith("z_") else canonical_quantity(name)
+        key = "z" if name.startswith("z_") else canonical_quantity(name, self.cell)
         return self.provenance.get(key, "measured")
 
     @property

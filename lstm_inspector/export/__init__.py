@@ -97,6 +97,10 @@ def export_model(model, fmt: str, out, x=None, atol=ATOL, rtol=RTOL, steps=50, s
 
     if model.reading is not None:
         raise InspectorError(f"this model is read as '{model.reading}'; export the file's own model")
+    grus = [layer.name for layer in model.chain if layer.cell == "gru"]
+    if grus:
+        raise InspectorError(f"layer '{grus[0]}' is a GRU; the exports write LSTM layers only "
+                             f"(a GRU export is not built yet)")
     module = _writer(fmt)
     from .checks import refuse_projection
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from PyQt5 import QtCore, QtGui, QtSvg
 
-from ..core.trace import QUANTITIES
 
 
 def view_png(widget, path) -> Path:
@@ -60,7 +59,8 @@ def traces_npz(state, path) -> Path:
         meta[tag] = {"label": trace.label, "meta": trace.meta, "layer_names": list(trace.layer_names)}
         for k, direction, lt in trace.items():
             for name in ("z", "a", "c", "h"):
-                arrays[f"{tag}.layer{k}.{direction}.{name}"] = getattr(lt, name)
+                if getattr(lt, name) is not None:   # a GRU holds no c
+                    arrays[f"{tag}.layer{k}.{direction}.{name}"] = getattr(lt, name)
     arrays["meta_json"] = np.array(json.dumps(meta, default=_json_default))
     np.savez_compressed(path, **arrays)
     return path
@@ -74,7 +74,7 @@ def traces_csv(state, path) -> Path:
         lt = state.layer_trace(tag.lower())
         if lt is None:
             continue
-        for q in QUANTITIES:
+        for q in lt.quantities:   # a GRU's r z n Rh h
             arr = lt.quantity(q)  # (T, H)
             columns += [arr[:, u] for u in range(arr.shape[1])]
             names += [f"{tag}_{q}_u{u}" for u in range(arr.shape[1])]

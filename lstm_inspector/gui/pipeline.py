@@ -26,8 +26,11 @@ FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt", ".htk", ".fea", ".mfc", ".mf
 def backend_for(backend: str = "auto", reading: str | None = None) -> str:
     """Path B's key for ``--backend``/``--reading``: a ``reading`` means NumPy under it."""
     if reading:
-        if reading not in READINGS:
-            raise InspectorError(f"unknown reading '{reading}' (known: {', '.join(READINGS)})")
+        from ..core.gru_weights import GRU_READINGS
+
+        if reading not in READINGS and reading not in GRU_READINGS:
+            raise InspectorError(f"unknown reading '{reading}' (known: {', '.join(READINGS)}; "
+                                 f"of a GRU: {', '.join(GRU_READINGS)})")
         from ..paths.registry import spelling
 
         return spelling("reading", reading)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InspectorError
 from .named_arrays import read_named_arrays
 
@@ -25,6 +27,7 @@ def load_initial_state(path, model) -> dict:
 
     Raises InspectorError (one sentence) for a missing or unreadable file, an unknown array
     name, a lone h0 without c0 (or the reverse), or a shape that is not the layer's (H,).
+    A GRU layer's state is h alone: its h0 may come without c0.
     """
     from ..core.reference import check_initial_state
 
@@ -38,7 +41,10 @@ def load_initial_state(path, model) -> dict:
         key = (int(layer or 0), direction or "forward")
         found.setdefault(key, {})[which] = array
     states = {}
+    chain = model.chain
     for (k, direction), pair in sorted(found.items()):
+        if set(pair) == {"h0"} and k < len(chain) and chain[k].cell == "gru":
+            pair["c0"] = np.zeros_like(np.asarray(pair["h0"]))   # a GRU's state is h alone
         if set(pair) != {"h0", "c0"}:
             lone = next(iter(pair))
             raise InspectorError(f"initial-state file {path} gives {lone} for layer {k} "

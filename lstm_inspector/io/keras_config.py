@@ -32,15 +32,19 @@ IDENTITY_CLASSES = frozenset({
 })
 MODEL_CLASSES = frozenset({"Sequential", "Model", "Functional"})
 LSTM_KINDS = ("LSTM", "CuDNNLSTM")
+GRU_KINDS = ("GRU", "CuDNNGRU")
+#: Recurrent layers the tool runs (``core.reference``: LSTM equations, ``core.gru``: GRU's).
+RUNNABLE_KINDS = LSTM_KINDS + GRU_KINDS
 #: Recurrent layers recognised but not reimplemented.
 OTHER_RECURRENT = frozenset({
-    "GRU", "CuDNNGRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+    "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
 })
 CELL_KINDS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
 
 
 def unsupported_sentence(kind: str) -> str:
-    return f"{kind} layers are not supported yet; only LSTM and CuDNNLSTM layers can be inspected"
+    return (f"{kind} layers are not supported yet; only LSTM, CuDNNLSTM, GRU and CuDNNGRU layers "
+            f"can be inspected")
 
 
 @dataclass
@@ -258,7 +262,7 @@ def flatten(model_cfg: dict, group_of, scope: str = "", outer_inputs=None, nodes
 def _unwrap(class_name: str, config: dict):
     """``(kind, cells, rnn_config)``: the recurrent kind, ``[(cell_name, cell_config)]`` and the
     config holding ``return_sequences`` / ``go_backwards``; kind None if not recurrent."""
-    if class_name in LSTM_KINDS or class_name in OTHER_RECURRENT:
+    if class_name in RUNNABLE_KINDS or class_name in OTHER_RECURRENT:
         return class_name, [(config.get("name", class_name.lower()), config)], config
     if class_name == "RNN":
         cell = config.get("cell") or {}
@@ -334,7 +338,7 @@ def recurrent_specs(node: Node) -> list:
     else:
         targets = ((node.name, inner_name),)
     label = f"{wrapper}({kind})" if wrapper else kind
-    if kind not in LSTM_KINDS or not cells:
+    if kind not in RUNNABLE_KINDS or not cells:
         return [Spec(node.name, kind=kind, cell=config, targets=targets,
                      unsupported=unsupported_sentence(label), notes=notes,
                      not_computed=not_computed, **common)]

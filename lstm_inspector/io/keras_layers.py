@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core import activations
 from ..core.model import MERGE_MODES, RecurrentLayer
+from ..core.gru_weights import GRU_READINGS, StoredGRU
 from ..core.weights import READINGS, StoredLSTM
 from ..errors import InspectorError
 from . import keras_config as kc
@@ -60,7 +61,7 @@ class _Builder:
         for direction, cell in cells.items():
             activation = _activation(cell, "activation", "tanh")
             recurrent = _activation(cell, "recurrent_activation", None)
-            if spec.kind == "CuDNNLSTM":
+            if spec.kind in ("CuDNNLSTM", "CuDNNGRU"):
                 activation, recurrent = "tanh", "sigmoid"
             elif recurrent is None:
                 recurrent = default_recurrent_activation(self.keras_version)
@@ -91,6 +92,8 @@ class _Builder:
         kernel, recurrent_kernel, bias = (
             self.checked(spec.name, leaf, found.read(leaf))
             for leaf in ("kernel", "recurrent_kernel", "bias"))
+        if spec.kind in kc.GRU_KINDS:
+            return stored_gru(self, spec, kernel, recurrent_kernel, bias, activation, recurrent)
         H = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else 0
         if (recurrent_kernel.shape != (H, 4 * H) or H == 0 or kernel.ndim != 2
                 or kernel.shape[1] != 4 * H):
@@ -235,3 +238,38 @@ def _layers_from_config(config: dict, builder: _Builder, group_of) -> list:
     builder.heads = keras_head.read_heads(nodes, specs, builder.head_arrays, builder.class_names)
     builder.not_computed.extend(keras_head.state_readers(nodes, specs, builder.heads))
     return _wire(specs, layers, nodes, builder)
+
+
+def stored_gru(builder: _Builder, spec, kernel, recurrent_kernel, bias, activation,
+               recurrent) -> StoredGRU:
+    """A GRU or CuDNNGRU direction's arrays and their true reading (``core.gru_weights``):
+    CuDNNGRU is cuDNN's per-gate layout with reset_after; a Keras GRU is ``x @ kernel`` with
+    the config's ``reset_after`` (absent in files older than Keras 2.1.3: False, said)."""
+    name, source = spec.name, builder.source
+    H = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else 0
+    if (H == 0 or recurrent_kernel.shape != (H, 3 * H) or kernel.ndim != 2
+            or kernel.shape[1] != 3 * H):
+        raise InspectorError(
+            f"layer '{name}' in {source} has kernel {kernel.shape} and recurrent kernel "
+            f"{recurrent_kernel.shape}, not (in, 3H) and (H, 3H) as a GRU's are")
+    if spec.kind == "CuDNNGRU":
+        reset_after, shapes, reading = True, ((6 * H,),), GRU_READINGS["cudnn"]
+    else:
+        if "reset_after" in spec.cell:
+            reset_after = bool(spec.cell["reset_after"])
+        else:
+            reset_after = bias is not None and bias.shape == (2, 3 * H)
+            if spec.node is not None:
+                builder.notes.append(f"layer '{name}''s config does not say reset_after (files "
+                                     f"older than Keras 2.1.3): read as reset_after="
+                                     f"{reset_after} from its bias")
+        shapes = ((2, 3 * H),) if reset_after else ((3 * H,),)
+        reading = replace(GRU_READINGS["keras"], reset_after=reset_after)
+    if bias is None:
+        if spec.cell.get("use_bias", True) and spec.kind == "CuDNNGRU":
+            raise InspectorError(f"layer '{name}' in {source} has no bias array")
+    elif bias.shape not in shapes:
+        raise InspectorError(f"layer '{name}' in {source} has a bias of shape {bias.shape}, not "
+                             f"{' or '.join(map(str, shapes))} as a {spec.kind} of {H} units "
+                             f"with reset_after={reset_after} has")
+    return StoredGRU(kernel, recurrent_kernel, bias, reading, activation, recurrent)

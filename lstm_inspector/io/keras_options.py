@@ -13,6 +13,7 @@ READ = frozenset({
     "name", "units", "activation", "recurrent_activation", "use_bias", "go_backwards",
     "return_sequences", "return_state", "stateful", "time_major", "dtype", "cell",
     "zero_output_for_mask", "layer", "merge_mode", "backward_layer", "cells",
+    "reset_after",   # GRU: where the reset gate acts (core.gru)
 })
 #: Keys that do not change what a loaded layer computes at inference, and why.
 IRRELEVANT = {

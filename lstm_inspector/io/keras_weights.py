@@ -1,7 +1,8 @@
 """Weights-only Keras files (``save_weights``): layers inferred from the arrays alone.
 
 No architecture is stored, so each layer's kind comes from its shapes (bias 8H: CuDNNLSTM,
-4H: LSTM; (H, 3H) recurrent kernel: GRU; (H, H): SimpleRNN) and everything else is assumed;
+4H: LSTM; (H, 3H) recurrent kernel: GRU, 6H bias: CuDNNGRU; (H, H): SimpleRNN) and everything
+else is assumed;
 every assumption is stated once (``Model.assumptions``) and each has a load option.
 """
 from __future__ import annotations
@@ -24,8 +25,7 @@ def infer_kind(found: WeightSet):
         if bias == (8 * H,):
             return "CuDNNLSTM", ""
     if recurrent[1] == 3 * H:
-        kind = "CuDNNGRU" if bias == (6 * H,) else "GRU"
-        return kind, kc.unsupported_sentence(kind)
+        return ("CuDNNGRU" if bias == (6 * H,) else "GRU"), ""
     if recurrent[1] == H:
         return "SimpleRNN", kc.unsupported_sentence("SimpleRNN")
     return None, ""
@@ -98,7 +98,8 @@ def _layers_from_weights(groups, builder: _Builder) -> list:
         raise InspectorError(f"{builder.source} holds no recurrent layer's weights; the tool "
                              f"inspects LSTM and CuDNNLSTM layers")
     lstm = any(layer.kind == "LSTM" and layer.runnable for layer in layers)
+    gru = any(layer.cell == "gru" and layer.runnable for layer in layers)
     old = default_recurrent_activation(builder.keras_version) == "hard_sigmoid"
-    builder.assumptions.extend(weights_only_assumptions(lstm, old, bidirectional))
+    builder.assumptions.extend(weights_only_assumptions(lstm, old, bidirectional, gru))
     return layers
 

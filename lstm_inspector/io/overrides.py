@@ -81,8 +81,9 @@ def apply_overrides(layers: list, overrides: dict, notes: list, what: str = "the
             out.append(layer)
             continue
         directions = {}
+        lstm_kind = kind if layer.cell == "lstm" else None   # --kind names LSTM kinds only
         for direction, stored in layer.directions.items():
-            if kind:
+            if lstm_kind:
                 stored = replace(stored, true_reading=READINGS[
                     "cudnn" if kind == "CuDNNLSTM" else "keras"])
                 if kind == "CuDNNLSTM":
@@ -91,7 +92,7 @@ def apply_overrides(layers: list, overrides: dict, notes: list, what: str = "the
                              recurrent_activation=options.get("recurrent_activation",
                                                               stored.recurrent_activation))
             directions[direction] = stored
-        changes = dict(directions=directions, kind=kind or layer.kind)
+        changes = dict(directions=directions, kind=lstm_kind or layer.kind)
         if "merge_mode" in options and layer.bidirectional:
             changes["merge_mode"] = options["merge_mode"]
         if isinstance(backwards, tuple):  # --go-backwards lstm_2: the named layers only
@@ -116,7 +117,8 @@ def remaining_assumptions(assumptions, overrides: dict) -> list:
 
 #: What the loader assumes about a weights-only file: (the load option that states it
 #: instead, the assumption in words). An option given by the user drops its assumption.
-def weights_only_assumptions(lstm: bool, hard_sigmoid_era: bool, bidirectional: list) -> list:
+def weights_only_assumptions(lstm: bool, hard_sigmoid_era: bool, bidirectional: list,
+                             gru: bool = False) -> list:
     """``[(option, phrase)]`` for a weights-only file (see ``Model.assumptions``)."""
     out = [("kind", "each layer's kind from its bias (8H: CuDNNLSTM, 4H: LSTM; --kind)"),
            (None, "each layer feeds the next, returning sequences, with no Masking"),
@@ -129,6 +131,11 @@ def weights_only_assumptions(lstm: bool, hard_sigmoid_era: bool, bidirectional: 
         out.append(("recurrent_activation", "LSTM recurrent activation sigmoid"
                     + (", though this Keras defaulted to hard_sigmoid" if hard_sigmoid_era
                        else "") + " (--recurrent-activation)"))
+    if gru:
+        out.append((None, "each GRU's convention from its bias (6H: CuDNNGRU; (2, 3H): GRU "
+                          "with reset_after=True; 3H: GRU with reset_after=False)"))
+        out.append(("recurrent_activation", "GRU activation tanh and recurrent activation "
+                    "sigmoid (--activation, --recurrent-activation)"))
     if bidirectional:
         out.append(("merge_mode", f"merge mode concat for {', '.join(bidirectional)} "
                                   f"(--merge-mode)"))

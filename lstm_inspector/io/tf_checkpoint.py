@@ -9,7 +9,8 @@ executed), groups them into recurrent layers by name, and tells the layer kind f
 ==============================================  ===========================  ==============
 ``(in, 4H)``, ``(H, 4H)``, ``(8H,)``             CuDNNLSTM                    ``cudnn``
 ``(in, 4H)``, ``(H, 4H)``, ``(4H,)`` or none     Keras LSTM                   ``keras``
-``(in, 3H)``, ``(H, 3H)``, ``(3H,)/(6H,)/(2,3H)`` GRU / CuDNNGRU (not run)    --
+``(in, 3H)``, ``(H, 3H)``, ``(6H,)``             CuDNNGRU                     ``cudnn`` (GRU)
+``(in, 3H)``, ``(H, 3H)``, ``(2,3H)``/``(3H,)``  GRU, reset_after True/False  ``keras`` (GRU)
 ==============================================  ===========================  ==============
 
 Names the loader understands (``/.ATTRIBUTES/VARIABLE_VALUE`` is stripped first):
@@ -42,11 +43,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..core.model import Model, RecurrentLayer
+from ..core.gru_weights import GRU_READINGS, StoredGRU
 from ..core.weights import READINGS, Reading, StoredLSTM
 from ..errors import InspectorError
 from .checkpoint_files import _get_tensor, _open_reader, _resolve_prefix, _shape_map
@@ -214,9 +216,7 @@ def _read_direction(group: _Group, fetch, label: str) -> _Direction:
         return _Direction("?", n_in, units,
                           unsupported=f"kernel {k_shape} and recurrent kernel {r_shape} disagree")
     if gates == 3:
-        kind = "CuDNNGRU" if b_shape == (6 * units,) else "GRU"
-        return _Direction(kind, n_in, units,
-                          unsupported=f"{kind} layers are not supported yet (only LSTM layers can be run)")
+        return _read_gru(group, fetch, n_in, units, b_shape)
     if gates == 1:
         return _Direction("SimpleRNN", n_in, units, unsupported="SimpleRNN layers are not supported")
     if gates != 4:
@@ -237,6 +237,22 @@ def _read_direction(group: _Group, fetch, label: str) -> _Direction:
     reading = READINGS["cudnn"] if kind == "CuDNNLSTM" else READINGS["keras"]
     stored = StoredLSTM(kernel, recurrent, bias, true_reading=reading)
     return _Direction(kind, n_in, units, stored=stored, notes=tuple(notes))
+
+
+def _read_gru(group: _Group, fetch, n_in: int, units: int, b_shape) -> _Direction:
+    """A GRU direction: CuDNNGRU from a (6H,) bias, Keras GRU with reset_after from (2, 3H),
+    without it from (3H,) (``core.gru_weights``)."""
+    shapes = {(6 * units,): ("CuDNNGRU", "cudnn", True), (2, 3 * units): ("GRU", "keras", True),
+              (3 * units,): ("GRU", "keras", False), None: ("GRU", "keras", True)}
+    if b_shape not in shapes:
+        return _Direction("GRU", n_in, units, unsupported=f"GRU bias of shape {b_shape} is "
+                          f"not (3H,), (2, 3H) or (6H,)")
+    kind, layout, reset_after = shapes[b_shape]
+    reading = replace(GRU_READINGS[layout], reset_after=reset_after)
+    bias = None if b_shape is None else fetch(group.names["bias"])
+    stored = StoredGRU(fetch(group.names["kernel"]), fetch(group.names["recurrent_kernel"]), bias,
+                       true_reading=reading)
+    return _Direction(kind, n_in, units, stored=stored)
 
 
 def _read_contrib_cell(group: _Group, fetch) -> _Direction:

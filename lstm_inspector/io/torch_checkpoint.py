@@ -1,4 +1,4 @@
-"""PyTorch ``nn.LSTM`` weights from a state dict (``torch.save`` ``.pt``/``.pth``, or safetensors).
+"""PyTorch ``nn.LSTM`` and ``nn.GRU`` weights from a state dict (``torch.save`` ``.pt``/``.pth``, or safetensors).
 
 A state dict names its tensors ``<prefix>weight_ih_l{k}[_reverse]``, ``weight_hh_l{k}``,
 ``bias_ih_l{k}``, ``bias_hh_l{k}`` (``weight_hr_l{k}`` with ``proj_size``); the prefix is the
@@ -17,6 +17,8 @@ in ``nn.LSTM``. With ``proj_size=P`` each direction also holds ``weight_hr_l{k} 
 ``h_t = W_hr (o_t * tanh(c_t))`` is P wide (c stays H wide), ``weight_hh_l{k}`` is ``(4H, P)``
 and the next layer's input is ``D * P``; the projection is kept beside the stored arrays
 (``StoredLSTM.projection``).
+An ``nn.GRU`` (``weight_hh (3H, H)``, gates r, z, n, reset_after) is kept as its own arrays
+under the ``torch`` GRU reading (``core.gru_weights``).
 
 ``.pt`` files are read by ``io.torch_runtime`` (``torch.load(weights_only=True)``, never
 unpickling code); safetensors by ``io.safetensors_file`` (json and NumPy, no torch needed).
@@ -26,6 +28,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ..core.gru_weights import GRU_READINGS, StoredGRU, from_torch_gru
 from ..core.model import Model, RecurrentLayer
 from ..core.weights import READINGS, StoredLSTM, from_torch
 from ..errors import InspectorError
@@ -62,9 +67,12 @@ def load_torch_checkpoint(path, safetensors: bool = False, prefix: str | None = 
     modules = group_modules(names)
     chosen = choose_module(modules, prefix, path.name, len(names))
     layers = build_layers(chosen, modules[chosen], fetch, path.name)
-    notes = [f"PyTorch state dict, module '{chosen or '(no prefix)'}': nn.LSTM weights read as "
-             f"stored (cuDNN's layout, gates i, f, g, o, b_ih + b_hh)"
-             + ("; its directions are concatenated, forward first, as nn.LSTM returns them"
+    module = layers[0].kind if layers else "nn.LSTM"
+    layout = ("gates r, z, n, reset_after: n = tanh(W_n x + b_in + r * (R_n h + b_hn))"
+              if module == "nn.GRU" else "gates i, f, g, o, b_ih + b_hh")
+    notes = [f"PyTorch state dict, module '{chosen or '(no prefix)'}': {module} weights read as "
+             f"stored (cuDNN's layout, {layout})"
+             + (f"; its directions are concatenated, forward first, as {module} returns them"
                 if any(l.bidirectional for l in layers) else "")]
     others = sorted(set(modules) - {chosen})
     if others:
@@ -131,13 +139,16 @@ def build_layers(prefix: str, parts: dict, fetch, file: str) -> list:
                 return layers + [_refused(prefix, k, names, fetch, unsupported)]
             dirs[direction] = _direction(names, fetch, file)
         forward = dirs["forward"]
-        n_in, units = forward.kernel.shape[0], forward.kernel.shape[1] // 4
+        gru = getattr(forward, "cell", "") == "gru"
+        # kernel (in, gates * H); recurrent kernel (P, 4H) under proj_size, so H is read here
+        n_in, units = forward.kernel.shape[0], forward.kernel.shape[1] // (3 if gru else 4)
         if width is not None and n_in != width:
             raise InspectorError(f"{file}: {prefix}weight_ih_l{k} takes {n_in} inputs but layer "
                                  f"{k - 1} outputs {width}")
         width = (forward.proj_size or units) * len(dirs)
         layers.append(RecurrentLayer(
-            name=f"{prefix}l{k}", kind="nn.LSTM", input_size=n_in, units=units, directions=dirs,
+            name=f"{prefix}l{k}", kind="nn.GRU" if gru else "nn.LSTM", input_size=n_in, units=units,
+            directions=dirs,
             merge_mode="concat" if bidirectional else None, use_bias="bias_ih" in parts[(k, False)],
             feeds_next=k < depth - 1))
     return layers
@@ -153,9 +164,10 @@ def _unsupported(names: dict, fetch, k: int, rev: bool) -> str:
         return "" if gates == 4 else (f"nn.LSTM weight_hr_{suffix} {tuple(w_hr)} does not fit "
                                       f"weight_hh_{suffix} {tuple(w_hh)}")
     gates = w_hh[0] // w_hh[1] if len(w_hh) == 2 and w_hh[1] and w_hh[0] % w_hh[1] == 0 else 0
-    if gates != 4:
+    if gates not in (4, 3):
         kind = GATES.get(gates, "a recurrent module")
-        return f"{kind} (weight_hh_{suffix} {tuple(w_hh)}) is not supported; the tool runs nn.LSTM"
+        return (f"{kind} (weight_hh_{suffix} {tuple(w_hh)}) is not supported; the tool runs "
+                f"nn.LSTM and nn.GRU")
     return ""
 
 
@@ -173,6 +185,9 @@ def _direction(names: dict, fetch, file: str) -> StoredLSTM:
     if (arrays[2] is None) != (arrays[3] is None):
         raise InspectorError(f"{file}: {names['weight_ih']} has one bias tensor without the other "
                              f"(bias_ih and bias_hh come together)")
+    w_hh = np.asarray(arrays[1])
+    if w_hh.ndim == 2 and w_hh.shape[0] == 3 * w_hh.shape[1]:   # nn.GRU: (3H, H)
+        return _gru_direction(arrays, names, file)
     projection = fetch(names["weight_hr"]) if "weight_hr" in names else None
     try:
         weights = from_torch(*arrays, weight_hr=projection)
@@ -182,3 +197,18 @@ def _direction(names: dict, fetch, file: str) -> StoredLSTM:
     kernel, recurrent, bias = weights.to_cudnn_keras()
     return StoredLSTM(kernel, recurrent, bias, true_reading=READINGS["cudnn"],
                       projection=weights.weight_hr)
+
+
+def _gru_direction(arrays: list, names: dict, file: str) -> StoredGRU:
+    """An ``nn.GRU`` direction kept as stored: ``kernel = weight_ih.T``, ``recurrent_kernel =
+    weight_hh.T``, ``bias = [bias_ih, bias_hh]`` under the ``torch`` GRU reading (gates r, z, n,
+    reset_after), so that ``StoredGRU.read()`` gives the arrays back unchanged."""
+    try:
+        weights = from_torch_gru(*arrays)
+    except InspectorError as exc:
+        raise InspectorError(f"{file}: {names['weight_ih'].rsplit('weight_ih', 1)[0]}: "
+                             f"{exc}") from None
+    bias = None if arrays[2] is None else np.concatenate([weights.bias_ih, weights.bias_hh])
+    return StoredGRU(np.ascontiguousarray(weights.weight_ih.T),
+                     np.ascontiguousarray(weights.weight_hh.T), bias,
+                     true_reading=GRU_READINGS["torch"])

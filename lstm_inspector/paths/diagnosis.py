@@ -21,12 +21,11 @@ import numpy as np
 
 from ..core.analysis import reversed_direction
 from ..core.compare import compare
-from ..core.detective import FIT_ATOL, FIT_RTOL, Detective, fault_words
+from ..core.detective import FIT_ATOL, FIT_RTOL, Detective
 from ..core.fixes import make_fix
 from ..core.torch_fixes import torch_fix
 from ..core.port_trace import PortTrace, to_input_time
 from ..core.reference import layer_output, run_reference
-from ..core.trace import QUANTITIES
 from ..errors import InspectorError, verb
 
 SHOWN = 5   # candidates listed after the best
@@ -78,6 +77,7 @@ class LayerFinding:
     tolerance: tuple = (0.0, 0.0)
     whose: str = "port"   # "port": the user's function or outputs; "path": a backend
     steps: int = 0        # T
+    cell: str = "lstm"    # "gru": GRU conventions (core.gru_detective), h is the whole state
 
     @property
     def kind(self) -> str:
@@ -110,7 +110,8 @@ class LayerFinding:
                              f"{bad[0]} alone is off by {self.teacher_local[bad[0]]:.2g} "
                              f"(worst step {int(np.argmax(self.teacher_local))}: "
                              f"{self.teacher_local.max():.2g})")
-        evidence = "h and c" if self.c_known else "h (c carried by each hypothesis)"
+        evidence = "h and c" if self.c_known else \
+            "h (a GRU's whole state)" if self.cell == "gru" else "h (c carried by each hypothesis)"
         if self.best is not None:
             b = self.best
             span = ("every step" if b.steps >= self.steps - 1
@@ -174,7 +175,7 @@ class LayerFinding:
             out["match"] = {"faults": self.best.hypothesis.key(),
                             "describe": self.best.hypothesis.describe(),
                             "error": self.best.error,
-                            "faults_in_words": [fault_words(d, v) for d, v in self.best.hypothesis.faults]}
+                            "faults_in_words": self.best.hypothesis.describe().split(" + ")}
             out["fix"] = {"sentence": self.fix.sentence, "lines": list(self.fix.lines),
                           "arrays_only": self.fix.arrays_only, "check_error": self.fix.check_error}
         if self.teacher_local is not None:
@@ -226,7 +227,8 @@ def _first_out(report, k, d, measured) -> dict:
     """The earliest (processing order) out-of-tolerance measured quantity of (k, d)."""
     best = None
     reverse = reversed_direction(report.model, k, d)
-    for rank, q in enumerate(q for q in QUANTITIES if q in measured):
+    quantities = report.quantities(k, d)   # the cell kind's, in causal order
+    for rank, q in enumerate(q for q in quantities if q in measured):
         rows = np.flatnonzero(report.out_steps(k, d, q))
         if not rows.size:
             continue
@@ -288,12 +290,12 @@ def diagnose(model, x, trace, layer=None, atol=None, rtol=None, reference=None, 
         if progress is not None:
             progress(n / max(len(keys), 1), f"diagnosing layer {k} {d}")
         lt = trace.layer(k, d)
-        measured = [q for q in QUANTITIES if lt.how(q) != "derived"]
+        measured = [q for q in lt.quantities if lt.how(q) != "derived"]
         finding = LayerFinding(k, reference.layer_names[k], d, agrees=True,
-                               c_known=lt.how("c") != "derived",
+                               c_known=lt.cell == "lstm" and lt.how("c") != "derived",
                                tolerance=(report.atol, report.rtol),
                                whose=_whose(trace),
-                               steps=lt.steps)
+                               steps=lt.steps, cell=lt.cell)
         tf = getattr(trace, "teacher_forced", {}).get((k, d))
         if tf is not None:
             finding.teacher_local = np.abs(tf["h"] - reference.layer(k, d).h).max(axis=1)
@@ -332,6 +334,10 @@ def _investigate(finding, model, trace, reference, k, d, lt):
     h_proc = to_input_time(lt.h, reverse)
     c_proc = to_input_time(lt.c, reverse) if finding.c_known else None
     stored = layer.directions[d]
+    if layer.cell == "gru":   # core.gru_detective: GRU conventions, teacher-forced on h alone
+        finding._x_proc, finding._reverse = x_proc, reverse
+        _investigate_gru(finding, stored, x_proc, h_proc)
+        return
     detective = Detective(stored, x_proc, h_proc, c_proc)
     finding.ranking = detective.search()
     top = finding.ranking[0]
@@ -360,6 +366,22 @@ def _investigate(finding, model, trace, reference, k, d, lt):
         finding.local_step = {"step": step, "unit": unit, "path": float(target[r, unit]),
                               "equations": float(h_pred[r, unit]),
                               "gate": _first_gate(lt, step, unit, gates[r], c_pred[r], c_proc, t_proc)}
+
+
+def _investigate_gru(finding, stored, x_proc, h_proc) -> None:
+    """A GRU direction: the ranked GRU conventions, the best one's fix, or arithmetic."""
+    from ..core.gru_detective import GRUDetective, make_gru_fix
+
+    finding.ranking = GRUDetective(stored, x_proc, h_proc).search()
+    top = finding.ranking[0]
+    if top.fits and top.hypothesis.n_faults:
+        finding.best = top
+        finding.fix = make_gru_fix(stored, top.hypothesis, x_proc,
+                                   subject=WORDS[finding.whose]["port"])
+        return
+    truth = next(c for c in finding.ranking if not c.hypothesis.n_faults)
+    if truth is top and truth.error <= PRECISION_LIMIT:
+        finding.precision = truth.error
 
 
 def _tf32_hypothesis(layer, d, trace, k, x_proc, h_proc, reverse) -> dict:

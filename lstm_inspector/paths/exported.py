@@ -12,6 +12,12 @@ PREFIXES = ("onnx:", "tflite:", "file:")
 
 def run(file, model, x, settings):
     from ..backends.exported import run_exported
+    from ..errors import InspectorError
+
+    grus = [layer.name for layer in model.chain if layer.cell == "gru"]
+    if grus:   # an exported file is read as LSTM nodes (backends.onnx_rt, tflite_rt)
+        raise InspectorError(f"layer '{grus[0]}' is a GRU; exported files are run as LSTM "
+                             f"layers only")
 
     return run_exported(model, x, file, settings.progress)
 

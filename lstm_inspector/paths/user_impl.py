@@ -145,7 +145,9 @@ def _jobs(model, reference, layers, with_teacher: bool):
             job = {**impl_arrays(model, stored),
                    "x": np.ascontiguousarray(to_input_time(inputs[k], reverse), np.float32)}
             if with_teacher:
-                job["teacher"] = (to_input_time(ref_lt.h, reverse), to_input_time(ref_lt.c, reverse))
+                if ref_lt.c is not None:   # a GRU's step has no c to force (core.gru)
+                    job["teacher"] = (to_input_time(ref_lt.h, reverse),
+                                      to_input_time(ref_lt.c, reverse))
             jobs.append(job)
             keys.append((k, d, reverse))
     return jobs, keys, inputs
@@ -183,6 +185,12 @@ def run_impl(model, x, impl, layer=None, form=None, reference: Trace | None = No
     """
     spec = ImplSpec.parse(impl, form)
     layers = selected_layers(model, layer)
+    if any(model.chain[k].cell == "gru" for k in layers):
+        # the step form passes an LSTM's (h, c); a GRU function runs the whole sequence
+        if spec.form == "step":
+            raise InspectorError("a GRU layer's function runs in the sequence form only: "
+                                 "forward(x, kernel, recurrent_kernel, bias) returning h (T, H)")
+        spec = ImplSpec(spec.path, spec.name, "sequence")
     if reference is None:
         reference = run_reference(model, x)
     x = reference.x

@@ -17,7 +17,10 @@ CURSOR_PEN = pg.mkPen((255, 80, 80), width=2)
 CURSOR_HOVER_PEN = pg.mkPen((255, 160, 60), width=3)
 UNIT_PEN = pg.mkPen((255, 255, 255, 170), width=1, style=QtCore.Qt.DashLine)
 QUANTITY_COLORS = {"i": (31, 119, 180), "f": (44, 160, 44), "c~": (148, 103, 189),
-                   "o": (255, 127, 14), "c": (214, 39, 40), "h": (23, 190, 207)}
+                   "o": (255, 127, 14), "c": (214, 39, 40), "h": (23, 190, 207),
+                   # a GRU's (core.gru): reset, update, candidate, its recurrent part
+                   "r": (31, 119, 180), "z": (44, 160, 44), "n": (148, 103, 189),
+                   "Rh": (255, 127, 14)}
 TITLE_SIZE = "8pt"
 # |difference| plotted on a log axis: an exact 0 is drawn at this floor (log(0) has no place).
 LOG_FLOOR = 1e-12
@@ -309,11 +312,26 @@ def reserve_bar_space(plot: pg.PlotItem) -> None:
     plot.layout.setColumnFixedWidth(4, 5)
 
 
+def cell_of(state) -> str:
+    """The cell kind of the selected layer (``"lstm"`` or ``"gru"``): its trace's, else the
+    model's, else lstm."""
+    lt = state.layer_trace("a")
+    if lt is not None:
+        return lt.cell
+    model = getattr(state, "model", None)
+    if model is not None:
+        try:
+            return model.chain[state.layer].cell
+        except Exception:  # noqa: BLE001 - no chain (an unsupported model): the LSTM default
+            return "lstm"
+    return "lstm"
+
+
 def quantity_levels(quantity: str, data: np.ndarray, activation: str = "tanh") -> tuple:
     """Colour levels that keep a quantity's natural range: gates 0..1, tanh outputs -1..1."""
-    if quantity in ("i", "f", "o"):
+    if quantity in ("i", "f", "o", "r", "z"):
         return (0.0, 1.0)
-    if quantity in ("c~", "h") and activation in ("tanh", "softsign"):
+    if quantity in ("c~", "h", "n") and activation in ("tanh", "softsign"):
         return (-1.0, 1.0)
     finite = np.abs(data[np.isfinite(data)]) if data.size else np.zeros(1)
     top = float(finite.max()) if finite.size else 1.0

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from ...core.trace import QUANTITIES
+from ...core.trace import CELL_QUANTITIES, QUANTITIES
 from .common import (
     EMPTY_STEPS,
     QUANTITY_COLORS,
@@ -48,14 +48,14 @@ def first_divergence_here(state):
 def local_errors(report) -> dict:
     """``{(layer, direction, q): (T,) max local error}`` from the report's teacher-forced run,
     or {} when the report has none."""
-    return {(k, d, q): step for k, d in report.keys() for q in QUANTITIES
+    return {(k, d, q): step for k, d in report.keys() for q in report.quantities(k, d)
             if (step := report.local_step_error(k, d, q)) is not None}
 
 
-def legend_html(local: bool) -> str:
+def legend_html(local: bool, quantities=QUANTITIES) -> str:
     """The curve colours as a title line (a legend box would hide the curves)."""
     names = " ".join(f'<span style="color:rgb{QUANTITY_COLORS[q]}">&#9473; {q}</span>'
-                     for q in QUANTITIES)
+                     for q in quantities)
     if local:
         names += " &nbsp;dotted: local (from B's own state)"
     return f"max |A-B| per step, log: {names}"
@@ -135,7 +135,7 @@ class DivergencePanel(QtWidgets.QWidget):
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         cache_axes(self.plot)
         self.curves = {}
-        for q in QUANTITIES:
+        for q in dict.fromkeys(QUANTITIES + CELL_QUANTITIES["gru"]):   # every cell kind's
             self.curves[q] = self.plot.plot([], [], pen=pg.mkPen(QUANTITY_COLORS[q], width=1.3),
                                             name=q)
         # the report's teacher-forced error: what each step alone gets wrong (dotted)
@@ -263,8 +263,12 @@ class DivergencePanel(QtWidgets.QWidget):
         self._fit_header()
         self._mark_masked(s.masked_steps())
         steps = np.arange(s.steps)
+        shown = report.quantities(s.layer, s.direction)
         for q, curve in self.curves.items():
-            curve.setData(steps, log_floor(report.step_error(s.layer, s.direction, q)))
+            if q in shown:
+                curve.setData(steps, log_floor(report.step_error(s.layer, s.direction, q)))
+            else:
+                curve.setData([], [])
         local = local_errors(report)
         for q, curve in self.local_curves.items():
             err = local.get((s.layer, s.direction, q))
@@ -286,7 +290,7 @@ class DivergencePanel(QtWidgets.QWidget):
             title = (f"first divergence here: step {t} ({q}); "
                      f"{len(s.divergent_steps())} of {s.steps} steps out of tolerance")
         tolerance = f"dash-dot: atol {report.atol:g} (allowed: atol + rtol {report.rtol:g}·|A|)"
-        self._title = (legend_html(have_local), title, tolerance)
+        self._title = (legend_html(have_local, shown), title, tolerance)
         self._show_title()
         self.plot.setXRange(-0.5, s.steps - 0.5, padding=0)
         self.cursors.set_bounds(s.steps)

@@ -1,5 +1,8 @@
 """The four gates i, f, c~, o as heatmaps (time x unit) of one source: path A, path B or |A - B|.
 
+A GRU layer (``core.gru``) shows its own four instead: reset r, update z, candidate n and the
+recurrent part of the candidate Rh (where reset_after differs), the same four heatmaps relabelled.
+
 What is shown is exactly an engine array: ``LayerTrace.gate(q)`` of the chosen path, or
 ``Report.error(layer, direction, q)`` for the difference. A quantity the backend never exposed
 (cuDNN's gates) is titled "derived" (``LayerTrace.how``).
@@ -10,20 +13,23 @@ from functools import partial
 
 from PyQt5 import QtWidgets
 
-from ...core.trace import GATES
+from ...core.trace import CELL_GATES, GATES
 from ...core.windows import overview
 from .common import (
     DIFF_COLORMAP,
     CursorGroup,
     Heatmap,
     add_plot_area,
+    cell_of,
     diff_levels,
     quantity_levels,
     unit_click_handler,
 )
 
 MIN_HEIGHT = 220  # pixels: four heatmaps of a few rows each, their titles and the time axis
-GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o"}
+GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "c~": "candidate c~", "o": "output gate o",
+              "r": "reset gate r", "z": "update gate z", "n": "candidate n",
+              "Rh": "recurrent part of n: Rh"}
 SOURCE_TEXT = {"a": "A", "b": "B", "diff": "|A - B|"}
 
 
@@ -94,6 +100,7 @@ class GatesPanel(QtWidgets.QWidget):
         for q in GATES[1:]:
             self.heatmaps[q].plot.setXLink(first)
         self.heatmaps[GATES[-1]].plot.setLabel("bottom", "step")
+        self._slots = list(self.heatmaps.values())   # relabelled by the cell kind shown
         self.view.setMinimumHeight(MIN_HEIGHT)
         self._shown_key = None
         state.tracesReady.connect(self.refresh)
@@ -112,12 +119,13 @@ class GatesPanel(QtWidgets.QWidget):
     def _key(self):
         s = self.state
         return (id(s.trace_a), id(s.trace_b), id(s.report), s.layer, s.direction, s.source,
-                s.colormap)
+                s.colormap, cell_of(s))
 
     def refresh(self) -> None:
         """Set the four images (once per trace / layer / source)."""
         s = self.state
         self._shown_key = self._key()
+        self.heatmaps = dict(zip(CELL_GATES[cell_of(s)], self._slots))
         show_sources(s, self.heatmaps, GATE_NAMES)
         for hm in self.heatmaps.values():
             hm.mark_units(s.units)

@@ -1,5 +1,7 @@
 """Cell state c and output h: heatmaps, the selected units' curves of both paths, and |A - B| (log).
 
+A GRU has no cell state: its layers show the candidate n in c's place (``core.gru``).
+
 Curves are set once per trace or selection (``setData``), never on a cursor move; long curves
 are downsampled to the screen and clipped to the view.
 """
@@ -14,6 +16,7 @@ from .common import (
     Heatmap,
     add_plot_area,
     cache_axes,
+    cell_of,
     cache_curve,
     index_plot,
     log_floor,
@@ -24,7 +27,10 @@ from .common import (
 )
 from .gates import show_sources
 
-STATE_NAMES = {"c": "cell state c", "h": "output h"}
+STATE_NAMES = {"c": "cell state c", "h": "output h",
+               "n": "candidate n (a GRU has no cell state)"}
+#: The two quantities shown per cell kind (a GRU's candidate n in c's place).
+CELL_STATES = {"lstm": ("c", "h"), "gru": ("n", "h")}
 MAX_CURVE_UNITS = 8
 MIN_HEIGHT = 290  # pixels: two heatmaps and three curve plots, each readable
 
@@ -63,6 +69,7 @@ class StatesPanel(QtWidgets.QWidget):
         self.diff_plot = _curve_plot(self.view.ci, 4, "|A - B| of c (solid) and h (dotted), log",
                                      "", log=True)
         self.diff_plot.setLabel("bottom", "step")
+        self._slots = (list(self.heatmaps.values()), list(self.curve_plots.values()))
         plots = [hm.plot for hm in self.heatmaps.values()] + list(self.curve_plots.values()) \
             + [self.diff_plot]
         for plot in plots:
@@ -106,6 +113,13 @@ class StatesPanel(QtWidgets.QWidget):
                      s.colormap)
         curve_key = (id(s.trace_a), id(s.trace_b), id(s.report), s.layer, s.direction,
                      tuple(s.units))
+        shown = CELL_STATES[cell_of(s)]
+        self.heatmaps = dict(zip(shown, self._slots[0]))
+        self.curve_plots = dict(zip(shown, self._slots[1]))
+        dock = self.parent()
+        if isinstance(dock, QtWidgets.QDockWidget):   # the dock's title names what is shown
+            dock.setWindowTitle("Cell state c and output h" if shown[0] == "c"
+                                else "Candidate n and output h (GRU)")
         if image_key != self._image_key:
             self._image_key = image_key
             self._set_images()
@@ -129,11 +143,11 @@ class StatesPanel(QtWidgets.QWidget):
         if lt_a is None:
             return
         units = [u for u in s.units if u < lt_a.units][:MAX_CURVE_UNITS]
-        width = {"c": lt_a.units, "h": lt_a.out_units}  # h is P wide under nn.LSTM's proj_size
+        width = {"h": lt_a.out_units}  # h is P wide under nn.LSTM's proj_size; c, n: H wide
         for k, unit in enumerate(units):
             color = unit_color(k)
             for q, plot in self.curve_plots.items():
-                if unit >= width[q]:
+                if unit >= width.get(q, lt_a.units):
                     continue
                 plot.plot(lt_a.quantity(q)[:, unit], pen=pg.mkPen(color, width=1.5),
                           name=f"A u{unit}")
@@ -142,10 +156,10 @@ class StatesPanel(QtWidgets.QWidget):
                               pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
                               name=f"B u{unit}")
             if s.report is not None:
-                for q, style in (("c", QtCore.Qt.SolidLine), ("h", QtCore.Qt.DotLine)):
+                for q, style in zip(self.curve_plots, (QtCore.Qt.SolidLine, QtCore.Qt.DotLine)):
                     err = np.abs(lt_a.quantity(q)[:, unit].astype(np.float64)
                                  - lt_b.quantity(q)[:, unit]) if (
-                        lt_b is not None and unit < width[q]) else None
+                        lt_b is not None and unit < width.get(q, lt_a.units)) else None
                     if err is None:
                         continue
                     self.diff_plot.plot(log_floor(err), pen=pg.mkPen(color, width=1.2, style=style),
@@ -156,4 +170,6 @@ class StatesPanel(QtWidgets.QWidget):
         names = ", ".join(str(u) for u in units)
         for q, plot in self.curve_plots.items():
             set_title(plot, f"{STATE_NAMES[q]} of unit {names}: A solid, B dashed")
+        first = next(iter(self.curve_plots))
+        set_title(self.diff_plot, f"|A - B| of {first} (solid) and h (dotted), log")
 

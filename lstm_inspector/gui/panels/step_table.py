@@ -55,13 +55,15 @@ class StepTableModel(QtCore.QAbstractTableModel):
         self._arrays, self._bad, self._how = {}, {}, {}
         lt_a, lt_b = s.layer_trace("a"), s.layer_trace("b")
         self.units = lt_a.units if lt_a is not None else 0
+        quantities = lt_a.quantities if lt_a is not None else QUANTITIES   # a GRU's r z n Rh h
+        self.columns = [("unit", "")] + [(q, part) for q in quantities for part in PARTS]
         if lt_a is not None:
             # rows are read at the cursor (RowReader): gates a long trace does not hold are
             # recomputed for that step only
             T, H = lt_a.steps, lt_a.units
             # h is P < H wide under nn.LSTM's proj_size: its column is blank below unit P
             fit = partial(_padded, H) if lt_a.out_units != H else (lambda q, rows: rows)
-            for q in QUANTITIES:
+            for q in quantities:
                 self._arrays[(q, "A")] = RowReader(fit(q, partial(lt_a.rows, q)), T, H)
                 self._how[q] = lt_b.how(q) if lt_b is not None else ""
                 if lt_b is not None:
