@@ -85,14 +85,18 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     are a measured check of that derivation. ``checks`` gets ``{"layer", "direction", "calls",
     "max_abs", "h_last_max_abs"}``: how far the derived c, carried to the end of each call,
     lands from the c the call returned, and how far the returned h is from the last output.
+    A long run (``recurrence.keep_gates`` false) does not hold the derived c: it returns a
+    ``cells.DerivedEnds`` (c at block ends) from which ``run_chain`` makes the trace recompute
+    any window of c, bit for bit (``cells.DerivedCells``).
     """
+    from ..core.cells import DerivedEnds
     from ..core.recurrence import cell_states_between
 
     reverse = layer.processing_reversed(direction)
     x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
     T, H = x_proc.shape[0], layer.units
-    h, c = np.empty((T, H), np.float32), np.empty((T, H), np.float32)   # input time
-    h_proc, c_proc = (h[::-1], c[::-1]) if reverse else (h, c)          # views, processing order
+    h, c = np.empty((T, H), np.float32), None        # input time; c when the library gives it
+    h_proc = h[::-1] if reverse else h                 # a view, processing order
     checkpoints, state, lo, calls = {}, start, 0, 0
     measured_c, h_gap = True, 0.0
     size = min(lengths.get("chunk") or T, T)
@@ -112,18 +116,30 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
             lengths["chunk"] = size
         calls += 1
         h_proc[lo:hi] = h_chunk
-        h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_chunk[-1]).max()))
+        del h_chunk
+        h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_proc[hi - 1]).max()))
         if c_chunk is None:
             measured_c = False
             checkpoints[hi - 1] = np.asarray(c_last, np.float32)
         else:
-            c_proc[lo:hi] = c_chunk
+            if c is None:
+                c = np.empty((T, H), np.float32)
+            (c[::-1] if reverse else c)[lo:hi] = c_chunk
         state = (float32(h_last), float32(c_last))
         lo = hi
     gap = None
     if not measured_c:
-        gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
-                                  out=c_proc, h0=start[0], c0=start[1])
+        if keep_gates(T, H, np.float32):   # a short run holds c; a long one its block ends
+            c = np.empty((T, H), np.float32)
+            gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
+                                      out=c[::-1] if reverse else c, h0=start[0], c0=start[1])
+        else:
+            ends = {}
+            gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
+                                      h0=start[0], c0=start[1], ends=ends)
+            c = DerivedEnds(checkpoints, ends, start[0], start[1])
+    elif c is None:
+        c = np.empty((0, H), np.float32)
     checks.append({"layer": layer.name, "direction": direction, "calls": calls, "max_abs": gap,
                    "h_last_max_abs": h_gap})
     return h, c, ("measured", "measured" if measured_c else "derived")
@@ -251,9 +267,11 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         if keep is None or native_mask:
             states = run_layer(layer, layer_in, part, start, keep)
         elif keep.any():
-            kept = run_layer(layer, np.ascontiguousarray(layer_in[keep]), part, start, None)
+            kept_in = np.ascontiguousarray(layer_in[keep])
+            kept = run_layer(layer, kept_in, part, start, None)
             states = {}
             for d, (h, c, c_how) in kept.items():
+                c = _whole(c, layer, d, h, lambda lo, hi, rows=kept_in: rows[lo:hi])
                 h, c = expand_states(h, c, keep, layer.processing_reversed(d), *start[d])
                 states[d] = (h, c, c_how)
         else:  # every step masked: every state is the initial one
@@ -262,16 +280,20 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                       for d, (h0, c0) in start.items()}
         if native_mask and keep is not None:  # masked steps: the carried state, not the output
             for d, (h, c, c_how) in list(states.items()):
+                c = _whole(c, layer, d, h, lambda lo, hi, rows=layer_in: rows[lo:hi])
                 h, c = expand_states(h[keep], c[keep], keep, layer.processing_reversed(d),
                                      *start[d])
                 states[d] = (h, c, c_how)
         dir_traces = {}
+        rows_in = _input_rows(chain, k, layer_in, layers)
         for direction, (h, c, how) in states.items():
             h_how, c_how = (how, how) if isinstance(how, str) else how
+            h = np.ascontiguousarray(h, dtype=np.float32)
+            cells = _cells(c, layer, direction, h, rows_in)
             dir_traces[direction] = LayerTrace(
                 z=None, a=None,  # gates: derive_gates fills them (or recomputes them on demand)
-                c=np.ascontiguousarray(c, dtype=np.float32),
-                h=np.ascontiguousarray(h, dtype=np.float32),
+                c=np.ascontiguousarray(c, dtype=np.float32) if cells is None else None,
+                h=h, cell_source=cells,  # a long derived c: its windows recomputed (cells.py)
                 provenance={"z": "derived", "i": "derived", "f": "derived", "c~": "derived",
                             "o": "derived", "c": c_how, "h": h_how})
         layers.append(dir_traces)
@@ -290,6 +312,38 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
     return derive_gates(model, trace)
+
+
+def _input_rows(chain, k: int, layer_in, layers):
+    """``(lo, hi) -> rows`` of what layer ``k`` read, unmasked: the first layer's input as held
+    (the features), a later one's recomputed from the layer below's h (``layer_output_rows``:
+    the same values as the whole output it ran on), so the whole need not be kept."""
+    from ..core.reference import layer_output_rows
+
+    if k == 0:
+        return lambda lo, hi: layer_in[lo:hi]
+    below, below_dirs = chain[k - 1], layers[k - 1]
+    return lambda lo, hi: np.ascontiguousarray(layer_output_rows(below, below_dirs, lo, hi),
+                                               dtype=np.float32)
+
+
+def _cells(c, layer, direction: str, h, rows_in):
+    """None when ``c`` is an array; for a long run's ``cells.DerivedEnds`` the
+    ``cells.DerivedCells`` that recomputes its windows from ``h`` (input time) and ``rows_in``."""
+    from ..core.cells import DerivedEnds
+
+    if not isinstance(c, DerivedEnds):
+        return None
+    reverse = layer.processing_reversed(direction)
+    T = len(h)
+    x_proc = ((lambda lo, hi: rows_in(T - hi, T - lo)[::-1]) if reverse else rows_in)
+    return c.cells(layer.weights(direction), x_proc, h[::-1] if reverse else h, reverse)
+
+
+def _whole(c, layer, direction: str, h, rows_in):
+    """``c`` as a (T, H) array (a masked run expands it: ``core.masking``)."""
+    cells = _cells(c, layer, direction, h, rows_in)
+    return c if cells is None else cells(0, len(h))
 
 
 def base_meta(backend: str, device: str, tf32, versions: dict, notes=()) -> dict:

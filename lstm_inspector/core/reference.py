@@ -126,6 +126,16 @@ def layer_output_rows(layer, dir_traces: dict, lo: int, hi: int) -> np.ndarray:
     return layer_output(layer, picked)
 
 
+class _CellRows:
+    """``cells[lo:hi]``: rows of a trace's c that it recomputes (``LayerTrace.cell_rows``)."""
+
+    def __init__(self, lt):
+        self.lt = lt
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.lt.cell_rows(rows.start, rows.stop)
+
+
 class _States:
     """Just the ``h`` that :func:`layer_output` reads."""
 
@@ -216,7 +226,8 @@ def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo:
     for direction, w in weights.items():
         tt = teacher.layer(index, direction)
         reverse = layer.processing_reversed(direction)
-        h_prev, c_prev = previous_states(tt.h, tt.c, reverse, lo, hi, dtype)
+        cells = tt.c if tt.holds_cells else _CellRows(tt)   # a long trace: only these rows
+        h_prev, c_prev = previous_states(tt.h, cells, reverse, lo, hi, dtype)
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
         if lo <= first < hi and teacher.initial_state:
             h_prev[first - lo], c_prev[first - lo] = teacher.start_state(

@@ -45,11 +45,18 @@ class LayerTrace:
     (z, a)`` rows ``lo:hi`` are recomputed from the stored states when asked for (one
     teacher-forced product, the values the run itself computed; see ``core.reference``).
     :meth:`rows` reads any window; ``z`` / ``a`` give the whole arrays either way.
+
+    Nor need it hold c: with ``c = None`` and ``cell_source(lo, hi) -> c rows`` (c kept at a few
+    checkpoints, ``c_t = f_t c_{t-1} + i_t c~_t`` recomputed from the one before the window, the
+    run's own values bit for bit; ``core.recurrence``) an hour of a layer direction holds h
+    alone. ``c`` gives the whole array either way (computed, not kept, when not held).
     """
 
-    def __init__(self, z, a, c, h, provenance=None, gate_source=None):
+    def __init__(self, z, a, c, h, provenance=None, gate_source=None, cell_source=None):
         self._z, self._a = z, a
-        self.c, self.h = c, h
+        self._c, self.h = c, h
+        self.cell_source = cell_source
+        self._cells = None  # (lo, hi, c): the last recomputed window of c
         self.provenance = provenance if provenance is not None else dict.fromkeys(
             ("z",) + QUANTITIES, "measured")
         self.gate_source = gate_source
@@ -70,6 +77,34 @@ class LayerTrace:
             z, a = self.gate_source(lo, hi)
             self._window = w = (lo, hi, z, a)
         return w[2][lo - w[0]:hi - w[0]], w[3][lo - w[0]:hi - w[0]]
+
+    @property
+    def holds_cells(self) -> bool:
+        return self._c is not None
+
+    def cell_rows(self, lo: int, hi: int) -> np.ndarray:
+        """c rows ``lo:hi`` (H wide), stored or recomputed (the last window is kept)."""
+        if self._c is not None:
+            return self._c[lo:hi]
+        if self.cell_source is None:
+            raise InspectorError("this trace holds no c and cannot recompute it")
+        w = self._cells
+        if w is None or not (w[0] <= lo and hi <= w[1]):
+            self._cells = w = (lo, hi, self.cell_source(lo, hi))
+        return w[2][lo - w[0]:hi - w[0]]
+
+    @property
+    def c(self) -> np.ndarray:
+        """(T, H) c after each step (computed whole when not held: see :meth:`cell_rows`)."""
+        if self._c is not None:
+            return self._c
+        if self.cell_source is None:
+            raise InspectorError("this trace holds no c and cannot recompute it")
+        return self.cell_source(0, self.steps)  # not kept: the whole of a long run is large
+
+    @c.setter
+    def c(self, value):
+        self._c, self._cells = value, None
 
     @property
     def z(self) -> np.ndarray:
@@ -94,7 +129,7 @@ class LayerTrace:
         else:
             name, pre = canonical_quantity(name), False
         if name == "c":
-            return self.c[lo:hi]
+            return self.cell_rows(lo, hi)
         if name == "h":
             return self.h[lo:hi]
         k, H = _gate_block(name), self.units
@@ -130,8 +165,8 @@ class LayerTrace:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held (recomputable gates not counted)."""
-        return sum(arr.nbytes for arr in (self._z, self._a, self.c, self.h) if arr is not None)
+        """Bytes held (recomputable gates and c not counted)."""
+        return sum(arr.nbytes for arr in (self._z, self._a, self._c, self.h) if arr is not None)
 
 
 @dataclass(eq=False)
