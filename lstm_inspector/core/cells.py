@@ -41,16 +41,16 @@ class _Recent:
         return self.blocks[key]
 
 
-def aligned_blocks(lo: int, hi: int, steps: int, every: int = EVERY):
+def aligned_blocks(lo: int, hi: int, steps: int, every: int):
     """The blocks ``[k every, (k + 1) every)`` (cut at ``steps``) that cover rows ``lo:hi``."""
     for start in range(lo - lo % every, hi, every):
         yield start, min(start + every, steps)
 
 
-def step_checkpoints(c: np.ndarray, reverse: bool, every: int = EVERY) -> dict:
+def step_checkpoints(c: np.ndarray, reverse: bool, every: int | None = None) -> dict:
     """``{step: c_step (H,)}`` at the block edges a window restarts from: the step processed just
     before each block of ``every`` steps (``k every - 1`` forward, ``k every`` reversed)."""
-    T = len(c)
+    T, every = len(c), every or EVERY
     edges = range(every, T, every)
     return {(e if reverse else e - 1): np.array(c[e if reverse else e - 1]) for e in edges}
 
@@ -63,9 +63,9 @@ class StepCells:
     None (a masked step carries c)."""
 
     def __init__(self, gates, checkpoints: dict, steps: int, units: int, dtype, reverse: bool,
-                 c0=None, mask=None, every: int = EVERY):
+                 c0=None, mask=None, every: int | None = None):
         self.gates, self.checkpoints, self.steps, self.units = gates, checkpoints, steps, units
-        self.dtype, self.reverse, self.every = np.dtype(dtype), reverse, every
+        self.dtype, self.reverse, self.every = np.dtype(dtype), reverse, every or EVERY
         self.c0 = np.zeros(units, self.dtype) if c0 is None else np.array(c0, self.dtype)
         self.mask = None if mask is None else np.asarray(mask, bool)
         self._recent = _Recent()

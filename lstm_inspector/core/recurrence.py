@@ -24,6 +24,7 @@ import itertools
 import numpy as np
 
 from . import activations
+from . import cells
 from .cells import StepCells, derive_block, step_checkpoints
 from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
@@ -214,8 +215,9 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     # a long run keeps h, and c at checkpoints only: any window of the gates and c is recomputed
     # by the loop's own calls on the same values (StepGates, cells.StepCells)
     lt = LayerTrace(z=None, a=None, c=None, h=Hs, gate_source=StepGates(ww, x, Hs, reverse, h0))
-    lt.cell_source = StepCells(lt.gate_rows, step_checkpoints(C, reverse), T, H, dtype, reverse,
-                               c0, mask)
+    every = cells.EVERY
+    lt.cell_source = StepCells(lt.gate_rows, step_checkpoints(C, reverse, every), T, H, dtype,
+                               reverse, c0, mask, every)
     return lt
 
 

@@ -5,10 +5,13 @@ are downsampled to the screen and clipped to the view.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
+from ...core.windows import columns
 from .common import (
     CursorGroup,
     Heatmap,
@@ -129,19 +132,26 @@ class StatesPanel(QtWidgets.QWidget):
         if lt_a is None:
             return
         units = [u for u in s.units if u < lt_a.units][:MAX_CURVE_UNITS]
+        # each quantity read once per trace, only the units shown (chunk by chunk: a long trace
+        # recomputes its gates and c, core.cells)
+        wanted = (set(self.curve_plots) | ({"c", "h"} if s.report is not None else set())
+                  if units else set())
+        curves_a = {q: columns(partial(lt_a.rows, q), lt_a.steps, units) for q in wanted}
+        curves_b = ({q: columns(partial(lt_b.rows, q), lt_b.steps, units) for q in wanted}
+                    if lt_b is not None else None)
         for k, unit in enumerate(units):
             color = unit_color(k)
             for q, plot in self.curve_plots.items():
-                plot.plot(lt_a.quantity(q)[:, unit], pen=pg.mkPen(color, width=1.5),
+                plot.plot(curves_a[q][:, k], pen=pg.mkPen(color, width=1.5),
                           name=f"A u{unit}")
                 if lt_b is not None:
-                    plot.plot(lt_b.quantity(q)[:, unit],
+                    plot.plot(curves_b[q][:, k],
                               pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
                               name=f"B u{unit}")
             if s.report is not None:
                 for q, style in (("c", QtCore.Qt.SolidLine), ("h", QtCore.Qt.DotLine)):
-                    err = np.abs(lt_a.quantity(q)[:, unit].astype(np.float64)
-                                 - lt_b.quantity(q)[:, unit]) if lt_b is not None else None
+                    err = np.abs(curves_a[q][:, k].astype(np.float64)
+                                 - curves_b[q][:, k]) if lt_b is not None else None
                     if err is None:
                         continue
                     self.diff_plot.plot(log_floor(err), pen=pg.mkPen(color, width=1.2, style=style),
