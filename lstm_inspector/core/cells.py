@@ -118,14 +118,16 @@ def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=
     ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)
     f = a[:, H:2 * H]
     gap = 0.0
-    for j in range(hi - lo):
-        t = lo + j
-        c_prev = f[j] * c_prev + ig[j]
-        if t in checkpoints:
-            gap = max(gap, float(np.abs(c_prev - checkpoints[t]).max()))
-            c_prev = checkpoints[t]
-        out[j] = c_prev
-    return c_prev, gap
+    restarts = {t - lo: c for t, c in checkpoints.items() if lo <= t < hi}
+    mul, add = np.multiply, np.add
+    for j, (f_j, ig_j, c_j) in enumerate(zip(f, ig, out)):
+        mul(f_j, c_prev, c_j)                     # the same two roundings as f * c + ig, in place
+        add(c_j, ig_j, c_j)
+        if j in restarts:
+            gap = max(gap, float(np.abs(c_j - restarts[j]).max()))
+            c_j[:] = restarts[j]
+        c_prev = c_j
+    return np.array(c_prev), gap
 
 
 class DerivedCells:
