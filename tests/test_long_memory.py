@@ -175,3 +175,20 @@ def test_the_analysis_reads_windows_its_memory_does_not_grow_with_the_length(mon
     assert held2 == 2 * held1 == 2 * 4 * steps * 32 * 4          # h of 4 directions, float32
     # a whole (T, H) quantity of the short run is 1.5 MB in float32
     assert transient2 < transient1 + 2 ** 19, (transient1, transient2)
+
+
+@pytest.mark.torch
+def test_a_masked_long_backend_run_expands_its_derived_c_as_a_held_one(small_blocks, monkeypatch):
+    """Under a mask with holes the layers run on the kept steps only; a long run's derived c is
+    made whole there (to put the carried states back at the masked steps): the same c."""
+    from lstm_inspector.backends import run_backend
+
+    model = dataclasses.replace(cudnn_model(3, 8, layers=2, bidirectional=True, seed=5),
+                                mask_value=0.0)
+    x = features(1500, 3, seed=2)
+    x[[0, 70, 71, 700, 1499]] = 0.0
+    held = _held(lambda: run_backend(model, x, backend="torch-cpu"), monkeypatch)
+    lean = run_backend(model, x, backend="torch-cpu")
+    assert lean.mask is not None and not lean.mask.all()
+    for k, d, lt in held.items():
+        assert np.array_equal(lean.layer(k, d).h, lt.h) and np.array_equal(lean.layer(k, d).c, lt.c)
