@@ -89,15 +89,19 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     A GRU (``layer.cell == "gru"``) has no cell state: ``run_call`` returns ``c_last`` and
     ``c`` None, the state carried is h alone, and the c returned here is None (its gates are
     derived from h alone: ``core.gru``).
+    A long run (``recurrence.keep_gates`` false) does not hold the derived c: it returns a
+    ``cells.DerivedEnds`` (c at block ends) from which ``run_chain`` makes the trace recompute
+    any window of c, bit for bit (``cells.DerivedCells``).
     """
+    from ..core.cells import DerivedEnds
     from ..core.recurrence import cell_states_between
 
     gru = layer.cell == "gru"
     reverse = layer.processing_reversed(direction)
     x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
     T, H = x_proc.shape[0], layer.units
-    h, c = np.empty((T, layer.out_units), np.float32), np.empty((T if not gru else 0, H), np.float32)
-    h_proc, c_proc = (h[::-1], c[::-1]) if reverse else (h, c)          # views, processing order
+    h, c = np.empty((T, layer.out_units), np.float32), None  # input time; c if the library gives it
+    h_proc = h[::-1] if reverse else h                        # a view, processing order
     checkpoints, state, lo, calls = {}, start, 0, 0
     measured_c, h_gap = True, 0.0
     size = min(lengths.get("chunk") or T, T)
@@ -117,14 +121,17 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
             lengths["chunk"] = size
         calls += 1
         h_proc[lo:hi] = h_chunk
-        h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_chunk[-1]).max()))
+        del h_chunk
+        h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_proc[hi - 1]).max()))
         if gru:
             pass
         elif c_chunk is None:
             measured_c = False
             checkpoints[hi - 1] = np.asarray(c_last, np.float32)
         else:
-            c_proc[lo:hi] = c_chunk
+            if c is None:
+                c = np.empty((T, H), np.float32)
+            (c[::-1] if reverse else c)[lo:hi] = c_chunk
         state = (float32(h_last), None if gru else float32(c_last))
         lo = hi
     gap = None
@@ -133,8 +140,17 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
                        "max_abs": None, "h_last_max_abs": h_gap, "cell": "gru"})
         return h, None, ("measured", None)
     if not measured_c:
-        gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
-                                  out=c_proc, h0=start[0], c0=start[1])
+        if keep_gates(T, H, np.float32):   # a short run holds c; a long one its block ends
+            c = np.empty((T, H), np.float32)
+            gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
+                                      out=c[::-1] if reverse else c, h0=start[0], c0=start[1])
+        else:
+            ends = {}
+            gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
+                                      h0=start[0], c0=start[1], ends=ends)
+            c = DerivedEnds(checkpoints, ends, start[0], start[1])
+    elif c is None:
+        c = np.empty((0, H), np.float32)
     checks.append({"layer": layer.name, "direction": direction, "calls": calls, "max_abs": gap,
                    "h_last_max_abs": h_gap})
     return h, c, ("measured", "measured" if measured_c else "derived")
@@ -277,9 +293,12 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         if keep is None or native_mask:
             states = run_layer(layer, layer_in, part, start, keep)
         elif keep.any():
-            kept = run_layer(layer, np.ascontiguousarray(layer_in[keep]), part, start, None)
+            kept_in = np.ascontiguousarray(layer_in[keep])
+            kept = run_layer(layer, kept_in, part, start, None)
             states = {}
             for d, (h, c, c_how) in kept.items():
+                if c is not None:   # a GRU has none
+                    c = _whole(c, layer, d, h, lambda lo, hi, rows=kept_in: rows[lo:hi])
                 h, c_full = expand_states(h, h if c is None else c, keep,
                                           layer.processing_reversed(d), *start[d])
                 states[d] = (h, None if c is None else c_full, c_how)
@@ -290,16 +309,22 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                       for d, (h0, c0) in start.items()}
         if native_mask and keep is not None:  # masked steps: the carried state, not the output
             for d, (h, c, c_how) in list(states.items()):
+                if c is not None:
+                    c = _whole(c, layer, d, h, lambda lo, hi, rows=layer_in: rows[lo:hi])
                 h, c_full = expand_states(h[keep], (h if c is None else c)[keep], keep,
                                           layer.processing_reversed(d), *start[d])
                 states[d] = (h, None if c is None else c_full, c_how)
         dir_traces = {}
+        rows_in = _input_rows(chain, k, layer_in, layers)
         for direction, (h, c, how) in states.items():
             h_how, c_how = (how, how) if isinstance(how, str) else how
+            h = np.ascontiguousarray(h, dtype=np.float32)
+            cells = None if c is None else _cells(c, layer, direction, h, rows_in)
             lt = LayerTrace(
                 z=None, a=None,  # gates: derive_gates fills them (or recomputes them on demand)
-                c=None if c is None else np.ascontiguousarray(c, dtype=np.float32),
-                h=np.ascontiguousarray(h, dtype=np.float32), cell=layer.cell)
+                c=None if c is None or cells is not None else np.ascontiguousarray(c, np.float32),
+                h=h, cell=layer.cell,
+                cell_source=cells)  # a long derived c: its windows recomputed (cells.py)
             lt.provenance.update(dict.fromkeys(("z",) + lt.gates, "derived"))
             lt.provenance.update({"h": h_how} if c is None else {"c": c_how, "h": h_how})
             dir_traces[direction] = lt
@@ -319,6 +344,39 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
     return derive_gates(model, trace)
+
+
+def _input_rows(chain, k: int, layer_in, layers):
+    """``(lo, hi) -> rows`` of what layer ``k`` read, unmasked: the first layer's input as held
+    (the features), a later one's recomputed from the layer below's h (``layer_output_rows``:
+    the same values as the whole output it ran on), so the whole need not be kept."""
+    from ..core.reference import layer_output_rows
+
+    if k == 0:
+        return lambda lo, hi: layer_in[lo:hi]
+    below, below_dirs = chain[k - 1], layers[k - 1]
+    return lambda lo, hi: np.ascontiguousarray(layer_output_rows(below, below_dirs, lo, hi),
+                                               dtype=np.float32)
+
+
+def _cells(c, layer, direction: str, h, rows_in):
+    """None when ``c`` is an array; for a long run's ``cells.DerivedEnds`` the
+    ``cells.DerivedCells`` that recomputes its windows from ``h`` (input time) and ``rows_in``."""
+    from ..core.cells import DerivedEnds
+    from ..core.recurrence import derived_cells
+
+    if not isinstance(c, DerivedEnds):
+        return None
+    reverse = layer.processing_reversed(direction)
+    T = len(h)
+    x_proc = ((lambda lo, hi: rows_in(T - hi, T - lo)[::-1]) if reverse else rows_in)
+    return derived_cells(c, layer.weights(direction), x_proc, h[::-1] if reverse else h, reverse)
+
+
+def _whole(c, layer, direction: str, h, rows_in):
+    """``c`` as a (T, H) array (a masked run expands it: ``core.masking``)."""
+    cells = _cells(c, layer, direction, h, rows_in)
+    return c if cells is None else cells(0, len(h))
 
 
 def base_meta(backend: str, device: str, tf32, versions: dict, notes=()) -> dict:

@@ -37,6 +37,18 @@ from .gru_backends import cell_words, torch_gru, torch_gru_call, torch_gru_probl
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 STEP_REPORT_EVERY = 256  # steps between progress calls while stepping
+#: Bytes one call of oneDNN's kernel may hold on the CPU: its input, gate workspace and output,
+#: about (in + 5H) float32 a step (an hour of 2 x Bi(128) in one call holds 1.1 GB). A longer
+#: call runs as consecutive calls, each from the (h, c) the previous returned: the recurrence
+#: is the same, and oneDNN's h is bit for bit that of one call (tests/test_long_memory.py
+#: checks it on this machine's CPU). On a GPU the call is never split (cuDNN's kernels and
+#: TF32 depend on the call).
+CPU_CALL_BYTES = 256 * 2 ** 20
+
+
+def call_steps(layer) -> int:
+    """Steps of one oneDNN call on the CPU within ``CPU_CALL_BYTES``."""
+    return max(1, CPU_CALL_BYTES // (4 * (layer.input_size + 5 * layer.units)))
 
 
 def supports(model) -> str:
@@ -101,14 +113,22 @@ def length_refused(exc) -> bool:
         or isinstance(exc, MemoryError))
 
 
-def _one_call(torch, single, dev):
+def _one_call(torch, single, dev, steps=None):
     """``run_call`` for ``common.one_call_direction``: ``single`` (a one-direction
-    ``nn.LSTM``) on a chunk from a state."""
+    ``nn.LSTM``) on a chunk from a state; ``steps``: at most that many steps a library call,
+    the state carried from one to the next (``CPU_CALL_BYTES``)."""
     def run_call(x_chunk, state, lo, hi):
+        n = len(x_chunk)
+        size = min(steps or n, n) or 1
+        out = np.empty((n, single.proj_size or single.hidden_size), np.float32)  # h (P if projected)
+        hc = _state(torch, [state], dev)
         with torch.no_grad():
-            out, (h, c) = single(torch.from_numpy(x_chunk).to(dev)[None],
-                                 _state(torch, [state], dev))
-        return out[0].cpu().numpy(), (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), None
+            for s in range(0, n, size):
+                y, hc = single(torch.from_numpy(x_chunk[s:s + size]).to(dev)[None], hc)
+                out[s:s + size] = y[0].cpu().numpy()
+                del y
+        h, c = hc
+        return out, (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), None
     return run_call
 
 
@@ -186,9 +206,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
                         length_refused, lengths, checks)
                     continue
                 single = _module(torch, layer, (direction,), dev)
+                steps = call_steps(layer) if device == "cpu" else None
+                if steps is not None and steps < len(layer_in):
+                    meta["call_steps"] = min(meta.get("call_steps", steps), steps)
                 h, c, how = one_call_direction(layer, layer_in, direction, start[direction],
-                                               _one_call(torch, single, dev), length_refused,
-                                               lengths, checks)
+                                               _one_call(torch, single, dev, steps),
+                                               length_refused, lengths, checks)
                 if not stepped:
                     states[direction] = (h, c, how)
                     continue
@@ -210,6 +233,12 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
             meta["road"] = STEPPED
         else:
             record_one_call(meta, checks, lengths, kernel)
+            if meta.get("call_steps"):
+                meta["notes"].append(
+                    f"{kernel} ran each direction as consecutive calls of at most "
+                    f"{meta['call_steps']} steps, each from the (h, c) the previous returned "
+                    f"(memory: {CPU_CALL_BYTES // 2 ** 20} MiB a call); the same recurrence, "
+                    f"bit for bit one call's h on the CPUs measured")
         return trace
     finally:
         if device == "cuda":

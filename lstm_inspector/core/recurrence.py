@@ -24,6 +24,8 @@ import itertools
 import numpy as np
 
 from . import activations
+from . import cells
+from .cells import StepCells, derive_block, step_checkpoints
 from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
 from .weights import LSTMWeights
@@ -208,8 +210,15 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
                         ct[:], ht[:] = c_prev, h_prev
                     h_prev, c_prev = ht, ct
             done += len(batch)
-    source = None if keep else StepGates(ww, x, Hs, reverse, h0)
-    return LayerTrace(z=Z, a=A, c=C, h=Hs, gate_source=source)
+    if keep:
+        return LayerTrace(z=Z, a=A, c=C, h=Hs)
+    # a long run keeps h, and c at checkpoints only: any window of the gates and c is recomputed
+    # by the loop's own calls on the same values (StepGates, cells.StepCells)
+    lt = LayerTrace(z=None, a=None, c=None, h=Hs, gate_source=StepGates(ww, x, Hs, reverse, h0))
+    every = cells.EVERY
+    lt.cell_source = StepCells(lt.gate_rows, step_checkpoints(C, reverse, every), T, H, dtype,
+                               reverse, c0, mask, every)
+    return lt
 
 
 class StepGates:
@@ -254,7 +263,8 @@ class StepGates:
 
 
 def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoints: dict,
-                        dtype=np.float32, out: np.ndarray | None = None, h0=None, c0=None):
+                        dtype=np.float32, out: np.ndarray | None = None, h0=None, c0=None,
+                        ends: dict | None = None):
     """c at every step of one direction from its measured h and c at a few steps (processing order).
 
     ``x`` (T, in) and ``h`` (T, H) in processing order; ``checkpoints`` ``{step: c (H,)}`` the
@@ -267,31 +277,29 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
     every measured checkpoint, whose value is kept as measured. ``h0, c0`` (H,): the state
     before the first step (default zeros). Returns ``(c (T, H), gap)``: gap is the largest
     |derived - measured| at a checkpoint, c carried over one chunk. With ``out`` (T, H) given
-    (it may be a reversed view), c is written there and only gap returned.
+    (it may be a reversed view), c is written there and only gap returned. With ``ends`` (a
+    dict) c is not kept: ``ends`` gets the c of the last step of every ``BLOCK`` (``{step: c}``),
+    from which ``cells.DerivedCells`` recomputes any window, and only gap is returned.
     """
     T, H = h.shape[0], w.units   # h is P wide with a projection (nn.LSTM proj_size)
     ww = _Weights(w, dtype)
-    c = np.empty((T, H), dtype) if out is None else out
+    keep = ends is None
+    c = (np.empty((T, H), dtype) if out is None else out) if keep else None
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     gap = 0.0
     for lo in range(0, T, BLOCK):
         hi = min(lo + BLOCK, T)
-        z = np.empty((hi - lo, 4 * H), dtype)
-        ww.input_part(np.asarray(x[lo:hi], dtype), z)
-        h_prev = np.zeros((hi - lo, h.shape[1]), dtype)
-        h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
-        if lo == 0 and h0 is not None:
-            h_prev[0] = h0
-        z += ww.rec_input(h_prev) @ ww.R_T
-        a = np.empty_like(z)
-        ww.activate(z, a)
-        ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)
-        f = a[:, H:2 * H]
-        for j in range(hi - lo):
-            t = lo + j
-            c_prev = f[j] * c_prev + ig[j]
-            if t in checkpoints:
-                gap = max(gap, float(np.abs(c_prev - checkpoints[t]).max()))
-                c_prev = checkpoints[t]
-            c[t] = c_prev
-    return gap if out is not None else (c, gap)
+        rows = c[lo:hi] if keep else np.empty((hi - lo, H), dtype)
+        c_prev, block_gap = derive_block(ww, x, h, lo, hi, c_prev, checkpoints, rows, h0)
+        gap = max(gap, block_gap)
+        if not keep:
+            ends[hi - 1] = np.array(c_prev)
+    return (c, gap) if keep and out is None else gap
+
+
+def derived_cells(ends: cells.DerivedEnds, w: LSTMWeights, x_proc, h_proc,
+                  reverse: bool) -> cells.DerivedCells:
+    """The :class:`~.cells.DerivedCells` of what a long one-call run kept (``ends``), for ``w``
+    reading ``x_proc(lo, hi)``: the same blocks and products as :func:`cell_states_between`."""
+    return cells.DerivedCells(_Weights(w, np.float32), x_proc, h_proc, ends.restarts, ends.ends,
+                              reverse, BLOCK, ends.h0, ends.c0)

@@ -129,6 +129,17 @@ def layer_output_rows(layer, dir_traces: dict, lo: int, hi: int) -> np.ndarray:
     return layer_output(layer, picked)
 
 
+class _CellRows:
+    """``cells[lo:hi]``: rows of a trace's c that it recomputes (``LayerTrace.cell_rows``)."""
+
+    def __init__(self, lt):
+        self.lt = lt
+        self.shape = (lt.steps, lt.units)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.lt.cell_rows(rows.start, rows.stop)
+
+
 class _States:
     """Just the ``h`` that :func:`layer_output` reads."""
 
@@ -223,7 +234,9 @@ def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo:
         tt = teacher.layer(index, direction)
         reverse = layer.processing_reversed(direction)
         gru = isinstance(w, GRUStepWeights)
-        h_prev, c_prev = previous_states(tt.h, tt.h if gru else tt.c, reverse, lo, hi, dtype)
+        # a GRU has no c (h stands in); a long trace: only these rows of c
+        cells = tt.h if gru else tt.c if tt.holds_cells else _CellRows(tt)
+        h_prev, c_prev = previous_states(tt.h, cells, reverse, lo, hi, dtype)
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
         if lo <= first < hi and teacher.initial_state:
             h_prev[first - lo], c_prev[first - lo] = teacher.start_state(

@@ -62,12 +62,20 @@ class LayerTrace:
     (z, a)`` rows ``lo:hi`` are recomputed from the stored states when asked for (one
     teacher-forced product, the values the run itself computed; see ``core.reference``).
     :meth:`rows` reads any window; ``z`` / ``a`` give the whole arrays either way.
+
+    Nor need it hold c: with ``c = None`` and ``cell_source(lo, hi) -> c rows`` (c kept at a few
+    checkpoints, ``c_t = f_t c_{t-1} + i_t c~_t`` recomputed from the one before the window, the
+    run's own values bit for bit; ``core.recurrence``) an hour of a layer direction holds h
+    alone. ``c`` gives the whole array either way (computed, not kept, when not held).
     """
 
-    def __init__(self, z, a, c, h, provenance=None, gate_source=None, cell="lstm"):
+    def __init__(self, z, a, c, h, provenance=None, gate_source=None, cell="lstm",
+                 cell_source=None):
         self._z, self._a = z, a
-        self.c, self.h = c, h
+        self._c, self.h = c, h
         self.cell = cell
+        self.cell_source = cell_source
+        self._cells = None  # (lo, hi, c): the last recomputed window of c
         self.provenance = provenance if provenance is not None else dict.fromkeys(
             ("z",) + CELL_QUANTITIES[cell], "measured")
         self.gate_source = gate_source
@@ -99,6 +107,33 @@ class LayerTrace:
         return w[2][lo - w[0]:hi - w[0]], w[3][lo - w[0]:hi - w[0]]
 
     @property
+    def holds_cells(self) -> bool:
+        return self._c is not None
+
+    def cell_rows(self, lo: int, hi: int) -> np.ndarray:
+        """c rows ``lo:hi`` (H wide), stored or recomputed (the last window is kept)."""
+        if self._c is not None:
+            return self._c[lo:hi]
+        if self.cell_source is None:
+            raise InspectorError("this trace holds no c and cannot recompute it")
+        w = self._cells
+        if w is None or not (w[0] <= lo and hi <= w[1]):
+            self._cells = w = (lo, hi, self.cell_source(lo, hi))
+        return w[2][lo - w[0]:hi - w[0]]
+
+    @property
+    def c(self) -> np.ndarray:
+        """(T, H) c after each step (computed whole when not held: see :meth:`cell_rows`); None
+        for a GRU, which has no cell state."""
+        if self._c is not None or self.cell_source is None:
+            return self._c
+        return self.cell_source(0, self.steps)  # not kept: the whole of a long run is large
+
+    @c.setter
+    def c(self, value):
+        self._c, self._cells = value, None
+
+    @property
     def z(self) -> np.ndarray:
         return self.gate_rows(0, self.steps)[0]
 
@@ -121,7 +156,7 @@ class LayerTrace:
         else:
             name, pre = canonical_quantity(name, self.cell), False
         if name == "c":
-            return self.c[lo:hi]
+            return self.cell_rows(lo, hi)
         if name == "h":
             return self.h[lo:hi]
         k, H = _gate_block(name, self.cell), self.units
@@ -135,7 +170,9 @@ class LayerTrace:
     def units(self) -> int:
         """H, the width of the gates and of c (h is narrower under nn.LSTM's proj_size; a GRU
         has no c: its gates are as wide as h)."""
-        return (self.c if self.c is not None else self.h).shape[1]
+        if self._c is not None:
+            return self._c.shape[1]
+        return getattr(self.cell_source, "units", None) or self.h.shape[1]
 
     @property
     def out_units(self) -> int:
@@ -164,8 +201,8 @@ class LayerTrace:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held (recomputable gates not counted)."""
-        return sum(arr.nbytes for arr in (self._z, self._a, self.c, self.h) if arr is not None)
+        """Bytes held (recomputable gates and c not counted)."""
+        return sum(arr.nbytes for arr in (self._z, self._a, self._c, self.h) if arr is not None)
 
 
 @dataclass(eq=False)

@@ -59,3 +59,16 @@ def overview(rows, steps: int, columns: int = OVERVIEW_COLUMNS, reduce: str = "m
             if part.shape[1]:
                 parts.append(part.max(axis=1) if reduce == "max" else part.mean(axis=1))
     return np.concatenate(parts).astype(np.float32)
+
+
+def columns(rows, steps: int, units) -> np.ndarray:
+    """(T, len(units)) the chosen units of a (T, H) quantity at every step, read chunk by chunk
+    (a curve of an hour: never the whole (T, H) of a quantity a long trace recomputes)."""
+    units = list(units)
+    first = np.asarray(rows(0, min(CHUNK, steps)))
+    out = np.empty((steps, len(units)), first.dtype)
+    out[:len(first)] = first[:, units]
+    for lo in range(CHUNK, steps, CHUNK):
+        hi = min(lo + CHUNK, steps)
+        out[lo:hi] = np.asarray(rows(lo, hi))[:, units]
+    return out

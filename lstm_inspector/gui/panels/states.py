@@ -7,10 +7,13 @@ are downsampled to the screen and clipped to the view.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
+from ...core.windows import columns
 from .common import (
     CursorGroup,
     Heatmap,
@@ -144,22 +147,31 @@ class StatesPanel(QtWidgets.QWidget):
             return
         units = [u for u in s.units if u < lt_a.units][:MAX_CURVE_UNITS]
         width = {"h": lt_a.out_units}  # h is P wide under nn.LSTM's proj_size; c, n: H wide
+        # each quantity read once per trace, only the units shown (chunk by chunk: a long trace
+        # recomputes its gates and c, core.cells)
+        shown = {q: [u for u in units if u < width.get(q, lt_a.units)]
+                 for q in (self.curve_plots if units else ())}
+        curves_a = {q: columns(partial(lt_a.rows, q), lt_a.steps, us) for q, us in shown.items()}
+        curves_b = ({q: columns(partial(lt_b.rows, q), lt_b.steps, us) for q, us in shown.items()}
+                    if lt_b is not None else None)
         for k, unit in enumerate(units):
             color = unit_color(k)
             for q, plot in self.curve_plots.items():
-                if unit >= width.get(q, lt_a.units):
+                if unit not in shown[q]:
                     continue
-                plot.plot(lt_a.quantity(q)[:, unit], pen=pg.mkPen(color, width=1.5),
+                j = shown[q].index(unit)
+                plot.plot(curves_a[q][:, j], pen=pg.mkPen(color, width=1.5),
                           name=f"A u{unit}")
                 if lt_b is not None:
-                    plot.plot(lt_b.quantity(q)[:, unit],
+                    plot.plot(curves_b[q][:, j],
                               pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
                               name=f"B u{unit}")
             if s.report is not None:
                 for q, style in zip(self.curve_plots, (QtCore.Qt.SolidLine, QtCore.Qt.DotLine)):
-                    err = np.abs(lt_a.quantity(q)[:, unit].astype(np.float64)
-                                 - lt_b.quantity(q)[:, unit]) if (
-                        lt_b is not None and unit < width.get(q, lt_a.units)) else None
+                    j = shown[q].index(unit) if unit in shown[q] else None
+                    err = np.abs(curves_a[q][:, j].astype(np.float64)
+                                 - curves_b[q][:, j]) if (
+                        lt_b is not None and j is not None) else None
                     if err is None:
                         continue
                     self.diff_plot.plot(log_floor(err), pen=pg.mkPen(color, width=1.2, style=style),

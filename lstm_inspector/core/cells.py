@@ -1,0 +1,185 @@
+"""c of a long run kept at checkpoints only, any window recomputed bit for bit from the one before.
+
+One direction of an hour of audio (360,000 steps, H = 128) is 184 MB of c in float32; the
+traces of a comparison hold h and c of every layer direction of two paths. c is the one
+recurrence left once h is known::
+
+    c_t = f_t c_{t-1} + i_t c~_t        (gates i, f, c~ of x_t and h_{t-1}: no recurrence)
+
+so a long trace keeps c only at the edges of fixed blocks and recomputes the c of a window from
+the block edge before it, with *the same calls on the same values* as the run that made it:
+
+* :class:`StepCells` (the NumPy reference): the loop's gates (``recurrence.StepGates``, exact)
+  and the loop's own three calls per step, ``c = f * c_prev; tmp = i * c~; c += tmp`` (a
+  masked step carries ``c_prev``). Blocks of ``EVERY`` steps in input time.
+* :class:`DerivedCells` (a library path that gives h only): ``recurrence.cell_states_between``'s
+  blocks (``BLOCK`` steps in processing order, the same products on the same rows), restarted
+  at the c the library returned, as the derivation was.
+
+Elementwise float32 arithmetic is the same on every call, so the values are those of the run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+EVERY = 4096  # steps between kept c (the analysis reads chunks of this many: one block each)
+RECENT = 2    # blocks of c kept after computing them (a window straddling two reads both)
+
+
+class _Recent:
+    """The last ``RECENT`` blocks computed, by their first row: windows that overlap the
+    previous read (teacher forcing reads ``lo + 1:hi + 1``) recompute nothing."""
+
+    def __init__(self):
+        self.blocks = {}
+
+    def get(self, key, compute):
+        if key not in self.blocks:
+            if len(self.blocks) >= RECENT:
+                self.blocks.pop(next(iter(self.blocks)))
+            self.blocks[key] = compute()
+        return self.blocks[key]
+
+
+def aligned_blocks(lo: int, hi: int, steps: int, every: int):
+    """The blocks ``[k every, (k + 1) every)`` (cut at ``steps``) that cover rows ``lo:hi``."""
+    for start in range(lo - lo % every, hi, every):
+        yield start, min(start + every, steps)
+
+
+def step_checkpoints(c: np.ndarray, reverse: bool, every: int | None = None) -> dict:
+    """``{step: c_step (H,)}`` at the block edges a window restarts from: the step processed just
+    before each block of ``every`` steps (``k every - 1`` forward, ``k every`` reversed)."""
+    T, every = len(c), every or EVERY
+    edges = range(every, T, every)
+    return {(e if reverse else e - 1): np.array(c[e if reverse else e - 1]) for e in edges}
+
+
+class StepCells:
+    """Rows ``lo:hi`` of the reference's c, recomputed from ``checkpoints`` (see the module).
+
+    ``gates(lo, hi) -> (z, a)``: the direction's exact gates (the trace's ``gate_rows``);
+    ``c0``: the state before the first processed step (zeros when None); ``mask`` (T,) bool or
+    None (a masked step carries c)."""
+
+    def __init__(self, gates, checkpoints: dict, steps: int, units: int, dtype, reverse: bool,
+                 c0=None, mask=None, every: int | None = None):
+        self.gates, self.checkpoints, self.steps, self.units = gates, checkpoints, steps, units
+        self.dtype, self.reverse, self.every = np.dtype(dtype), reverse, every or EVERY
+        self.c0 = np.zeros(units, self.dtype) if c0 is None else np.array(c0, self.dtype)
+        self.mask = None if mask is None else np.asarray(mask, bool)
+        self._recent = _Recent()
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        out = np.empty((max(hi - lo, 0), self.units), self.dtype)
+        for b_lo, b_hi in aligned_blocks(lo, hi, self.steps, self.every):
+            c = self._recent.get(b_lo, lambda: self._block(b_lo, b_hi))
+            s, e = max(lo, b_lo), min(hi, b_hi)
+            out[s - lo:e - lo] = c[s - b_lo:e - b_lo]
+        return out
+
+    def _block(self, lo: int, hi: int) -> np.ndarray:
+        """c of one aligned block, the loop's calls from the checkpoint before it."""
+        H, n = self.units, hi - lo
+        edge = hi if self.reverse else lo - 1
+        c_prev = self.checkpoints[edge] if 0 <= edge < self.steps else self.c0
+        gates = self.gates(lo, hi)[1].reshape(n, 4, H)     # i, f, c~, o views per step
+        c, tmp = np.empty((n, H), self.dtype), np.empty(H, self.dtype)
+        kept = [True] * n if self.mask is None else self.mask[lo:hi].tolist()
+        mul, add = np.multiply, np.add
+        for j in (range(n - 1, -1, -1) if self.reverse else range(n)):
+            i, f, g, _ = gates[j]
+            ct = c[j]
+            mul(f, c_prev, ct)                                  # f * c_{t-1}
+            mul(i, g, tmp)
+            add(ct, tmp, ct)                                    # + i * c~
+            if not kept[j]:                                     # masked: state carried
+                ct[:] = c_prev
+            c_prev = ct
+        return c
+
+
+def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=None):
+    """One block ``lo:hi`` (processing order) of ``recurrence.cell_states_between``: the gates of
+    ``x_t W^T + h_{t-1} R^T + b`` in one product, then ``c_t = f_t c_{t-1} + (i_t c~_t)``,
+    restarting at ``checkpoints``. ``out`` (hi - lo, H) gets c; returns ``(c_prev, gap)``, gap
+    the largest |derived - measured| at a checkpoint in the block (0 when none)."""
+    H = ww.H   # h is P wide under nn.LSTM's proj_size; the gates and c are H wide
+    dtype = out.dtype
+    z = np.empty((hi - lo, 4 * H), dtype)
+    ww.input_part(np.asarray(x[lo:hi], dtype), z)
+    h_prev = np.zeros((hi - lo, h.shape[1]), dtype)
+    h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
+    if lo == 0 and h0 is not None:
+        h_prev[0] = h0
+    z += ww.rec_input(h_prev) @ ww.R_T
+    a = np.empty_like(z)
+    ww.activate(z, a)
+    ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)
+    f = a[:, H:2 * H]
+    gap = 0.0
+    restarts = {t - lo: c for t, c in checkpoints.items() if lo <= t < hi}
+    mul, add = np.multiply, np.add
+    for j, (f_j, ig_j, c_j) in enumerate(zip(f, ig, out)):
+        mul(f_j, c_prev, c_j)                     # the same two roundings as f * c + ig, in place
+        add(c_j, ig_j, c_j)
+        if j in restarts:
+            gap = max(gap, float(np.abs(c_j - restarts[j]).max()))
+            c_j[:] = restarts[j]
+        c_prev = c_j
+    return np.array(c_prev), gap
+
+
+class DerivedCells:
+    """Rows ``lo:hi`` (input time) of a library path's derived c, kept at block ends only.
+
+    ``ww``: the direction's ``recurrence._Weights`` (float32); ``x_proc(lo, hi)`` the layer's
+    input rows in processing order, as the derivation read them; ``h_proc`` (T, H) the measured
+    h in processing order; ``restarts`` the c the library returned (``{step: c}``, processing
+    order); ``ends`` ``{block end: c}`` (processing order) from the derivation; ``block`` its
+    block length."""
+
+    def __init__(self, ww, x_proc, h_proc, restarts: dict, ends: dict, reverse: bool, block: int,
+                 h0=None, c0=None):
+        self.ww, self.x_proc, self.h_proc = ww, x_proc, h_proc
+        self.restarts, self.ends, self.reverse, self.block = restarts, ends, reverse, block
+        self.h0 = h0
+        H = self.units = ww.H   # c's width (h is P wide under nn.LSTM's proj_size)
+        self.c0 = np.zeros(H, np.float32) if c0 is None else np.array(c0, np.float32)
+        self._recent = _Recent()
+
+    def _block(self, lo: int, hi: int) -> np.ndarray:
+        c = np.empty((hi - lo, self.h_proc.shape[1]), np.float32)
+        start = self.ends[lo - 1] if lo else self.c0
+        derive_block(self.ww, _Rows(self.x_proc), self.h_proc, lo, hi, start, self.restarts, c,
+                     self.h0)
+        return c
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        T, H = self.h_proc.shape
+        p_lo, p_hi = (T - hi, T - lo) if self.reverse else (lo, hi)     # processing order
+        out = np.empty((max(p_hi - p_lo, 0), H), np.float32)
+        for b_lo, b_hi in aligned_blocks(p_lo, p_hi, T, self.block):
+            c = self._recent.get(b_lo, lambda: self._block(b_lo, b_hi))
+            s, e = max(p_lo, b_lo), min(p_hi, b_hi)
+            out[s - p_lo:e - p_lo] = c[s - b_lo:e - b_lo]
+        return np.ascontiguousarray(out[::-1]) if self.reverse else out
+
+
+class _Rows:
+    """``rows[lo:hi]`` read through ``rows_of(lo, hi)`` (what :func:`derive_block` slices)."""
+
+    def __init__(self, rows_of):
+        self.rows_of = rows_of
+
+    def __getitem__(self, rows: slice):
+        return self.rows_of(rows.start, rows.stop)
+
+
+class DerivedEnds:
+    """What a long one-call run keeps of its derived c (``backends.common.one_call_direction``):
+    the c the library returned (``restarts``) and the c at every block end (``ends``), both
+    ``{step: c (H,)}`` in processing order, and the state it started from."""
+
+    def __init__(self, restarts: dict, ends: dict, h0=None, c0=None):
+        self.restarts, self.ends, self.h0, self.c0 = restarts, ends, h0, c0
