@@ -65,7 +65,7 @@ def run_directions(w: LSTMWeights, xs: list, reverse: bool, dtype, masks=None) -
             _input_part(ww, x, reverse, Zp[slot, :T])
         if masks[j] is not None:
             keep[slot, :T] = masks[j][::-1] if reverse else masks[j]
-    active = np.searchsorted(-np.asarray(lengths), -np.arange(S), side="right")  # k per step
+    active = np.searchsorted(-np.asarray(lengths), -np.arange(S), side="left")  # T_j > s: k
     _steps(ww, Zp, Ap, Cp, Hp, active, keep, masks_given=any(m is not None for m in masks))
     out = [None] * n
     for slot, j in enumerate(order):
