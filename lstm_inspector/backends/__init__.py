@@ -222,4 +222,5 @@ def run_backend_batch(model, xs, backend: str, tf32=None) -> list:
     return run_batch(model, [float32(check_input(model, x)) for x in xs], tf32=tf32)
 
 
-__all__ = ["run_backend", "run_backend_batch", "available_backends", "pick_auto", "REAL_BACKENDS", "NUMPY_BACKENDS"]
+__all__ = ["run_backend", "run_backend_batch", "available_backends", "pick_auto", "REAL_BACKENDS",
+           "NUMPY_BACKENDS"]
