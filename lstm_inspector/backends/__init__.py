@@ -223,4 +223,18 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
     return trace
 
 
-__all__ = ["run_backend", "available_backends", "pick_auto", "REAL_BACKENDS", "NUMPY_BACKENDS"]
+def run_backend_batch(model, xs, backend: str, tf32=None) -> list:
+    """``[run_backend(model, x, backend, tf32) for x in xs]``, the same traces; ``torch-cpu``
+    runs the utterances of equal length together (``backends.torch_batch``), every other
+    backend one by one."""
+    if backend != "torch-cpu" or _reason(backend):
+        return [run_backend(model, x, backend=backend, tf32=tf32) for x in xs]
+    from ..core.reference import check_input
+    from .common import float32
+    from .torch_batch import run_batch
+
+    return run_batch(model, [float32(check_input(model, x)) for x in xs], tf32=tf32)
+
+
+__all__ = ["run_backend", "run_backend_batch", "available_backends", "pick_auto", "REAL_BACKENDS",
+           "NUMPY_BACKENDS"]

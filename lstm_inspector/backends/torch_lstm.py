@@ -113,18 +113,30 @@ def length_refused(exc) -> bool:
         or isinstance(exc, MemoryError))
 
 
-def _one_call(torch, single, dev, steps=None):
-    """``run_call`` for ``common.one_call_direction``: ``single`` (a one-direction
-    ``nn.LSTM``) on a chunk from a state; ``steps``: at most that many steps a library call,
-    the state carried from one to the next (``CPU_CALL_BYTES``)."""
+def _one_call(torch, single, dev, steps=None, done=None):
+    """``run_call`` for ``common.one_call_direction``: ``single()`` (a one-direction
+    ``nn.LSTM``, made when first needed) on a chunk from a state; ``steps``: at most that many
+    steps a library call, the state carried from one to the next (``CPU_CALL_BYTES``).
+
+    ``done``: ``(x_proc, h, (h_last, c_last))``, this direction's call already made on the
+    whole sequence from zeros (in a batch, ``backends.torch_batch``): returned when the chunk
+    asked for is exactly that input, else the call runs."""
     def run_call(x_chunk, state, lo, hi):
+        if (done is not None and lo == 0 and hi == len(done[0]) and not np.any(state[0])
+                and not np.any(state[1]) and np.array_equal(x_chunk, done[0])):
+            return done[1], done[2], None
+        # torch refuses a negative stride (one reversed row counts as contiguous) and warns
+        # on read-only memory (features mapped from an ark): a copy for both
+        if min(x_chunk.strides) < 0 or not x_chunk.flags.writeable:
+            x_chunk = x_chunk.copy()
+        module = single()
         n = len(x_chunk)
         size = min(steps or n, n) or 1
-        out = np.empty((n, single.proj_size or single.hidden_size), np.float32)  # h (P if projected)
+        out = np.empty((n, module.proj_size or module.hidden_size), np.float32)  # h: P if projected
         hc = _state(torch, [state], dev)
         with torch.no_grad():
             for s in range(0, n, size):
-                y, hc = single(torch.from_numpy(x_chunk[s:s + size]).to(dev)[None], hc)
+                y, hc = module(torch.from_numpy(x_chunk[s:s + size]).to(dev)[None], hc)
                 out[s:s + size] = y[0].cpu().numpy()
                 del y
         h, c = hc
@@ -142,13 +154,15 @@ def _tf32_flags(torch) -> dict:
 
 
 def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
-        initial_state=None, stepped: bool = False):
+        initial_state=None, stepped: bool = False, done: dict | None = None):
     """Run ``model.chain`` on x (T, in) float32 with ``nn.LSTM`` on ``device`` ("cpu" or "cuda").
 
     ``tf32`` (cuda only): True / False sets ``torch.backends.cudnn.allow_tf32`` and
     ``torch.backends.cuda.matmul.allow_tf32`` for the run (restored after); None keeps
     torch's defaults. The state in force is reported in ``trace.meta``. ``stepped``: take the
     stepped road (c measured at every step) instead of the one-call road (module docstring).
+    ``done``: ``{(layer name, direction): (x_proc, h, (h_last, c_last))}``, calls a batch made
+    already (``backends.torch_batch``); one whose input differs from this run's runs again.
     """
     refuse_reading(model)
     problem = supports(model)
@@ -205,20 +219,27 @@ def run(model, x: np.ndarray, device: str = "cpu", tf32=None, progress=None,
                         torch_gru_call(torch, torch_gru(torch, layer, direction, dev), dev),
                         length_refused, lengths, checks)
                     continue
-                single = _module(torch, layer, (direction,), dev)
+                made = []
+
+                def single(layer=layer, direction=direction, made=made):
+                    if not made:
+                        made.append(_module(torch, layer, (direction,), dev))
+                    return made[0]
                 steps = call_steps(layer) if device == "cpu" else None
                 if steps is not None and steps < len(layer_in):
                     meta["call_steps"] = min(meta.get("call_steps", steps), steps)
-                h, c, how = one_call_direction(layer, layer_in, direction, start[direction],
-                                               _one_call(torch, single, dev, steps),
-                                               length_refused, lengths, checks)
+                h, c, how = one_call_direction(
+                    layer, layer_in, direction, start[direction],
+                    _one_call(torch, single, dev, steps,
+                              (done or {}).get((layer.name, direction))),
+                    length_refused, lengths, checks)
                 if not stepped:
                     states[direction] = (h, c, how)
                     continue
                 states[direction] = stepped_direction(
                     layer, layer_in, direction, n, h,
                     lambda x_proc, report, single=single, d=direction: _step(
-                        torch, single, x_proc, dev, report, start[d]),
+                        torch, single(), x_proc, dev, report, start[d]),
                     part, label, stepped_gap)
             return states
 

@@ -25,6 +25,12 @@ def add_parser(sub):
     options.add_path_options(p)
     p.add_argument("--jobs", type=int, default=1,
                    help="local worker processes (each loads TensorFlow/torch once; default 1)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="utterances each path runs together (default 16): the NumPy reference "
+                        "steps them at once, torch-cpu makes one call per length; the rows are "
+                        "those of one by one, bit for bit; memory grows with N")
+    p.add_argument("--no-batch", dest="batch", action="store_const", const=1,
+                   help="run the utterances one by one (--batch 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://host:8786 (extra [cluster])")
     options.add_tolerance_options(p)
@@ -92,6 +98,8 @@ def cmd_sweep(args) -> int:
 
     if args.jobs < 1:
         raise InspectorError(f"--jobs must be at least 1 (got {args.jobs})")
+    if args.batch is not None and args.batch < 1:
+        raise InspectorError(f"--batch must be at least 1 (got {args.batch})")
     settings = settings_from(args, options.model_overrides(args))
     progress, task = _progress_bar()
     diverged = [0]
@@ -106,7 +114,7 @@ def cmd_sweep(args) -> int:
         progress.start()
     try:
         result = run_sweep(settings, args.source, jobs=args.jobs, scheduler=args.scheduler,
-                           on_row=on_row)
+                           batch=args.batch, on_row=on_row)
     finally:
         if progress is not None:
             progress.stop()

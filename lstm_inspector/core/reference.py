@@ -387,11 +387,20 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                 layer_in = layer_output(layer, dir_traces if teacher is None else teacher.layers[k],
                                         keep)
                 layer_in = layer_in.astype(dtype, copy=False)
+    if progress is not None:
+        progress(1.0, "NumPy reference done")
+    return reference_trace(model, x, layers, names, precision, keep, initial_state, teacher)
+
+
+def reference_trace(model: Model, x, layers: list, names: list, precision: str, keep=None,
+                    initial_state=None, teacher: Trace | None = None) -> Trace:
+    """The reference's Trace of ``model.chain`` on ``x`` from its per-layer ``{direction:
+    LayerTrace}`` (``run_reference``'s, or ``core.batched``'s): output, label and meta."""
+    chain = model.chain
+    dtype = np.dtype(np.float32 if precision == "mixed_float16" else precision)
     last, last_dirs = chain[-1], layers[-1]
     long_run = not all(lt.holds_gates for lt in last_dirs.values())
     output = None if long_run else layer_output(last, last_dirs, keep)
-    if progress is not None:
-        progress(1.0, "NumPy reference done")
     reading = model.reading or "file"
     label = "NumPy reference" if reading == "file" else f"NumPy, '{reading}' reading"
     backend = "numpy64" if dtype == np.float64 else "numpy"

@@ -281,7 +281,8 @@ class SweepThread(QtCore.QThread):
         from ..sweep.run import iter_rows
 
         try:
-            for _, row in iter_rows(list_utterances(self.source), self.settings):
+            # one by one (batch 1): Stop ends the sweep after the utterance in hand
+            for _, row in iter_rows(list_utterances(self.source), self.settings, batch=1):
                 self.rowDone.emit(row)
                 if self._stop:
                     break

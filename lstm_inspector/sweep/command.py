@@ -10,7 +10,8 @@ from pathlib import Path
 from .work import SweepSettings
 
 
-def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=None) -> dict:
+def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=None,
+              batch=None) -> dict:
     """Sweep ``source`` and return the result object (what ``--json`` prints).
 
     Parameters
@@ -18,7 +19,7 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     settings : SweepSettings
     source : str or Path
         Kaldi ark/scp, folder, list file (see ``io.corpus``).
-    jobs, scheduler : see ``sweep.run.iter_rows``.
+    jobs, scheduler, batch : see ``sweep.run.iter_rows`` (batch None: ``DEFAULT_BATCH``).
     on_row : callable(done, total, row), optional
         Called once the utterances are listed (``row`` None), then as each row arrives.
 
@@ -28,6 +29,7 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     ``summary`` and ``stopped`` (True when interrupted; the rows are those done).
     """
     from ..io.corpus import list_utterances
+    from .batch import DEFAULT_BATCH
     from .run import iter_rows
     from .summary import summarize
     from .work import open_model, prepare
@@ -44,7 +46,8 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
             open_model(settings)
         if on_row is not None:
             on_row(0, len(utterances), None)  # the total is known: the progress bar can say it
-        stream = iter_rows(utterances, settings, jobs=jobs, scheduler=scheduler)
+        stream = iter_rows(utterances, settings, jobs=jobs, scheduler=scheduler,
+                           batch=DEFAULT_BATCH if batch is None else batch)
         for index, row in stream:
             rows[index] = row
             if on_row is not None:
@@ -58,5 +61,6 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     return {"model": settings.model, "source": str(Path(source).resolve()), "backend": settings.path_b,
             "path_a": settings.path_a,
             "atol": settings.atol, "rtol": settings.rtol, "dtype": settings.dtype,
-            "jobs": jobs, "scheduler": scheduler, "stopped": stopped, "rows": ordered,
+            "jobs": jobs, "scheduler": scheduler,
+            "batch": DEFAULT_BATCH if batch is None else batch, "stopped": stopped, "rows": ordered,
             "summary": summarize(ordered, total=len(utterances))}

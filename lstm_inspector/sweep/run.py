@@ -1,9 +1,11 @@
 """Where a sweep's utterances run: this process, local worker processes, or a Dask cluster.
 
-All three hand the same function (:func:`~lstm_inspector.sweep.work.sweep_utterance`) the same
-settings and utterance, so their rows are identical but for the time. Memory stays bounded by
-the work in flight, not by the corpus: at most ``2 * jobs`` utterances are submitted at once
-(a window refilled as rows come back), and only rows (a few hundred bytes each) are kept.
+All three hand the same function (:func:`sweep_chunk`) the same settings and utterances, so
+their rows are identical but for the time. The unit of work is a *batch* of ``batch``
+consecutive utterances (``sweep.batch``: each path runs them together where it can; rows as one
+by one); ``batch=1`` sends utterances one by one. Memory stays bounded by the work in flight,
+not by the corpus: at most ``2 * jobs`` batches are submitted at once (a window refilled as
+rows come back), and only rows (a few hundred bytes each) are kept.
 
 * ``jobs=1``: in this process, one utterance after the other.
 * ``jobs=N``: a ``concurrent.futures.ProcessPoolExecutor`` in the *spawn* context (no forked
@@ -23,10 +25,27 @@ import os
 import signal
 
 from ..errors import InspectorError
+from .batch import DEFAULT_BATCH, sweep_batch
 from .work import SweepSettings, prepare, sweep_utterance
 
 
-def iter_rows(utterances, settings: SweepSettings, jobs: int = 1, scheduler: str | None = None):
+def sweep_chunk(settings: SweepSettings, utterances) -> list:
+    """The rows of ``utterances``: one alone, several as a batch (``sweep.batch``)."""
+    if len(utterances) == 1:
+        return [sweep_utterance(settings, utterances[0])]
+    return sweep_batch(settings, utterances)
+
+
+def chunks(utterances, batch: int):
+    """``(indices, utterances)`` of ``batch`` consecutive utterances each (corpus order)."""
+    todo = list(enumerate(utterances))
+    for lo in range(0, len(todo), batch):
+        part = todo[lo:lo + batch]
+        yield [k for k, _ in part], [u for _, u in part]
+
+
+def iter_rows(utterances, settings: SweepSettings, jobs: int = 1, scheduler: str | None = None,
+              batch: int = DEFAULT_BATCH):
     """Yield ``(index, row)`` for every utterance, in completion order.
 
     Parameters
@@ -38,19 +57,24 @@ def iter_rows(utterances, settings: SweepSettings, jobs: int = 1, scheduler: str
         twice the cluster's threads (at least ``2 * jobs``).
     scheduler : str, optional
         A Dask scheduler address (``tcp://host:port``) or a ``dask.distributed.Client``.
+    batch : int
+        Utterances per unit of work (``sweep.batch``; 1: one by one). Same rows either way.
 
     Closing the generator (``KeyboardInterrupt`` in the caller, ``break``) cancels what has not
     run yet and stops the workers.
     """
     if jobs < 1:
         raise InspectorError(f"--jobs must be at least 1 (got {jobs})")
+    if batch < 1:
+        raise InspectorError(f"--batch must be at least 1 (got {batch})")
+    work = chunks(utterances, batch)
     if scheduler is not None:
-        yield from _dask_rows(utterances, settings, scheduler, jobs)
+        yield from _dask_rows(work, settings, scheduler, jobs)
     elif jobs == 1:
-        for index, utterance in enumerate(utterances):
-            yield index, sweep_utterance(settings, utterance)
+        for indices, part in work:
+            yield from zip(indices, sweep_chunk(settings, part))
     else:
-        yield from _pool_rows(utterances, settings, jobs)
+        yield from _pool_rows(work, settings, jobs)
 
 
 def _worker_init(settings: SweepSettings) -> None:
@@ -81,26 +105,26 @@ def _threads_per_worker(jobs):
             os.environ.pop(name, None)
 
 
-def _pool_rows(utterances, settings, jobs):
+def _pool_rows(work, settings, jobs):
     with _threads_per_worker(jobs):
-        yield from _pool_rows_spawned(utterances, settings, jobs)
+        yield from _pool_rows_spawned(work, settings, jobs)
 
 
-def _pool_rows_spawned(utterances, settings, jobs):
+def _pool_rows_spawned(work, settings, jobs):
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_worker_init, initargs=(settings,))
     pending = {}
-    todo = iter(enumerate(utterances))
+    todo = iter(work)
     try:
-        for index, utterance in _take(todo, 2 * jobs):
-            pending[pool.submit(sweep_utterance, settings, utterance)] = index
+        for indices, part in _take(todo, 2 * jobs):
+            pending[pool.submit(sweep_chunk, settings, part)] = indices
         while pending:
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                index = pending.pop(future)
-                for nxt, utterance in _take(todo, 1):
-                    pending[pool.submit(sweep_utterance, settings, utterance)] = nxt
-                yield index, future.result()
+                indices = pending.pop(future)
+                for nxt, part in _take(todo, 1):
+                    pending[pool.submit(sweep_chunk, settings, part)] = nxt
+                yield from zip(indices, future.result())
     finally:
         if pending:  # stopped early: drop the queue and stop the workers now
             processes = list(getattr(pool, "_processes", {}).values())
@@ -134,24 +158,24 @@ def connect(scheduler):
         raise InspectorError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
 
 
-def _dask_rows(utterances, settings, scheduler, jobs):
+def _dask_rows(work, settings, scheduler, jobs):
     from dask.distributed import as_completed
 
     client, owned = connect(scheduler)
     window = max(2 * jobs, 2 * sum(client.nthreads().values()) or 2)
-    todo = iter(enumerate(utterances))
+    todo = iter(work)
     pending = {}
     try:
-        for index, utterance in _take(todo, window):
-            pending[client.submit(sweep_utterance, settings, utterance, pure=False)] = index
+        for indices, part in _take(todo, window):
+            pending[client.submit(sweep_chunk, settings, part, pure=False)] = indices
         stream = as_completed(list(pending))
         for future in stream:
-            index = pending.pop(future)
-            for nxt, utterance in _take(todo, 1):
-                new = client.submit(sweep_utterance, settings, utterance, pure=False)
+            indices = pending.pop(future)
+            for nxt, part in _take(todo, 1):
+                new = client.submit(sweep_chunk, settings, part, pure=False)
                 pending[new] = nxt
                 stream.add(new)
-            yield index, future.result()
+            yield from zip(indices, future.result())
     finally:
         if pending:
             client.cancel(list(pending))

@@ -131,20 +131,35 @@ def sweep_utterance(settings: SweepSettings, utterance) -> dict:
     """
     start = time.perf_counter()
     row = empty_row(utterance)
-    try:
-        row.update(_compare(settings, utterance, row))
-    except InspectorError as exc:
-        row.update(kind="error", verdict=str(exc))
-    except Exception as exc:  # a bug must not end a sweep of thousands: say it in the row
-        row.update(kind="error", verdict=f"internal error ({type(exc).__name__}: {exc})")
+    row.update(guarded(row, _compare, settings, utterance, row) or {})
     row["seconds"] = round(time.perf_counter() - start, 4)
     return row
 
 
+def guarded(row: dict, work, *args):
+    """``work(*args)``, or None with the error as the row's sentence (``kind = "error"``: an
+    ``InspectorError`` as it is, anything else as an "internal error", since a bug must not end
+    a sweep of thousands)."""
+    try:
+        return work(*args)
+    except InspectorError as exc:
+        row.update(kind="error", verdict=str(exc))
+    except Exception as exc:  # noqa: BLE001
+        row.update(kind="error", verdict=f"internal error ({type(exc).__name__}: {exc})")
+    return None
+
+
 def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
-    from ..core.compare import compare, either_side
-    from ..core.fidelity import faithful
-    from ..core.head import model_answer
+    model, x = lstm_input(settings, utterance, row)
+    reference = _run(settings.path_a, settings, model, x, None, utterance)
+    other = _run(settings.spec_b, settings, model, x, reference, utterance)
+    return compared(settings, model, reference, other)
+
+
+def lstm_input(settings: SweepSettings, utterance, row: dict) -> tuple:
+    """``(model, x)``: the utterance's features through the model's front, checked as the first
+    LSTM's input (``row["frames"]`` set); a bad utterance raises its sentence."""
+    from ..core.front import features_width, run_front
     from ..core.reference import check_input
     from ..io.features import check_features, load_features
 
@@ -153,18 +168,22 @@ def _compare(settings: SweepSettings, utterance, row: dict) -> dict:
     model = prepare(settings)
     feats = load_features(utterance.address, feature=settings.feature)
     # with a layer, check_input's sentence names the layer whose width the features must have
-    from ..core.front import features_width, run_front
-
     check_features(feats, input_size=features_width(model) if settings.layer is None else None)
     model, x = run_front(model, feats.data)  # the model's input -> the first LSTM's
     x = check_input(model, x)
     row["frames"] = int(x.shape[0])
-    reference = _run(settings.path_a, settings, model, x, None, utterance)
-    other = _run(settings.spec_b, settings, model, x, reference, utterance)
-    report = compare(reference, other, atol=settings.atol, rtol=settings.rtol, model=model,
-                     oracle=False)
+    return model, x
+
+
+def compared(settings: SweepSettings, model, reference, other) -> dict:
+    """A row's findings from the traces of paths A and B on one utterance."""
+    from ..core.compare import compare, either_side
+    from ..core.fidelity import faithful
+    from ..core.head import model_answer
     from ..paths.registry import is_reference
 
+    report = compare(reference, other, atol=settings.atol, rtol=settings.rtol, model=model,
+                     oracle=False)
     # with another path than the reference as A, either side may be the wrong one
     decisive = report if is_reference(settings.path_a) else either_side(report)
     answer = model_answer(model, report.a, report.b, report.atol, report.rtol)
