@@ -23,7 +23,7 @@ import itertools
 
 import numpy as np
 
-from . import activations
+from . import activations, compiled_loop
 from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
 from .weights import LSTMWeights
@@ -154,7 +154,8 @@ class _Weights:
 
 
 def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None,
-                  gates: bool | None = None, h0=None, c0=None, mask=None) -> LayerTrace:
+                  gates: bool | None = None, h0=None, c0=None, mask=None,
+                  engine: str | None = None) -> LayerTrace:
     """Step one direction through time, recording c, h (and z, a) into a new LayerTrace.
 
     ``x`` (T, in) in input time; ``reverse``: run t = T-1 ... 0. ``gates``: keep z and a
@@ -163,6 +164,8 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     (it may raise Cancelled). ``h0, c0`` (H,): the state before the first processed step
     (default zeros; a stream's carried state). ``mask`` (T,) bool, True = the step runs: a
     masked step still computes its gates (as Keras does) but carries c and h (``masking.py``).
+    ``engine``: ``"numpy"``, ``"compiled"`` or ``"auto"`` (None: ``compiled_loop.requested()``);
+    both engines write the same bits (``compiled_loop.py`` makes the very calls this loop makes).
     """
     T, H = x.shape[0], w.units
     ww = _Weights(w, dtype)
@@ -181,10 +184,31 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
             out[:] = ww.act(c)
     done = 0
     step_gates = ww.step_gates
+    compiled = (compiled_loop.handles(H, dtype, ww.fast, ww.round_h)
+                and compiled_loop.engine(engine) == "compiled")
+    if compiled:
+        kept_all = np.zeros(0, bool) if mask is None else np.ascontiguousarray(mask, bool)
+        buffers = compiled_loop.scratch(H, dtype)
+        prev = -1
     for lo, hi in loop_blocks(T, reverse):
         Zb = Z[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
         Ab = A[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
         ww.input_part(np.asarray(rows_of(x, lo, hi), dtype), Zb)
+        if compiled:   # the same steps, compiled: PROGRESS_EVERY at a time, in processing order
+            for first in range(0, hi - lo, PROGRESS_EVERY):
+                if tick is not None:
+                    tick(done)
+                n = min(PROGRESS_EVERY, hi - lo - first)
+                start, stop, step = (hi - 1 - first, hi - 1 - first - n, -1) if reverse else \
+                    (lo + first, lo + first + n, 1)
+                with np.errstate(over="ignore"):
+                    compiled_loop.run_steps(Zb, Ab, lo, C, Hs, start, stop, step, prev, kept_all,
+                                            h_prev, c_prev, ww.R_T, buffers)
+                prev = stop - step
+                done += n
+            if tick is not None:
+                tick(done)
+            continue
         # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
         # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
         kept = itertools.repeat(True) if mask is None else mask[lo:hi].tolist()
