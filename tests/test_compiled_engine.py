@@ -95,6 +95,29 @@ def test_whole_models_trace_the_same_bits_on_both_engines():
         assert same_bits(lean_c.layer(k, d).h, lean_n.layer(k, d).h)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_recomputed_windows_equal_the_held_gates_on_both_engines(engine, monkeypatch):
+    """StepGates (a long trace's gates, recomputed from its stored h) on either engine gives
+    the loop's gates, at both ends, across loop blocks, with a carried h0."""
+    from lstm_inspector.core import recurrence
+
+    monkeypatch.setattr(recurrence, "BLOCK", 500)
+    model = cudnn_model(5, 12, bidirectional=True, seed=14)
+    x = features(1300, 5, seed=15)
+    h0 = np.random.default_rng(16).standard_normal(12).astype(np.float32)
+    for direction, reverse in (("forward", False), ("backward", True)):
+        w = model.layers[0].weights(direction)
+        held = run_direction(w, x, reverse, np.float32, gates=True, h0=h0, engine=engine)
+        lean = run_direction(w, x, reverse, np.float32, gates=False, h0=h0, engine=engine)
+        compiled_loop.use_engine(engine)
+        try:
+            for lo, hi in ((0, 1), (0, 1300), (497, 805), (1299, 1300), (640, 641)):
+                z, a = lean.gate_source(lo, hi)
+                assert same_bits(z, held.z[lo:hi]) and same_bits(a, held.a[lo:hi]), (lo, hi)
+        finally:
+            compiled_loop.use_engine(None)
+
+
 def test_other_activations_and_tf32_products_run_the_numpy_loop():
     """What the compiled loop does not cover falls back, and still gives the NumPy loop's bits."""
     model = cudnn_model(4, 6, seed=13, cudnn=False, recurrent_activation="hard_sigmoid")

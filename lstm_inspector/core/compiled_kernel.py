@@ -52,6 +52,28 @@ def _sgemv(typingctx, address, m, n, a, lda, x, y):
 
 
 @njit(cache=True, nogil=True)
+def _gates(z, a, hp, H, pR, rec, pones, gemv, loops, contexts, auxdata, data, dims, pd, pn, ps):
+    """z += h_{t-1} R^T; a = the gates of z (``recurrence._Weights.step_gates``'s calls)."""
+    G = 4 * H
+    rec[:] = 0                                          # np.dot zeroes its output,
+    _sgemv(gemv, H, G, pR, G, hp, rec.ctypes.data)      # rec = h_{t-1} R^T
+    dims[0] = G
+    data[0], data[1], data[2] = z, rec.ctypes.data, z   # z += rec
+    _strided_loop(loops[ADD], contexts[ADD], pd, pn, ps, auxdata[ADD])
+    data[0], data[1] = z, a                             # a = -z
+    _strided_loop(loops[NEGATIVE], contexts[NEGATIVE], pd, pn, ps, auxdata[NEGATIVE])
+    data[0], data[1] = a, a                             # a = exp(a)
+    _strided_loop(loops[EXP], contexts[EXP], pd, pn, ps, auxdata[EXP])
+    data[0], data[1], data[2] = a, pones, a             # a += 1
+    _strided_loop(loops[ADD], contexts[ADD], pd, pn, ps, auxdata[ADD])
+    data[0], data[1] = a, a                             # a = 1 / a
+    _strided_loop(loops[RECIPROCAL], contexts[RECIPROCAL], pd, pn, ps, auxdata[RECIPROCAL])
+    dims[0] = H
+    data[0], data[1] = z + 2 * H * F32, a + 2 * H * F32  # c~ = tanh(z_c)
+    _strided_loop(loops[TANH], contexts[TANH], pd, pn, ps, auxdata[TANH])
+
+
+@njit(cache=True, nogil=True)
 def step_loop(Z, A, z_off, C, Hs, start, stop, step, prev, kept, h0, c0, R_T, rec, tmp, ones,
               gemv, loops, contexts, auxdata):
     """The steps ``range(start, stop, step)`` of one direction (``compiled_loop.run_steps``)."""
@@ -62,7 +84,7 @@ def step_loop(Z, A, z_off, C, Hs, start, stop, step, prev, kept, h0, c0, R_T, re
     strides = np.full(3, F32, np.int64)   # contiguous float32
     pd, pn, ps = data.ctypes.data, dims.ctypes.data, strides.ctypes.data
     z0, a0, cb, hb = Z.ctypes.data, A.ctypes.data, C.ctypes.data, Hs.ctypes.data
-    prec, ptmp, pones, pR = rec.ctypes.data, tmp.ctypes.data, ones.ctypes.data, R_T.ctypes.data
+    ptmp, pones, pR = tmp.ctypes.data, ones.ctypes.data, R_T.ctypes.data
     masked = kept.shape[0] > 0
 
     for t in range(start, stop, step):
@@ -71,25 +93,10 @@ def step_loop(Z, A, z_off, C, Hs, start, stop, step, prev, kept, h0, c0, R_T, re
         z = z0 + (t - z_off) * G * F32
         a = a0 + (t - z_off) * G * F32
         i, f, g, o = a, a + H * F32, a + 2 * H * F32, a + 3 * H * F32
-        zc = z + 2 * H * F32
         ct, ht = cb + t * H * F32, hb + t * H * F32
 
-        rec[:] = 0                                          # np.dot zeroes its output,
-        _sgemv(gemv, H, G, pR, G, hp, prec)                 # rec = h_{t-1} R^T
-        dims[0] = G
-        data[0], data[1], data[2] = z, prec, z              # z += rec
-        _strided_loop(loops[ADD], contexts[ADD], pd, pn, ps, auxdata[ADD])
-        data[0], data[1] = z, a                             # a = -z
-        _strided_loop(loops[NEGATIVE], contexts[NEGATIVE], pd, pn, ps, auxdata[NEGATIVE])
-        data[0], data[1] = a, a                             # a = exp(a)
-        _strided_loop(loops[EXP], contexts[EXP], pd, pn, ps, auxdata[EXP])
-        data[0], data[1], data[2] = a, pones, a             # a += 1
-        _strided_loop(loops[ADD], contexts[ADD], pd, pn, ps, auxdata[ADD])
-        data[0], data[1] = a, a                             # a = 1 / a
-        _strided_loop(loops[RECIPROCAL], contexts[RECIPROCAL], pd, pn, ps, auxdata[RECIPROCAL])
-        dims[0] = H
-        data[0], data[1] = zc, g                            # c~ = tanh(z_c)
-        _strided_loop(loops[TANH], contexts[TANH], pd, pn, ps, auxdata[TANH])
+        _gates(z, a, hp, H, pR, rec, pones, gemv, loops, contexts, auxdata, data, dims, pd, pn,
+               ps)
         data[0], data[1], data[2] = f, cp, ct               # c_t = f * c_{t-1}
         _strided_loop(loops[MULTIPLY], contexts[MULTIPLY], pd, pn, ps, auxdata[MULTIPLY])
         data[0], data[1], data[2] = i, g, ptmp              # tmp = i * c~
@@ -109,3 +116,23 @@ def step_loop(Z, A, z_off, C, Hs, start, stop, step, prev, kept, h0, c0, R_T, re
                 C[t, :] = C[prev, :]
                 Hs[t, :] = Hs[prev, :]
         prev = t
+
+
+@njit(cache=True, nogil=True)
+def gates_loop(Z, A, lo, hi, Hs, back, h0, R_T, rec, ones, gemv, loops, contexts, auxdata):
+    """The gates of steps ``lo:hi`` (rows of Z, A; Z holds their input part) from the stored
+    h: step t reads h[t - 1] (h[t + 1] when ``back``), or ``h0`` past the ends."""
+    T, H = Hs.shape
+    data = np.empty(3, np.int64)
+    dims = np.empty(1, np.int64)
+    strides = np.full(3, F32, np.int64)
+    pd, pn, ps = data.ctypes.data, dims.ctypes.data, strides.ctypes.data
+    z0, a0, hb = Z.ctypes.data, A.ctypes.data, Hs.ctypes.data
+    pones, pR = ones.ctypes.data, R_T.ctypes.data
+    for t in range(lo, hi):
+        prev = t + 1 if back else t - 1
+        hp = hb + prev * H * F32 if 0 <= prev < T else h0.ctypes.data
+        z = z0 + (t - lo) * 4 * H * F32
+        a = a0 + (t - lo) * 4 * H * F32
+        _gates(z, a, hp, H, pR, rec, pones, gemv, loops, contexts, auxdata, data, dims, pd, pn,
+               ps)

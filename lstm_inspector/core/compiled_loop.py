@@ -106,6 +106,18 @@ def run_steps(Z, A, z_off: int, C, Hs, start: int, stop: int, step: int, prev: i
              lib.gemv, lib.loops, lib.contexts, lib.auxdata)
 
 
+def run_gates(Z, A, lo: int, hi: int, Hs, reverse: bool, h0, R_T) -> None:
+    """The gates of steps ``lo:hi`` from a direction's stored h, compiled (``StepGates``).
+
+    ``Z, A`` (hi - lo, 4H): z holds the input part of those steps; each step adds the product
+    of the h before it (``Hs[t - 1]``, ``Hs[t + 1]`` when ``reverse``, ``h0`` past the ends)
+    and writes its gates into A: the loop's own calls, as the loop made them."""
+    lib = _load()
+    rec, _, ones = scratch(Hs.shape[1], Hs.dtype)
+    lib.gates(Z, A, lo, hi, Hs, reverse, h0, R_T, rec, ones, lib.gemv, lib.loops,
+              lib.contexts, lib.auxdata)
+
+
 def scratch(units: int, dtype) -> tuple:
     """The step's buffers: ``rec`` (4H), ``tmp`` (H), ``ones`` (4H), as the NumPy loop holds them."""
     return (np.empty(4 * units, dtype), np.empty(units, dtype), np.ones(4 * units, dtype))
@@ -171,7 +183,7 @@ class _Compiled:
         self.contexts = np.array(contexts, np.uint64).view(np.int64)
         self.auxdata = np.array(auxdata, np.uint64).view(np.int64)
         self.gemv = _openblas_sgemv()
-        self.loop = compiled_kernel.step_loop
+        self.loop, self.gates = compiled_kernel.step_loop, compiled_kernel.gates_loop
 
 
 def _numpy_steps(z, a, c, h, R_T, kept):

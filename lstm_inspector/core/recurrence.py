@@ -242,8 +242,10 @@ class StepGates:
     The calls :func:`run_direction` made, on the same values: the input part of each loop block
     that ``lo:hi`` touches (the whole block, as the loop computed it; the last one is kept, so a
     cursor walking through a block computes it once), then :meth:`_Weights.step_gates` step by
-    step from the stored h (``h0``, or zeros, before the first step). Equal to what the loop
-    computed, bit for bit, whatever BLAS kernel this CPU runs. ``x`` as in :func:`rows_of`.
+    step from the stored h (``h0``, or zeros, before the first step), or the same calls
+    compiled (``compiled_loop.run_gates``, on the engine ``compiled_loop.engine()`` picks).
+    Equal to what the loop computed, bit for bit, whatever BLAS kernel this CPU runs. ``x`` as
+    in :func:`rows_of`.
     """
 
     def __init__(self, weights: _Weights, x, h: np.ndarray, reverse: bool, h0=None):
@@ -261,6 +263,12 @@ class StepGates:
             self._block = (lo, hi, part)
         return self._block[2]
 
+    def _compiled(self) -> bool:
+        """Whether the compiled engine runs the steps (the same calls: ``compiled_loop.py``)."""
+        w = self.w
+        return (compiled_loop.handles(w.H, self.h.dtype, w.fast, w.round_h)
+                and self.h.flags.c_contiguous and compiled_loop.engine() == "compiled")
+
     def __call__(self, lo: int, hi: int) -> tuple:
         w, h, T = self.w, self.h, self.h.shape[0]
         z = np.empty((hi - lo, 4 * w.H), h.dtype)
@@ -269,6 +277,10 @@ class StepGates:
                 s, e = max(lo, b_lo), min(hi, b_hi)
                 z[s - lo:e - lo] = self.input_block(b_lo, b_hi)[s - b_lo:e - b_lo]
         a = np.empty_like(z)
+        if self._compiled():
+            with np.errstate(over="ignore"):
+                compiled_loop.run_gates(z, a, lo, hi, h, self.reverse, self.h0, w.R_T)
+            return z, a
         rec = np.empty(4 * w.H, h.dtype)
         with np.errstate(over="ignore"):
             for t, (zt, at, zc, ac) in zip(range(lo, hi), w.step_views(z, a)):
