@@ -17,6 +17,7 @@ plus the trace's memory: ``trace.nbytes`` against the raw size of the arrays it 
 (z, a: T x 4H; c, h: T x H), and what the process still holds after the run (tracemalloc).
 
     python bench/bench_reference.py [--steps 6000] [--units 128 512] [--repeat 5]
+        [--contenders reference reference-compiled reference-numpy] [--no-backends]
 """
 from __future__ import annotations
 
@@ -207,7 +208,8 @@ def main(argv=None):
                 seconds, descs[name] = measure(name, units, args)
                 best[name] = min(best.get(name, float("inf")), seconds)
         base = best["torch"]
-        print(f"\nH={units}  " + "; ".join(descs[n] for n in ("torch", "tf", "reference") if n in descs))
+        peers = (descs[n] for n in ("torch", "tf", "reference") if n in descs)
+        print(f"\nH={units}  " + "; ".join(peers))
         for name in names:
             vs_tf = f"   {best[name] / best['tf']:5.2f} x tf" if "tf" in best else ""
             print(f"  {CONTENDERS[name]:34s} {best[name] * 1e3:9.1f} ms   {best[name] / base:7.2f} x torch"

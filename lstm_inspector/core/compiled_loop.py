@@ -119,7 +119,7 @@ def run_gates(Z, A, lo: int, hi: int, Hs, reverse: bool, h0, R_T) -> None:
 
 
 def scratch(units: int, dtype) -> tuple:
-    """The step's buffers: ``rec`` (4H), ``tmp`` (H), ``ones`` (4H), as the NumPy loop holds them."""
+    """The step's buffers ``rec`` (4H), ``tmp`` (H), ``ones`` (4H), as the NumPy loop holds them."""
     return (np.empty(4 * units, dtype), np.empty(units, dtype), np.ones(4 * units, dtype))
 
 
