@@ -31,7 +31,8 @@ setup(
     # Lower bounds are the versions this was verified with (Python 3.11, CPU; 3.12 too, README):
     # numpy 2.4.6, h5py 3.14, PyQt5 5.15.11, pyqtgraph 0.14.0, TensorFlow 2.21 + tf-keras 2.21,
     # kaldiio 2.18.1, rich 15.0, dask 2026.8 (cluster), torch 2.13, pytest 9.2, pytest-qt 4.5,
-    # hypothesis 6.155, scipy 1.17, import-linter 2.17 (tests); onnx 1.23.2, onnxruntime 1.32.0 (export).
+    # hypothesis 6.155, scipy 1.17, import-linter 2.17 (tests); onnx 1.23.2, onnxruntime 1.32.0 (export);
+    # numba 0.68.1 (fast, test).
     install_requires=[
         "numpy>=2.4",
         "h5py>=3.14",
@@ -46,7 +47,10 @@ setup(
         "torch": ["torch>=2.13"],
         "test": ["pytest>=9", "pytest-qt>=4.5", "hypothesis>=6.100", "scipy>=1.17",
                  "import-linter>=2.17",
-                 "dask[distributed]>=2026.8", "onnx>=1.23", "onnxruntime>=1.32"],
+                 "dask[distributed]>=2026.8", "onnx>=1.23", "onnxruntime>=1.32",
+                 "numba>=0.68"],  # the tests hold the compiled engine to the NumPy loop's bits
+        # the reference's compiled step loop (core.compiled_loop); without it, the NumPy loop
+        "fast": ["numba>=0.68"],
         # sweep --scheduler tcp://HOST:PORT: the same sweep on a Dask distributed cluster
         "cluster": ["dask[distributed]>=2026.8"],
         # export --to onnx and --onnx FILE paths (CPU wheels: onnxruntime, not onnxruntime-gpu)

@@ -3,7 +3,9 @@
 One LSTM layer, batch 1, T = 6000 frames of width 40, H = 128 and 512, float32, all measured in
 this run (best of N):
 
-* ``numpy reference``  ``core.reference.run_reference``: records z, a, c, h at every step
+* ``reference``        ``core.reference.run_reference``: records z, a, c, h at every step, on
+  the engine ``auto`` picks (compiled with numba installed), and again on each engine forced:
+  ``compiled`` (``core.compiled_loop``) and ``numpy`` (the pure-NumPy loop); same bits
 * ``torch nn.LSTM``    one call, nothing recorded (the baseline every ratio is against);
   also with oneDNN off (torch's own CPU kernel, which the torch-cpu backend uses)
 * ``tf LSTM``          ``tf_keras.layers.LSTM`` in a ``tf.function``, one call, nothing recorded
@@ -15,6 +17,7 @@ plus the trace's memory: ``trace.nbytes`` against the raw size of the arrays it 
 (z, a: T x 4H; c, h: T x H), and what the process still holds after the run (tracemalloc).
 
     python bench/bench_reference.py [--steps 6000] [--units 128 512] [--repeat 5]
+        [--contenders reference reference-compiled reference-numpy] [--no-backends]
 """
 from __future__ import annotations
 
@@ -120,7 +123,9 @@ def tf_runner(layer, x):
 CONTENDERS = {
     "torch": "torch nn.LSTM (one call)",
     "torch-native": "torch nn.LSTM, oneDNN off",
-    "reference": "numpy reference (instrumented)",
+    "reference": "reference (instrumented, auto)",
+    "reference-compiled": "reference, compiled engine",
+    "reference-numpy": "reference, numpy engine",
     "tf": "tf LSTM (tf.function, one call)",
     "naive": "numpy naive step loop",
     "backend-tf-cpu": "run_backend tf-cpu",
@@ -139,7 +144,14 @@ def time_one(name: str, units: int, steps: int, n_in: int, repeat: int) -> tuple
         fn = run if name == "torch" else native
     elif name == "tf":
         fn, desc = tf_runner(layer, x)
-    elif name == "reference":
+    elif name.startswith("reference"):
+        from lstm_inspector.core import compiled_loop
+
+        compiled_loop.use_engine(name.partition("-")[2] or "auto")
+        if name == "reference-compiled" and compiled_loop.why_not():
+            return float("nan"), f"compiled engine unavailable: {compiled_loop.why_not()}"
+        desc = f"numpy {np.__version__}, engine {compiled_loop.engine()}"
+
         def fn():
             return run_reference(model, x)
     elif name == "naive":
@@ -176,6 +188,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2,
                         help="rounds over all contenders (best round kept; spreads machine noise)")
     parser.add_argument("--no-backends", action="store_true", help="skip the run_backend rows")
+    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS),
+                        help="only these (torch, the baseline, is always measured)")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only:
@@ -185,7 +199,8 @@ def main(argv=None):
     print(f"one layer, batch 1, T={args.steps}, input {args.input}, float32, best of "
           f"{args.repeat} x {args.rounds} rounds, each contender in its own process; "
           f"{os.cpu_count()} CPUs, numpy {np.__version__}")
-    names = [n for n in CONTENDERS if not (args.no_backends and n.startswith("backend"))]
+    names = [n for n in CONTENDERS if not (args.no_backends and n.startswith("backend"))
+             and (not args.contenders or n == "torch" or n in args.contenders)]
     for units in args.units:
         best, descs = {}, {}
         for _ in range(args.rounds):
@@ -193,10 +208,12 @@ def main(argv=None):
                 seconds, descs[name] = measure(name, units, args)
                 best[name] = min(best.get(name, float("inf")), seconds)
         base = best["torch"]
-        print(f"\nH={units}  ({descs['torch']}; {descs['tf']})")
+        peers = (descs[n] for n in ("torch", "tf", "reference") if n in descs)
+        print(f"\nH={units}  " + "; ".join(peers))
         for name in names:
+            vs_tf = f"   {best[name] / best['tf']:5.2f} x tf" if "tf" in best else ""
             print(f"  {CONTENDERS[name]:34s} {best[name] * 1e3:9.1f} ms   {best[name] / base:7.2f} x torch"
-                  f"   {best[name] / best['tf']:5.2f} x tf")
+                  + vs_tf)
         model = make_model(args.input, units)
         x = np.random.default_rng(1).standard_normal((args.steps, args.input)).astype(np.float32)
         tracemalloc.start()

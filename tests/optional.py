@@ -17,7 +17,7 @@ WITHOUT_TORCH = "LSTM_INSPECTOR_TESTS_WITHOUT_TORCH"
 
 CI_REQUIRES = {"tensorflow": "tensorflow", "tf_keras": "tf-keras", "torch": "torch (CPU build)",
                "scipy": "scipy", "onnx": "onnx", "onnxruntime": "onnxruntime",
-               "importlinter": "import-linter"}
+               "importlinter": "import-linter", "numba": "numba"}
 
 
 def in_ci() -> bool:

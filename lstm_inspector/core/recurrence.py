@@ -23,8 +23,7 @@ import itertools
 
 import numpy as np
 
-from . import activations
-from . import cells
+from . import activations, cells, compiled_loop
 from .cells import StepCells, derive_block, step_checkpoints
 from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
@@ -156,7 +155,8 @@ class _Weights:
 
 
 def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None,
-                  gates: bool | None = None, h0=None, c0=None, mask=None) -> LayerTrace:
+                  gates: bool | None = None, h0=None, c0=None, mask=None,
+                  engine: str | None = None) -> LayerTrace:
     """Step one direction through time, recording c, h (and z, a) into a new LayerTrace.
 
     ``x`` (T, in) in input time; ``reverse``: run t = T-1 ... 0. ``gates``: keep z and a
@@ -165,6 +165,8 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     (it may raise Cancelled). ``h0, c0`` (H,): the state before the first processed step
     (default zeros; a stream's carried state). ``mask`` (T,) bool, True = the step runs: a
     masked step still computes its gates (as Keras does) but carries c and h (``masking.py``).
+    ``engine``: ``"numpy"``, ``"compiled"`` or ``"auto"`` (None: ``compiled_loop.requested()``);
+    both engines write the same bits (``compiled_loop.py`` makes the very calls this loop makes).
     """
     T, H = x.shape[0], w.units
     ww = _Weights(w, dtype)
@@ -183,10 +185,31 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
             out[:] = ww.act(c)
     done = 0
     step_gates = ww.step_gates
+    compiled = (compiled_loop.handles(H, dtype, ww.fast, ww.round_h)
+                and compiled_loop.engine(engine) == "compiled")
+    if compiled:
+        kept_all = np.zeros(0, bool) if mask is None else np.ascontiguousarray(mask, bool)
+        buffers = compiled_loop.scratch(H, dtype)
+        prev = -1
     for lo, hi in loop_blocks(T, reverse):
         Zb = Z[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
         Ab = A[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
         ww.input_part(np.asarray(rows_of(x, lo, hi), dtype), Zb)
+        if compiled:   # the same steps, compiled: PROGRESS_EVERY at a time, in processing order
+            for first in range(0, hi - lo, PROGRESS_EVERY):
+                if tick is not None:
+                    tick(done)
+                n = min(PROGRESS_EVERY, hi - lo - first)
+                start, stop, step = (hi - 1 - first, hi - 1 - first - n, -1) if reverse else \
+                    (lo + first, lo + first + n, 1)
+                with np.errstate(over="ignore"):
+                    compiled_loop.run_steps(Zb, Ab, lo, C, Hs, start, stop, step, prev, kept_all,
+                                            h_prev, c_prev, ww.R_T, buffers)
+                prev = stop - step
+                done += n
+            if tick is not None:
+                tick(done)
+            continue
         # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
         # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
         kept = itertools.repeat(True) if mask is None else mask[lo:hi].tolist()
@@ -227,8 +250,10 @@ class StepGates:
     The calls :func:`run_direction` made, on the same values: the input part of each loop block
     that ``lo:hi`` touches (the whole block, as the loop computed it; the last one is kept, so a
     cursor walking through a block computes it once), then :meth:`_Weights.step_gates` step by
-    step from the stored h (``h0``, or zeros, before the first step). Equal to what the loop
-    computed, bit for bit, whatever BLAS kernel this CPU runs. ``x`` as in :func:`rows_of`.
+    step from the stored h (``h0``, or zeros, before the first step), or the same calls
+    compiled (``compiled_loop.run_gates``, on the engine ``compiled_loop.engine()`` picks).
+    Equal to what the loop computed, bit for bit, whatever BLAS kernel this CPU runs. ``x`` as
+    in :func:`rows_of`.
     """
 
     def __init__(self, weights: _Weights, x, h: np.ndarray, reverse: bool, h0=None):
@@ -246,6 +271,12 @@ class StepGates:
             self._block = (lo, hi, part)
         return self._block[2]
 
+    def _compiled(self) -> bool:
+        """Whether the compiled engine runs the steps (the same calls: ``compiled_loop.py``)."""
+        w = self.w
+        return (compiled_loop.handles(w.H, self.h.dtype, w.fast, w.round_h)
+                and self.h.flags.c_contiguous and compiled_loop.engine() == "compiled")
+
     def __call__(self, lo: int, hi: int) -> tuple:
         w, h, T = self.w, self.h, self.h.shape[0]
         z = np.empty((hi - lo, 4 * w.H), h.dtype)
@@ -254,6 +285,10 @@ class StepGates:
                 s, e = max(lo, b_lo), min(hi, b_hi)
                 z[s - lo:e - lo] = self.input_block(b_lo, b_hi)[s - b_lo:e - b_lo]
         a = np.empty_like(z)
+        if self._compiled():
+            with np.errstate(over="ignore"):
+                compiled_loop.run_gates(z, a, lo, hi, h, self.reverse, self.h0, w.R_T)
+            return z, a
         rec = np.empty(4 * w.H, h.dtype)
         with np.errstate(over="ignore"):
             for t, (zt, at, zc, ac) in zip(range(lo, hi), w.step_views(z, a)):
