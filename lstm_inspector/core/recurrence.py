@@ -275,6 +275,7 @@ class StepGates:
         """Whether the compiled engine runs the steps (the same calls: ``compiled_loop.py``)."""
         w = self.w
         return (compiled_loop.handles(w.H, self.h.dtype, w.fast, w.round_h)
+                and self.h.shape[1] == w.H   # h P wide under a projection: the NumPy calls
                 and self.h.flags.c_contiguous and compiled_loop.engine() == "compiled")
 
     def __call__(self, lo: int, hi: int) -> tuple:
