@@ -90,3 +90,33 @@ def test_the_cli_names_the_convention_against_torch_cpu(torch_model):
     first = report["findings"][0]
     assert first["match"]["faults"] == "bias=input"
     assert "add bias_hh too" in first["fix"]["sentence"]
+
+
+@pytest.fixture(scope="module")
+def torch_gru(tmp_path_factory):
+    """A saved nn.GRU(5, 6, 2 layers, bidirectional) state dict and features for it."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("torch_gru_port")
+    torch.manual_seed(1)
+    module = torch.nn.GRU(5, 6, num_layers=2, bidirectional=True)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.8 if "bias" in name else 0.5))
+    torch.save(module.state_dict(), folder / "gru.pt")
+    x = np.random.default_rng(5).standard_normal((40, 5)).astype(np.float32)
+    return load_model(folder / "gru.pt"), x
+
+
+def test_a_torch_gru_port_gets_nn_grus_arrays_and_its_gate_order_is_named(torch_gru):
+    """nn.GRU: r, z, n blocks of weight_ih (3H, in) / weight_hh (3H, H); the port reads z, r, n."""
+    model, x = torch_gru
+    found = diagnose(model, x, run_impl(model, x, str(IMPLS / "torch_gru_zrn.py:forward")))
+    assert not found.agree and len(found.findings) == 4   # 2 layers x 2 directions
+    for finding in found.findings:
+        assert finding.kind == "convention", finding.text()
+        assert "gate blocks read in order z, r, n" in finding.text()
+        assert finding.fix.check_error < 1e-6
+        assert finding.rerun_ok, finding.text()           # the port itself, on the fixed arrays
+    found = diagnose(model, x, run_impl(model, x, str(IMPLS / "torch_gru_correct.py:forward")))
+    assert found.agree and all(f.kind == "agrees" for f in found.findings)

@@ -118,13 +118,18 @@ def impl_arrays(model, stored, arrays=None) -> dict:
     """What the user's function receives for one direction: ``arrays`` (default: the stored
     ``(kernel, recurrent_kernel, bias)``) as the file stores them, or, for a PyTorch checkpoint,
     nn.LSTM's own ``weight_ih (4H, in), weight_hh (4H, H), bias_ih, bias_hh`` (an exact
-    reshuffle of the same numbers, under the roles kernel, recurrent_kernel, bias, bias_hh)."""
+    reshuffle of the same numbers, under the roles kernel, recurrent_kernel, bias, bias_hh); for
+    an nn.GRU, its ``weight_ih (3H, in), weight_hh (3H, H), bias_ih, bias_hh`` (gates r, z, n)."""
+    from ..core.gru_weights import read_gru
     from ..core.weights import read_stored
 
     arrays = (stored.kernel, stored.recurrent_kernel, stored.bias) if arrays is None else arrays
     if model.file_format not in TORCH_FORMATS:
         return dict(zip(("kernel", "recurrent_kernel", "bias"), arrays))
-    w = read_stored(*arrays, stored.true_reading)
+    if getattr(stored, "cell", "lstm") == "gru":
+        w = read_gru(*arrays, stored.true_reading, stored.activation, stored.recurrent_activation)
+    else:
+        w = read_stored(*arrays, stored.true_reading)
     weight_ih, weight_hh, bias_ih, bias_hh = w.to_torch()
     return {"kernel": weight_ih, "recurrent_kernel": weight_hh, "bias": bias_ih,
             "bias_hh": bias_hh, "units": w.units}
