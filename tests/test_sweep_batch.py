@@ -104,6 +104,7 @@ def test_the_batched_reference_under_a_mask_and_go_backwards(tmp_path):
         assert same_trace(run_reference(model, x), trace)
 
 
+@pytest.mark.torch
 def test_torch_cpu_batched_by_length_is_the_single_call_bit_for_bit(stack):
     from lstm_inspector.backends import run_backend_batch
 
