@@ -137,14 +137,17 @@ def test_activations_are_read_and_what_cannot_run_is_named(tmp_path):
         assert code == 2 and words in err and "Traceback" not in err
 
 
-def test_layout_1_reads_the_same_layer_as_layout_0(tmp_path):
-    """ONNX Runtime's CPU GRU refuses layout 1: the batch-first file is checked against the
-    same node in layout 0."""
-    plain = load_model(_one_node(tmp_path, direction="bidirectional", file="t.onnx"))
-    rng = np.random.default_rng(0)
-    inits = []
-    node = _gru_node(rng, inits, "x", "Y", 3, 4, "gru", "bidirectional", layout=1)
-    batch_first = load_model(_write(tmp_path, [node], inits, 3, "Y", "b.onnx", layout=1))
+def test_layout_1_reads_the_same_layers_as_layout_0(tmp_path):
+    """ONNX Runtime's CPU GRU refuses layout 1: the batch-first stack (Y (1, T, 2, 4) reshaped
+    to (1, T, 8)) is checked against the same nodes in layout 0, which ONNX Runtime runs."""
+    plain = load_model(_stacked(tmp_path))
+    rng = np.random.default_rng(2)
+    inits = [numpy_helper.from_array(np.array([0, 0, -1], np.int64), "shape")]
+    nodes = [_gru_node(rng, inits, "x", "Y1", 3, 4, "first", "bidirectional", 1, layout=1),
+             helper.make_node("Reshape", ["Y1", "shape"], ["X2"]),
+             _gru_node(rng, inits, "X2", "Y2", 8, 5, "second", "forward", 0, layout=1)]
+    batch_first = load_model(_write(tmp_path, nodes, inits, 3, "Y2", "b.onnx", layout=1))
+    assert [l.name for l in batch_first.chain] == ["first", "second"]
     x = np.random.default_rng(6).standard_normal((7, 3)).astype(np.float32)
     np.testing.assert_array_equal(run_reference(batch_first, x).output,
                                   run_reference(plain, x).output)
