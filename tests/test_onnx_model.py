@@ -301,7 +301,7 @@ def test_files_without_an_lstm_and_misplaced_options_are_one_sentence(tmp_path):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     (tmp_path / "relu.onnx").write_bytes(helper.make_model(graph).SerializeToString())
-    with pytest.raises(InspectorError, match="no ONNX LSTM operator .its operators: Relu"):
+    with pytest.raises(InspectorError, match="no ONNX LSTM or GRU operator .its operators: Relu"):
         load_model(tmp_path / "relu.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07junk that is not protobuf")
     with pytest.raises(InspectorError, match="not a valid ONNX model"):

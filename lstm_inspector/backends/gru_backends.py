@@ -9,7 +9,9 @@ recursion left.
   its weights made by Keras's own loader (``preprocess_weights_for_loading``: a CuDNNGRU's
   ``(6H,)`` bias and per-gate cuDNN layout go through Keras's converter to
   ``GRU(reset_after=True)``), never by the tool's reading, so a loader bug cannot hide here.
-  Arrays Keras has no converter for (an ``nn.GRU``'s r, z, n order) go in through the tool's
+  Arrays Keras has no converter for (an ``nn.GRU``'s r, z, n order; an ONNX
+  ``linear_before_reset=0`` node's two bias halves, which Keras's ``GRU(reset_after=False)``
+  holds summed, exactly, since both sit outside the reset product) go in through the tool's
   canonical weights, and a note says so.
 * ``torch-cpu`` / ``torch-cuda``: ``nn.GRU`` holding the canonical arrays (gates r, z, n); it
   computes ``reset_after=True`` with tanh / sigmoid only, so a ``reset_after=False`` layer
@@ -55,8 +57,10 @@ def keras_gru(tf_keras, layer, direction: str):
                               return_sequences=True, return_state=True)
     gru.build((1, None, layer.input_size))
     where = f"layer '{layer.name}' ({direction})"
+    two_halves_classic = (use_bias and not stored.reset_after
+                          and stored.bias.size == 6 * layer.units)
     if reading.gate_order in (None, "zrn") and reading.bias in (None, "both") \
-            and not reading.recurrent_transposed:
+            and not reading.recurrent_transposed and not two_halves_classic:
         arrays = [float32(stored.kernel), float32(stored.recurrent_kernel)]
         if use_bias:
             arrays.append(float32(stored.bias))

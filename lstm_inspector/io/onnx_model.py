@@ -1,4 +1,8 @@
-"""ONNX models as the model input: the graph's ``LSTM`` operators as the model's layers.
+"""ONNX models as the model input: the graph's ``LSTM`` and ``GRU`` operators as its layers.
+
+``GRU`` nodes are read by ``io.onnx_gru`` (gates z, r, h; ``linear_before_reset`` is
+reset_after); everything below the first paragraph holds for both, except peepholes and
+``input_forget`` (LSTM only).
 
 Each ``LSTM`` node (inputs ``X, W, R, B, sequence_lens, initial_h, initial_c, P``) becomes one
 recurrent layer, its weights read from the graph's initializers / ``Constant`` nodes:
@@ -33,6 +37,7 @@ from . import onnx_glue
 from .torch_checkpoint import refuse_keras_options
 
 FILE_FORMAT = "onnx"
+RECURRENT_OPS = ("LSTM", "GRU")
 DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
 TAKES_ALPHA = ("Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu")
 TAKES_BETA = ("Affine", "ScaledTanh", "HardSigmoid")
@@ -60,9 +65,9 @@ def is_onnx(path) -> bool:
 
 
 def load_onnx_model(path, **overrides) -> Model:
-    """The ``LSTM`` operators of an ONNX file as a :class:`Model` (see the module docstring)."""
-    refuse_keras_options(overrides, "an ONNX model (its LSTM operators store their activations, "
-                                    "direction and layout)")
+    """The ``LSTM``/``GRU`` operators of an ONNX file as a :class:`Model` (module docstring)."""
+    refuse_keras_options(overrides, "an ONNX model (its LSTM/GRU operators store their "
+                                    "activations, direction and layout)")
     onnx = _import_onnx()
     path = Path(path)
     try:
@@ -73,11 +78,11 @@ def load_onnx_model(path, **overrides) -> Model:
         raise InspectorError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}: "
                              f"{first[:160]})") from None
     graph = proto.graph
-    nodes = [n for n in graph.node if n.op_type == "LSTM"]
+    nodes = [n for n in graph.node if n.op_type in RECURRENT_OPS]
     if not nodes:
         ops = sorted({n.op_type for n in graph.node})
-        others = [o for o in ops if o in ("GRU", "RNN")]
-        raise InspectorError(f"{path.name} has no ONNX LSTM operator"
+        others = [o for o in ops if o == "RNN"]
+        raise InspectorError(f"{path.name} has no ONNX LSTM or GRU operator"
                              + (f" ({', '.join(others)} is not supported yet)" if others else
                                 f" (its operators: {', '.join(ops[:8])})"))
     consts = onnx_glue.constants(graph)
@@ -96,9 +101,13 @@ def load_onnx_model(path, **overrides) -> Model:
     sizes = _trial_sizes(graph)
     names = _layer_names(nodes)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    counts = ", ".join(f"{sum(n.op_type == op for n in nodes)} {op}" for op in RECURRENT_OPS
+                       if any(n.op_type == op for n in nodes))
+    orders = "; ".join(o for op, o in (("LSTM", "LSTM gates i, o, f, c -> i, f, c, o"),
+                                       ("GRU", "GRU gates z, r, h -> r, z, n"))
+                       if any(n.op_type == op for n in nodes))
     notes = [f"ONNX model (opset {opset}, producer {proto.producer_name or 'unknown'}): "
-             f"{len(nodes)} LSTM operator(s), weights read from the graph (gates i, o, f, c -> "
-             f"i, f, c, o; B = [Wb, Rb])"]
+             f"{counts} operator(s), weights read from the graph ({orders}; B = [Wb, Rb])"]
     layers = [_layer(node, name, consts, producers, notes) for node, name in zip(nodes, names)]
     length = _model_length(layers, nodes, consts, notes)
     notes += _input_note(nodes[0], names[0], graph, producers)
@@ -134,7 +143,7 @@ def _layer_names(nodes) -> list:
     """Unique names without '/' (notes name a layer by the part before a '/')."""
     out = []
     for k, node in enumerate(nodes):
-        name = (node.name or "").strip("/").replace("/", ".") or f"lstm_{k}"
+        name = (node.name or "").strip("/").replace("/", ".") or f"{node.op_type.lower()}_{k}"
         out.append(name if name not in out else f"{name}_{k}")
     return out
 
@@ -154,6 +163,12 @@ def _trial_sizes(graph) -> list:
 
 
 def _layer(node, name, consts, producers, notes) -> RecurrentLayer:
+    if node.op_type == "GRU":
+        import sys
+
+        from .onnx_gru import gru_layer
+
+        return gru_layer(node, name, consts, producers, notes, sys.modules[__name__])
     inputs = list(node.input) + [""] * (8 - len(node.input))
     direction = onnx_glue.attr(node, "direction", "forward")
     D = 2 if direction == "bidirectional" else 1
@@ -298,8 +313,9 @@ def _array(tensor):
 
 def _unsupported(node, name, why, n_in=0, H=None) -> RecurrentLayer:
     H = H or int(onnx_glue.attr(node, "hidden_size", 0) or 0)
-    return RecurrentLayer(name=name, kind="ONNX LSTM", input_size=int(n_in), units=H,
-                          unsupported=f"ONNX LSTM '{name}': {why}", feeds_next=False)
+    kind = f"ONNX {node.op_type}"
+    return RecurrentLayer(name=name, kind=kind, input_size=int(n_in), units=H,
+                          unsupported=f"{kind} '{name}': {why}", feeds_next=False)
 
 
 def _input_note(first, name, graph, producers) -> list:
