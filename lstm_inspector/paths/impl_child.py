@@ -134,6 +134,10 @@ def plan_call(fn, name: str, form: str | None, torch: bool = False,
             f"{name} takes {len(required)} parameters ({', '.join(required)}) that the tool "
             f"cannot match; name them {', '.join(_doc_names(order))} or wrap it (README: Bring "
             f"your own implementation)")
+    if projected and "weight_hr" not in found and len(params) < len(order):
+        raise UserFault(f"{name} takes no weight_hr, but this nn.LSTM has proj_size (h = W_hr "
+                        f"(o * tanh(c)) is P wide): write forward(x, weight_ih, weight_hh, "
+                        f"bias_ih, bias_hh, weight_hr) returning h (T, P)")
     if projected and form == "step":
         raise UserFault(f"{name} is a step function, but this nn.LSTM has proj_size (h P wide, c "
                         f"H wide): write forward(x, weight_ih, weight_hh, bias_ih, bias_hh, "
