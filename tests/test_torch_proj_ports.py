@@ -75,9 +75,15 @@ def test_a_correct_projected_port_agrees(projected):
     assert found.agree and all(f.kind == "agrees" for f in found.findings)
 
 
-def test_a_step_function_is_refused_in_one_sentence_for_a_projected_layer(projected):
+def test_a_step_function_is_refused_in_one_sentence_for_a_projected_layer(projected, tmp_path):
+    """h_prev is P wide and c_prev H wide: the step form is refused, the sequence form named."""
     path, _, x = projected
-    with pytest.raises(InspectorError, match="proj_size"):
+    step = tmp_path / "proj_step.py"
+    step.write_text("def step(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, "
+                    "weight_hr):\n    return h_prev, c_prev\n")
+    with pytest.raises(InspectorError, match="is a step function, but this nn.LSTM has proj_size"):
+        run_impl(load_model(path), x, str(step))
+    with pytest.raises(InspectorError, match="takes no weight_hr"):   # a plain nn.LSTM step
         run_impl(load_model(path), x, str(IMPLS / "torch_gates_ifog.py:lstm_step"))
 
 
