@@ -6,7 +6,8 @@ projected step from the port's own P-wide h_{t-1}::
     c_t = f c_{t-1} + i g,   h_t = W_hr (o * tanh(c_t))   (h P wide, c H wide)
 
 The ports are in tests/impls/torch_proj_*.py: ``bias_hh`` forgotten, gates read i, f, o, g (h
-returned alone), the projection applied to c (``h = W_hr c``); and a correct one.
+returned alone), the projection applied to c (``h = W_hr c``); and a correct one; the step form
+(``torch_proj_step_*.py``: h_prev P wide, c_prev H wide) too.
 """
 import json
 import subprocess
@@ -75,15 +76,27 @@ def test_a_correct_projected_port_agrees(projected):
     assert found.agree and all(f.kind == "agrees" for f in found.findings)
 
 
-def test_a_step_function_is_refused_in_one_sentence_for_a_projected_layer(projected, tmp_path):
-    """h_prev is P wide and c_prev H wide: the step form is refused, the sequence form named."""
+def test_a_projected_step_port_runs_teacher_forced_and_is_diagnosed(projected):
+    """The step form: h_prev (P,) and c_prev (H,), two widths; a correct step returning
+    (cell, out) agrees, one forgetting b_hh is named, each step also run from torch's states."""
     path, _, x = projected
-    step = tmp_path / "proj_step.py"
-    step.write_text("def step(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, "
-                    "weight_hr):\n    return h_prev, c_prev\n")
-    with pytest.raises(InspectorError, match="is a step function, but this nn.LSTM has proj_size"):
-        run_impl(load_model(path), x, str(step))
-    with pytest.raises(InspectorError, match="takes no weight_hr"):   # a plain nn.LSTM step
+    model = load_model(path)
+    trace = run_impl(model, x, str(IMPLS / "torch_proj_step_correct.py"))
+    assert trace.meta["form"] == "step"
+    assert trace.teacher_forced[(1, "backward")]["h"].shape == (40, 3)   # from torch's states
+    found = diagnose(model, x, trace)
+    assert found.agree and all(f.kind == "agrees" for f in found.findings)
+    port = str(IMPLS / "torch_proj_step_forgot_bias_hh.py:lstm_step")
+    found = diagnose(model, x, run_impl(model, x, port))
+    assert not found.agree and len(found.findings) == 4
+    for finding in found.findings:
+        assert finding.best.hypothesis.key() == "bias=input", finding.text()
+        assert finding.rerun_ok, finding.text()
+
+
+def test_a_plain_nn_lstm_function_is_refused_in_one_sentence(projected):
+    path, _, x = projected
+    with pytest.raises(InspectorError, match="takes no weight_hr, but this nn.LSTM has proj_size"):
         run_impl(load_model(path), x, str(IMPLS / "torch_gates_ifog.py:lstm_step"))
 
 

@@ -16,8 +16,8 @@ A PyTorch checkpoint's function gets nn.LSTM's own arrays instead: ``forward(x, 
 weight_hh, bias_ih, bias_hh)`` / ``step(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih,
 bias_hh)`` (``weight_ih (4H, in)``, gates i, f, g, o). An ``nn.LSTM(proj_size=P)`` layer's
 function also gets ``weight_hr (P, H)`` (sequence form only: ``forward(x, weight_ih, weight_hh,
-bias_ih, bias_hh, weight_hr)`` returning h (T, P), and c (T, H) if it likes; a parameter
-``proj_size`` receives P).
+bias_ih, bias_hh, weight_hr)`` returning h (T, P), and c (T, H) if it likes; or ``step(x,
+h_prev (P,), c_prev (H,), ..., weight_hr)`` returning (h, c); a parameter ``proj_size`` receives P).
 
 Parameters are matched by name (case-insensitive: ``x``/``inputs``, ``h_prev``/
 ``previous_output``/``h``, ``c_prev``/``previous_state``/``c``, ``kernel``/``W``,
@@ -138,10 +138,6 @@ def plan_call(fn, name: str, form: str | None, torch: bool = False,
         raise UserFault(f"{name} takes no weight_hr, but this nn.LSTM has proj_size (h = W_hr "
                         f"(o * tanh(c)) is P wide): write forward(x, weight_ih, weight_hh, "
                         f"bias_ih, bias_hh, weight_hr) returning h (T, P)")
-    if projected and form == "step":
-        raise UserFault(f"{name} is a step function, but this nn.LSTM has proj_size (h P wide, c "
-                        f"H wide): write forward(x, weight_ih, weight_hh, bias_ih, bias_hh, "
-                        f"weight_hr) returning h (T, P)")
     plan = {"form": form, "by_name": by_name, "roles": roles if by_name else {}, "torch": torch,
             "projected": projected,
             "units_param": next((n for n, r in roles.items() if r == "units"), None),
@@ -269,6 +265,7 @@ def run_job(fn, name, plan, job, progress) -> dict:
         arr.setflags(write=False)   # their code gets the stored arrays, and cannot change ours
     x = np.array(job["x"])
     T, H = x.shape[0], job.get("units") or weights["recurrent_kernel"].shape[0]
+    P = job.get("proj_size") or H   # nn.LSTM(proj_size): h is P wide, c H wide
     if plan["form"] == "sequence":
         x.setflags(write=False)
         args, kwargs = _arguments(plan, {"x": x, **weights}, H)
@@ -279,8 +276,8 @@ def run_job(fn, name, plan, job, progress) -> dict:
     result = {}
     runs = [("free", None)] + ([("teacher", job["teacher"])] if job.get("teacher") else [])
     for r, (mode, teacher) in enumerate(runs):
-        hs, cs = np.zeros((T, H)), np.zeros((T, H))
-        h, c = np.zeros(H, x.dtype), np.zeros(H, x.dtype)
+        hs, cs = np.zeros((T, P)), np.zeros((T, H))
+        h, c = np.zeros(P, x.dtype), np.zeros(H, x.dtype)
         for t in range(T):
             if teacher is not None and t > 0:
                 h, c = teacher[0][t - 1], teacher[1][t - 1]
@@ -289,7 +286,9 @@ def run_job(fn, name, plan, job, progress) -> dict:
             out = _call(fn, name, args, kwargs, step=t)
             what = f"{name} (step {t})"
             h_new, c_new = _pair(out, plan, what)
-            hs[t], cs[t] = _vector(h_new, H, what, "h"), _vector(c_new, H, what, "c")
+            if P != H and np.size(h_new) == H and np.size(c_new) == P:   # widths tell (c, h)
+                h_new, c_new = c_new, h_new
+            hs[t], cs[t] = _vector(h_new, P, what, "h"), _vector(c_new, H, what, "c")
             h, c = hs[t], cs[t]
             if t % 64 == 0:
                 progress((r + t / T) / len(runs), f"{name}: {mode} step {t}/{T}")
@@ -302,6 +301,9 @@ def _sniff_return_order(fn, name, plan, x, weights, H) -> None:
     (``|h| = |o tanh(c)| <= |c|``), so a first step whose first value is at least the second
     everywhere, and larger somewhere, returned (c, h). Recorded in the plan with the reason."""
     zeros = np.zeros(H, x.dtype)
+    if "weight_hr" in weights:   # h and c of two widths: told apart by their sizes
+        plan.setdefault("returns_why", "")
+        return
     args, kwargs = _arguments(plan, {"x": x[0].copy(), "h": zeros, "c": zeros.copy(), **weights}, H)
     out = _call(fn, name, args, kwargs, step=0)
     if isinstance(out, (tuple, list)) and len(out) == 2:

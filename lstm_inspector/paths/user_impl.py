@@ -197,12 +197,6 @@ def run_impl(model, x, impl, layer=None, form=None, reference: Trace | None = No
             raise InspectorError("a GRU layer's function runs in the sequence form only: "
                                  "forward(x, kernel, recurrent_kernel, bias) returning h (T, H)")
         spec = ImplSpec(spec.path, spec.name, "sequence")
-    projected = [model.chain[k] for k in layers if model.chain[k].proj_size]
-    if projected and spec.form == "step":
-        raise InspectorError(f"layer '{projected[0].name}' is an nn.LSTM with proj_size="
-                             f"{projected[0].proj_size}, whose function runs in the sequence "
-                             f"form only: forward(x, weight_ih, weight_hh, bias_ih, bias_hh, "
-                             "weight_hr) returning h (T, P)")
     if reference is None:
         reference = run_reference(model, x)
     x = reference.x
