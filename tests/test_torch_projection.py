@@ -207,9 +207,7 @@ def test_compare_and_sweep_on_the_cli_say_agree(tmp_path):
                                          "LSTM cannot compute"),
     (("export", "--to", "onnx", "OUT.onnx"), "which the onnx export does not write"),
     (("compare", "--dtype", "mixed_float16"), "does not compute nn.LSTM's proj_size"),
-    (("diagnose", "--backend", "numpy:onnx-order"), "whose conventions the detective does not "
-                                                    "search yet"),
-    (("diagnose", "--impl", "IMPL"), "which your own implementation's path does not take yet"),
+    (("diagnose", "--impl", "IMPL"), "forward takes no weight_hr, but this nn.LSTM has proj_size"),
 ])
 def test_what_has_no_projection_refuses_it_in_one_sentence(tmp_path, args, words):
     path = save(projected_lstm("stacked-bidirectional"), tmp_path, "safetensors")
@@ -223,3 +221,14 @@ def test_what_has_no_projection_refuses_it_in_one_sentence(tmp_path, args, words
     assert code == 2, err
     assert words in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_diverging_projected_path_is_diagnosed(tmp_path):
+    """The detective runs the projected step (h = W_hr (o tanh c)) for its hypotheses: the
+    ONNX gate order i, o, f, c~ read into this nn.LSTM(proj_size=3) is named."""
+    path = save(projected_lstm("stacked-bidirectional"), tmp_path, "safetensors")
+    _, feats = features(tmp_path, 4)
+    code, out, err = run_cli("diagnose", path, feats, "--backend", "numpy:onnx-order", "--json")
+    assert code == 1, err
+    findings = json.loads(out)["findings"]
+    assert len(findings) == 4 and all(f["match"]["faults"] == "order=iofc" for f in findings)

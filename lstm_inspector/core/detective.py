@@ -16,6 +16,7 @@ dimension      values tried (the file's own value is "no fault")
 ``rec_act``    sigmoid, hard_sigmoid (Keras 2: ``clip(0.2 z + 0.5, 0, 1)``), Keras 3's
                ``clip(z / 6 + 0.5, 0, 1)``
 ``forget``     +1 on the forget gate's bias (``unit_forget_bias`` added again)
+``proj``       nn.LSTM(proj_size) only: the projection applied to c (``h = W_hr c``)
 ``swap``       the port's h is really c and its c is h (only when the port returned c)
 ``shift``      the port's output at step t belongs to step t-1 or t+1
 =============  ==========================================================================
@@ -65,7 +66,7 @@ from .port_trace import previous
 from .weights import (BIAS_READINGS, CANONICAL_ORDER, KERNEL_LAYOUTS, READINGS, RECURRENT_LAYOUTS,
                       Reading, StoredLSTM, read_stored)
 
-DIMENSIONS = ("order", "kernel", "recurrent", "bias", "rec_act", "forget", "swap", "shift")
+DIMENSIONS = ("order", "kernel", "recurrent", "bias", "rec_act", "forget", "proj", "swap", "shift")
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
 FIT_ATOL, FIT_RTOL = 1e-4, 1e-3
 SAMPLE_HEAD, SAMPLE_SPREAD, PREFIX, SAMPLE_UNITS = 16, 48, 64, 48
@@ -122,6 +123,8 @@ def fault_words(dim: str, value) -> str:
         return f"{value} gates"
     if dim == "forget":
         return f"forget bias {value:+g}"
+    if dim == "proj":
+        return "projection of c (h = W_hr c)"
     if dim == "swap":
         return "c and h swapped"
     return "outputs one step late" if value < 0 else "outputs one step early"
@@ -144,8 +147,12 @@ class Detective:
     ----------
     stored : StoredLSTM  the direction's arrays as stored, with the file's true reading.
     x : (T, in)          the direction's input in processing order.
-    h : (T, H)           the port's h in processing order.
+    h : (T, H)           the port's h in processing order ((T, P) for nn.LSTM(proj_size=P)).
     c : (T, H) or None   the port's c (None: not returned by the port; derived c is no evidence).
+
+    With a projection (``stored.projection``, ``W_hr (P, H)``) every hypothesis's step ends in
+    ``h_t(θ) = W_hr (o tanh(c_t(θ)))`` from the port's own P-wide h_{t-1}; the projection mixes
+    the units, so every unit is scored (no unit sample) and c and h cannot be swapped.
     """
 
     def __init__(self, stored: StoredLSTM, x, h, c=None):
@@ -154,7 +161,9 @@ class Detective:
         self.x = np.asarray(x, np.float64)
         self.h = np.asarray(h, np.float64)
         self.c = None if c is None else np.asarray(c, np.float64)
-        self.T, self.H = self.h.shape
+        self.projection = (None if getattr(stored, "projection", None) is None
+                           else np.asarray(stored.projection, np.float64))
+        self.T, self.H = self.h.shape[0], stored.recurrent_kernel.shape[1] // 4
         self.n_in = self.x.shape[1]
         self.eights = stored.bias.shape[0] == 8 * self.H
         self._matrices = {}
@@ -165,8 +174,8 @@ class Detective:
     def truth_values(self) -> dict:
         return {"order": self.true.gate_order, "kernel": self.true.kernel_layout,
                 "recurrent": self.true.recurrent_layout, "bias": self.true.bias,
-                "rec_act": self.stored.recurrent_activation, "forget": 0.0, "swap": False,
-                "shift": 0}
+                "rec_act": self.stored.recurrent_activation, "forget": 0.0, "proj": "m",
+                "swap": False, "shift": 0}
 
     def alternatives(self) -> dict:
         """``{dimension: [values that change what this model computes]}``."""
@@ -178,7 +187,8 @@ class Detective:
             "bias": list(BIAS_READINGS) if self.eights else [truth["bias"]],
             "rec_act": list(GATE_ACTIVATIONS),
             "forget": [1.0],
-            "swap": [True] if self.c is not None else [],
+            "proj": ["c"] if self.projection is not None else [],
+            "swap": [True] if self.c is not None and self.projection is None else [],
             "shift": [-1, 1] if self.T > 2 else [],
         }
         out = {}
@@ -209,7 +219,7 @@ class Detective:
 
     def _signature(self, hyp: Hypothesis):
         w = read_stored(self.stored.kernel, self.stored.recurrent_kernel, self.stored.bias,
-                        hyp.reading(self.true))
+                        hyp.reading(self.true), projection=self.projection)
         return (w.weight_ih, w.weight_hh, w.bias_ih + w.bias_hh)
 
     # ---- scoring ---------------------------------------------------------------------------
@@ -219,7 +229,8 @@ class Detective:
         if key not in self._matrices:
             w = read_stored(self.stored.kernel, self.stored.recurrent_kernel, self.stored.bias,
                             Reading("raw", gate_order=CANONICAL_ORDER, kernel_layout=kernel,
-                                    recurrent_layout=recurrent, bias=bias).resolve(self.true))
+                                    recurrent_layout=recurrent, bias=bias).resolve(self.true),
+                            projection=self.projection)
             self._matrices[key] = (w.weight_ih.astype(np.float64), w.weight_hh.astype(np.float64),
                                    (w.bias_ih + w.bias_hh).astype(np.float64))
         return self._matrices[key]
@@ -240,7 +251,7 @@ class Detective:
     def _units(self, full: bool):
         """Units scored: all of them, or a spread sample (each unit's cell is independent of the
         others' once the previous states are the port's, and every fault touches every unit)."""
-        if full or self.H <= SAMPLE_UNITS:
+        if full or self.H <= SAMPLE_UNITS or self.projection is not None:
             return np.arange(self.H)
         return np.unique(np.linspace(0, self.H - 1, SAMPLE_UNITS).round().astype(int))
 
@@ -278,7 +289,8 @@ class Detective:
             hs, cs = (self.c, self.h) if swap else (self.h, self.c)
             h_prev = previous(hs)                                                 # (T, H)
             c_prev = None if cs is None else previous(cs)[np.ix_(rows, units)]
-            targets = [hs[np.ix_(rows, units)]] + ([] if cs is None else [cs[np.ix_(rows, units)]])
+            h_cols = units if self.projection is None else np.arange(hs.shape[1])   # P wide
+            targets = [hs[np.ix_(rows, h_cols)]] + ([] if cs is None else [cs[np.ix_(rows, units)]])
             for start in range(0, len(members), CHUNK):
                 chunk = [hyps[n] for n in members[start:start + CHUNK]]
                 z = np.stack([self._pre_activations(h, rows, units, full, shift, swap, h_prev)
@@ -323,7 +335,11 @@ class Detective:
             prev = np.zeros(i.shape[::2])
             for t in range(i.shape[1]):
                 prev = c[:, t] = f[:, t] * prev + i[:, t] * g[:, t]
-        return o * act(c), c, gates
+        if self.projection is None:
+            return o * act(c), c, gates
+        h = np.stack([(c[j] if hyp.get("proj") == "c" else o[j] * act(c[j])) @ self.projection.T
+                      for j, hyp in enumerate(chunk)])                  # h = W_hr m: P wide
+        return h, c, gates
 
     def _cell_error(self, chunk, z, c_prev, targets):
         """``(max error (N,), fits (N,))``: h (and the port's c, when known) against the port."""

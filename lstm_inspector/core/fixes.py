@@ -137,6 +137,10 @@ def _fault_fix(dim, value, hyp, true, H, n_in, eights):
                 f"uses {truth} ({FORMULAS.get(truth, truth)}): use {truth}"), [
             "def recurrent_activation(z):   # for the i, f and o gates",
             f"    return {CODE.get(truth, truth + '(z)')}"]
+    if dim == "proj":
+        return ("your port projects the cell state (h = W_hr c); nn.LSTM projects the output "
+                "o * tanh(c): h = W_hr (o * tanh(c))"), [
+            "h = weight_hr @ (o * np.tanh(c))   # not weight_hr @ c"]
     if dim == "swap":
         return ("your port's h is the cell state c and its c is h: return (h, c), in that "
                 "order"), ["return h, c   # not (c, h)"]
@@ -163,7 +167,7 @@ def make_fix(stored, hyp: Hypothesis, x_proc, subject: str = "your port") -> Fix
     input), with its lines run and the result checked (see the module docstring).
     ``subject`` names what got it wrong in the sentence ("this file" for an exported model)."""
     true = stored.true_reading.resolve(READINGS["cudnn"])
-    H, n_in = stored.recurrent_kernel.shape[0], stored.kernel.shape[0]
+    H, n_in = stored.recurrent_kernel.shape[1] // 4, stored.kernel.shape[0]
     eights = stored.bias.shape[0] == 8 * H
     view = _HypView(hyp, stored.recurrent_activation)
     sentences, array_lines, code_lines = [], [f"H, n_in = {H}, {n_in}   # units, input width"], []
@@ -180,7 +184,8 @@ def make_fix(stored, hyp: Hypothesis, x_proc, subject: str = "your port") -> Fix
     fixed = tuple(np.asarray(namespace[k], stored.kernel.dtype)
                   for k in ("kernel", "recurrent_kernel", "bias"))
     port_reading = replace(hyp.reading(true), recurrent_activation=stored.recurrent_activation)
-    w_fixed = read_stored(*fixed, port_reading, stored.activation, stored.recurrent_activation)
+    w_fixed = read_stored(*fixed, port_reading, stored.activation, stored.recurrent_activation,
+                          getattr(stored, "projection", None))
     w_true = stored.read()
     x64 = np.asarray(x_proc, np.float64)
     h_fixed = run_direction_from(w_fixed, x64, dtype=np.float64).h
@@ -194,7 +199,8 @@ def make_fix(stored, hyp: Hypothesis, x_proc, subject: str = "your port") -> Fix
 
 def _fix_rank(dim: str) -> int:
     """Order in which fixes are applied: reorder first, then rewrite blocks, then the rest."""
-    return ("order", "kernel", "recurrent", "bias", "forget", "rec_act", "swap", "shift").index(dim)
+    return ("order", "kernel", "recurrent", "bias", "forget", "rec_act", "proj", "swap",
+            "shift").index(dim)
 
 
 __all__ = ["Fix", "make_fix", "CANONICAL_ORDER"]

@@ -68,7 +68,8 @@ def gates_from_states(w: LSTMWeights, x_proc: np.ndarray, h_proc: np.ndarray):
     ``reference.teacher_step`` from the port's previous h (its c_prev plays no part in z, a)."""
     from .reference import teacher_step
 
-    step = teacher_step(w, x_proc, previous(h_proc), np.zeros_like(h_proc), np.float64)
+    c_zero = np.zeros((h_proc.shape[0], w.units), h_proc.dtype)   # H wide (h is P wide if projected)
+    step = teacher_step(w, x_proc, previous(h_proc), c_zero, np.float64)
     return step.z, step.a
 
 
@@ -97,7 +98,7 @@ def port_layer_trace(w: LSTMWeights, x_proc, h_proc, c_proc=None, gates=None,
     reverse : whether this direction processes the input backwards.
     """
     h_proc = np.asarray(h_proc, dtype)
-    T, H = h_proc.shape
+    T, H = h_proc.shape[0], w.units   # h is P wide under nn.LSTM's projection, c and gates H
     w64 = w.astype(np.float64)
     if getattr(w, "reset_after", None) is not None:   # a GRU (core.gru): h is its whole state
         return _gru_port_trace(w64, x_proc, h_proc, reverse, dtype)

@@ -96,15 +96,18 @@ def torch_fix(stored, hyp: Hypothesis, x_proc, subject: str = "your port") -> Fi
                                              if d not in ARRAY_DIMS)), x_proc, subject)
     code_sentences = [code.sentence.rstrip(".")] if code.sentence else []
     code_lines = list(code.lines)
-    w = read_stored(stored.kernel, stored.recurrent_kernel, stored.bias, true)
+    projection = getattr(stored, "projection", None)
+    w = read_stored(stored.kernel, stored.recurrent_kernel, stored.bias, true,
+                    projection=projection)
     namespace = {"np": np, **dict(zip(NAMES, (np.array(a) for a in w.to_torch())))}
     exec("\n".join(array_lines), namespace)   # noqa: S102 -- our own generated lines, checked
-    fixed = from_torch(*(namespace[n] for n in NAMES)).to_cudnn_keras()
+    fixed = from_torch(*(namespace[n] for n in NAMES), weight_hr=projection).to_cudnn_keras()
     fixed = tuple(np.asarray(a, stored.kernel.dtype) for a in fixed)
     port_reading = replace(hyp.reading(true), recurrent_activation=stored.recurrent_activation)
     x64 = np.asarray(x_proc, np.float64)
     h_fixed = run_direction_from(read_stored(*fixed, port_reading, stored.activation,
-                                             stored.recurrent_activation), x64, dtype=np.float64).h
+                                             stored.recurrent_activation, projection),
+                                 x64, dtype=np.float64).h
     h_true = run_direction_from(stored.read(), x64, dtype=np.float64).h
     sentence = "; and ".join(sentences + code_sentences)
     sentence = sentence[0].upper() + sentence[1:] + "." if sentence else ""

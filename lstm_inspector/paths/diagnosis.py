@@ -325,10 +325,6 @@ def _whose(trace) -> str:
 
 def _investigate(finding, model, trace, reference, k, d, lt):
     layer = model.chain[k]
-    if layer.proj_size:
-        raise InspectorError(f"{finding.where} diverges, but it is an nn.LSTM with proj_size="
-                             f"{layer.proj_size}, whose conventions the detective does not "
-                             f"search yet; compare names the reading that reproduces it")
     reverse = reversed_direction(model, k, d)
     x_proc = to_input_time(np.asarray(_layer_input(model, trace, reference, k)), reverse)
     h_proc = to_input_time(lt.h, reverse)
@@ -352,7 +348,8 @@ def _investigate(finding, model, trace, reference, k, d, lt):
     truth = next(c for c in finding.ranking if not c.hypothesis.n_faults)
     if truth is top and truth.error <= PRECISION_LIMIT:
         finding.precision = truth.error
-        finding.tf32 = _tf32_hypothesis(layer, d, trace, k, x_proc, h_proc, reverse)
+        finding.tf32 = None if layer.proj_size else _tf32_hypothesis(  # step_effect: no W_hr
+            layer, d, trace, k, x_proc, h_proc, reverse)
         return
     rows, h_pred, c_pred, gates = detective.step_prediction()
     target = h_proc[rows]

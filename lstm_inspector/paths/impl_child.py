@@ -14,7 +14,10 @@ Two forms, told apart by the function's parameter names (``--form`` overrides):
 
 A PyTorch checkpoint's function gets nn.LSTM's own arrays instead: ``forward(x, weight_ih,
 weight_hh, bias_ih, bias_hh)`` / ``step(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih,
-bias_hh)`` (``weight_ih (4H, in)``, gates i, f, g, o).
+bias_hh)`` (``weight_ih (4H, in)``, gates i, f, g, o). An ``nn.LSTM(proj_size=P)`` layer's
+function also gets ``weight_hr (P, H)`` (sequence form only: ``forward(x, weight_ih, weight_hh,
+bias_ih, bias_hh, weight_hr)`` returning h (T, P), and c (T, H) if it likes; or ``step(x,
+h_prev (P,), c_prev (H,), ..., weight_hr)`` returning (h, c); a parameter ``proj_size`` receives P).
 
 Parameters are matched by name (case-insensitive: ``x``/``inputs``, ``h_prev``/
 ``previous_output``/``h``, ``c_prev``/``previous_state``/``c``, ``kernel``/``W``,
@@ -44,6 +47,8 @@ ROLE_NAMES = {
     "bias": ("bias", "b", "biases", "biasih", "bih", "inputbias"),
     "bias_hh": ("biashh", "bhh", "recurrentbias", "hiddenbias"),
     "units": ("units", "hiddensize", "nunits", "numunits", "hsize", "nhidden"),
+    "weight_hr": ("weighthr", "whr", "projection", "proj", "wproj", "wp", "wr"),
+    "proj_size": ("projsize", "nproj", "psize", "projectionsize"),
 }
 SEQUENCE_ORDER = ("x", "kernel", "recurrent_kernel", "bias")
 STEP_ORDER = ("x", "h", "c", "kernel", "recurrent_kernel", "bias")
@@ -106,7 +111,8 @@ def load_function(path: str, name: str | None):
                     f"name the one to run as FILE.py:NAME")
 
 
-def plan_call(fn, name: str, form: str | None, torch: bool = False) -> dict:
+def plan_call(fn, name: str, form: str | None, torch: bool = False,
+              projected: bool = False) -> dict:
     """How to call ``fn``: its form, keyword or positional arguments, and its return order
     (``torch``: nn.LSTM's four arrays, two biases)."""
     try:
@@ -119,7 +125,7 @@ def plan_call(fn, name: str, form: str | None, torch: bool = False) -> dict:
     if form is None:   # a required previous state makes a step (an optional h0 does not)
         form = "step" if any(roles[p.name] in ("h", "c") for p in params
                              if p.default is p.empty) else "sequence"
-    order = _order(form, torch)
+    order = _order(form, torch, projected)
     required = [p.name for p in params if p.default is p.empty]
     by_name = (set(order) <= found and len([r for r in roles.values() if r in order]) == len(order)
                and all(roles[n] for n in required))
@@ -128,17 +134,24 @@ def plan_call(fn, name: str, form: str | None, torch: bool = False) -> dict:
             f"{name} takes {len(required)} parameters ({', '.join(required)}) that the tool "
             f"cannot match; name them {', '.join(_doc_names(order))} or wrap it (README: Bring "
             f"your own implementation)")
+    if projected and "weight_hr" not in found and len(params) < len(order):
+        raise UserFault(f"{name} takes no weight_hr, but this nn.LSTM has proj_size (h = W_hr "
+                        f"(o * tanh(c)) is P wide): write forward(x, weight_ih, weight_hh, "
+                        f"bias_ih, bias_hh, weight_hr) returning h (T, P)")
     plan = {"form": form, "by_name": by_name, "roles": roles if by_name else {}, "torch": torch,
+            "projected": projected,
             "units_param": next((n for n, r in roles.items() if r == "units"), None),
+            "proj_param": next((n for n, r in roles.items() if r == "proj_size"), None),
             "returns": "h, c"}
     if form == "step":
         plan["returns"], plan["returns_why"] = _return_order(fn)
     return plan
 
 
-def _order(form: str, torch: bool) -> tuple:
+def _order(form: str, torch: bool, projected: bool = False) -> tuple:
     order = STEP_ORDER if form == "step" else SEQUENCE_ORDER
-    return order + ("bias_hh",) if torch else order
+    order = order + ("bias_hh",) if torch else order
+    return order + ("weight_hr",) if projected else order
 
 
 def _doc_names(order):
@@ -168,10 +181,12 @@ def _return_order(fn) -> tuple:
 
 def _arguments(plan: dict, values: dict, units: int) -> tuple:
     """``(args, kwargs)`` for one call, ``values`` keyed by role."""
-    order = _order(plan["form"], plan.get("torch", False))
+    order = _order(plan["form"], plan.get("torch", False), plan.get("projected", False))
     kwargs = {}
     if plan["units_param"]:
         kwargs[plan["units_param"]] = units
+    if plan.get("proj_param") and "weight_hr" in values:
+        kwargs[plan["proj_param"]] = values["weight_hr"].shape[0]
     if plan["by_name"]:
         for pname, role in plan["roles"].items():
             if role in order:
@@ -192,12 +207,14 @@ def _pair(out, plan, what):
     raise UserFault(f"{what} returned {_kind(out)}; a step returns the new (h, c)")
 
 
-def sequence_states(out, T: int, H: int, name: str) -> dict:
-    """``{"h", "c" (or None), "gates"}`` as (T, H) arrays from a sequence-form return value."""
+def sequence_states(out, T: int, H: int, name: str, P: int | None = None) -> dict:
+    """``{"h", "c" (or None), "gates"}`` from a sequence-form return value: h (T, P) (``P``:
+    nn.LSTM's proj_size, else H), c and gates (T, H)."""
     from ..core.port_trace import GATE_KEYS, check_states
     from ..errors import InspectorError
 
-    expected = f"h of shape ({T}, {H}), (h, c), or a dict with 'h' (and 'c', gates)"
+    P = P or H
+    expected = f"h of shape ({T}, {P}), (h, c), or a dict with 'h' (and 'c', gates)"
     if isinstance(out, dict):
         unknown = sorted(k for k in out if k not in ("h", "c") and k not in GATE_KEYS)
         if "h" not in out or unknown:
@@ -205,16 +222,17 @@ def sequence_states(out, T: int, H: int, name: str) -> dict:
                             + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
         h, c = out["h"], out.get("c")
         gates = {k: v for k, v in out.items() if k in GATE_KEYS}
-    elif isinstance(out, (tuple, list)) and len(out) == 2 and all(np.size(v) == T * H for v in out):
+    elif (isinstance(out, (tuple, list)) and len(out) == 2 and np.size(out[0]) == T * P
+          and np.size(out[1]) == T * H):
         (h, c), gates = out, {}
-    elif isinstance(out, (tuple, list)) and len(out) == T and all(np.size(v) == H for v in out):
-        h, c, gates = np.stack([np.reshape(v, H) for v in out]), None, {}   # one h per step
+    elif isinstance(out, (tuple, list)) and len(out) == T and all(np.size(v) == P for v in out):
+        h, c, gates = np.stack([np.reshape(v, P) for v in out]), None, {}   # one h per step
     elif isinstance(out, (tuple, list)):
         raise UserFault(f"{name} returned {_kind(out)}; expected {expected}")
     else:
         h, c, gates = out, None, {}
     try:
-        return {"h": check_states("h", h, T, H, name).astype(np.float64),
+        return {"h": check_states("h", h, T, P, name).astype(np.float64),
                 "c": None if c is None else check_states("c", c, T, H, name).astype(np.float64),
                 "gates": {k: check_states(k, v, T, H, name).astype(np.float64)
                           for k, v in gates.items()}}
@@ -240,23 +258,26 @@ def _vector(value, H, what, name):
 
 def run_job(fn, name, plan, job, progress) -> dict:
     """Run the function on one layer direction's job; arrays in processing order."""
-    names = ("kernel", "recurrent_kernel", "bias") + (("bias_hh",) if "bias_hh" in job else ())
+    names = (("kernel", "recurrent_kernel", "bias") + (("bias_hh",) if "bias_hh" in job else ())
+             + (("weight_hr",) if "weight_hr" in job else ()))
     weights = {k: np.array(job[k]) for k in names}
     for arr in weights.values():
         arr.setflags(write=False)   # their code gets the stored arrays, and cannot change ours
     x = np.array(job["x"])
     T, H = x.shape[0], job.get("units") or weights["recurrent_kernel"].shape[0]
+    P = job.get("proj_size") or H   # nn.LSTM(proj_size): h is P wide, c H wide
     if plan["form"] == "sequence":
         x.setflags(write=False)
         args, kwargs = _arguments(plan, {"x": x, **weights}, H)
-        return {"sequence": sequence_states(_call(fn, name, args, kwargs), T, H, name)}
+        return {"sequence": sequence_states(_call(fn, name, args, kwargs), T, H, name,
+                                            job.get("proj_size"))}
     if not plan.get("returns_why"):
         _sniff_return_order(fn, name, plan, x, weights, H)
     result = {}
     runs = [("free", None)] + ([("teacher", job["teacher"])] if job.get("teacher") else [])
     for r, (mode, teacher) in enumerate(runs):
-        hs, cs = np.zeros((T, H)), np.zeros((T, H))
-        h, c = np.zeros(H, x.dtype), np.zeros(H, x.dtype)
+        hs, cs = np.zeros((T, P)), np.zeros((T, H))
+        h, c = np.zeros(P, x.dtype), np.zeros(H, x.dtype)
         for t in range(T):
             if teacher is not None and t > 0:
                 h, c = teacher[0][t - 1], teacher[1][t - 1]
@@ -265,7 +286,9 @@ def run_job(fn, name, plan, job, progress) -> dict:
             out = _call(fn, name, args, kwargs, step=t)
             what = f"{name} (step {t})"
             h_new, c_new = _pair(out, plan, what)
-            hs[t], cs[t] = _vector(h_new, H, what, "h"), _vector(c_new, H, what, "c")
+            if P != H and np.size(h_new) == H and np.size(c_new) == P:   # widths tell (c, h)
+                h_new, c_new = c_new, h_new
+            hs[t], cs[t] = _vector(h_new, P, what, "h"), _vector(c_new, H, what, "c")
             h, c = hs[t], cs[t]
             if t % 64 == 0:
                 progress((r + t / T) / len(runs), f"{name}: {mode} step {t}/{T}")
@@ -278,6 +301,9 @@ def _sniff_return_order(fn, name, plan, x, weights, H) -> None:
     (``|h| = |o tanh(c)| <= |c|``), so a first step whose first value is at least the second
     everywhere, and larger somewhere, returned (c, h). Recorded in the plan with the reason."""
     zeros = np.zeros(H, x.dtype)
+    if "weight_hr" in weights:   # h and c of two widths: told apart by their sizes
+        plan.setdefault("returns_why", "")
+        return
     args, kwargs = _arguments(plan, {"x": x[0].copy(), "h": zeros, "c": zeros.copy(), **weights}, H)
     out = _call(fn, name, args, kwargs, step=0)
     if isinstance(out, (tuple, list)) and len(out) == 2:
@@ -333,7 +359,8 @@ def child_main(conn, path, name, form, jobs) -> None:
     """Load, plan, run every job; see the module docstring for the protocol."""
     try:
         fn, name = load_function(path, name)
-        plan = plan_call(fn, name, form, torch=bool(jobs) and "bias_hh" in jobs[0])
+        plan = plan_call(fn, name, form, torch=bool(jobs) and "bias_hh" in jobs[0],
+                         projected=bool(jobs) and "weight_hr" in jobs[0])
         results = []
         for j, job in enumerate(jobs):
             def progress(fraction, text, j=j):

@@ -118,7 +118,8 @@ def impl_arrays(model, stored, arrays=None) -> dict:
     """What the user's function receives for one direction: ``arrays`` (default: the stored
     ``(kernel, recurrent_kernel, bias)``) as the file stores them, or, for a PyTorch checkpoint,
     nn.LSTM's own ``weight_ih (4H, in), weight_hh (4H, H), bias_ih, bias_hh`` (an exact
-    reshuffle of the same numbers, under the roles kernel, recurrent_kernel, bias, bias_hh); for
+    reshuffle of the same numbers, under the roles kernel, recurrent_kernel, bias, bias_hh), and
+    with ``proj_size=P`` also ``weight_hr (P, H)`` (``weight_hh`` is then ``(4H, P)``); for
     an nn.GRU, its ``weight_ih (3H, in), weight_hh (3H, H), bias_ih, bias_hh`` (gates r, z, n)."""
     from ..core.gru_weights import read_gru
     from ..core.weights import read_stored
@@ -129,20 +130,20 @@ def impl_arrays(model, stored, arrays=None) -> dict:
     if getattr(stored, "cell", "lstm") == "gru":
         w = read_gru(*arrays, stored.true_reading, stored.activation, stored.recurrent_activation)
     else:
-        w = read_stored(*arrays, stored.true_reading)
+        w = read_stored(*arrays, stored.true_reading,
+                        projection=getattr(stored, "projection", None))
     weight_ih, weight_hh, bias_ih, bias_hh = w.to_torch()
-    return {"kernel": weight_ih, "recurrent_kernel": weight_hh, "bias": bias_ih,
-            "bias_hh": bias_hh, "units": w.units}
+    out = {"kernel": weight_ih, "recurrent_kernel": weight_hh, "bias": bias_ih,
+           "bias_hh": bias_hh, "units": w.units}
+    if getattr(stored, "projection", None) is not None:   # nn.LSTM(proj_size=P): h = W_hr m
+        out["weight_hr"], out["proj_size"] = np.array(stored.projection), stored.proj_size
+    return out
 
 
 def _jobs(model, reference, layers, with_teacher: bool):
     chain, inputs, jobs, keys = model.chain, layer_inputs(model, reference, layers), [], []
     for k in layers:
         layer = chain[k]
-        if layer.proj_size:
-            raise InspectorError(f"layer '{layer.name}' is an nn.LSTM with proj_size="
-                                 f"{layer.proj_size}, which your own implementation's path "
-                                 f"does not take yet (its h is not H wide)")
         for d in layer.directions:
             stored = layer.directions[d]
             reverse = reversed_direction(model, k, d)

@@ -21,6 +21,27 @@ from lstm_inspector.gui.workers import Worker, describe_error
 REPO = Path(__file__).resolve().parents[2]
 
 
+_WORKERS = []
+
+
+@pytest.fixture(autouse=True)
+def _workers_finish():
+    """A bare Worker's pool thread may still be returning from its last signal when a test ends;
+    deleting the Worker then deletes its QThreadPool with the GIL held while that thread waits
+    for the GIL (a hang seen in CI). Each test's Workers are waited for (GIL released) first."""
+    yield
+    while _WORKERS:
+        worker = _WORKERS.pop()
+        worker.cancel()
+        worker.wait()
+
+
+def bare_worker() -> Worker:
+    worker = Worker()
+    _WORKERS.append(worker)
+    return worker
+
+
 def error_texts(window):
     texts = []
     for box in window.error_boxes:
@@ -74,7 +95,7 @@ def test_internal_errors_are_one_sentence_with_the_traceback_in_details(qtbot):
     message, _ = describe_error(InspectorError("the file has 3 columns"))
     assert message == "The file has 3 columns."
 
-    worker = Worker()
+    worker = bare_worker()
     with qtbot.waitSignal(worker.failed, timeout=5000) as failure:
         worker.submit("boom", lambda progress: {}["missing"])
     assert failure.args[0] == "Internal error: KeyError: 'missing'."
@@ -82,7 +103,7 @@ def test_internal_errors_are_one_sentence_with_the_traceback_in_details(qtbot):
 
 
 def test_cancel_stops_long_work_cooperatively(qtbot):
-    worker = Worker()
+    worker = bare_worker()
     calls, results = [], []
 
     def long_work(progress):
@@ -106,7 +127,7 @@ def test_cancel_stops_long_work_cooperatively(qtbot):
 
 
 def test_a_new_job_supersedes_the_running_one(qtbot):
-    worker = Worker()
+    worker = bare_worker()
     results = []
     started = threading.Event()
 
