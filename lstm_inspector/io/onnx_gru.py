@@ -56,7 +56,7 @@ def gru_layer(node, name, consts, producers, notes, helpers) -> RecurrentLayer:
     if B is not None and B.shape != (D, 6 * H):
         raise InspectorError(f"ONNX GRU '{name}': B has shape {B.shape}, expected {(D, 6 * H)}")
     why = _refusal(node)
-    acts = _activations(node, D, helpers)
+    acts = helpers.node_activations(node, D, DEFAULT_ACTIVATIONS)   # (f, g) or a sentence
     if isinstance(acts, str):
         why = why or acts
     if why:
@@ -92,24 +92,3 @@ def _refusal(node) -> str:
     if onnx_glue.attr(node, "linear_before_reset", 0) not in (0, 1):
         return f"linear_before_reset={onnx_glue.attr(node, 'linear_before_reset')} is not 0 or 1"
     return ""
-
-
-def _activations(node, D, helpers):
-    """``(recurrent_activation f, activation g)`` as Keras names, or a sentence why not."""
-    names = onnx_glue.attr(node, "activations") or list(DEFAULT_ACTIVATIONS) * D
-    if len(names) != 2 * D:
-        return f"activations lists {len(names)} functions, expected {2 * D}"
-    alphas = list(onnx_glue.attr(node, "activation_alpha") or [])
-    betas = list(onnx_glue.attr(node, "activation_beta") or [])
-    keras = []
-    for name in names:
-        default = helpers.DEFAULT_ALPHA_BETA.get(name, (None, None))
-        alpha = (alphas.pop(0) if alphas else default[0]) if name in helpers.TAKES_ALPHA else None
-        beta = (betas.pop(0) if betas else default[1]) if name in helpers.TAKES_BETA else None
-        keras.append(helpers._keras_name(name, alpha, beta))
-    if None in keras:
-        return f"activation {names[keras.index(None)]} has no counterpart in the reference"
-    per_dir = {tuple(keras[2 * d:2 * d + 2]) for d in range(D)}
-    if len(per_dir) > 1:
-        return "its two directions use different activations"
-    return per_dir.pop()

@@ -247,9 +247,24 @@ def _refusal(node, inputs, consts, D) -> str:
 
 def _activations(node, D):
     """``(recurrent_activation, activation)`` as Keras names, or a sentence why not."""
-    names = onnx_glue.attr(node, "activations") or list(DEFAULT_ACTIVATIONS) * D
-    if len(names) != 3 * D:
-        return f"activations lists {len(names)} functions, expected {3 * D}"
+    acts = node_activations(node, D, DEFAULT_ACTIVATIONS)
+    if isinstance(acts, str):
+        return acts
+    f, g, h = acts
+    if g != h:
+        return (f"its activations g={g} and h={h} differ; the reference applies one function to "
+                f"the candidate and to c")
+    return f, g
+
+
+def node_activations(node, D: int, defaults: tuple):
+    """One direction's activations of an ONNX recurrent ``node`` as Keras names (``f, g, h`` for
+    LSTM, ``f, g`` for GRU: ``defaults`` gives their number and the spec's defaults), or a
+    sentence why not (a function the reference lacks, directions that differ)."""
+    n = len(defaults)
+    names = onnx_glue.attr(node, "activations") or list(defaults) * D
+    if len(names) != n * D:
+        return f"activations lists {len(names)} functions, expected {n * D}"
     alphas = list(onnx_glue.attr(node, "activation_alpha") or [])
     betas = list(onnx_glue.attr(node, "activation_beta") or [])
     keras = []
@@ -261,14 +276,10 @@ def _activations(node, D):
     if None in keras:
         bad = names[keras.index(None)]
         return f"activation {bad} has no counterpart in the reference"
-    per_dir = {tuple(keras[3 * d:3 * d + 3]) for d in range(D)}
+    per_dir = {tuple(keras[n * d:n * d + n]) for d in range(D)}
     if len(per_dir) > 1:
         return "its two directions use different activations"
-    f, g, h = per_dir.pop()
-    if g != h:
-        return (f"its activations g={g} and h={h} differ; the reference applies one function to "
-                f"the candidate and to c")
-    return f, g
+    return per_dir.pop()
 
 
 def _keras_name(name, alpha, beta):
