@@ -105,14 +105,48 @@ def test_the_batched_reference_under_a_mask_and_go_backwards(tmp_path):
 
 
 @pytest.mark.torch
-def test_torch_cpu_batched_by_length_is_the_single_call_bit_for_bit(stack):
-    from lstm_inspector.backends import run_backend_batch
+def test_torch_cpu_batched_is_the_single_call_bit_for_bit(stack, monkeypatch):
+    """Lengths equal and all different, the shortest 1: each trace that of the single run,
+    made from the batch's calls (one module per layer direction: no call ran again)."""
+    from lstm_inspector.backends import run_backend_batch, torch_lstm
 
     model = load_model(stack)
     xs = features(40)
+    made = []
+    module = torch_lstm._module
+    monkeypatch.setattr(torch_lstm, "_module", lambda *a: made.append(a) or module(*a))
     batched = run_backend_batch(model, xs, "torch-cpu")
+    assert len(made) == sum(len(layer.directions) for layer in model.chain)
+    monkeypatch.undo()
     for x, trace in zip(xs, batched, strict=True):
         assert same_trace(run_backend(model, x, backend="torch-cpu"), trace)
+
+
+@pytest.mark.torch
+def test_a_call_packed_by_hand_is_each_rows_single_call(stack):
+    """oneDNN's facts the batch rests on, asserted directly: every row's h and final (h, c)
+    of the calls split at the lengths, shrinking batch, are its single call's bit for bit."""
+    import torch
+
+    from lstm_inspector.backends.torch_batch import packed_by_hand
+    from lstm_inspector.backends.torch_lstm import _module
+
+    layer = load_model(stack).chain[1]                        # 256 inputs: the second layer
+    lengths = sorted((300, 1, 45, 45, 7, 599, 2, 128), reverse=True)
+    xs = features(layer.input_size, lengths, seed=9)
+    saved = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = True
+    try:
+        lstm = _module(torch, layer, ("forward",), torch.device("cpu"))
+        out, last = packed_by_hand(torch, lstm, xs)
+        with torch.no_grad():
+            for slot, x in enumerate(xs):
+                y, (h, c) = lstm(torch.from_numpy(x)[None])
+                assert np.array_equal(out[slot, :len(x)], y[0].numpy()), slot
+                assert np.array_equal(last[slot][0], h[0, 0].numpy()), slot
+                assert np.array_equal(last[slot][1], c[0, 0].numpy()), slot
+    finally:
+        torch.backends.mkldnn.enabled = saved
 
 
 def write_ark(folder, width, lengths=LENGTHS, bad_width_at=None):
