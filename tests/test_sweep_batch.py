@@ -79,16 +79,32 @@ def test_a_stacked_product_is_the_single_steps_product(dtype, units):
             assert np.array_equal(stacked[j, 0], alone), (k, j)
 
 
+@pytest.fixture(params=["numpy", "auto"])
+def engine(request):
+    """The step engine (``compiled_loop``): ``numpy`` steps a float32 batch together, ``auto``
+    (compiled where numba runs) runs it one by one compiled (``core.batched``)."""
+    from lstm_inspector.core import compiled_loop
+
+    compiled_loop.use_engine(request.param)
+    yield request.param
+    compiled_loop.use_engine(None)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_the_batched_reference_is_the_single_run_bit_for_bit(stack, dtype):
+def test_the_batched_reference_is_the_single_run_bit_for_bit(stack, dtype, engine):
+    from lstm_inspector.core.batched import compiled_everywhere
+    from lstm_inspector.core.compiled_loop import why_not
+
     model = load_model(stack)
     xs = features(40)
+    assert compiled_everywhere(model, dtype) == (
+        dtype == "float32" and engine == "auto" and why_not() is None)
     batched = run_reference_batch(model, xs, dtype)
     for x, trace in zip(xs, batched, strict=True):
         assert same_trace(run_reference(model, x, dtype), trace)
 
 
-def test_the_batched_reference_under_a_mask_and_go_backwards(tmp_path):
+def test_the_batched_reference_under_a_mask_and_go_backwards(tmp_path, engine):
     """A Masking layer (masked steps carry the state, per utterance) and a go_backwards layer."""
     K = model_files.keras()
     keras_model = K.Sequential([K.layers.Input((None, 6)), K.layers.Masking(0.0),

@@ -21,6 +21,13 @@ Why the numbers are those of :func:`recurrence.run_direction`, bit for bit:
 
 Only utterances whose gates the single run holds (``recurrence.keep_gates``) and that fit one
 loop block are batched; others run alone (:func:`run_reference_batch` says which).
+
+Where the compiled engine runs every direction (``compiled_loop``: float32, tanh/sigmoid, no
+TF32 rounding of h), the utterances run one by one on it instead: its step is the NumPy step's
+calls without Python around them, so stepping rows together saves nothing there, and the
+batch's own loop (a dozen NumPy calls a step) is slower (measured on 48 utterances of 100-600
+frames, 2 x Bi(128): 1.7 s one by one compiled, 3.8 s batched here). The numbers are the single
+run's either way.
 """
 from __future__ import annotations
 
@@ -132,6 +139,23 @@ def _steps(ww: _Weights, Zp, Ap, Cp, Hp, active, keep, masks_given: bool) -> Non
                     ct[held], ht[held] = c_prev[held], h_prev[held]
 
 
+def compiled_everywhere(model, precision: str) -> bool:
+    """Whether the single run steps every direction of ``model`` on the compiled engine (module
+    docstring): the batch then runs one by one on it."""
+    from . import compiled_loop
+
+    if precision != "float32" or compiled_loop.engine() != "compiled":
+        return False
+    for layer in model.chain:
+        if layer.cell != "lstm" or layer.proj_size:
+            return False
+        for direction in layer.directions:
+            ww = _Weights(layer.weights(direction), np.float32)
+            if not compiled_loop.handles(ww.H, np.float32, ww.fast, ww.round_h):
+                return False
+    return True
+
+
 def run_reference_batch(model, xs: list, dtype="float32") -> list:
     """``[run_reference(model, x, dtype) for x in xs]``, the same Traces bit for bit, with the
     batchable utterances (:func:`batchable`) stepped together, one product per step.
@@ -148,6 +172,8 @@ def run_reference_batch(model, xs: list, dtype="float32") -> list:
         raise InspectorError(f"precision {dtype} is not one of {', '.join(PRECISIONS)}")
     xs = [check_input(model, x) for x in xs]
     chain = model.chain
+    if compiled_everywhere(model, precision):
+        return [run_reference(model, x, dtype) for x in xs]
     widest = max(layer.units for layer in chain)
     # LSTM equations only: a GRU (core.gru) and a projected nn.LSTM (core.projection) run one by one
     plain = all(layer.cell == "lstm" and not layer.proj_size for layer in chain)
