@@ -1,7 +1,8 @@
 """The batched sweep (issue 21): every path that runs a batch gives the rows of one by one.
 
 The NumPy reference steps a batch with one stacked vector-matrix product per step
-(``core.batched``), torch-cpu makes one call per length (``backends.torch_batch``); the rows
+(``core.batched``), torch-cpu one call per distinct length on the utterances still running
+(``backends.torch_batch``); the rows
 must be those of ``--no-batch`` in every field but the time, and the traces bit for bit those
 of the single runs. Models are real tf-keras files (``model_files``), corpora real Kaldi arks.
 """

@@ -225,7 +225,7 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
 
 def run_backend_batch(model, xs, backend: str, tf32=None) -> list:
     """``[run_backend(model, x, backend, tf32) for x in xs]``, the same traces; ``torch-cpu``
-    runs the utterances of equal length together (``backends.torch_batch``), every other
+    steps the utterances together, packed by length (``backends.torch_batch``), every other
     backend one by one."""
     if backend != "torch-cpu" or _reason(backend):
         return [run_backend(model, x, backend=backend, tf32=tf32) for x in xs]

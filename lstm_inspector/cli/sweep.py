@@ -27,7 +27,7 @@ def add_parser(sub):
                    help="local worker processes (each loads TensorFlow/torch once; default 1)")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="utterances each path runs together (default 16): the NumPy reference "
-                        "steps them at once, torch-cpu makes one call per length; the rows are "
+                        "steps them at once, torch-cpu steps them packed by length; the rows are "
                         "those of one by one, bit for bit; memory grows with N")
     p.add_argument("--no-batch", dest="batch", action="store_const", const=1,
                    help="run the utterances one by one (--batch 1)")

@@ -5,9 +5,12 @@ gives for each utterance (every field but ``seconds``), computed with fewer call
 
 * the NumPy reference (``numpy`` at float32 or float64, ``numpy64``) steps the whole batch at
   once, one stacked vector-matrix product per step (``core.batched``: packed by length, nothing
-  padded into a state, bit for bit the single run);
-* ``torch-cpu`` makes one ``nn.LSTM`` call per layer direction for the utterances of each
-  length (``backends.torch_batch``; equal lengths: nothing padded at all);
+  padded into a state, bit for bit the single run); where the compiled engine runs the model
+  (float32, numba), one by one on it, which is faster;
+* ``torch-cpu`` steps each layer direction for the whole batch, packed by hand: longest first,
+  one ``nn.LSTM`` call per distinct length on the utterances still running, their state
+  carried (``backends.torch_batch``: no padded step ever computed, every final state the
+  single call's);
 * every other path (TensorFlow, ONNX, your implementation, ...) runs one utterance at a time.
 
 The comparison and its analysis run per utterance, as one by one. A batch holds the traces of
