@@ -171,18 +171,25 @@ def timed_sweep(model_path: Path, corpus: Path, batch: int) -> tuple:
     return seconds, [{k: v for k, v in r.items() if k != "seconds"} for r in result["rows"]]
 
 
-def phases(model_path: Path, xs: list, batch: int) -> dict:
-    """Seconds of the batched sweep's parts on ``xs``: reference, torch-cpu, analysis."""
+def phases(model_path: Path, xs: list, batch: int) -> tuple:
+    """Seconds of the batched sweep's parts on ``xs``: reference, torch-cpu, analysis; and
+    apart, those of torch-cpu's ``nn.LSTM`` calls alone (``torch_batch.batched_calls``: the
+    rest of torch-cpu is each trace's derivation of c and the gates)."""
     from lstm_inspector import load_model
     from lstm_inspector.backends import run_backend_batch
+    from lstm_inspector.backends.torch_batch import batched_calls
     from lstm_inspector.core.batched import run_reference_batch
     from lstm_inspector.sweep.work import SweepSettings, compared
 
     model = load_model(str(model_path))
     settings = SweepSettings(model=str(model_path), backend="torch-cpu", atol=1e-5, rtol=1e-4)
     spent = dict.fromkeys(("reference", "torch-cpu", "analysis"), 0.0)
+    calls = 0.0
     for lo in range(0, len(xs), batch):
         part = xs[lo:lo + batch]
+        t = time.perf_counter()
+        batched_calls(model, part)
+        calls += time.perf_counter() - t
         t = time.perf_counter()
         refs = run_reference_batch(model, part)
         spent["reference"] += time.perf_counter() - t
@@ -193,7 +200,7 @@ def phases(model_path: Path, xs: list, batch: int) -> dict:
         for a, b in zip(refs, others):
             compared(settings, model, a, b)
         spent["analysis"] += time.perf_counter() - t
-    return spent
+    return spent, calls
 
 
 def batched_bench(args) -> None:
@@ -231,10 +238,13 @@ def batched_bench(args) -> None:
         if not args.skip_unbatched:
             print(f"rows identical batched / one by one: {rows == rows_alone}; one by one / "
                   f"batched: {seconds['one by one'] / seconds['batched']:.2f}x")
-        spent = phases(model_path, xs[:args.profile], args.batch)
+        profiled = xs[:args.profile]
+        spent, calls = phases(model_path, profiled, args.batch)
         total = sum(spent.values())
-        print(f"batched sweep's phases on {min(args.profile, n)} utterances: " + ", ".join(
+        print(f"batched sweep's phases on {len(profiled)} utterances: " + ", ".join(
             f"{k} {v:.1f} s ({v / total:.0%})" for k, v in spent.items()))
+        print(f"of torch-cpu, the nn.LSTM calls alone: {calls:.2f} s; the anchor on the same "
+              f"utterances: {anchor(model_path, profiled, args.batch):.2f} s")
 
 
 def main() -> None:
