@@ -10,6 +10,7 @@ In this process, one after the other:
   (``pack_padded_sequence``): what the library costs with nothing recorded
 * ``batched``  ``run_sweep`` with ``--batch`` (path A the NumPy reference, path B torch-cpu):
   every row, the analysis included
+* ``batched xN`` the same in ``--sweep-jobs N`` worker processes (``sweep --jobs N``), if given
 * ``one by one`` the same sweep with ``batch=1`` (``--no-batch``), unless ``--skip-unbatched``
 
 Prints utterances per second of each, the ratio of each sweep to the anchor measured in the
@@ -18,7 +19,7 @@ time). The phases of the batched sweep (reference, torch, analysis) are timed on
 first ``--profile`` utterances. ``--repeat N`` interleaves N rounds and keeps each run's best.
 
     nice python bench/bench_sweep.py [--utterances 1000] [--batch 16] [--skip-unbatched]
-                                     [--threads 1] [--repeat 1]
+                                     [--threads 1] [--repeat 1] [--sweep-jobs 2]
 
 The older comparison of worker processes (``--jobs N``, 13-dim demo model, the whole command
 timed in its own process) runs when ``--jobs`` is given:
@@ -159,14 +160,15 @@ def anchor(model_path: Path, xs: list, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def timed_sweep(model_path: Path, corpus: Path, batch: int) -> tuple:
-    """(seconds, rows without their time) of ``run_sweep`` (path B torch-cpu) in this process."""
+def timed_sweep(model_path: Path, corpus: Path, batch: int, jobs: int = 1) -> tuple:
+    """(seconds, rows without their time) of ``run_sweep`` (path B torch-cpu): in this process,
+    or ``jobs`` worker processes (their start, imports and model loading counted)."""
     from lstm_inspector.sweep.command import run_sweep
     from lstm_inspector.sweep.work import SweepSettings
 
     settings = SweepSettings(model=str(model_path), backend="torch-cpu", atol=1e-5, rtol=1e-4)
     start = time.perf_counter()
-    result = run_sweep(settings, corpus, batch=batch)
+    result = run_sweep(settings, corpus, batch=batch, jobs=jobs)
     seconds = time.perf_counter() - start
     return seconds, [{k: v for k, v in r.items() if k != "seconds"} for r in result["rows"]]
 
@@ -223,6 +225,9 @@ def batched_bench(args) -> None:
         for _ in range(args.repeat):  # interleaved, so a burst of load elsewhere hits each
             runs = {"anchor": lambda: (anchor(model_path, xs, args.batch), None),
                     "batched": lambda: timed_sweep(model_path, corpus, args.batch)}
+            if args.sweep_jobs > 1:
+                runs[f"batched x{args.sweep_jobs}"] = lambda: timed_sweep(
+                    model_path, corpus, args.batch, args.sweep_jobs)
             if not args.skip_unbatched:
                 runs["one by one"] = lambda: timed_sweep(model_path, corpus, 1)
             for name, run in runs.items():
@@ -230,11 +235,16 @@ def batched_bench(args) -> None:
                 seconds[name] = min(value, seconds.get(name, value))
                 if name == "batched":
                     rows = got
+                elif name.startswith("batched x"):
+                    rows_jobs = got
                 elif name == "one by one":
                     rows_alone = got
         print(f"{'run':<12} {'seconds':>9} {'utt/s':>8} {'x anchor':>9}")
         for name, value in seconds.items():
             print(f"{name:<12} {value:>9.1f} {n / value:>8.1f} {value / seconds['anchor']:>9.2f}")
+        if args.sweep_jobs > 1:
+            print(f"rows identical batched / batched in {args.sweep_jobs} processes: "
+                  f"{rows == rows_jobs}")
         if not args.skip_unbatched:
             print(f"rows identical batched / one by one: {rows == rows_alone}; one by one / "
                   f"batched: {seconds['one by one'] / seconds['batched']:.2f}x")
@@ -252,6 +262,9 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=None,
                         help="default 1000 (batched bench) or 60 (--jobs)")
     parser.add_argument("--batch", type=int, default=16, help="utterances per batch (default 16)")
+    parser.add_argument("--sweep-jobs", type=int, default=1, metavar="N",
+                        help="also time the batched sweep in N worker processes (--jobs N of "
+                             "sweep: each gets cpu_count // N threads)")
     parser.add_argument("--skip-unbatched", action="store_true",
                         help="do not time the sweep one by one")
     parser.add_argument("--profile", type=int, default=100,
