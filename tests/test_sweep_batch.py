@@ -139,6 +139,18 @@ def test_torch_cpu_batched_is_the_single_call_bit_for_bit(stack, monkeypatch):
         assert same_trace(run_backend(model, x, backend="torch-cpu"), trace)
 
 
+def test_a_batch_of_torch_calls_stays_within_one_calls_memory():
+    """The shortest first while the padded batch holds at most one call's steps; an empty
+    utterance and those beyond run alone."""
+    from lstm_inspector.backends.torch_batch import within_a_call
+
+    xs = [np.zeros((n, 2)) for n in (50, 10, 0, 30, 31, 200)]
+    assert within_a_call(xs, 100) == [1, 3, 4]             # 10, 30, 31: 3 x 31 <= 100
+    assert within_a_call(xs, 1000) == [0, 1, 3, 4, 5]      # 5 x 200 = 1000
+    assert within_a_call(xs, 999) == [0, 1, 3, 4]
+    assert within_a_call(xs, 5) == []
+
+
 @pytest.mark.torch
 def test_a_call_packed_by_hand_is_each_rows_single_call(stack):
     """oneDNN's facts the batch rests on, asserted directly: every row's h and final (h, c)

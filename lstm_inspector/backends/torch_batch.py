@@ -24,7 +24,8 @@ one batched (it never should), that call simply runs again.
 
 Not batched (run one by one, as ``torch_lstm.run``): a model under a mask (its layers run on
 the kept steps, whose number differs per utterance), and an utterance longer than one call of
-the single run (``torch_lstm.call_steps``: that run splits it its own way).
+the single run (``torch_lstm.call_steps``: that run splits it its own way), nor more utterances
+than that one call's memory holds, padded to the longest (:func:`within_a_call`).
 """
 from __future__ import annotations
 
@@ -43,12 +44,22 @@ def run_batch(model, xs: list, tf32=None) -> list:
             or any(layer.cell != "lstm" or layer.proj_size for layer in model.chain)
             or any(model_mask(model, x) is not None for x in xs)):
         return [run(model, x, device="cpu", tf32=tf32) for x in xs]
-    longest = min(call_steps(layer) for layer in model.chain)
-    together = [j for j, x in enumerate(xs) if 0 < len(x) <= longest]
+    together = within_a_call(xs, min(call_steps(layer) for layer in model.chain))
     done = [{} for _ in xs]
     for j, calls in zip(together, batched_calls(model, [xs[j] for j in together])):
         done[j] = calls
     return [run(model, x, device="cpu", tf32=tf32, done=calls) for x, calls in zip(xs, done)]
+
+
+def within_a_call(xs: list, steps: int) -> list:
+    """Indices of the utterances batched: the shortest first while the batch, padded to its
+    longest, holds at most ``steps`` steps (``torch_lstm.call_steps``: the memory one call of
+    the single run may take); the others run alone, as one by one."""
+    chosen = []
+    for j in sorted(range(len(xs)), key=lambda j: len(xs[j])):
+        if len(xs[j]) and (len(chosen) + 1) * len(xs[j]) <= steps:
+            chosen.append(j)
+    return sorted(chosen)
 
 
 def batched_calls(model, xs: list) -> list:
@@ -120,4 +131,4 @@ class _States:
         self.h = h
 
 
-__all__ = ["run_batch", "batched_calls", "packed_by_hand"]
+__all__ = ["run_batch", "batched_calls", "packed_by_hand", "within_a_call"]
