@@ -86,16 +86,25 @@ def test_gates_alone_equal_the_gates_of_the_whole_step():
                     assert alone[d].c is None and alone[d].h.shape == (len(lt.h), 0)
 
 
-def test_measures_local_errors_are_local_errors_pass():
+def test_measures_local_errors_are_the_whole_teacher_forced_pass():
+    """Made chunk by chunk in the differences' pass (and by ``local_errors``): the values of
+    one float64 teacher-forced pass over the whole input, ``max_j |F(b) - b|``, ``max_j |F(b)|
+    + 1``."""
     model, x = bidirectional_pair()
     a, b = run_reference(model, x), run_reference(model.with_reading("naive"), x)
     measures = analysis.measure(a, b, model=model, chunk=128, oracle=False)
     apart = analysis.local_errors(model, b, measures.keys, [0, 1], chunk=300)
     got = measures.local_errors()
     assert set(got) == set(apart) and len(got) == 24
-    for key, (local, scale) in apart.items():
-        assert got[key][0].tobytes() == local.tobytes(), key
-        assert got[key][1].tobytes() == scale.tobytes(), key
+    for k in range(2):
+        for d, forced in teacher_forced_layer(model, k, b, "float64").items():
+            for q in forced.quantities:
+                f = forced.quantity(q)
+                local = np.abs(f - b.layer(k, d).quantity(q).astype(np.float64)).max(axis=1)
+                scale = np.abs(f).max(axis=1) + 1.0
+                for made in (got, apart):
+                    assert made[(k, d, q)][0].tobytes() == local.tobytes(), (k, d, q)
+                    assert made[(k, d, q)][1].tobytes() == scale.tobytes(), (k, d, q)
 
 
 @pytest.mark.torch
