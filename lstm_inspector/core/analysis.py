@@ -176,18 +176,34 @@ def _chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> 
     return _max_relative(err, size), int(ulp_distance(ra, rb).max())
 
 
+_kernel: list = []   # [chunk_differences or None], decided once (:func:`_compiled`)
+
+
 def _compiled():
-    """``compiled_differences.chunk_differences``, or None: numba missing, or the NumPy engine
-    asked for (``compiled_loop.requested``)."""
+    """``compiled_differences.chunk_differences``, or None: the NumPy engine asked for
+    (``compiled_loop.requested``), numba missing, or the kernel failing its first run (a few
+    rows of every kind of float, against NumPy's values)."""
     from . import compiled_loop
 
     if compiled_loop.requested() == "numpy":
         return None
-    try:
-        from .compiled_differences import chunk_differences
-    except ImportError:
-        return None
-    return chunk_differences
+    if not _kernel:
+        try:
+            from .compiled_differences import chunk_differences
+
+            a = np.array([[0.0, -0.0, 1e-45, 3.0], [1.5, -2.0, 1e30, 7.0]], np.float32)
+            b = np.array([[-0.0, 1e-45, 0.0, 3.0001], [1.5, -2.5, -1e30, 7.0]], np.float32)
+            step, out = np.empty(2), np.empty(2, bool)
+            got = chunk_differences(a, b, a.view(np.int32), b.view(np.int32), 1e-5, 1e-4, step,
+                                    out)
+            err, size = _error_rows(a, b)
+            ok = (step.tobytes() == err.max(axis=1).tobytes()
+                  and np.array_equal(out, _out_rows(err, size, 1e-5, 1e-4))
+                  and got == (_max_relative(err, size), int(ulp_distance(a, b).max())))
+        except Exception:   # numba missing or broken: the NumPy path
+            ok = False
+        _kernel.append(chunk_differences if ok else None)
+    return _kernel[0]
 
 
 def _error_rows(ra: np.ndarray, rb: np.ndarray) -> tuple:
