@@ -9,6 +9,9 @@ O(T x H) per quantity. Per layer, direction and quantity q (``i f c~ o c h``), s
     local[t]      = max_j |F(b)[t, j] - b[t, j]|                   (F: b's step t recomputed in
                     float64 from b's own previous state and input: teacher forcing)
 
+Each layer direction is read in one pass: per chunk the differences of every quantity
+(compiled in one loop where numba runs: ``compiled_differences``, NumPy's values) and b's local
+errors, so the windows a long trace recomputes (gates, derived c) are computed once.
 ``local`` is what step t alone got wrong; a structural bug shows a large local error at a definite
 step, reduced precision a small one everywhere. :func:`measure` computes everything that does not
 depend on the tolerance (a :class:`Measures`); :func:`threshold` applies a tolerance to it and the
