@@ -9,6 +9,9 @@ O(T x H) per quantity. Per layer, direction and quantity q (``i f c~ o c h``), s
     local[t]      = max_j |F(b)[t, j] - b[t, j]|                   (F: b's step t recomputed in
                     float64 from b's own previous state and input: teacher forcing)
 
+Each layer direction is read in one pass: per chunk the differences of every quantity
+(compiled in one loop where numba runs: ``compiled_differences``, NumPy's values) and b's local
+errors, so the windows a long trace recomputes (gates, derived c) are computed once.
 ``local`` is what step t alone got wrong; a structural bug shows a large local error at a definite
 step, reduced precision a small one everywhere. :func:`measure` computes everything that does not
 depend on the tolerance (a :class:`Measures`); :func:`threshold` applies a tolerance to it and the
@@ -126,68 +129,162 @@ def shared_keys(a: Trace, b: Trace) -> tuple:
     return keys
 
 
-def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None) -> tuple:
-    """``({(k, d, q): (step_error, max_rel, max_ulp)}, masks)``, read chunk by chunk (gates a
-    trace does not hold are recomputed one chunk at a time). With ``tolerance=(atol, rtol)`` the
-    same pass also makes the per-step out-of-tolerance masks (see :func:`threshold`), else
-    masks is None."""
+def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
+                 model=None) -> tuple:
+    """``({(k, d, q): (step_error, max_rel, max_ulp)}, masks, local)``, read chunk by chunk
+    (gates a trace does not hold are recomputed one chunk at a time). With
+    ``tolerance=(atol, rtol)`` the same pass also makes the per-step out-of-tolerance masks (see
+    :func:`threshold`), else masks is None. With ``model``, b's local errors too
+    (:func:`local_errors`' values, ``{(k, d, q): (local, scale)}``), chunk by chunk in the same
+    pass: the windows of b that a long trace recomputes (its derived c) are computed once."""
     out, masks = {}, ({} if tolerance is not None else None)
+    local = {}
     for n, (k, d) in enumerate(keys):
         la, lb = a.layer(k, d), b.layer(k, d)
         T, quantities = la.steps, la.quantities
         step = {q: np.empty(T) for q in quantities}
         rel, ulp = dict.fromkeys(quantities, 0.0), dict.fromkeys(quantities, 0)
+        teacher = _Teacher(model, b, k, (d,), (0, T)) if model is not None else None
         for lo, hi in _chunks(T, chunk):
             for q in quantities:
-                ra, rb = la.rows(q, lo, hi), lb.rows(q, lo, hi)
-                ca = ra.astype(np.float64)
-                err = np.abs(ca - rb.astype(np.float64))                 # (rows, H)
-                step[q][lo:hi] = err.max(axis=1)
-                size = np.abs(ca)
-                rel[q] = max(rel[q], float((err / np.maximum(size, 1e-30)).max()))
-                ulp[q] = max(ulp[q], int(ulp_distance(ra, rb).max()))
-                if masks is not None:
-                    mask = masks.setdefault((k, d, q), np.empty(T, bool))
-                    mask[lo:hi] = _out_rows(err, size, *tolerance)
+                mask = None if masks is None else masks.setdefault((k, d, q), np.empty(T, bool))
+                r, u = _chunk(la.rows(q, lo, hi), lb.rows(q, lo, hi), step[q][lo:hi],
+                              None if mask is None else mask[lo:hi], tolerance)
+                rel[q], ulp[q] = max(rel[q], r), max(ulp[q], u)
+            if teacher is not None:
+                teacher.chunk(lo, hi)
             if progress is not None:
                 progress((n + hi / T) / len(keys), "comparing: errors per step")
         out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in quantities})
-    return out, masks
+        if teacher is not None:
+            local.update(teacher.result())
+    return out, masks, local
+
+
+def _chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> tuple:
+    """One chunk of one quantity: ``step`` (rows,) gets max |a - b| per row, ``out`` (rows,)
+    (None: not wanted) whether any unit is out of ``tolerance``; returns ``(max_rel,
+    max_ulp)``. Compiled in one pass (``compiled_differences``, the same values) where numba
+    runs and both sides are float32, else NumPy."""
+    kernel = _compiled()
+    if kernel is not None and ra.dtype == rb.dtype == np.float32:
+        atol, rtol = tolerance if out is not None else (0.0, 0.0)
+        r, u = kernel(ra, rb, ra.view(np.int32), rb.view(np.int32), float(atol), float(rtol),
+                      step, np.empty(0, bool) if out is None else out)
+        return float(r), int(u)
+    err, size = _error_rows(ra, rb)
+    step[:] = err.max(axis=1)
+    if out is not None:
+        out[:] = _out_rows(err, size, *tolerance)
+    return _max_relative(err, size), int(ulp_distance(ra, rb).max())
+
+
+_kernel: list = []   # [chunk_differences or None], decided once (:func:`_compiled`)
+
+
+def _compiled():
+    """``compiled_differences.chunk_differences``, or None: the NumPy engine asked for
+    (``compiled_loop.requested``), numba missing, or the kernel failing its first run (a few
+    rows of every kind of float, against NumPy's values)."""
+    from . import compiled_loop
+
+    if compiled_loop.requested() == "numpy":
+        return None
+    if not _kernel:
+        try:
+            from .compiled_differences import chunk_differences
+
+            a = np.array([[0.0, -0.0, 1e-45, 3.0], [1.5, -2.0, 1e30, 7.0]], np.float32)
+            b = np.array([[-0.0, 1e-45, 0.0, 3.0001], [1.5, -2.5, -1e30, 7.0]], np.float32)
+            step, out = np.empty(2), np.empty(2, bool)
+            got = chunk_differences(a, b, a.view(np.int32), b.view(np.int32), 1e-5, 1e-4, step,
+                                    out)
+            err, size = _error_rows(a, b)
+            ok = (step.tobytes() == err.max(axis=1).tobytes()
+                  and np.array_equal(out, _out_rows(err, size, 1e-5, 1e-4))
+                  and got == (_max_relative(err, size), int(ulp_distance(a, b).max())))
+        except Exception:   # numba missing or broken: the NumPy path
+            ok = False
+        _kernel.append(chunk_differences if ok else None)
+    return _kernel[0]
+
+
+def _error_rows(ra: np.ndarray, rb: np.ndarray) -> tuple:
+    """``(|a - b|, |a|)`` (rows, H) float64 (both sides widened exactly before subtracting)."""
+    err = np.subtract(ra, rb, dtype=np.float64)
+    np.abs(err, out=err)
+    return err, np.abs(ra, dtype=np.float64)
+
+
+def _max_relative(err: np.ndarray, size: np.ndarray) -> float:
+    """``max |a - b| / max(|a|, 1e-30)`` (NaN when a NaN is there)."""
+    rel = np.maximum(size, 1e-30)
+    np.divide(err, rel, out=rel)
+    return float(rel.max())
 
 
 def _out_rows(err: np.ndarray, size: np.ndarray, atol: float, rtol: float) -> np.ndarray:
     """(rows,) bool: any unit with ``not |a - b| <= atol + rtol |a|`` (NaN counts as out)."""
     return (~(err <= atol + rtol * size)).any(axis=1)
 
+
+class _Teacher:
+    """b's local errors of layer ``k``'s ``dirs``, accumulated chunk by chunk over input-time
+    ``rows`` (see :func:`local_errors`): per direction and quantity b measured (a derived
+    value is computed by these very equations and carries no information)."""
+
+    def __init__(self, model, b: Trace, k: int, dirs, rows):
+        from .reference import layer_weights
+
+        self.model, self.b, self.k, self.rows = model, b, k, rows
+        self.dirs = [d for d in dirs if d in model.chain[k].directions]
+        self.wanted = [(d, q) for d in self.dirs for q in b.layer(k, d).quantities
+                       if b.layer(k, d).how(q) != "derived"]
+        n = rows[1] - rows[0]
+        self.arrays = {dq: (np.zeros(n), np.zeros(n)) for dq in self.wanted}
+        wanted = {q for _, q in self.wanted}
+        # the arrays to assemble: the gates' z and a, c, h (a gate reads a, and needs z held)
+        self.names = ("za" if wanted - {"c", "h"} else "") + "".join(
+            q for q in "ch" if q in wanted)
+        dirs = sorted({d for d, _ in self.wanted}, key=self.dirs.index)
+        self.weights = layer_weights(model, k, np.float64, dirs) if dirs else None
+
+    def chunk(self, lo: int, hi: int) -> None:
+        """Rows ``lo:hi`` (input time, within ``rows``)."""
+        if not self.wanted:
+            return
+        from .reference import teacher_forced_layer
+
+        b, k = self.b, self.k
+        # a port fed each layer its own input (the reference's) says so in layer_inputs
+        layer_in = getattr(b, "layer_inputs", {}).get(k)
+        forced = teacher_forced_layer(self.model, k, b, "float64", layer_in, rows=(lo, hi),
+                                      directions=list(self.weights), weights=self.weights,
+                                      names=self.names)
+        at = slice(lo - self.rows[0], hi - self.rows[0])
+        for (d, q), (local, scale) in self.arrays.items():
+            f = forced[d].quantity(q)                                 # (rows, H) float64
+            err = np.subtract(f, b.layer(k, d).rows(q, lo, hi), dtype=np.float64)
+            local[at] = np.abs(err, out=err).max(axis=1)
+            scale[at] = np.abs(f).max(axis=1) + 1.0
+
+    def result(self) -> dict:
+        return {(self.k, d, q): v for (d, q), v in self.arrays.items()}
+
+
 def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
     """``{(k, d, q): (local (T,), scale (T,))}``: b's steps recomputed in float64 from b's own
     previous states under ``model`` (teacher forcing, chunk by chunk); local = max over units of
     |recomputed - b|. ``rows=(lo, hi)`` limits it to those input-time steps. Quantities b only
     derived (with these very equations) carry no information and are left out."""
-    from .reference import layer_weights, teacher_forced_layer
-
     lo_all, hi_all = (0, b.steps) if rows is None else rows
     out = {}
     for k in layers:
         dirs = [d for d in model.chain[k].directions if (k, d) in keys]
-        wanted = {(d, q) for d in dirs for q in b.layer(k, d).quantities
-                  if b.layer(k, d).how(q) != "derived"}
-        if not wanted:
-            continue
-        arrays = {dq: (np.zeros(hi_all - lo_all), np.zeros(hi_all - lo_all)) for dq in wanted}
-        weights = layer_weights(model, k, np.float64, dirs)   # once, not once per chunk
+        teacher = _Teacher(model, b, k, dirs, (lo_all, hi_all))
         for lo, hi in _chunks(hi_all - lo_all, chunk):
-            lo, hi = lo + lo_all, hi + lo_all
-            # a port fed each layer its own input (the reference's) says so in layer_inputs
-            layer_in = getattr(b, "layer_inputs", {}).get(k)
-            forced = teacher_forced_layer(model, k, b, "float64", layer_in, rows=(lo, hi),
-                                          directions=dirs, weights=weights)
-            for (d, q), (local, scale) in arrays.items():
-                f = forced[d].quantity(q)                                 # (rows, H) float64
-                local[lo - lo_all:hi - lo_all] = np.abs(
-                    f - b.layer(k, d).rows(q, lo, hi).astype(np.float64)).max(axis=1)
-                scale[lo - lo_all:hi - lo_all] = np.abs(f).max(axis=1) + 1.0
-        out.update({(k, d, q): v for (d, q), v in arrays.items()})
+            teacher.chunk(lo + lo_all, hi + lo_all)
+        out.update(teacher.result())
     return out
 
 
@@ -200,12 +297,9 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
     the same pass (``Measures.masks``), which :func:`threshold` then reuses.
     """
     keys = shared_keys(a, b)
-    diffs, masks = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.5), tolerance)
-    local = {}
-    if model is not None:
-        if progress is not None:
-            progress(0.5, "teacher-forced local error")
-        local = local_errors(model, b, keys, sorted({k for k, _ in keys}), chunk)
+    # the differences and b's teacher-forced local errors, one pass over each direction
+    diffs, masks, local = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.8),
+                                       tolerance, model)
     quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
                   for key, (step, rel, ulp) in diffs.items()}
     closer, notes, exact = None, (), None

@@ -23,7 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 EVERY = 4096  # steps between kept c (the analysis reads chunks of this many: one block each)
-RECENT = 2    # blocks of c kept after computing them (a window straddling two reads both)
+#: blocks of c kept after computing them: a window straddling two reads both, and a reversed
+#: direction's teacher forcing reads the row past them (the block before, in processing order)
+RECENT = 3
 
 
 class _Recent:

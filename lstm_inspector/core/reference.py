@@ -167,7 +167,8 @@ def previous_states(h: np.ndarray, c: np.ndarray, reverse: bool, lo: int, hi: in
 
 def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float64",
                          layer_in=None, rows: tuple | None = None, directions=None,
-                         half: bool = False, weights: dict | None = None) -> dict:
+                         half: bool = False, weights: dict | None = None,
+                         names: str = "zach") -> dict:
     """Layer ``index`` of ``model.chain`` computed step by step from ``teacher``'s states.
 
     Its input is ``layer_in`` (the whole (T, in) sequence) or, if None, the teacher's output of
@@ -178,6 +179,8 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     (``recurrence.fixed_blocks``), whatever ``rows`` asks for, so any window's values are those
     rows of the whole, bit for bit, on every CPU. ``weights``: :func:`layer_weights` (or
     ``{direction: LSTMWeights}``), given by a caller that calls this chunk after chunk.
+    ``names``: the arrays returned (the others None); without ``c`` and ``h`` only the gates
+    are computed, which read no previous c (``z = W x + R h_prev + b``), the same bits.
     """
     T = teacher.steps
     dtype = np.dtype(dtype)
@@ -191,19 +194,21 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
         weights = layer_weights(model, index, dtype, directions)
     weights = {d: prepared(w, dtype) for d, w in weights.items()}
     blocks = list(fixed_blocks(lo, hi, T, TEACHER_BLOCK)) or [(lo, hi)]
-    parts = [_forced_block(model, index, teacher, dtype, layer_in, b_lo, b_hi, weights, half)
-             for b_lo, b_hi in blocks]
+    gates_only = not half and "c" not in names and "h" not in names
+    parts = [_forced_block(model, index, teacher, dtype, layer_in, b_lo, b_hi, weights, half,
+                           gates_only) for b_lo, b_hi in blocks]
     start = blocks[0][0]
     out = {}
     for direction in weights:
-        arrays = {name: [getattr(part[direction], name) for part in parts] for name in "zach"}
+        arrays = {name: [getattr(part[direction], name) if name in names else None
+                         for part in parts] for name in "zach"}
         whole = {name: None if a[0] is None else a[0] if len(a) == 1 else np.concatenate(a)
                  for name, a in arrays.items()}
-        out[direction] = LayerTrace(**{name: None if v is None else v[lo - start:hi - start]
-                                       for name, v in whole.items()},
-                                    cell=parts[0][direction].cell)
+        rows = {name: None if v is None else v[lo - start:hi - start] for name, v in whole.items()}
+        if rows["h"] is None:   # not asked for: no columns (a trace's length is its h's)
+            rows["h"] = next(v for v in rows.values() if v is not None)[:, :0]
+        out[direction] = LayerTrace(**rows, cell=parts[0][direction].cell)
     return out
-
 
 
 def layer_weights(model: Model, index: int, dtype, directions=None) -> dict:
@@ -215,9 +220,10 @@ def layer_weights(model: Model, index: int, dtype, directions=None) -> dict:
 
 
 def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo: int, hi: int,
-                  weights: dict, half: bool) -> dict:
+                  weights: dict, half: bool, gates_only: bool = False) -> dict:
     """Rows ``lo:hi`` of :func:`teacher_forced_layer`, one block: one product per direction of
-    ``weights`` ``{direction: TeacherWeights in dtype}``."""
+    ``weights`` ``{direction: TeacherWeights in dtype}`` (``gates_only``: z and a alone, no
+    previous c read)."""
     chain = model.chain
     layer = chain[index]
     T = teacher.steps
@@ -234,8 +240,9 @@ def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo:
         tt = teacher.layer(index, direction)
         reverse = layer.processing_reversed(direction)
         gru = isinstance(w, GRUStepWeights)
-        # a GRU has no c (h stands in); a long trace: only these rows of c
-        cells = tt.h if gru else tt.c if tt.holds_cells else _CellRows(tt)
+        # a GRU has no c (h stands in); a long trace: only these rows of c; gates: none
+        cells = (tt.h if gru else np.broadcast_to(np.zeros(1, dtype), (T, layer.units))
+                 if gates_only else tt.c if tt.holds_cells else _CellRows(tt))
         h_prev, c_prev = previous_states(tt.h, cells, reverse, lo, hi, dtype)
         first = T - 1 if reverse else 0  # the first processed step starts from the initial state
         if lo <= first < hi and teacher.initial_state:
@@ -244,8 +251,8 @@ def _forced_block(model: Model, index: int, teacher: Trace, dtype, layer_in, lo:
         if gru:   # no cell state: each step from h_{t-1} alone (core.gru)
             lt = gru_teacher_step(w, layer_in, h_prev)
         else:
-            lt = teacher_step(w, layer_in, h_prev, c_prev, dtype, half)
-        if keep is not None:  # masked: the state is carried (masking.py)
+            lt = teacher_step(w, layer_in, h_prev, c_prev, dtype, half, gates_only)
+        if keep is not None and not (gates_only and not gru):  # masked: the state is carried
             masked = ~keep[lo:hi]
             lt.h[masked] = h_prev[masked]
             if not gru:
@@ -460,7 +467,8 @@ def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace
         T, H = trace.steps, model.chain[k].units
         hold = keep_gates(T, H, np.float32) if gates is None else bool(gates)
         hold = hold or half  # the float16 step is not recomputed by windows: hold its gates
-        forced = teacher_forced_layer(model, k, trace, np.float32, half=half) if hold else {}
+        forced = teacher_forced_layer(model, k, trace, np.float32, half=half,
+                                      names="za") if hold else {}
         for direction, lt in dirs.items():
             if hold:
                 lt.z, lt.a = forced[direction].z, forced[direction].a
@@ -490,7 +498,7 @@ class _DerivedGates:
                 self._weights = layer_weights(self.model, self.index, np.float32, (self.direction,))
             lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32,
                                       rows=(b_lo, b_hi), directions=(self.direction,),
-                                      weights=self._weights)
+                                      weights=self._weights, names="za")
             kept = self._blocks = (b_lo, b_hi, lt[self.direction].z, lt[self.direction].a)
         start = kept[0]
         return kept[2][lo - start:hi - start], kept[3][lo - start:hi - start]

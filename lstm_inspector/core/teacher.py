@@ -42,7 +42,7 @@ class TeacherWeights:
 
 
 def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
-                 dtype, half: bool = False) -> LayerTrace:
+                 dtype, half: bool = False, gates_only: bool = False) -> LayerTrace:
     """Every row's step from the given previous states (the module's equations).
 
     ``w``: ``LSTMWeights`` or a :class:`TeacherWeights` prepared in ``dtype``. Rows are
@@ -50,6 +50,8 @@ def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
     another number of rows: ``reference.teacher_forced_layer`` therefore calls this only on
     fixed blocks of ``TEACHER_BLOCK`` rows.
     ``half``: the step of Keras's ``mixed_float16`` policy instead (``half_precision.HalfWeights``).
+    ``gates_only``: z and a alone (c None, h no columns; ``c_prev`` is not read), the same z
+    and a.
     """
     if half:
         (w.w if isinstance(w, TeacherWeights) else w).refuse_projection(
@@ -71,6 +73,8 @@ def teacher_step(w, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
     with np.errstate(over="ignore"):
         a = tw.rec_act(z)
         a[:, rows["c"]] = tw.act(z[:, rows["c"]])
+    if gates_only:
+        return LayerTrace(z=z, a=a.astype(dtype, copy=False), c=None, h=z[:, :0])
     i, f, g, o = (a[:, rows[k]] for k in "ifco")
     c = f * c_prev + i * g
     h = o * tw.act(c)
