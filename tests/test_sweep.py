@@ -144,7 +144,7 @@ def test_histogram_bins_by_decade():
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_prints_what_was_done(tmp_path):
     """At a terminal (stderr a pty, so the progress bar shows), Ctrl-C once rows are coming in."""
-    corpus = write_corpus(tmp_path, 3000, frames=(30, 31))
+    corpus = write_corpus(tmp_path, 3000, frames=(200, 201))  # long enough not to end first
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "lstm_inspector", "sweep", str(DEMO), str(corpus),
                              "--backend", "numpy", "--jobs", "2"],
