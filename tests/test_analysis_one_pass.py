@@ -46,6 +46,9 @@ def one_chunk(ra, rb, tolerance, compiled, monkeypatch):
 @pytest.mark.parametrize("tolerance", [(1e-5, 1e-4), (0.0, 0.0), None])
 def test_compiled_differences_equal_numpys_on_every_kind_of_float(monkeypatch, tolerance):
     pytest.importorskip("numba")
+    from lstm_inspector.core import compiled_loop
+
+    monkeypatch.delenv(compiled_loop.ENV, raising=False)   # not the NumPy engine, if asked
     assert analysis._compiled() is not None
     for ra, rb in hostile_pairs():
         got = one_chunk(ra, rb, tolerance, True, monkeypatch)
