@@ -96,7 +96,7 @@ def test_traces_without_gates_recompute_them_bit_for_bit(recurrent_activation):
 
 
 def test_backend_traces_recompute_their_derived_gates_exactly():
-    from lstm_inspector.core.reference import derive_gates
+    from lstm_inspector.core.derived_gates import derive_gates
 
     model = cudnn_model(3, 4, layers=2, bidirectional=True, seed=2)
     x = features(2000, 3, seed=4)
@@ -193,7 +193,8 @@ def recompute_mismatches(steps=2500, block=1000) -> list:
     each OpenBLAS kernel). ``recurrence.BLOCK = block`` so windows cross the loop's blocks
     (aligned at 0 forwards, at T backwards); the teacher-forced windows cross its blocks too."""
     from lstm_inspector.core import recurrence
-    from lstm_inspector.core.reference import TEACHER_BLOCK, derive_gates
+    from lstm_inspector.core.derived_gates import derive_gates
+    from lstm_inspector.core.reference import TEACHER_BLOCK
 
     recurrence.BLOCK = block
     bad = []

@@ -186,7 +186,7 @@ def run_backend(model, x, backend: str = "auto", tf32=None, progress=None, initi
     Returns
     -------
     Trace with h and c of every layer and direction indexed by input time, gates derived
-    from them (``core.reference.derive_gates``), and ``meta`` saying what ran.
+    from them (``core.derived_gates.derive_gates``), and ``meta`` saying what ran.
     """
     from ..core.reference import check_input
     from .common import float32

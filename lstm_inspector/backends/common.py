@@ -5,7 +5,7 @@ direction, ``h`` and ``c`` as (T, H) arrays indexed by input time plus how ``c``
 :func:`run_chain` feeds the layers one into the next exactly as Keras does (through
 ``core.reference.layer_output``, so every path merges directions and reverses ``go_backwards``
 output the same way), builds the :class:`~lstm_inspector.core.trace.Trace` and fills the gates
-with ``core.reference.derive_gates`` (cuDNN never exposes them: provenance ``"derived"``).
+with ``core.derived_gates.derive_gates`` (cuDNN never exposes them: provenance ``"derived"``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import numpy as np
 from ..core.model import Model
 from ..core.progress import sub_progress
 from ..core.recurrence import keep_gates
-from ..core.reference import derive_gates, layer_output
+from ..core.derived_gates import derive_gates
+from ..core.reference import layer_output
 from ..core.trace import LayerTrace, Trace
 from ..errors import InspectorError
 

@@ -39,7 +39,7 @@ from . import activations, half_precision, masking
 from .gru import GRUStepWeights, gru_teacher_step, prepared, run_gru_direction
 from .model import Model
 from .projection import run_any_direction
-from .recurrence import cell_states_between, fixed_blocks, keep_gates
+from .recurrence import cell_states_between, fixed_blocks
 from .teacher import TeacherWeights, teacher_step  # noqa: F401  (teacher_step: port_trace's)
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
@@ -451,57 +451,6 @@ class LayerInput:
         else:
             out = layer_output_rows(self.layer, self.dir_traces, lo, hi)
         return out.astype(self.dtype, copy=False)
-
-
-def derive_gates(model: Model, trace: Trace, gates: bool | None = None) -> Trace:
-    """Fill a backend trace's z and a from its own measured (h, c): the NumPy equations,
-    teacher-forced by the trace itself. Marks them ``derived``; returns the same trace.
-
-    ``gates``: compute and hold them now (True), or let the trace recompute any window when
-    asked (False; the same products on the same blocks, so the same values); None: hold them unless
-    they would take more than ``recurrence.KEEP_GATES_BYTES`` per direction.
-    """
-    half = trace.meta.get("dtype") == "mixed_float16"  # gates as that path computes them
-    for k in range(min(len(model.chain), len(trace.layers))):
-        dirs = trace.layers[k]
-        T, H = trace.steps, model.chain[k].units
-        hold = keep_gates(T, H, np.float32) if gates is None else bool(gates)
-        hold = hold or half  # the float16 step is not recomputed by windows: hold its gates
-        forced = teacher_forced_layer(model, k, trace, np.float32, half=half,
-                                      names="za") if hold else {}
-        for direction, lt in dirs.items():
-            if hold:
-                lt.z, lt.a = forced[direction].z, forced[direction].a
-            else:
-                lt.z = lt.a = None
-                lt.gate_source = _DerivedGates(model, k, direction, trace)
-            lt.provenance.update(dict.fromkeys(("z",) + lt.gates, "derived"))
-    return trace
-
-
-class _DerivedGates:
-    """Rows ``lo:hi`` of a direction's derived gates: teacher forcing by the trace itself."""
-
-    def __init__(self, model, index, direction, trace):
-        self.model, self.index, self.direction, self.trace = model, index, direction, trace
-        self._weights = None  # prepared on the first call, reused by every later window
-        self._blocks = None  # (lo, hi, z, a): the teacher-forced blocks computed last
-
-    def __call__(self, lo, hi):
-        """Rows ``lo:hi``, from the whole ``TEACHER_BLOCK`` blocks that hold them (computed
-        anyway; kept, so a cursor walking through a block computes it once)."""
-        kept = self._blocks
-        if kept is None or not (kept[0] <= lo and hi <= kept[1]):
-            blocks = list(fixed_blocks(lo, hi, self.trace.steps, TEACHER_BLOCK)) or [(lo, hi)]
-            b_lo, b_hi = blocks[0][0], blocks[-1][1]
-            if self._weights is None:
-                self._weights = layer_weights(self.model, self.index, np.float32, (self.direction,))
-            lt = teacher_forced_layer(self.model, self.index, self.trace, np.float32,
-                                      rows=(b_lo, b_hi), directions=(self.direction,),
-                                      weights=self._weights, names="za")
-            kept = self._blocks = (b_lo, b_hi, lt[self.direction].z, lt[self.direction].a)
-        start = kept[0]
-        return kept[2][lo - start:hi - start], kept[3][lo - start:hi - start]
 
 
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:

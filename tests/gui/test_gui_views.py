@@ -5,7 +5,7 @@ from PyQt5 import QtCore
 
 from guitools import compute, cudnn_model, features, forum_model, process, wait_idle
 
-from lstm_inspector.core.reference import derive_gates
+from lstm_inspector.core.derived_gates import derive_gates
 from lstm_inspector.core.trace import GATES, QUANTITIES
 from lstm_inspector.gui.panels.step_table import BAD_CELL
 
