@@ -172,11 +172,22 @@ def _chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> 
         r, u = kernel(ra, rb, ra.view(np.int32), rb.view(np.int32), float(atol), float(rtol),
                       step, np.empty(0, bool) if out is None else out)
         return float(r), int(u)
-    err, size = _error_rows(ra, rb)
+    return _numpy_chunk(ra, rb, step, out, tolerance)
+
+
+def _numpy_chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> tuple:
+    """:func:`_chunk` in NumPy (the values the compiled pass must equal): ``|a - b|`` and
+    ``|a|`` in float64 (both sides widened exactly before subtracting), the relative error
+    ``|a - b| / max(|a|, 1e-30)`` (NaN when a NaN is there)."""
+    err = np.subtract(ra, rb, dtype=np.float64)
+    np.abs(err, out=err)
+    size = np.abs(ra, dtype=np.float64)
     step[:] = err.max(axis=1)
     if out is not None:
         out[:] = _out_rows(err, size, *tolerance)
-    return _max_relative(err, size), int(ulp_distance(ra, rb).max())
+    rel = np.maximum(size, 1e-30)
+    np.divide(err, rel, out=rel)
+    return float(rel.max()), int(ulp_distance(ra, rb).max())
 
 
 _kernel: list = []   # [chunk_differences or None], decided once (:func:`_compiled`)
@@ -199,28 +210,14 @@ def _compiled():
             step, out = np.empty(2), np.empty(2, bool)
             got = chunk_differences(a, b, a.view(np.int32), b.view(np.int32), 1e-5, 1e-4, step,
                                     out)
-            err, size = _error_rows(a, b)
-            ok = (step.tobytes() == err.max(axis=1).tobytes()
-                  and np.array_equal(out, _out_rows(err, size, 1e-5, 1e-4))
-                  and got == (_max_relative(err, size), int(ulp_distance(a, b).max())))
+            want_step, want_out = np.empty(2), np.empty(2, bool)
+            want = _numpy_chunk(a, b, want_step, want_out, (1e-5, 1e-4))
+            ok = (step.tobytes() == want_step.tobytes() and np.array_equal(out, want_out)
+                  and (float(got[0]), int(got[1])) == want)
         except Exception:   # numba missing or broken: the NumPy path
             ok = False
         _kernel.append(chunk_differences if ok else None)
     return _kernel[0]
-
-
-def _error_rows(ra: np.ndarray, rb: np.ndarray) -> tuple:
-    """``(|a - b|, |a|)`` (rows, H) float64 (both sides widened exactly before subtracting)."""
-    err = np.subtract(ra, rb, dtype=np.float64)
-    np.abs(err, out=err)
-    return err, np.abs(ra, dtype=np.float64)
-
-
-def _max_relative(err: np.ndarray, size: np.ndarray) -> float:
-    """``max |a - b| / max(|a|, 1e-30)`` (NaN when a NaN is there)."""
-    rel = np.maximum(size, 1e-30)
-    np.divide(err, rel, out=rel)
-    return float(rel.max())
 
 
 def _out_rows(err: np.ndarray, size: np.ndarray, atol: float, rtol: float) -> np.ndarray:
