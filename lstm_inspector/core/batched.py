@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .recurrence import BLOCK, _Weights, keep_gates, loop_blocks
+from .recurrence import BLOCK, _Weights, keep_gates, loop_blocks, steps_compiled
 from .trace import LayerTrace
 from .weights import LSTMWeights
 
@@ -146,14 +146,10 @@ def compiled_everywhere(model, precision: str) -> bool:
 
     if precision != "float32" or compiled_loop.engine() != "compiled":
         return False
-    for layer in model.chain:
-        if layer.cell != "lstm" or layer.proj_size:
-            return False
-        for direction in layer.directions:
-            ww = _Weights(layer.weights(direction), np.float32)
-            if not compiled_loop.handles(ww.H, np.float32, ww.fast, ww.round_h):
-                return False
-    return True
+    return all(layer.cell == "lstm" and not layer.proj_size
+               and all(steps_compiled(_Weights(layer.weights(d), np.float32), np.float32)
+                       for d in layer.directions)
+               for layer in model.chain)
 
 
 def run_reference_batch(model, xs: list, dtype="float32") -> list:

@@ -154,6 +154,13 @@ class _Weights:
                 a[..., 2 * H:3 * H] = self.act(z[..., 2 * H:3 * H])
 
 
+def steps_compiled(ww: "_Weights", dtype, engine: str | None = None) -> bool:
+    """Whether the compiled loop steps a direction of these prepared weights in ``dtype``
+    under ``engine`` (None: ``compiled_loop.requested()``): the same calls, the same bits."""
+    return (compiled_loop.handles(ww.H, dtype, ww.fast, ww.round_h)
+            and compiled_loop.engine(engine) == "compiled")
+
+
 def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None,
                   gates: bool | None = None, h0=None, c0=None, mask=None,
                   engine: str | None = None) -> LayerTrace:
@@ -185,8 +192,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
             out[:] = ww.act(c)
     done = 0
     step_gates = ww.step_gates
-    compiled = (compiled_loop.handles(H, dtype, ww.fast, ww.round_h)
-                and compiled_loop.engine(engine) == "compiled")
+    compiled = steps_compiled(ww, dtype, engine)
     if compiled:
         kept_all = np.zeros(0, bool) if mask is None else np.ascontiguousarray(mask, bool)
         buffers = compiled_loop.scratch(H, dtype)
@@ -274,9 +280,9 @@ class StepGates:
     def _compiled(self) -> bool:
         """Whether the compiled engine runs the steps (the same calls: ``compiled_loop.py``)."""
         w = self.w
-        return (compiled_loop.handles(w.H, self.h.dtype, w.fast, w.round_h)
+        return (steps_compiled(w, self.h.dtype)
                 and self.h.shape[1] == w.H   # h P wide under a projection: the NumPy calls
-                and self.h.flags.c_contiguous and compiled_loop.engine() == "compiled")
+                and self.h.flags.c_contiguous)
 
     def __call__(self, lo: int, hi: int) -> tuple:
         w, h, T = self.w, self.h, self.h.shape[0]
