@@ -132,7 +132,7 @@ def test_long_torch_input_runs_in_chunks_h_measured_c_derived_between_checkpoint
     checks = trace.meta["derivation_checks"]
     assert len(checks) == 4 and all(c["calls"] == 4 and c["max_abs"] < 1e-5 for c in checks)
     assert any("chunks of 75 steps" in n for n in trace.meta["notes"])
-    report = compare(ref, trace, model=model)
+    report = compare(ref, trace, model=model, local="always")
     assert report.agree and report.local_step_error(0, "forward", "c") is None  # derived: no information
     assert report.local_step_error(1, "backward", "h").max() < 1e-5
 

@@ -23,16 +23,16 @@ the values equal a whole-input pass.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import InspectorError
+from .local_error import (CHUNK, READING_WINDOW, Teacher, chunks,  # noqa: F401  (public here)
+                          local_errors, reading_worst, reversed_direction)
 from .progress import sub_progress
 from .trace import CELL_QUANTITIES, QUANTITIES, Trace
 
-CHUNK = 4096            # steps read at once (a few MB per quantity)
-READING_WINDOW = 4096   # steps searched for a wrong reading, from the first locally wrong one
 ORACLE_MAX_STEPS = 100_000  # beyond this the float64 oracle (a whole second run) is skipped
 #: Causal rank within a step (a GRU's r, z, n, Rh, then h: h ranks last in both cells)
 CAUSAL = {q: k for k, q in enumerate(CELL_QUANTITIES["gru"])}
@@ -62,23 +62,11 @@ def _monotonic(x: np.ndarray) -> np.ndarray:
     return m
 
 
-def reversed_direction(model, layer: int, direction: str) -> bool:
-    """Whether this direction ran from the last frame to the first."""
-    if model is not None and layer < len(model.chain):
-        return model.chain[layer].processing_reversed(direction)
-    return direction == "backward"
-
-
 def earliest(rows: np.ndarray, steps: int, reverse: bool) -> tuple:
     """(position in processing order, input-time step) of the earliest of sorted ``rows``."""
     if reverse:
         return steps - 1 - int(rows[-1]), int(rows[-1])
     return int(rows[0]), int(rows[0])
-
-
-def _chunks(steps: int, chunk: int):
-    for lo in range(0, steps, chunk):
-        yield lo, min(lo + chunk, steps)
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,10 +92,11 @@ class Measures:
     keys: tuple
     quantities: dict                      # (layer, direction, q) -> QuantityMeasure
     closer_to_exact: str | None = None    # "a", "b" or None (tie / not computed)
-    reading_worst: dict = field(default_factory=dict)  # layer -> {reading: worst local error}
+    reading_worst: dict = field(default_factory=dict)  # noqa: F811  {layer: {reading: worst}}
     notes: tuple = ()
     masks: tuple | None = None  # ((atol, rtol), {(k, d, q): (T,) bool}) made in the same pass
     exact_error: dict | None = None  # {"a": max |h - float64 h|, "b": ...} (the oracle's run)
+    local_done: bool = True  # False: b's local errors were left for when they are needed
 
     def get(self, layer, direction, quantity) -> QuantityMeasure:
         return self.quantities[(layer, direction, quantity)]
@@ -116,6 +105,17 @@ class Measures:
         """``{(k, d, q): (local (T,), scale (T,))}`` for every quantity that has one."""
         return {key: (m.local, m.local_scale) for key, m in self.quantities.items()
                 if m.local is not None}
+
+    def with_local(self, model, b: Trace, progress=None) -> "Measures":
+        """These measures with b's local errors (:func:`local_errors`, a pass of its own over
+        b) where :func:`measure` left them out; the same values the one pass makes."""
+        if self.local_done or model is None:
+            return self
+        layers = sorted({k for k, _ in self.keys})
+        local = local_errors(model, b, self.keys, layers, progress=progress)
+        quantities = {key: replace(m, local=local[key][0], local_scale=local[key][1])
+                      if key in local else m for key, m in self.quantities.items()}
+        return replace(self, quantities=quantities, local_done=True)
 
 
 def shared_keys(a: Trace, b: Trace) -> tuple:
@@ -144,8 +144,8 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
         T, quantities = la.steps, la.quantities
         step = {q: np.empty(T) for q in quantities}
         rel, ulp = dict.fromkeys(quantities, 0.0), dict.fromkeys(quantities, 0)
-        teacher = _Teacher(model, b, k, (d,), (0, T)) if model is not None else None
-        for lo, hi in _chunks(T, chunk):
+        teacher = Teacher(model, b, k, (d,), (0, T)) if model is not None else None
+        for lo, hi in chunks(T, chunk):
             for q in quantities:
                 mask = None if masks is None else masks.setdefault((k, d, q), np.empty(T, bool))
                 r, u = _chunk(la.rows(q, lo, hi), lb.rows(q, lo, hi), step[q][lo:hi],
@@ -225,78 +225,21 @@ def _out_rows(err: np.ndarray, size: np.ndarray, atol: float, rtol: float) -> np
     return (~(err <= atol + rtol * size)).any(axis=1)
 
 
-class _Teacher:
-    """b's local errors of layer ``k``'s ``dirs``, accumulated chunk by chunk over input-time
-    ``rows`` (see :func:`local_errors`): per direction and quantity b measured (a derived
-    value is computed by these very equations and carries no information)."""
-
-    def __init__(self, model, b: Trace, k: int, dirs, rows):
-        from .reference import layer_weights
-
-        self.model, self.b, self.k, self.rows = model, b, k, rows
-        self.dirs = [d for d in dirs if d in model.chain[k].directions]
-        self.wanted = [(d, q) for d in self.dirs for q in b.layer(k, d).quantities
-                       if b.layer(k, d).how(q) != "derived"]
-        n = rows[1] - rows[0]
-        self.arrays = {dq: (np.zeros(n), np.zeros(n)) for dq in self.wanted}
-        wanted = {q for _, q in self.wanted}
-        # the arrays to assemble: the gates' z and a, c, h (a gate reads a, and needs z held)
-        self.names = ("za" if wanted - {"c", "h"} else "") + "".join(
-            q for q in "ch" if q in wanted)
-        dirs = sorted({d for d, _ in self.wanted}, key=self.dirs.index)
-        self.weights = layer_weights(model, k, np.float64, dirs) if dirs else None
-
-    def chunk(self, lo: int, hi: int) -> None:
-        """Rows ``lo:hi`` (input time, within ``rows``)."""
-        if not self.wanted:
-            return
-        from .reference import teacher_forced_layer
-
-        b, k = self.b, self.k
-        # a port fed each layer its own input (the reference's) says so in layer_inputs
-        layer_in = getattr(b, "layer_inputs", {}).get(k)
-        forced = teacher_forced_layer(self.model, k, b, "float64", layer_in, rows=(lo, hi),
-                                      directions=list(self.weights), weights=self.weights,
-                                      names=self.names)
-        at = slice(lo - self.rows[0], hi - self.rows[0])
-        for (d, q), (local, scale) in self.arrays.items():
-            f = forced[d].quantity(q)                                 # (rows, H) float64
-            err = np.subtract(f, b.layer(k, d).rows(q, lo, hi), dtype=np.float64)
-            local[at] = np.abs(err, out=err).max(axis=1)
-            scale[at] = np.abs(f).max(axis=1) + 1.0
-
-    def result(self) -> dict:
-        return {(self.k, d, q): v for (d, q), v in self.arrays.items()}
-
-
-def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None) -> dict:
-    """``{(k, d, q): (local (T,), scale (T,))}``: b's steps recomputed in float64 from b's own
-    previous states under ``model`` (teacher forcing, chunk by chunk); local = max over units of
-    |recomputed - b|. ``rows=(lo, hi)`` limits it to those input-time steps. Quantities b only
-    derived (with these very equations) carry no information and are left out."""
-    lo_all, hi_all = (0, b.steps) if rows is None else rows
-    out = {}
-    for k in layers:
-        dirs = [d for d in model.chain[k].directions if (k, d) in keys]
-        teacher = _Teacher(model, b, k, dirs, (lo_all, hi_all))
-        for lo, hi in _chunks(hi_all - lo_all, chunk):
-            teacher.chunk(lo + lo_all, hi + lo_all)
-        out.update(teacher.result())
-    return out
-
-
 def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=None,
-            tolerance=None) -> Measures:
+            tolerance=None, local: bool = True) -> Measures:
     """The tolerance-independent analysis of ``b`` against ``a``; see the module docstring.
 
     ``progress(fraction, text)`` is called between chunks (it may raise ``errors.Cancelled``);
     it is not kept. ``tolerance=(atol, rtol)``: also make that tolerance's per-step masks in
-    the same pass (``Measures.masks``), which :func:`threshold` then reuses.
+    the same pass (``Measures.masks``), which :func:`threshold` then reuses. ``local=False``
+    leaves b's local errors out (``Measures.local_done`` False) for :meth:`Measures.with_local`
+    to add when a verdict needs them: they are most of the analysis's arithmetic (float64
+    products of every step), and paths that agree have nothing for them to explain.
     """
     keys = shared_keys(a, b)
     # the differences and b's teacher-forced local errors, one pass over each direction
     diffs, masks, local = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.8),
-                                       tolerance, model)
+                                       tolerance, model if local else None)
     quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
                   for key, (step, rel, ulp) in diffs.items()}
     closer, notes, exact = None, (), None
@@ -311,7 +254,8 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
     if progress is not None:
         progress(1.0, "analysis done")
     return Measures(keys, quantities, closer, {}, notes,
-                    None if masks is None else (tuple(map(float, tolerance)), masks), exact)
+                    None if masks is None else (tuple(map(float, tolerance)), masks), exact,
+                    local_done=local or model is None)
 
 
 def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:
@@ -335,54 +279,6 @@ def exact_distances(model, a: Trace, b: Trace, keys) -> tuple:
             worst[side] = max(worst[side], float(gap.max()))
     tie = abs(err["a"] - err["b"]) <= 1e-3 * max(err.values(), default=0.0)
     return (None if tie else min(err, key=err.get)), worst
-
-
-def reading_worst(model, b: Trace, keys, layer: int, step: int, chunk=CHUNK) -> dict:
-    """``{reading name: worst local error}`` of b's ``layer`` under every wrong reading.
-
-    A reading that b really used fits every step exactly, so the search reads only
-    ``READING_WINDOW`` steps of each direction, from ``step`` (the first locally wrong one) on in
-    processing order (the last ``READING_WINDOW`` when fewer remain).
-    Readings that are the file's own for this layer, or cannot be applied, are left out.
-    """
-    from .weights import READINGS
-
-    T = b.steps
-    worst = {}
-    true_layer = model.chain[layer]
-    from .weights import ARITHMETIC_READINGS
-
-    names = READINGS
-    if true_layer.cell == "gru":   # a GRU's own wrong readings (core.gru_weights)
-        from .gru_weights import GRU_READINGS as names
-    for name in (n for n in names if n not in ("cudnn", "keras", "torch") + ARITHMETIC_READINGS):
-        try:
-            read = model.with_reading(name)
-        except InspectorError:
-            continue
-        if all(read.chain[layer].weights(d).equals(true_layer.weights(d))
-               for d in true_layer.directions):
-            continue  # this reading is the file's own for this layer
-        errs = {}
-        for d in true_layer.directions:
-            if (layer, d) not in keys:
-                continue
-            if T <= READING_WINDOW:
-                rows = (0, T)
-            elif reversed_direction(model, layer, d):  # processing order runs down input time
-                hi = max(step + 1, READING_WINDOW)
-                rows = (hi - READING_WINDOW, hi)
-            else:
-                lo = min(step, T - READING_WINDOW)
-                rows = (lo, lo + READING_WINDOW)
-            try:
-                errs.update(local_errors(read, b, [(layer, d)], [layer], chunk, rows))
-            except InspectorError:
-                errs = {}
-                break
-        if errs:
-            worst[name] = max(float(e.max()) for e, _ in errs.values())
-    return worst
 
 
 @dataclass(frozen=True, eq=False)
@@ -433,7 +329,7 @@ def threshold(a: Trace, b: Trace, keys, atol: float, rtol: float, model=None,
         quantities = la.quantities
         if masks is None:
             mine = {q: np.empty(la.steps, bool) for q in quantities}
-            for lo, hi in _chunks(la.steps, chunk):
+            for lo, hi in chunks(la.steps, chunk):
                 for q in quantities:
                     ca = la.rows(q, lo, hi).astype(np.float64)
                     err = np.abs(ca - lb.rows(q, lo, hi).astype(np.float64))

@@ -18,7 +18,9 @@ Given the model, the report also separates *local* error from *carried* error: i
 b's every step with the NumPy equations from b's own previous state (teacher forcing, one
 matrix product per layer), so ``local[t]`` is what step t alone got wrong. Structural bugs
 show up as local error at a definite step; precision effects (TF32, accumulation order) show
-small local error everywhere that accumulates. The same teacher-forced run under the wrong
+small local error everywhere that accumulates. Paths that agree have nothing for it to
+explain, so by default it is computed when they part (``compare(local="always")``: always);
+it is most of the analysis's arithmetic. The same teacher-forced run under the wrong
 readings of ``weights.READINGS`` names the convention a path used when one fits exactly, and a
 float64 run says which side is closer to exact arithmetic.
 
@@ -44,6 +46,8 @@ DEFAULT_RTOL = 1e-4
 #: Largest local error (relative to the value's scale) still read as reduced-precision
 #: arithmetic: TF32 keeps 10 mantissa bits (2**-11 = 4.9e-4 per rounding).
 PRECISION_LOCAL_RTOL = 5e-3
+#: When b's local errors are computed (:func:`compare`'s ``local``)
+LOCAL_ERRORS = ("needed", "always")
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class Report:
                                               first_layer=a.first_layer)
                               for key, (k, d, q, t, unit, va, vb) in limits.first_by_key.items()}
         self.first = None if limits.first is None else self._first_by_key[limits.first[:2]]
-        local = measures.local_errors() if model is not None else None
+        local = measures.local_errors() if model is not None and measures.local_done else None
         self.local = None
         if local is not None:
             fl = analysis.first_local(local, self.atol, model, a.steps)
@@ -408,6 +412,8 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
     limits = analysis.threshold(a, b, measures.keys, atol, rtol, model,
                                 masks=made[1] if made is not None and made[0] == (atol, rtol) else None)
     if model is not None and limits.first is not None:
+        if not measures.local_done:   # the paths part: the verdict reads b's local errors
+            measures = measures.with_local(model, b, analysis.sub_progress(progress, 0.0, 0.5))
         fl = analysis.first_local(measures.local_errors(), atol, model, a.steps)
         if fl is not None and fl[1] not in measures.reading_worst:
             if progress is not None:
@@ -420,7 +426,7 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
 
 
 def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = None,
-            model=None, oracle: bool = True, progress=None) -> Report:
+            model=None, oracle: bool = True, progress=None, local: str = "needed") -> Report:
     """Compare trace ``b`` against reference-side trace ``a``: the whole analysis, now.
 
     Parameters
@@ -434,15 +440,22 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
         float64 oracle (``oracle=False`` skips the latter).
     progress : callable(fraction, text), optional
         Called during the analysis (chunk by chunk); may raise ``errors.Cancelled``. Not kept.
+    local : "needed" or "always"
+        When b's local errors (its steps recomputed in float64 from its own states, with a
+        model) are computed: ``"needed"`` only when the paths part (the verdict reads them; a
+        later ``with_tolerance`` under which they part computes them then), ``"always"`` in
+        every report (``Report.local`` and the per-step local curves even when they agree).
 
     Returns
     -------
     Report, frozen: reading it computes nothing more.
     """
     atol, rtol = _check_tolerance(atol, rtol)
+    if local not in LOCAL_ERRORS:
+        raise InspectorError(f"local={local!r} is not one of {', '.join(LOCAL_ERRORS)}")
     measures = analysis.measure(a, b, model=model, oracle=oracle,
                                 progress=analysis.sub_progress(progress, 0.0, 0.85),
-                                tolerance=(atol, rtol))
+                                tolerance=(atol, rtol), local=local == "always")
     return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))
 
 
