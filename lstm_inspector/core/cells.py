@@ -17,6 +17,8 @@ the block edge before it, with *the same calls on the same values* as the run th
   at the c the library returned, as the derivation was.
 
 Elementwise float32 arithmetic is the same on every call, so the values are those of the run.
+Both recompute c from the gates through :func:`cell_loop`, compiled where numba runs
+(``compiled_cells``: the same float32 operations, without Python's cost per step).
 """
 from __future__ import annotations
 
@@ -85,20 +87,79 @@ class StepCells:
         H, n = self.units, hi - lo
         edge = hi if self.reverse else lo - 1
         c_prev = self.checkpoints[edge] if 0 <= edge < self.steps else self.c0
-        gates = self.gates(lo, hi)[1].reshape(n, 4, H)     # i, f, c~, o views per step
-        c, tmp = np.empty((n, H), self.dtype), np.empty(H, self.dtype)
-        kept = [True] * n if self.mask is None else self.mask[lo:hi].tolist()
-        mul, add = np.multiply, np.add
-        for j in (range(n - 1, -1, -1) if self.reverse else range(n)):
-            i, f, g, _ = gates[j]
-            ct = c[j]
-            mul(f, c_prev, ct)                                  # f * c_{t-1}
-            mul(i, g, tmp)
-            add(ct, tmp, ct)                                    # + i * c~
-            if not kept[j]:                                     # masked: state carried
-                ct[:] = c_prev
-            c_prev = ct
+        c = np.empty((n, H), self.dtype)
+        kept = None if self.mask is None else self.mask[lo:hi]
+        cell_loop(self.gates(lo, hi)[1], c, c_prev, 0, n, self.reverse, kept)
         return c
+
+
+def cell_loop(a: np.ndarray, c: np.ndarray, c_prev: np.ndarray, lo: int, hi: int,
+              reverse: bool, kept=None) -> None:
+    """Rows ``lo:hi`` of ``c`` (rows, H) from the gates ``a`` (rows, 4H: i, f, c~, o) and
+    ``c_prev`` (H,), the state before the first processed row (``hi - 1`` first when
+    ``reverse``)::
+
+        c_t = f_t * c_prev;  tmp = i_t * c~_t;  c_t += tmp      (c_t = c_prev where masked)
+
+    ``kept`` (rows,) bool, False = masked, or None. Compiled where numba runs
+    (``compiled_cells``: the same float32 operations, checked against this loop on first use),
+    else NumPy's calls, step by step."""
+    kernel = _compiled()
+    if kernel is not None and a.dtype == c.dtype == c_prev.dtype and a.dtype.kind == "f" \
+            and a.dtype.itemsize >= 4:
+        start, stop, step = (hi - 1, lo - 1, -1) if reverse else (lo, hi, 1)
+        kernel(a, c, c_prev, start, stop, step, np.zeros(0, bool) if kept is None
+               else np.ascontiguousarray(kept, bool))
+        return
+    _numpy_cell_loop(a, c, c_prev, lo, hi, reverse, kept)
+
+
+def _numpy_cell_loop(a, c, c_prev, lo, hi, reverse, kept) -> None:
+    """:func:`cell_loop` in NumPy: the reference loop's three calls per step."""
+    H = c.shape[1]
+    tmp = np.empty(H, c.dtype)
+    kept = None if kept is None else np.asarray(kept, bool).tolist()
+    mul, add = np.multiply, np.add
+    for j in (range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)):
+        ct = c[j]
+        mul(a[j, H:2 * H], c_prev, ct)                          # f * c_{t-1}
+        mul(a[j, :H], a[j, 2 * H:3 * H], tmp)
+        add(ct, tmp, ct)                                        # + i * c~
+        if kept is not None and not kept[j]:                    # masked: state carried
+            ct[:] = c_prev
+        c_prev = ct
+
+
+_kernel: list = []   # [compiled_cells.cell_rows or None], decided once (:func:`_compiled`)
+
+
+def _compiled():
+    """``compiled_cells.cell_rows``, or None: the NumPy engine asked for
+    (``compiled_loop.requested``), numba missing, or the kernel differing from the NumPy loop
+    on its first run (random gates, masked steps, both orders, float32 and float64)."""
+    from . import compiled_loop
+
+    if compiled_loop.requested() == "numpy":
+        return None
+    if not _kernel:
+        try:
+            from .compiled_cells import cell_rows
+
+            rng = np.random.default_rng(0)
+            ok = True
+            for dtype, reverse in ((np.float32, False), (np.float32, True), (np.float64, False)):
+                a = rng.uniform(-1, 1, (9, 12)).astype(dtype)
+                kept = rng.random(9) > 0.3
+                start = rng.normal(0, 3, 3).astype(dtype)
+                want, got = np.empty((2, 9, 3), dtype)
+                _numpy_cell_loop(a, want, start, 1, 8, reverse, kept)
+                s = (7, 0, -1) if reverse else (1, 8, 1)
+                cell_rows(a, got, start, *s, kept)
+                ok = ok and want[1:8].tobytes() == got[1:8].tobytes()
+        except Exception:   # numba missing or broken: the NumPy loop
+            ok = False
+        _kernel.append(cell_rows if ok else None)
+    return _kernel[0]
 
 
 def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=None):
@@ -117,19 +178,16 @@ def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=
     z += ww.rec_input(h_prev) @ ww.R_T
     a = np.empty_like(z)
     ww.activate(z, a)
-    ig = a[:, :H] * a[:, 2 * H:3 * H]                                  # i * c~   (rows, H)
-    f = a[:, H:2 * H]
     gap = 0.0
-    restarts = {t - lo: c for t, c in checkpoints.items() if lo <= t < hi}
-    mul, add = np.multiply, np.add
-    for j, (f_j, ig_j, c_j) in enumerate(zip(f, ig, out)):
-        mul(f_j, c_prev, c_j)                     # the same two roundings as f * c + ig, in place
-        add(c_j, ig_j, c_j)
-        if j in restarts:
-            gap = max(gap, float(np.abs(c_j - restarts[j]).max()))
-            c_j[:] = restarts[j]
-        c_prev = c_j
-    return np.array(c_prev), gap
+    c_prev = np.asarray(c_prev, dtype)
+    done = 0
+    for j in sorted(t - lo for t in checkpoints if lo <= t < hi):   # restarts, in order
+        cell_loop(a, out, c_prev, done, j + 1, False)
+        gap = max(gap, float(np.abs(out[j] - checkpoints[lo + j]).max()))
+        out[j] = checkpoints[lo + j]
+        c_prev, done = out[j], j + 1
+    cell_loop(a, out, c_prev, done, hi - lo, False)
+    return np.array(out[hi - lo - 1] if hi > lo else c_prev), gap
 
 
 class DerivedCells:
