@@ -13,6 +13,7 @@ import platform
 
 import numpy as np
 
+from ..core.cells import HeldDerivation
 from ..core.model import Model
 from ..core.progress import sub_progress
 from ..core.recurrence import keep_gates
@@ -90,6 +91,8 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     A GRU (``layer.cell == "gru"``) has no cell state: ``run_call`` returns ``c_last`` and
     ``c`` None, the state carried is h alone, and the c returned here is None (its gates are
     derived from h alone: ``core.gru``).
+    A short run returns its derived c as a ``cells.HeldDerivation``, with the gates the
+    derivation computed (the trace's gates: ``run_chain`` holds them, nothing derives them again).
     A long run (``recurrence.keep_gates`` false) does not hold the derived c: it returns a
     ``cells.DerivedEnds`` (c at block ends) from which ``run_chain`` makes the trace recompute
     any window of c, bit for bit (``cells.DerivedCells``).
@@ -143,8 +146,14 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     if not measured_c:
         if keep_gates(T, H, np.float32):   # a short run holds c; a long one its block ends
             c = np.empty((T, H), np.float32)
+            # the gates the derivation computes are the trace's: kept (processing order)
+            gates = None if layer.proj_size else np.empty((2, T, 4 * H), np.float32)
             gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
-                                      out=c[::-1] if reverse else c, h0=start[0], c0=start[1])
+                                      out=c[::-1] if reverse else c, h0=start[0], c0=start[1],
+                                      gates=gates)
+            if gates is not None:
+                z, a = (np.ascontiguousarray(g[::-1]) if reverse else g for g in gates)
+                c = HeldDerivation(c, z, a)
         else:
             ends = {}
             gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,
@@ -284,6 +293,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                 f"has holes, so the library never saw a masked step: they were dropped before "
                 f"the call")
     layers, names = [], []
+    with_gates = set()   # (layer, direction) whose c derivation kept its gates
     for k, layer in enumerate(chain):
         part = sub_progress(progress, k / len(chain), (k + 1) / len(chain))
         start = {}
@@ -320,9 +330,14 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         for direction, (h, c, how) in states.items():
             h_how, c_how = (how, how) if isinstance(how, str) else how
             h = np.ascontiguousarray(h, dtype=np.float32)
+            held = c if isinstance(c, HeldDerivation) else None   # c with its gates
+            if held is not None:
+                c = held.c
+                with_gates.add((k, direction))
             cells = None if c is None else _cells(c, layer, direction, h, rows_in)
             lt = LayerTrace(
-                z=None, a=None,  # gates: derive_gates fills them (or recomputes them on demand)
+                # gates: the c derivation's, or derive_gates fills them (or recomputes windows)
+                z=None if held is None else held.z, a=None if held is None else held.a,
                 c=None if c is None or cells is not None else np.ascontiguousarray(c, np.float32),
                 h=h, cell=layer.cell,
                 cell_source=cells)  # a long derived c: its windows recomputed (cells.py)
@@ -344,7 +359,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         trace.output_source = lambda: layer_output(last, last_dirs, keep)
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
-    return derive_gates(model, trace)
+    return derive_gates(model, trace, derived=frozenset(with_gates))
 
 
 def _input_rows(chain, k: int, layer_in, layers):
@@ -375,7 +390,10 @@ def _cells(c, layer, direction: str, h, rows_in):
 
 
 def _whole(c, layer, direction: str, h, rows_in):
-    """``c`` as a (T, H) array (a masked run expands it: ``core.masking``)."""
+    """``c`` as a (T, H) array (a masked run expands it: ``core.masking``; the gates of its
+    kept steps are not the trace's, which has every step's)."""
+    if isinstance(c, HeldDerivation):
+        return c.c
     cells = _cells(c, layer, direction, h, rows_in)
     return c if cells is None else cells(0, len(h))
 

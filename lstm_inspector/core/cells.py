@@ -162,21 +162,23 @@ def _compiled():
     return _kernel[0]
 
 
-def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=None):
+def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=None,
+                 gates=None):
     """One block ``lo:hi`` (processing order) of ``recurrence.cell_states_between``: the gates of
     ``x_t W^T + h_{t-1} R^T + b`` in one product, then ``c_t = f_t c_{t-1} + (i_t c~_t)``,
     restarting at ``checkpoints``. ``out`` (hi - lo, H) gets c; returns ``(c_prev, gap)``, gap
-    the largest |derived - measured| at a checkpoint in the block (0 when none)."""
+    the largest |derived - measured| at a checkpoint in the block (0 when none). ``gates``:
+    C-contiguous ``(z, a)`` (hi - lo, 4H) to keep the gates in (else they are dropped)."""
     H = ww.H   # h is P wide under nn.LSTM's proj_size; the gates and c are H wide
     dtype = out.dtype
-    z = np.empty((hi - lo, 4 * H), dtype)
+    z = np.empty((hi - lo, 4 * H), dtype) if gates is None else gates[0]
     ww.input_part(np.asarray(x[lo:hi], dtype), z)
     h_prev = np.zeros((hi - lo, h.shape[1]), dtype)
     h_prev[1 if lo == 0 else 0:] = h[max(lo - 1, 0):hi - 1]
     if lo == 0 and h0 is not None:
         h_prev[0] = h0
     z += ww.rec_input(h_prev) @ ww.R_T
-    a = np.empty_like(z)
+    a = np.empty_like(z) if gates is None else gates[1]
     ww.activate(z, a)
     gap = 0.0
     c_prev = np.asarray(c_prev, dtype)
@@ -234,6 +236,15 @@ class _Rows:
 
     def __getitem__(self, rows: slice):
         return self.rows_of(rows.start, rows.stop)
+
+
+class HeldDerivation:
+    """A short run's derived c (T, H) with the gates its derivation computed, z and a (T, 4H),
+    all in input time (``backends.common.one_call_direction``): the trace's gates are those,
+    computed once (``derived_gates.derive_gates`` leaves them)."""
+
+    def __init__(self, c: np.ndarray, z: np.ndarray, a: np.ndarray):
+        self.c, self.z, self.a = c, z, a
 
 
 class DerivedEnds:

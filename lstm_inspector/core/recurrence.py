@@ -306,7 +306,7 @@ class StepGates:
 
 def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoints: dict,
                         dtype=np.float32, out: np.ndarray | None = None, h0=None, c0=None,
-                        ends: dict | None = None):
+                        ends: dict | None = None, gates: tuple | None = None):
     """c at every step of one direction from its measured h and c at a few steps (processing order).
 
     ``x`` (T, in) and ``h`` (T, H) in processing order; ``checkpoints`` ``{step: c (H,)}`` the
@@ -322,6 +322,8 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
     (it may be a reversed view), c is written there and only gap returned. With ``ends`` (a
     dict) c is not kept: ``ends`` gets the c of the last step of every ``BLOCK`` (``{step: c}``),
     from which ``cells.DerivedCells`` recomputes any window, and only gap is returned.
+    ``gates``: C-contiguous ``(z, a)`` (T, 4H), processing order, that keep the gates the
+    derivation computes (c kept only).
     """
     T, H = h.shape[0], w.units   # h is P wide with a projection (nn.LSTM proj_size)
     ww = _Weights(w, dtype)
@@ -332,7 +334,8 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
     for lo in range(0, T, BLOCK):
         hi = min(lo + BLOCK, T)
         rows = c[lo:hi] if keep else np.empty((hi - lo, H), dtype)
-        c_prev, block_gap = derive_block(ww, x, h, lo, hi, c_prev, checkpoints, rows, h0)
+        kept = None if gates is None else (gates[0][lo:hi], gates[1][lo:hi])
+        c_prev, block_gap = derive_block(ww, x, h, lo, hi, c_prev, checkpoints, rows, h0, kept)
         gap = max(gap, block_gap)
         if not keep:
             ends[hi - 1] = np.array(c_prev)
