@@ -62,6 +62,20 @@ def test_compare_naive_reading_diverges_exit_1_json(files):
     assert report["first"]["layer"] == 0
 
 
+def test_local_errors_on_agreement_only_when_asked(files):
+    """B's local errors explain a parting; an agreement computes them with --local-errors always."""
+    runs = {}
+    for extra in ((), ("--local-errors", "always")):
+        code, out, err = run_cli("compare", files["model"], files["folder"] / "x.npy",
+                                 "--backend", "numpy64", "--no-oracle", "--json", *extra)
+        assert code == 0, err
+        runs[extra] = json.loads(out)
+    lazy, eager = runs[()], runs[("--local-errors", "always")]
+    assert lazy["agree"] and lazy["local_error_max"] is None
+    assert eager["agree"] and 0 <= eager["local_error_max"] < 1e-6
+    assert lazy["verdict"] == eager["verdict"]
+
+
 @pytest.mark.parametrize("args,sentence", [
     (("info", "{folder}/garbage.h5"), "garbage.h5"),
     (("info", "{folder}/notes.txt"), "notes.txt"),

@@ -79,3 +79,28 @@ def test_a_measured_c_leaves_the_gates_to_teacher_forcing(forced):
     assert trace.layer(0, "forward").how("c") == "measured"
     assert forced == [(0, ("forward", "backward"))]
     assert trace.layer(0, "backward").how("i") == "derived"
+
+
+@pytest.mark.torch
+def test_a_long_runs_gate_windows_are_the_held_runs_gates(monkeypatch, forced):
+    """A long run keeps neither c nor the gates: any window of them is its derivation's block,
+    recomputed (cells.DerivedCells), the very values a short run holds."""
+    pytest.importorskip("torch")
+    from lstm_inspector.core import cells, recurrence
+
+    model = cudnn_model(3, 6, layers=2, bidirectional=True, seed=8)
+    x = features(500, 3, seed=6)
+    monkeypatch.setattr(recurrence, "BLOCK", 96)
+    held = run_backend(model, x, "torch-cpu")
+    monkeypatch.setattr(recurrence, "KEEP_GATES_BYTES", 0)
+    monkeypatch.setattr(cells, "EVERY", 64)
+    lean = run_backend(model, x, "torch-cpu")
+    assert forced == []
+    for k, d, lt in held.items():
+        other = lean.layer(k, d)
+        assert not other.holds_gates and not other.holds_cells
+        for lo, hi in ((0, 500), (95, 97), (130, 331), (404, 500)):
+            z, a = other.gate_rows(lo, hi)
+            assert z.tobytes() == lt.z[lo:hi].tobytes(), (k, d, lo, hi)
+            assert a.tobytes() == lt.a[lo:hi].tobytes(), (k, d, lo, hi)
+            assert other.rows("c", lo, hi).tobytes() == lt.c[lo:hi].tobytes()

@@ -24,6 +24,10 @@ def add_parser(sub):
                    help="TF32 for GPU backends (default: the library's own default)")
     options.add_stepped_option(p)
     p.add_argument("--no-oracle", action="store_true", help="skip the float64 oracle run")
+    p.add_argument("--local-errors", choices=("needed", "always"), default="needed",
+                   help="when B's local errors (each step recomputed in float64 from B's own "
+                        "state) are computed: where the paths part (default; they explain it), "
+                        "or always (the JSON's local_error_max then set on agreement too)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     options.add_model_options(p)
     options.add_feature_options(p)
@@ -61,7 +65,7 @@ def cmd_compare(args) -> int:
         return cmd_stream(args, model, x)
     trace_a, trace_b, a_is_reference = run_paths(args, model, x)
     report = compare(trace_a, trace_b, atol=args.atol, rtol=args.rtol, model=model,
-                     oracle=not args.no_oracle)
+                     oracle=not args.no_oracle, local=args.local_errors)
     decisive = report if a_is_reference else either_side(report)
     if args.json:
         from ..core.head import model_answer

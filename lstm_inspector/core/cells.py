@@ -193,13 +193,15 @@ def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=
 
 
 class DerivedCells:
-    """Rows ``lo:hi`` (input time) of a library path's derived c, kept at block ends only.
+    """Rows ``lo:hi`` (input time) of a library path's derived c, kept at block ends only, and
+    the gates that derivation computes (:meth:`gates`: the trace's derived gates).
 
     ``ww``: the direction's ``recurrence._Weights`` (float32); ``x_proc(lo, hi)`` the layer's
     input rows in processing order, as the derivation read them; ``h_proc`` (T, H) the measured
     h in processing order; ``restarts`` the c the library returned (``{step: c}``, processing
     order); ``ends`` ``{block end: c}`` (processing order) from the derivation; ``block`` its
-    block length."""
+    block length. A block's c and gates are computed together and the last ``RECENT`` blocks
+    kept, so a chunk reading both computes each block once."""
 
     def __init__(self, ww, x_proc, h_proc, restarts: dict, ends: dict, reverse: bool, block: int,
                  h0=None, c0=None):
@@ -210,22 +212,35 @@ class DerivedCells:
         self.c0 = np.zeros(H, np.float32) if c0 is None else np.array(c0, np.float32)
         self._recent = _Recent()
 
-    def _block(self, lo: int, hi: int) -> np.ndarray:
-        c = np.empty((hi - lo, self.h_proc.shape[1]), np.float32)
+    def _block(self, lo: int, hi: int) -> tuple:
+        """``(c (n, H), gates (2, n, 4H))`` of the processing-order block ``lo:hi``."""
+        c = np.empty((hi - lo, self.units), np.float32)
+        gates = np.empty((2, hi - lo, 4 * self.units), np.float32)
         start = self.ends[lo - 1] if lo else self.c0
         derive_block(self.ww, _Rows(self.x_proc), self.h_proc, lo, hi, start, self.restarts, c,
-                     self.h0)
-        return c
+                     self.h0, gates)
+        return c, gates
+
+    def _rows(self, lo: int, hi: int, pick, width: int) -> np.ndarray:
+        """Input-time rows ``lo:hi`` of ``pick(block)``, a (n, width) array per block."""
+        T = self.h_proc.shape[0]
+        p_lo, p_hi = (T - hi, T - lo) if self.reverse else (lo, hi)     # processing order
+        out = np.empty((max(p_hi - p_lo, 0), width), np.float32)
+        for b_lo, b_hi in aligned_blocks(p_lo, p_hi, T, self.block):
+            rows = pick(self._recent.get(b_lo, lambda: self._block(b_lo, b_hi)))
+            s, e = max(p_lo, b_lo), min(p_hi, b_hi)
+            out[s - p_lo:e - p_lo] = rows[s - b_lo:e - b_lo]
+        return np.ascontiguousarray(out[::-1]) if self.reverse else out
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
-        T, H = self.h_proc.shape
-        p_lo, p_hi = (T - hi, T - lo) if self.reverse else (lo, hi)     # processing order
-        out = np.empty((max(p_hi - p_lo, 0), H), np.float32)
-        for b_lo, b_hi in aligned_blocks(p_lo, p_hi, T, self.block):
-            c = self._recent.get(b_lo, lambda: self._block(b_lo, b_hi))
-            s, e = max(p_lo, b_lo), min(p_hi, b_hi)
-            out[s - p_lo:e - p_lo] = c[s - b_lo:e - b_lo]
-        return np.ascontiguousarray(out[::-1]) if self.reverse else out
+        return self._rows(lo, hi, lambda block: block[0], self.units)
+
+    def gates(self, lo: int, hi: int) -> tuple:
+        """``(z, a)`` rows ``lo:hi`` (input time) as the derivation computed them: the gates a
+        short run's derivation holds (``HeldDerivation``), bit for bit (the same blocks)."""
+        wide = 4 * self.units
+        return (self._rows(lo, hi, lambda block: block[1][0], wide),
+                self._rows(lo, hi, lambda block: block[1][1], wide))
 
 
 class _Rows:
