@@ -213,9 +213,11 @@ class DerivedCells:
         self._recent = _Recent()
 
     def _block(self, lo: int, hi: int) -> tuple:
-        """``(c (n, H), gates (2, n, 4H))`` of the processing-order block ``lo:hi``."""
+        """``(c (n, H), (z, a) (n, 4H) each)`` of the processing-order block ``lo:hi``."""
         c = np.empty((hi - lo, self.units), np.float32)
-        gates = np.empty((2, hi - lo, 4 * self.units), np.float32)
+        # z and a apart (one (2, n, 4H) array puts a[t] a multiple of 4 KiB after z[t]: the
+        # elementwise passes from z into a then alias in the cache, twice as slow)
+        gates = tuple(np.empty((hi - lo, 4 * self.units), np.float32) for _ in 'za')
         start = self.ends[lo - 1] if lo else self.c0
         derive_block(self.ww, _Rows(self.x_proc), self.h_proc, lo, hi, start, self.restarts, c,
                      self.h0, gates)
@@ -225,12 +227,13 @@ class DerivedCells:
         """Input-time rows ``lo:hi`` of ``pick(block)``, a (n, width) array per block."""
         T = self.h_proc.shape[0]
         p_lo, p_hi = (T - hi, T - lo) if self.reverse else (lo, hi)     # processing order
-        out = np.empty((max(p_hi - p_lo, 0), width), np.float32)
+        out = np.empty((max(p_hi - p_lo, 0), width), np.float32)        # input time
+        proc = out[::-1] if self.reverse else out                      # the same, processing order
         for b_lo, b_hi in aligned_blocks(p_lo, p_hi, T, self.block):
             rows = pick(self._recent.get(b_lo, lambda: self._block(b_lo, b_hi)))
             s, e = max(p_lo, b_lo), min(p_hi, b_hi)
-            out[s - p_lo:e - p_lo] = rows[s - b_lo:e - b_lo]
-        return np.ascontiguousarray(out[::-1]) if self.reverse else out
+            proc[s - p_lo:e - p_lo] = rows[s - b_lo:e - b_lo]
+        return out
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         return self._rows(lo, hi, lambda block: block[0], self.units)
