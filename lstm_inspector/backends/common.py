@@ -147,7 +147,6 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
         if keep_gates(T, H, np.float32):   # a short run holds c; a long one its block ends
             c = np.empty((T, H), np.float32)
             # the gates the derivation computes are the trace's: kept (processing order)
-            # (two arrays, not one of two rows: z and a 4 KiB apart would alias in the cache)
             gates = None if layer.proj_size else tuple(np.empty((T, 4 * H), np.float32)
                                                       for _ in 'za')
             gap = cell_states_between(layer.weights(direction), x_proc, h_proc, checkpoints,

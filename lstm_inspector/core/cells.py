@@ -215,8 +215,6 @@ class DerivedCells:
     def _block(self, lo: int, hi: int) -> tuple:
         """``(c (n, H), (z, a) (n, 4H) each)`` of the processing-order block ``lo:hi``."""
         c = np.empty((hi - lo, self.units), np.float32)
-        # z and a apart (one (2, n, 4H) array puts a[t] a multiple of 4 KiB after z[t]: the
-        # elementwise passes from z into a then alias in the cache, twice as slow)
         gates = tuple(np.empty((hi - lo, 4 * self.units), np.float32) for _ in 'za')
         start = self.ends[lo - 1] if lo else self.c0
         derive_block(self.ww, _Rows(self.x_proc), self.h_proc, lo, hi, start, self.restarts, c,
