@@ -5,6 +5,7 @@ call; the rows come from ``sweep.work`` in this process, local worker processes 
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from .work import SweepSettings
@@ -32,7 +33,7 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     from .batch import DEFAULT_BATCH
     from .run import iter_rows
     from .summary import summarize
-    from .work import open_model, prepare
+    from .work import open_model, prepare, sharing_cores
 
     from ..paths.registry import kind_of
 
@@ -40,18 +41,18 @@ def run_sweep(settings: SweepSettings, source, jobs=1, scheduler=None, on_row=No
     rows, stopped, utterances, stream = {}, False, [], None
     try:  # Ctrl-C at any moment, even while the model loads, ends with what was done
         utterances = list_utterances(source)
-        if jobs == 1 and scheduler is None:
-            prepare(settings)  # a bad model or unavailable backend is bad input: say it once
-        else:
-            open_model(settings)
+        here = jobs == 1 and scheduler is None     # the rows are made in this process
+        # a bad model or unavailable backend is bad input: said once, here
+        model = prepare(settings) if here else open_model(settings)
         if on_row is not None:
             on_row(0, len(utterances), None)  # the total is known: the progress bar can say it
         stream = iter_rows(utterances, settings, jobs=jobs, scheduler=scheduler,
                            batch=DEFAULT_BATCH if batch is None else batch)
-        for index, row in stream:
-            rows[index] = row
-            if on_row is not None:
-                on_row(len(rows), len(utterances), row)
+        with sharing_cores(settings, model) if here else contextlib.nullcontext():
+            for index, row in stream:
+                rows[index] = row
+                if on_row is not None:
+                    on_row(len(rows), len(utterances), row)
     except KeyboardInterrupt:
         stopped = True
     finally:

@@ -19,6 +19,8 @@ library once (:func:`prepare`, cached per settings) and then turns utterances in
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -106,6 +108,32 @@ def prepare(settings: SweepSettings):
                          dtype=settings.dtype, tf32=settings.tf32)
         _prepared[settings] = model
     return _prepared[settings]
+
+
+#: Path kinds that run NumPy alone (no thread pool of their own beside OpenBLAS's)
+NUMPY_KINDS = ("reference", "oracle", "reading")
+
+
+@contextlib.contextmanager
+def sharing_cores(settings: SweepSettings, model):
+    """Within the block, one OpenBLAS thread in this process when the sweep's NumPy reference
+    alternates with a library that has its own thread pool (torch, TensorFlow, ONNX Runtime,
+    ...) and the reference runs as fast on one thread (``core.blas_threads``: OpenBLAS's
+    spinning threads would take the library's cores; the numbers are the same). The count is
+    restored after; one the user set in ``OPENBLAS_NUM_THREADS`` is left alone."""
+    from ..core import blas_threads
+    from ..paths.registry import kind_of
+
+    names = {kind_of(spec).name for spec in (settings.path_a, settings.spec_b)}
+    before = None
+    if (names & set(NUMPY_KINDS) and names - set(NUMPY_KINDS)
+            and "OPENBLAS_NUM_THREADS" not in os.environ and blas_threads.one_thread_pays(model)):
+        before = blas_threads.set_threads(1)
+    try:
+        yield
+    finally:
+        if before is not None:
+            blas_threads.set_threads(before)
 
 
 def empty_row(utterance) -> dict:

@@ -1,0 +1,82 @@
+"""How many threads NumPy's OpenBLAS runs, for a process that also runs torch or TensorFlow.
+
+OpenBLAS's worker threads spin for a while (about 0.1 s) after each product before they sleep.
+In a sweep the NumPy reference and a library path alternate utterance by utterance in one
+process, so those spinning threads take the cores from the library's own thread pool, whose
+barriers then wait: measured on 96 utterances of 2 x Bi(128) on 2 cores, torch's calls took
+0.75-0.96 s beside a two-thread OpenBLAS and 0.37 s beside a one-thread one (the reference
+0.93-1.00 s against 1.02-1.06 s). Lowering the count later does not stop threads already
+spinning; it must be set before the products run.
+
+A second thread pays in the reference's step (a vector-matrix product with R^T) only when R^T
+does not fit one core's L2 cache (H 512: 4 MB, twice as fast on two cores), so
+:func:`one_thread_pays` says when one thread is the better choice. The numbers do not depend
+on the count: OpenBLAS splits a product by output rows, each computed whole by one thread
+(``tests/test_blas_threads.py`` checks the reference bit for bit both ways).
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+L2_UNKNOWN = 1 << 20   # bytes assumed where the system does not say
+
+
+def _library():
+    """NumPy's bundled OpenBLAS (``numpy.libs``) with its thread-count functions, or None."""
+    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for suffix in ("64_", ""):
+            get = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
+            put = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                return get, put
+    return None
+
+
+def threads() -> int | None:
+    """OpenBLAS's thread count now (None: NumPy does not use its bundled OpenBLAS)."""
+    found = _library()
+    return None if found is None else int(found[0]())
+
+
+def set_threads(count: int) -> int | None:
+    """Run NumPy's OpenBLAS with ``count`` threads from now on; returns the count before (None:
+    not NumPy's bundled OpenBLAS, nothing changed)."""
+    found = _library()
+    if found is None:
+        return None
+    before = int(found[0]())
+    found[1](int(count))
+    return before
+
+
+def l2_bytes() -> int:
+    """One core's L2 cache in bytes (Linux sysfs), or ``L2_UNKNOWN``."""
+    try:
+        for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+            with open(os.path.join(index, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(index, "size")) as f:
+                size = f.read().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+            return int(size.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return L2_UNKNOWN
+
+
+def one_thread_pays(model) -> bool:
+    """Whether the reference of ``model`` runs as fast on one OpenBLAS thread: the widest
+    recurrent matrix R^T (H x 4H float32) fits one core's L2 cache."""
+    widest = max((layer.units for layer in model.chain), default=0)
+    return widest * 4 * widest * 4 <= l2_bytes()

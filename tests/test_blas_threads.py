@@ -1,0 +1,72 @@
+"""NumPy's OpenBLAS at one thread while a sweep alternates the reference with a library.
+
+OpenBLAS's idle threads spin after each product and take the cores from torch's (or
+TensorFlow's) thread pool in the same process; a sweep therefore runs the reference on one
+OpenBLAS thread where that is as fast (R^T fits one core's L2) and restores the count after.
+The numbers do not depend on the count (checked here bit for bit).
+"""
+import numpy as np
+import pytest
+
+from engine_models import cudnn_model, features
+from lstm_inspector.core import blas_threads
+from lstm_inspector.core.reference import run_reference
+from lstm_inspector.sweep.work import SweepSettings, sharing_cores
+
+pytestmark = pytest.mark.skipif(blas_threads.threads() is None,
+                                reason="NumPy does not use its bundled OpenBLAS here")
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    before = blas_threads.set_threads(2)
+    if blas_threads.threads() != 2:
+        blas_threads.set_threads(before)
+        pytest.skip("OpenBLAS runs one thread at most on this machine")
+    yield
+    blas_threads.set_threads(before)
+
+
+def _bits(trace):
+    return b"".join(np.ascontiguousarray(getattr(lt, q)).tobytes()
+                    for _, _, lt in trace.items() for q in "zach")
+
+
+@pytest.mark.parametrize("units", [64, 300])
+def test_the_reference_is_the_same_bits_on_one_and_two_threads(two_threads, units):
+    model = cudnn_model(5, units, bidirectional=True, seed=units)
+    x = features(60, 5, seed=2)
+    both = _bits(run_reference(model, x))
+    blas_threads.set_threads(1)
+    assert blas_threads.threads() == 1
+    assert _bits(run_reference(model, x)) == both
+
+
+def test_a_sweep_beside_a_library_runs_one_thread_and_restores_the_count(two_threads):
+    small = cudnn_model(3, 8, seed=1)
+    with sharing_cores(SweepSettings(model="m.h5", backend="torch-cpu"), small):
+        assert blas_threads.threads() == 1
+    assert blas_threads.threads() == 2
+    # NumPy against NumPy: nothing else has a thread pool
+    with sharing_cores(SweepSettings(model="m.h5", backend="numpy64"), small):
+        assert blas_threads.threads() == 2
+
+
+def test_a_matrix_beyond_one_cores_cache_keeps_the_threads(two_threads, monkeypatch):
+    monkeypatch.setattr(blas_threads, "l2_bytes", lambda: 2 << 20)
+    assert blas_threads.one_thread_pays(cudnn_model(3, 256, seed=1))       # R^T 1 MiB
+    wide = cudnn_model(3, 512, seed=1)                                     # R^T 4 MiB
+    assert not blas_threads.one_thread_pays(wide)
+    with sharing_cores(SweepSettings(model="m.h5", backend="torch-cpu"), wide):
+        assert blas_threads.threads() == 2
+
+
+def test_a_count_the_user_set_is_left_alone(two_threads, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    with sharing_cores(SweepSettings(model="m.h5", backend="torch-cpu"), cudnn_model(3, 8)):
+        assert blas_threads.threads() == 2
+
+
+def test_l2_size_is_read_or_assumed():
+    assert blas_threads.l2_bytes() >= 64 << 10
