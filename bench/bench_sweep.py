@@ -176,33 +176,42 @@ def timed_sweep(model_path: Path, corpus: Path, batch: int, jobs: int = 1) -> tu
 def phases(model_path: Path, xs: list, batch: int) -> tuple:
     """Seconds of the batched sweep's parts on ``xs``: reference, torch-cpu, analysis; and
     apart, those of torch-cpu's ``nn.LSTM`` calls alone (``torch_batch.batched_calls``: the
-    rest of torch-cpu is each trace's derivation of c and the gates)."""
+    rest of torch-cpu is each trace's derivation of c and the gates). With the thread counts
+    ``run_sweep`` sets (``sweep.work.sharing_cores``)."""
     from lstm_inspector import load_model
-    from lstm_inspector.backends import run_backend_batch
     from lstm_inspector.backends.torch_batch import batched_calls
-    from lstm_inspector.core.batched import run_reference_batch
-    from lstm_inspector.sweep.work import SweepSettings, compared
+    from lstm_inspector.sweep.work import SweepSettings, sharing_cores
 
     model = load_model(str(model_path))
     settings = SweepSettings(model=str(model_path), backend="torch-cpu", atol=1e-5, rtol=1e-4)
     spent = dict.fromkeys(("reference", "torch-cpu", "analysis"), 0.0)
     calls = 0.0
-    for lo in range(0, len(xs), batch):
-        part = xs[lo:lo + batch]
-        t = time.perf_counter()
-        batched_calls(model, part)
-        calls += time.perf_counter() - t
-        t = time.perf_counter()
-        refs = run_reference_batch(model, part)
-        spent["reference"] += time.perf_counter() - t
-        t = time.perf_counter()
-        others = run_backend_batch(model, part, "torch-cpu")
-        spent["torch-cpu"] += time.perf_counter() - t
-        t = time.perf_counter()
-        for a, b in zip(refs, others):
-            compared(settings, model, a, b)
-        spent["analysis"] += time.perf_counter() - t
+    with sharing_cores(settings, model):
+        for lo in range(0, len(xs), batch):
+            part = xs[lo:lo + batch]
+            t = time.perf_counter()
+            batched_calls(model, part)
+            calls += time.perf_counter() - t
+            _phases_of(model, settings, part, spent)
     return spent, calls
+
+
+def _phases_of(model, settings, part: list, spent: dict) -> None:
+    """One batch's reference, torch-cpu and analysis, each timed into ``spent``."""
+    from lstm_inspector.backends import run_backend_batch
+    from lstm_inspector.core.batched import run_reference_batch
+    from lstm_inspector.sweep.work import compared
+
+    t = time.perf_counter()
+    refs = run_reference_batch(model, part)
+    spent["reference"] += time.perf_counter() - t
+    t = time.perf_counter()
+    others = run_backend_batch(model, part, "torch-cpu")
+    spent["torch-cpu"] += time.perf_counter() - t
+    t = time.perf_counter()
+    for a, b in zip(refs, others):
+        compared(settings, model, a, b)
+    spent["analysis"] += time.perf_counter() - t
 
 
 def batched_bench(args) -> None:
