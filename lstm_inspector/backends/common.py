@@ -336,7 +336,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                 c = held.c
                 with_gates.add((k, direction))
             cells = None if c is None else _cells(c, layer, direction, h, rows_in)
-            if cells is not None and not layer.proj_size:   # its windows with their gates
+            windows = cells is not None and not layer.proj_size   # gate windows with c's
+            if windows:
                 with_gates.add((k, direction))
             lt = LayerTrace(
                 # gates: the c derivation's, or derive_gates fills them (or recomputes windows)
@@ -344,7 +345,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                 c=None if c is None or cells is not None else np.ascontiguousarray(c, np.float32),
                 h=h, cell=layer.cell,
                 cell_source=cells,  # a long derived c: its windows recomputed (cells.py)
-                gate_source=cells.gates if (k, direction) in with_gates and cells else None)
+                gate_source=cells.gates if windows else None)
             lt.provenance.update(dict.fromkeys(("z",) + lt.gates, "derived"))
             lt.provenance.update({"h": h_how} if c is None else {"c": c_how, "h": h_how})
             dir_traces[direction] = lt

@@ -194,30 +194,26 @@ _kernel: list = []   # [chunk_differences or None], decided once (:func:`_compil
 
 
 def _compiled():
-    """``compiled_differences.chunk_differences``, or None: the NumPy engine asked for
-    (``compiled_loop.requested``), numba missing, or the kernel failing its first run (a few
-    rows of every kind of float, against NumPy's values)."""
+    """``compiled_differences.chunk_differences``, or None: the NumPy engine asked for, numba
+    missing, or the kernel failing its first run (``compiled_loop.checked_kernel``)."""
     from . import compiled_loop
 
-    if compiled_loop.requested() == "numpy":
-        return None
-    if not _kernel:
-        try:
-            from .compiled_differences import chunk_differences
+    return compiled_loop.checked_kernel(_kernel, _checked_differences)
 
-            a = np.array([[0.0, -0.0, 1e-45, 3.0], [1.5, -2.0, 1e30, 7.0]], np.float32)
-            b = np.array([[-0.0, 1e-45, 0.0, 3.0001], [1.5, -2.5, -1e30, 7.0]], np.float32)
-            step, out = np.empty(2), np.empty(2, bool)
-            got = chunk_differences(a, b, a.view(np.int32), b.view(np.int32), 1e-5, 1e-4, step,
-                                    out)
-            want_step, want_out = np.empty(2), np.empty(2, bool)
-            want = _numpy_chunk(a, b, want_step, want_out, (1e-5, 1e-4))
-            ok = (step.tobytes() == want_step.tobytes() and np.array_equal(out, want_out)
-                  and (float(got[0]), int(got[1])) == want)
-        except Exception:   # numba missing or broken: the NumPy path
-            ok = False
-        _kernel.append(chunk_differences if ok else None)
-    return _kernel[0]
+
+def _checked_differences():
+    """The compiled differences if a few rows of every kind of float give NumPy's values."""
+    from .compiled_differences import chunk_differences
+
+    a = np.array([[0.0, -0.0, 1e-45, 3.0], [1.5, -2.0, 1e30, 7.0]], np.float32)
+    b = np.array([[-0.0, 1e-45, 0.0, 3.0001], [1.5, -2.5, -1e30, 7.0]], np.float32)
+    step, out = np.empty(2), np.empty(2, bool)
+    got = chunk_differences(a, b, a.view(np.int32), b.view(np.int32), 1e-5, 1e-4, step, out)
+    want_step, want_out = np.empty(2), np.empty(2, bool)
+    want = _numpy_chunk(a, b, want_step, want_out, (1e-5, 1e-4))
+    ok = (step.tobytes() == want_step.tobytes() and np.array_equal(out, want_out)
+          and (float(got[0]), int(got[1])) == want)
+    return chunk_differences if ok else None
 
 
 def _out_rows(err: np.ndarray, size: np.ndarray, atol: float, rtol: float) -> np.ndarray:

@@ -25,14 +25,22 @@ import numpy as np
 L2_UNKNOWN = 1 << 20   # bytes assumed where the system does not say
 
 
-def _library():
-    """NumPy's bundled OpenBLAS (``numpy.libs``) with its thread-count functions, or None."""
+def bundled_libraries() -> list:
+    """NumPy's own OpenBLAS (``numpy.libs/libscipy_openblas*``), loaded with ctypes; empty where
+    NumPy was built with another BLAS."""
     libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    loaded = []
     for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*"))):
         try:
-            lib = ctypes.CDLL(path)
+            loaded.append(ctypes.CDLL(path))
         except OSError:
             continue
+    return loaded
+
+
+def _library():
+    """NumPy's bundled OpenBLAS's ``(get, set)`` thread-count functions, or None."""
+    for lib in bundled_libraries():
         for suffix in ("64_", ""):
             get = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
             put = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)

@@ -134,32 +134,29 @@ _kernel: list = []   # [compiled_cells.cell_rows or None], decided once (:func:`
 
 
 def _compiled():
-    """``compiled_cells.cell_rows``, or None: the NumPy engine asked for
-    (``compiled_loop.requested``), numba missing, or the kernel differing from the NumPy loop
-    on its first run (random gates, masked steps, both orders, float32 and float64)."""
+    """``compiled_cells.cell_rows``, or None: the NumPy engine asked for, numba missing, or the
+    kernel differing from the NumPy loop on its first run (``compiled_loop.checked_kernel``)."""
     from . import compiled_loop
 
-    if compiled_loop.requested() == "numpy":
-        return None
-    if not _kernel:
-        try:
-            from .compiled_cells import cell_rows
+    return compiled_loop.checked_kernel(_kernel, _checked_cell_rows)
 
-            rng = np.random.default_rng(0)
-            ok = True
-            for dtype, reverse in ((np.float32, False), (np.float32, True), (np.float64, False)):
-                a = rng.uniform(-1, 1, (9, 12)).astype(dtype)
-                kept = rng.random(9) > 0.3
-                start = rng.normal(0, 3, 3).astype(dtype)
-                want, got = np.empty((2, 9, 3), dtype)
-                _numpy_cell_loop(a, want, start, 1, 8, reverse, kept)
-                s = (7, 0, -1) if reverse else (1, 8, 1)
-                cell_rows(a, got, start, *s, kept)
-                ok = ok and want[1:8].tobytes() == got[1:8].tobytes()
-        except Exception:   # numba missing or broken: the NumPy loop
-            ok = False
-        _kernel.append(cell_rows if ok else None)
-    return _kernel[0]
+
+def _checked_cell_rows():
+    """The compiled cell loop if it writes the NumPy loop's bits on random gates, masked steps,
+    both orders, float32 and float64; else None."""
+    from .compiled_cells import cell_rows
+
+    rng = np.random.default_rng(0)
+    for dtype, reverse in ((np.float32, False), (np.float32, True), (np.float64, False)):
+        a = rng.uniform(-1, 1, (9, 12)).astype(dtype)
+        kept = rng.random(9) > 0.3
+        start = rng.normal(0, 3, 3).astype(dtype)
+        want, got = np.empty((2, 9, 3), dtype)
+        _numpy_cell_loop(a, want, start, 1, 8, reverse, kept)
+        cell_rows(a, got, start, *((7, 0, -1) if reverse else (1, 8, 1)), kept)
+        if want[1:8].tobytes() != got[1:8].tobytes():
+            return None
+    return cell_rows
 
 
 def derive_block(ww, x, h, lo: int, hi: int, c_prev, checkpoints: dict, out, h0=None,

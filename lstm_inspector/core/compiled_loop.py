@@ -31,7 +31,6 @@ numba is an optional extra (``pip install lstm-inspector[fast]``).
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 
 import numpy as np
@@ -85,6 +84,22 @@ def why_not() -> str | None:
     """Why the compiled engine cannot run here (None when it can)."""
     loaded = _load()
     return loaded if isinstance(loaded, str) else None
+
+
+def checked_kernel(cache: list, load):
+    """A compiled kernel decided once per process into ``cache`` (a module's empty list):
+    ``load()`` imports it (numba) and checks it against its NumPy twin, returning the kernel or
+    None; None too when the NumPy engine is asked for (:func:`requested`) or ``load`` raises
+    (numba missing or broken). The NumPy path runs wherever this is None."""
+    if requested() == "numpy":
+        return None
+    if not cache:
+        try:
+            kernel = load()
+        except Exception:   # numba missing or broken: the NumPy path
+            kernel = None
+        cache.append(kernel)
+    return cache[0]
 
 
 def handles(units: int, dtype, fast: bool, round_h: bool) -> bool:
@@ -145,12 +160,12 @@ class _CallInfo(ctypes.Structure):
 
 def _openblas_sgemv() -> int:
     """The address of the ``cblas_sgemv`` NumPy's own BLAS exports (the library NumPy loaded)."""
-    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    from .blas_threads import bundled_libraries
+
     config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     if config.get("name") != "scipy-openblas":
         raise RuntimeError(f"NumPy's BLAS is {config.get('name')!r}, not its bundled OpenBLAS")
-    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*"))):
-        lib = ctypes.CDLL(path)
+    for lib in bundled_libraries():
         for symbol in ("scipy_cblas_sgemv64_", "scipy_cblas_sgemv"):
             if hasattr(lib, symbol):
                 return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value
