@@ -70,3 +70,22 @@ def test_a_count_the_user_set_is_left_alone(two_threads, monkeypatch):
 
 def test_l2_size_is_read_or_assumed():
     assert blas_threads.l2_bytes() >= 64 << 10
+
+
+@pytest.mark.torch
+def test_run_sweep_runs_its_rows_on_one_thread_beside_torch(two_threads):
+    """The wiring: run_sweep makes the rows with one OpenBLAS thread, then gives the count back."""
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    from lstm_inspector.sweep.command import run_sweep
+
+    resources = Path(__file__).resolve().parent.parent / "resources"
+    seen = []
+    result = run_sweep(SweepSettings(model=str(resources / "demo_digits_cudnnlstm.h5"),
+                                     backend="torch-cpu"),
+                       resources / "demo_utterances.ark",
+                       on_row=lambda done, total, row: seen.append(blas_threads.threads()))
+    assert result["rows"] and all(r["kind"] == "agree" for r in result["rows"])
+    assert seen[0] == 2 and set(seen[1:]) == {1}   # listed before; each row on one thread
+    assert blas_threads.threads() == 2
