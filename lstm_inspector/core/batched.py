@@ -52,7 +52,7 @@ def run_directions(w: LSTMWeights, xs: list, reverse: bool, dtype, masks=None) -
     Every ``T_j`` must be :func:`batchable` (the caller checks). Zero initial states.
     """
     dtype = np.dtype(dtype)
-    ww = _Weights(w, dtype)
+    ww = _Weights.of(w, dtype)
     H, n = ww.H, len(xs)
     masks = [None] * n if masks is None else list(masks)
     order = sorted(range(n), key=lambda j: -len(xs[j]))       # longest first (stable)
@@ -147,7 +147,7 @@ def compiled_everywhere(model, precision: str) -> bool:
     if precision != "float32" or compiled_loop.engine() != "compiled":
         return False
     return all(layer.cell == "lstm" and not layer.proj_size
-               and all(steps_compiled(_Weights(layer.weights(d), np.float32), np.float32)
+               and all(steps_compiled(_Weights.of(layer.weights(d), np.float32), np.float32)
                        for d in layer.directions)
                for layer in model.chain)
 

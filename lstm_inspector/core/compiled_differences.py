@@ -38,6 +38,8 @@ def chunk_differences(a, b, a_bits, b_bits, atol, rtol, step, out):
     ulp = np.int64(0)
     e_row = np.empty(units, np.float64)
     d_row = np.empty(units, np.float64)
+    bits_of = np.empty(1, np.int64)          # one int64 read back as float64, allocated once
+    value_of = bits_of.view(np.float64)
     for r in range(rows):
         bad = 0
         for j in range(units):
@@ -58,9 +60,11 @@ def chunk_differences(a, b, a_bits, b_bits, atol, rtol, step, out):
             worst = max(worst, bits)
         for bits in d_row.view(np.int64):
             rel_bits = max(rel_bits, bits)
-        value = np.array([worst]).view(np.float64)[0]
+        bits_of[0] = worst
+        value = value_of[0]
         step[r] = np.nan if value != value else value
         if want_out:
             out[r] = bad != 0
-    rel = np.array([rel_bits]).view(np.float64)[0]
+    bits_of[0] = rel_bits
+    rel = value_of[0]
     return (np.nan if rel != rel else rel), ulp

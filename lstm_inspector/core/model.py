@@ -9,6 +9,7 @@ not). Any single LSTM layer can still be run on its own with features of its inp
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field, replace
 
 from ..errors import InspectorError, UnsupportedLayerError
@@ -17,6 +18,8 @@ from .weights import LSTMWeights, Reading, StoredLSTM
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 #: What the user's features are: the model's input (the front runs first), the first LSTM's.
 FEATURES_ARE = ("model-input", "lstm-input")
+#: stored direction -> {reading: weights read} (:meth:`RecurrentLayer.weights`)
+_READ: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +134,12 @@ class RecurrentLayer:
             stored: StoredLSTM = self.directions[direction]
         except KeyError:
             raise InspectorError(f"layer '{self.name}' has no {direction} direction") from None
-        return stored.read(reading)
+        # read once per reading and kept while the stored arrays live: a sweep asks for every
+        # layer's weights for every utterance (nothing writes into weights once read)
+        read = _READ.setdefault(stored, {})
+        if reading not in read:
+            read[reading] = stored.read(reading)
+        return read[reading]
 
     def with_reading(self, reading: Reading | str) -> "RecurrentLayer":
         """The same layer whose true reading is replaced by ``reading`` (resolved against it)."""

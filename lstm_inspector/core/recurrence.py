@@ -20,6 +20,7 @@ recomputes the gates of the window a view or the analysis reads.
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -67,7 +68,18 @@ def keep_gates(steps: int, units: int, dtype) -> bool:
 
 
 class _Weights:
-    """What the loop and the recomputation share: transposed matrices, summed bias, activations."""
+    """What the loop and the recomputation share: transposed matrices, summed bias, activations.
+    :meth:`of` prepares them once per weights and dtype (read-only once made)."""
+
+    @classmethod
+    def of(cls, w: LSTMWeights, dtype) -> "_Weights":
+        """``_Weights(w, dtype)``, made once and kept while ``w`` lives (a sweep runs the same
+        layers on every utterance)."""
+        made = _PREPARED.setdefault(w, {})
+        key = np.dtype(dtype).str
+        if key not in made:
+            made[key] = cls(w, dtype)
+        return made[key]
 
     def __init__(self, w: LSTMWeights, dtype):
         self.H = w.units
@@ -154,6 +166,10 @@ class _Weights:
                 a[..., 2 * H:3 * H] = self.act(z[..., 2 * H:3 * H])
 
 
+#: LSTMWeights -> {dtype: _Weights} (:meth:`_Weights.of`)
+_PREPARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def steps_compiled(ww: "_Weights", dtype, engine: str | None = None) -> bool:
     """Whether the compiled loop steps a direction of these prepared weights in ``dtype``
     under ``engine`` (None: ``compiled_loop.requested()``): the same calls, the same bits."""
@@ -176,7 +192,7 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     both engines write the same bits (``compiled_loop.py`` makes the very calls this loop makes).
     """
     T, H = x.shape[0], w.units
-    ww = _Weights(w, dtype)
+    ww = _Weights.of(w, dtype)
     keep = keep_gates(T, H, dtype) if gates is None else bool(gates)
     C, Hs = np.empty((T, H), dtype), np.empty((T, H), dtype)
     Z = np.empty((T, 4 * H), dtype) if keep else None
@@ -326,7 +342,7 @@ def cell_states_between(w: LSTMWeights, x: np.ndarray, h: np.ndarray, checkpoint
     derivation computes (c kept only).
     """
     T, H = h.shape[0], w.units   # h is P wide with a projection (nn.LSTM proj_size)
-    ww = _Weights(w, dtype)
+    ww = _Weights.of(w, dtype)
     keep = ends is None
     c = (np.empty((T, H), dtype) if out is None else out) if keep else None
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
@@ -346,5 +362,5 @@ def derived_cells(ends: cells.DerivedEnds, w: LSTMWeights, x_proc, h_proc,
                   reverse: bool) -> cells.DerivedCells:
     """The :class:`~.cells.DerivedCells` of what a long one-call run kept (``ends``), for ``w``
     reading ``x_proc(lo, hi)``: the same blocks and products as :func:`cell_states_between`."""
-    return cells.DerivedCells(_Weights(w, np.float32), x_proc, h_proc, ends.restarts, ends.ends,
+    return cells.DerivedCells(_Weights.of(w, np.float32), x_proc, h_proc, ends.restarts, ends.ends,
                               reverse, BLOCK, ends.h0, ends.c0)
