@@ -69,7 +69,7 @@ def keep_gates(steps: int, units: int, dtype) -> bool:
 
 class _Weights:
     """What the loop and the recomputation share: transposed matrices, summed bias, activations.
-    :meth:`of` prepares them once per weights and dtype (read-only once made)."""
+    :meth:`of` prepares them once per weights and dtype and shares them (nothing writes into them)."""
 
     @classmethod
     def of(cls, w: LSTMWeights, dtype) -> "_Weights":
