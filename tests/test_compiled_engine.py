@@ -1,9 +1,11 @@
 """The compiled step loop (core.compiled_loop, numba) writes the NumPy loop's bits, every one.
 
-It makes the NumPy loop's very calls (OpenBLAS's cblas_sgemv as np.dot calls it, NumPy's own
-float32 inner loops), so the two engines must agree bit for bit on every size, activation,
+It makes the NumPy loop's very calls (OpenBLAS's cblas_sgemv or cblas_dgemv as np.dot calls it,
+NumPy's own float32 or float64 inner loops), so the two engines must agree bit for bit on every
+size, dtype, activation,
 direction, mask and starting state, and under every OpenBLAS kernel this CPU can run. Skipped
 without numba (it is the ``fast`` extra; CI installs it with ``test``)."""
+import itertools
 import os
 import subprocess
 import sys
@@ -26,15 +28,20 @@ def same_bits(a, b) -> bool:
 
 
 def engines_differ(units, n_in, steps, seed, scale=1.0, **kw) -> list:
-    """Where the two engines' z, a, c, h differ, both directions (empty: nowhere)."""
+    """Where the two engines' z, a, c, h differ, both directions, float32 and float64 (the
+    oracle's dtype; empty: nowhere)."""
     model = cudnn_model(n_in, units, bidirectional=True, seed=seed)
     x = features(steps, n_in, seed=seed + 1) * np.float32(scale)
     bad = []
-    for direction, reverse in (("forward", False), ("backward", True)):
-        w = model.layers[0].weights(direction)
-        want = run_direction(w, x, reverse, np.float32, gates=True, engine="numpy", **kw)
-        got = run_direction(w, x, reverse, np.float32, gates=True, engine="compiled", **kw)
-        bad += [f"H={units} {direction} {k}" for k in "zach"
+    for (direction, reverse), dtype in itertools.product(
+            (("forward", False), ("backward", True)), (np.float32, np.float64)):
+        w = model.layers[0].weights(direction).astype(dtype)
+        want = run_direction(w, x.astype(dtype), reverse, dtype, gates=True, engine="numpy",
+                             **kw)
+        got = run_direction(w, x.astype(dtype), reverse, dtype, gates=True, engine="compiled",
+                            **kw)
+        assert got.h.dtype == dtype
+        bad += [f"H={units} {direction} {np.dtype(dtype)} {k}" for k in "zach"
                 if not same_bits(getattr(got, k), getattr(want, k))]
     return bad
 
@@ -73,6 +80,33 @@ def test_both_engines_agree_across_loop_blocks_and_progress_batches(monkeypatch)
     for e, seen in ticks.items():
         run_direction(w, x, True, np.float32, tick=seen.append, engine=e)
     assert ticks["compiled"] == ticks["numpy"]
+
+
+@pytest.mark.parametrize("engine,dtype", itertools.product(("numpy", "compiled"),
+                                                           (np.float32, np.float64)))
+def test_a_long_run_keeps_c_at_checkpoints_with_the_held_runs_bits(engine, dtype, monkeypatch):
+    """A long run (gates not held) steps its blocks through one reused buffer of z, a and c
+    and keeps c at checkpoints only: its h, and every c window recomputed from them, are the
+    held run's bits, through masked steps, a carried state and blocks that do not line up with
+    the checkpoints (reversed)."""
+    from lstm_inspector.core import cells, recurrence
+
+    monkeypatch.setattr(recurrence, "BLOCK", 300)
+    monkeypatch.setattr(cells, "EVERY", 128)
+    model = cudnn_model(5, 12, bidirectional=True, seed=21)
+    x = features(1111, 5, seed=22).astype(dtype)
+    rng = np.random.default_rng(23)
+    mask = rng.random(1111) > 0.2
+    h0, c0 = rng.standard_normal((2, 12)).astype(dtype)
+    for direction, reverse in (("forward", False), ("backward", True)):
+        w = model.layers[0].weights(direction).astype(dtype)
+        kw = dict(h0=h0, c0=c0, mask=mask, engine=engine)
+        held = run_direction(w, x, reverse, dtype, gates=True, **kw)
+        lean = run_direction(w, x, reverse, dtype, gates=False, **kw)
+        assert not lean.holds_gates and same_bits(lean.h, held.h), direction
+        assert len(lean.cell_source.checkpoints) == 1110 // 128
+        for lo, hi in ((0, 1111), (127, 129), (1000, 1111), (300, 600)):
+            assert same_bits(lean.cell_source(lo, hi), held.c[lo:hi]), (direction, lo, hi)
 
 
 def test_whole_models_trace_the_same_bits_on_both_engines():
@@ -123,7 +157,8 @@ def test_other_activations_and_tf32_products_run_the_numpy_loop():
     model = cudnn_model(4, 6, seed=13, cudnn=False, recurrent_activation="hard_sigmoid")
     w = model.layers[0].weights("forward")
     assert not compiled_loop.handles(6, np.float32, False, False)
-    assert not compiled_loop.handles(6, np.float64, True, False)
+    assert not compiled_loop.handles(6, np.float16, True, False)
+    assert compiled_loop.handles(6, np.float64, True, False)          # the float64 oracle
     assert not compiled_loop.handles(1, np.float32, True, False)     # np.dot's scalar road
     assert not compiled_loop.handles(6, np.float32, True, True)      # TF32-rounded h
     x = features(50, 4)

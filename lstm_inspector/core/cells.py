@@ -51,12 +51,11 @@ def aligned_blocks(lo: int, hi: int, steps: int, every: int):
         yield start, min(start + every, steps)
 
 
-def step_checkpoints(c: np.ndarray, reverse: bool, every: int | None = None) -> dict:
-    """``{step: c_step (H,)}`` at the block edges a window restarts from: the step processed just
+def checkpoint_steps(steps: int, reverse: bool, every: int | None = None) -> list:
+    """The steps whose c a long run keeps, from which a window restarts: the step processed just
     before each block of ``every`` steps (``k every - 1`` forward, ``k every`` reversed)."""
-    T, every = len(c), every or EVERY
-    edges = range(every, T, every)
-    return {(e if reverse else e - 1): np.array(c[e if reverse else e - 1]) for e in edges}
+    every = every or EVERY
+    return [e if reverse else e - 1 for e in range(every, steps, every)]
 
 
 class StepCells:

@@ -14,16 +14,18 @@ same order, on the same buffers, with the same arguments::
     c_t  = f * c_{t-1};  tmp = i * c~;  c_t += tmp   # (H each)
     h_t  = tanh(c_t);  h_t *= o
 
-* the product is OpenBLAS's ``cblas_sgemv``, the symbol NumPy's own ``np.dot`` calls for a
-  vector times a C-contiguous matrix (``cblasfuncs.c``: ``gemv(..., CblasRowMajor, CblasTrans,
-  ...)`` after zeroing the output), found in the OpenBLAS library NumPy loads;
-* the elementwise calls are NumPy's float32 strided inner loops, obtained from NumPy itself
+* the product is OpenBLAS's ``cblas_sgemv`` (``cblas_dgemv`` in float64), the symbol NumPy's
+  own ``np.dot`` calls for a vector times a C-contiguous matrix (``cblasfuncs.c``:
+  ``gemv(..., CblasRowMajor, CblasTrans, ...)`` after zeroing the output), found in the
+  OpenBLAS library NumPy loads;
+* the elementwise calls are NumPy's strided inner loops of the dtype, obtained from NumPy itself
   (``ufunc._resolve_dtypes_and_context`` and ``ufunc._get_strided_loop`` with the contiguous
   strides a 1-d array call uses): the SIMD loop NumPy dispatches to on this CPU.
 
-So every value is what the NumPy loop writes, on any CPU and BLAS kernel. Float32 only, the
-fast activations only (tanh, sigmoid), products without TF32 rounding, H >= 2 (a 1-unit h is a
-scalar to ``np.dot``): anything else runs the NumPy loop. The engine is chosen by
+So every value is what the NumPy loop writes, on any CPU and BLAS kernel. Float32 and float64
+(the oracle of ``compare``, the ``numpy64`` path) only, the fast activations only (tanh,
+sigmoid), products without TF32 rounding, H >= 2 (a 1-unit h is a scalar to ``np.dot``):
+anything else runs the NumPy loop. The engine is chosen by
 :func:`engine`: ``LSTM_INSPECTOR_ENGINE`` = ``auto`` (default: compiled when numba imports and
 the self-check passes), ``numpy`` or ``compiled``; :func:`use_engine` sets it from Python.
 numba is an optional extra (``pip install lstm-inspector[fast]``).
@@ -31,6 +33,7 @@ numba is an optional extra (``pip install lstm-inspector[fast]``).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 
 import numpy as np
@@ -102,23 +105,28 @@ def checked_kernel(cache: list, load):
     return cache[0]
 
 
+#: the dtypes the compiled loop runs (float64: the oracle and ``numpy64``, with cblas_dgemv)
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def handles(units: int, dtype, fast: bool, round_h: bool) -> bool:
     """Whether the compiled loop covers a direction like this (else the NumPy loop runs it)."""
-    return fast and not round_h and units >= 2 and np.dtype(dtype) == np.float32
+    return fast and not round_h and units >= 2 and np.dtype(dtype) in DTYPES
 
 
 def run_steps(Z, A, z_off: int, C, Hs, start: int, stop: int, step: int, prev: int, kept,
-              h0, c0, R_T, scratch) -> None:
+              h0, c0, R_T, scratch, c_off: int = 0) -> None:
     """Steps ``t = start, start + step, ... (< stop or > stop)`` of a direction, compiled.
 
     ``Z, A`` (rows, 4H): z holds the input part ``x W^T + b`` of rows ``t - z_off``; the step
-    adds the recurrent part and writes the gates into A. ``C, Hs`` (T, H): the whole
-    direction's c and h; ``prev`` the previous processed step (-1: ``h0, c0``). ``kept`` (T,)
-    bool, False = masked (state carried), or an empty array. ``scratch`` from :func:`scratch`.
+    adds the recurrent part and writes the gates into A. ``Hs`` (T, H): the whole direction's
+    h; ``C`` c of rows ``t - c_off`` (the whole direction's, or a block's); ``prev`` the
+    previous processed step (-1: ``h0, c0``). ``kept`` (T,) bool, False = masked (state
+    carried), or an empty array. ``scratch`` from :func:`scratch`.
     """
     lib = _load()
-    lib.loop(Z, A, z_off, C, Hs, start, stop, step, prev, kept, h0, c0, R_T, *scratch,
-             lib.gemv, lib.loops, lib.contexts, lib.auxdata)
+    lib.loop(Z, A, z_off, C, c_off, Hs, start, stop, step, prev, kept, h0, c0, R_T, *scratch,
+             *lib.calls[C.dtype])
 
 
 def run_gates(Z, A, lo: int, hi: int, Hs, reverse: bool, h0, R_T) -> None:
@@ -129,8 +137,7 @@ def run_gates(Z, A, lo: int, hi: int, Hs, reverse: bool, h0, R_T) -> None:
     and writes its gates into A: the loop's own calls, as the loop made them."""
     lib = _load()
     rec, _, ones = scratch(Hs.shape[1], Hs.dtype)
-    lib.gates(Z, A, lo, hi, Hs, reverse, h0, R_T, rec, ones, lib.gemv, lib.loops,
-              lib.contexts, lib.auxdata)
+    lib.gates(Z, A, lo, hi, Hs, reverse, h0, R_T, rec, ones, *lib.calls[Hs.dtype])
 
 
 def scratch(units: int, dtype) -> tuple:
@@ -158,54 +165,59 @@ class _CallInfo(ctypes.Structure):
                 ("no_floatingpoint_errors", ctypes.c_ubyte)]
 
 
-def _openblas_sgemv() -> int:
-    """The address of the ``cblas_sgemv`` NumPy's own BLAS exports (the library NumPy loaded)."""
+def _openblas_gemv(letter: str) -> int:
+    """The address of the ``cblas_sgemv`` (``letter`` s) or ``cblas_dgemv`` (d) NumPy's own
+    BLAS exports (the library NumPy loaded)."""
     from .blas_threads import bundled_libraries
 
     config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     if config.get("name") != "scipy-openblas":
         raise RuntimeError(f"NumPy's BLAS is {config.get('name')!r}, not its bundled OpenBLAS")
     for lib in bundled_libraries():
-        for symbol in ("scipy_cblas_sgemv64_", "scipy_cblas_sgemv"):
+        for symbol in (f"scipy_cblas_{letter}gemv64_", f"scipy_cblas_{letter}gemv"):
             if hasattr(lib, symbol):
                 return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value
-    raise RuntimeError("NumPy's bundled OpenBLAS (numpy.libs) has no cblas_sgemv")
+    raise RuntimeError(f"NumPy's bundled OpenBLAS (numpy.libs) has no cblas_{letter}gemv")
 
 
 class _Compiled:
-    """The loaded engine: the compiled loop and the addresses it calls (kept alive here)."""
+    """The loaded engine: the compiled loop and, per dtype, the addresses it calls (kept alive
+    here): ``calls[dtype] = (gemv, loops, contexts, auxdata)``."""
 
     def __init__(self):
         from . import compiled_kernel   # imports numba
 
+        self.capsules, self.calls = [], {}
+        for dtype, letter in zip(DTYPES, "sd"):
+            self.calls[dtype] = (_openblas_gemv(letter), *self._loops(dtype))
+        self.loop, self.gates = compiled_kernel.step_loop, compiled_kernel.gates_loop
+
+    def _loops(self, dt: np.dtype) -> tuple:
+        """(loops, contexts, auxdata) int64 arrays: NumPy's strided inner loop of each of
+        ``UFUNCS`` for contiguous ``dt`` operands, in that order."""
         getptr = ctypes.pythonapi.PyCapsule_GetPointer
         getptr.restype, getptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-        f32 = np.dtype(np.float32)
-        self.capsules, loops, contexts, auxdata = [], [], [], []
+        loops, contexts, auxdata = [], [], []
         for _, ufunc, operands in UFUNCS:
-            dtypes, capsule = ufunc._resolve_dtypes_and_context((f32,) * operands)
-            if dtypes != (f32,) * operands:
-                raise RuntimeError(f"np.{ufunc.__name__} resolves float32 to {dtypes}")
-            ufunc._get_strided_loop(capsule, fixed_strides=(f32.itemsize,) * operands)
+            dtypes, capsule = ufunc._resolve_dtypes_and_context((dt,) * operands)
+            if dtypes != (dt,) * operands:
+                raise RuntimeError(f"np.{ufunc.__name__} resolves {dt} to {dtypes}")
+            ufunc._get_strided_loop(capsule, fixed_strides=(dt.itemsize,) * operands)
             info = _CallInfo.from_address(getptr(capsule, b"numpy_1.24_ufunc_call_info"))
             if not info.strided_loop or info.requires_pyapi:
-                raise RuntimeError(f"np.{ufunc.__name__} has no plain float32 loop")
+                raise RuntimeError(f"np.{ufunc.__name__} has no plain {dt} loop")
             self.capsules.append(capsule)   # owns the context and auxdata
             loops.append(info.strided_loop)
             contexts.append(info.context or 0)
             auxdata.append(info.auxdata or 0)
-        self.loops = np.array(loops, np.uint64).view(np.int64)
-        self.contexts = np.array(contexts, np.uint64).view(np.int64)
-        self.auxdata = np.array(auxdata, np.uint64).view(np.int64)
-        self.gemv = _openblas_sgemv()
-        self.loop, self.gates = compiled_kernel.step_loop, compiled_kernel.gates_loop
+        return tuple(np.array(v, np.uint64).view(np.int64) for v in (loops, contexts, auxdata))
 
 
 def _numpy_steps(z, a, c, h, R_T, kept):
     """The NumPy loop's calls (``recurrence.run_direction``'s fast step), forwards from zeros."""
     T, H = c.shape
-    h_prev, c_prev = np.zeros(H, np.float32), np.zeros(H, np.float32)
-    rec, tmp, ones = scratch(H, np.float32)
+    h_prev, c_prev = np.zeros(H, c.dtype), np.zeros(H, c.dtype)
+    rec, tmp, ones = scratch(H, c.dtype)
     with np.errstate(over="ignore"):
         for t in range(T):
             np.dot(h_prev, R_T, rec)
@@ -230,25 +242,26 @@ def _self_check() -> str | None:
     """A few steps both ways on small directions; a difference in any bit disables the engine."""
     rng = np.random.default_rng(0)
     try:
-        for units, steps in ((3, 9), (40, 12)):
-            R_T = rng.normal(0, 2, (units, 4 * units)).astype(np.float32)
-            z_in = rng.normal(0, 6, (steps, 4 * units)).astype(np.float32)
+        for (units, steps), dtype in itertools.product(((3, 9), (40, 12)), DTYPES):
+            R_T = rng.normal(0, 2, (units, 4 * units)).astype(dtype)
+            z_in = rng.normal(0, 6, (steps, 4 * units)).astype(dtype)
             kept = rng.random(steps) > 0.3
             runs = []
             for compiled in (False, True):
                 z, a = z_in.copy(), np.empty_like(z_in)
-                c, h = np.empty((2, steps, units), np.float32)
+                c, h = np.empty((2, steps, units), dtype)
                 if compiled:
-                    zeros = np.zeros(units, np.float32)
+                    zeros = np.zeros(units, dtype)
                     with np.errstate(over="ignore"):
                         run_steps(z, a, 0, c, h, 0, steps, 1, -1, kept, zeros, zeros, R_T,
-                                  scratch(units, np.float32))
+                                  scratch(units, dtype))
                 else:
                     _numpy_steps(z, a, c, h, R_T, kept)
                 runs.append((z, a, c, h))
             for name, x, y in zip("zach", *runs):
                 if x.tobytes() != y.tobytes():
-                    return f"its {name} differs from the NumPy loop's (self-check, H={units})"
+                    return (f"its {name} differs from the NumPy loop's (self-check, H={units}, "
+                            f"{dtype})")
     except Exception as exc:   # pragma: no cover - a broken build of numba or NumPy
         return f"its self-check failed: {type(exc).__name__}: {exc}".split("\n")[0]
     return None

@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 
 from . import activations, cells, compiled_loop
-from .cells import StepCells, derive_block, step_checkpoints
+from .cells import StepCells, checkpoint_steps, derive_block
 from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
 from .weights import LSTMWeights
@@ -194,30 +194,33 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     T, H = x.shape[0], w.units
     ww = _Weights.of(w, dtype)
     keep = keep_gates(T, H, dtype) if gates is None else bool(gates)
-    C, Hs = np.empty((T, H), dtype), np.empty((T, H), dtype)
-    Z = np.empty((T, 4 * H), dtype) if keep else None
-    A = np.empty((T, 4 * H), dtype) if keep else None
+    Hs = np.empty((T, H), dtype)
+    if keep:
+        Z, A, C = (np.empty((T, width), dtype) for width in (4 * H, 4 * H, H))
+    else:   # a long run: one block's z, a and c, reused; c kept at the checkpoints only
+        Zs, As, Cs = (np.empty((min(BLOCK, T), width), dtype) for width in (4 * H, 4 * H, H))
+        checkpoints, edges = {}, set(checkpoint_steps(T, reverse, cells.EVERY))
     h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
     rec, tmp = np.empty(4 * H, dtype), np.empty(H, dtype)
-    add, mul = np.add, np.multiply
     if ww.fast:
         act_h = np.tanh
     else:
         def act_h(c, out):
             out[:] = ww.act(c)
     done = 0
-    step_gates = ww.step_gates
     compiled = steps_compiled(ww, dtype, engine)
     if compiled:
         kept_all = np.zeros(0, bool) if mask is None else np.ascontiguousarray(mask, bool)
         buffers = compiled_loop.scratch(H, dtype)
         prev = -1
     for lo, hi in loop_blocks(T, reverse):
-        Zb = Z[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
-        Ab = A[lo:hi] if keep else np.empty((hi - lo, 4 * H), dtype)
+        Zb, Ab, Cb = (Z[lo:hi], A[lo:hi], C[lo:hi]) if keep else \
+            (Zs[:hi - lo], As[:hi - lo], Cs[:hi - lo])
         ww.input_part(np.asarray(rows_of(x, lo, hi), dtype), Zb)
         if compiled:   # the same steps, compiled: PROGRESS_EVERY at a time, in processing order
+            if not keep and prev >= 0:   # a new block of c: restart from the state before it
+                h_prev, prev = Hs[prev], -1
             for first in range(0, hi - lo, PROGRESS_EVERY):
                 if tick is not None:
                     tick(done)
@@ -225,45 +228,60 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
                 start, stop, step = (hi - 1 - first, hi - 1 - first - n, -1) if reverse else \
                     (lo + first, lo + first + n, 1)
                 with np.errstate(over="ignore"):
-                    compiled_loop.run_steps(Zb, Ab, lo, C, Hs, start, stop, step, prev, kept_all,
-                                            h_prev, c_prev, ww.R_T, buffers)
+                    compiled_loop.run_steps(Zb, Ab, lo, C if keep else Cb, Hs, start, stop, step,
+                                            prev, kept_all, h_prev, c_prev, ww.R_T, buffers,
+                                            0 if keep else lo)
                 prev = stop - step
                 done += n
             if tick is not None:
                 tick(done)
-            continue
-        # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
-        # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
-        kept = itertools.repeat(True) if mask is None else mask[lo:hi].tolist()
-        steps = zip(ww.step_views(Zb, Ab), Ab.reshape(hi - lo, 4, H), C[lo:hi], Hs[lo:hi], kept)
-        steps = reversed(list(steps)) if reverse else iter(steps)
-        while True:
-            if tick is not None:
-                tick(done)
-            batch = list(itertools.islice(steps, PROGRESS_EVERY))
-            if not batch:
-                break
-            with np.errstate(over="ignore"):
-                for (zt, at, zc, ac), (i, f, g, o), ct, ht, kt in batch:
-                    step_gates(zt, at, zc, ac, h_prev, rec)        # z_t += R h_{t-1}; a_t
-                    mul(f, c_prev, ct)                             # f * c_{t-1}
-                    mul(i, g, tmp)
-                    add(ct, tmp, ct)                               # + i * c~
-                    act_h(ct, ht)
-                    mul(ht, o, ht)                                 # h_t = o * act(c_t)
-                    if not kt:                                     # masked: state carried
-                        ct[:], ht[:] = c_prev, h_prev
-                    h_prev, c_prev = ht, ct
-            done += len(batch)
+        else:
+            h_prev, c_prev, done = _numpy_block(ww, Zb, Ab, Cb, Hs[lo:hi], h_prev, c_prev,
+                                                reverse, None if mask is None else mask[lo:hi],
+                                                tick, done, act_h, rec, tmp)
+        if not keep:   # the block's buffers are the next block's: keep its last c, checkpoints
+            c_prev = (Cb[prev - lo] if compiled else c_prev).copy()
+            checkpoints.update((t, Cb[t - lo].copy()) for t in edges if lo <= t < hi)
     if keep:
         return LayerTrace(z=Z, a=A, c=C, h=Hs)
     # a long run keeps h, and c at checkpoints only: any window of the gates and c is recomputed
     # by the loop's own calls on the same values (StepGates, cells.StepCells)
     lt = LayerTrace(z=None, a=None, c=None, h=Hs, gate_source=StepGates(ww, x, Hs, reverse, h0))
-    every = cells.EVERY
-    lt.cell_source = StepCells(lt.gate_rows, step_checkpoints(C, reverse, every), T, H, dtype,
-                               reverse, c0, mask, every)
+    lt.cell_source = StepCells(lt.gate_rows, checkpoints, T, H, dtype, reverse, c0, mask,
+                               cells.EVERY)
     return lt
+
+
+def _numpy_block(ww, Zb, Ab, Cb, Hb, h_prev, c_prev, reverse, mask, tick, done, act_h, rec,
+                 tmp):
+    """One loop block in NumPy calls (``run_direction``'s loop, rows of the block): returns
+    ``(h_prev, c_prev, done)`` after it."""
+    H, n = Cb.shape[1], Cb.shape[0]
+    add, mul, step_gates = np.add, np.multiply, ww.step_gates
+    # Per-step views, made by C-level iteration (cheaper than indexing in the loop).
+    # Ab.reshape(n, 4, H)[j] unpacks to the i, f, c~, o views of step j.
+    kept = itertools.repeat(True) if mask is None else mask.tolist()
+    steps = zip(ww.step_views(Zb, Ab), Ab.reshape(n, 4, H), Cb, Hb, kept)
+    steps = reversed(list(steps)) if reverse else iter(steps)
+    while True:
+        if tick is not None:
+            tick(done)
+        batch = list(itertools.islice(steps, PROGRESS_EVERY))
+        if not batch:
+            break
+        with np.errstate(over="ignore"):
+            for (zt, at, zc, ac), (i, f, g, o), ct, ht, kt in batch:
+                step_gates(zt, at, zc, ac, h_prev, rec)        # z_t += R h_{t-1}; a_t
+                mul(f, c_prev, ct)                             # f * c_{t-1}
+                mul(i, g, tmp)
+                add(ct, tmp, ct)                               # + i * c~
+                act_h(ct, ht)
+                mul(ht, o, ht)                                 # h_t = o * act(c_t)
+                if not kt:                                     # masked: state carried
+                    ct[:], ht[:] = c_prev, h_prev
+                h_prev, c_prev = ht, ct
+        done += len(batch)
+    return h_prev, c_prev, done
 
 
 class StepGates:
