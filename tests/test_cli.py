@@ -76,6 +76,20 @@ def test_local_errors_on_agreement_only_when_asked(files):
     assert lazy["verdict"] == eager["verdict"]
 
 
+def test_the_oracle_on_agreement_only_when_asked(files):
+    """The float64 oracle runs where the paths part; --oracle always runs it for an agreement."""
+    runs = {}
+    for extra in ((), ("--oracle", "always")):
+        code, out, err = run_cli("compare", files["model"], files["folder"] / "x.npy",
+                                 "--backend", "numpy64", "--json", *extra)
+        assert code == 0, err
+        runs[extra] = json.loads(out)
+    lazy, eager = runs[()], runs[("--oracle", "always")]
+    assert lazy["agree"] and lazy["closer_to_exact"] is None
+    assert eager["agree"] and eager["closer_to_exact"] == "b"   # numpy64 is the float64 run
+    assert lazy["verdict"] == eager["verdict"]
+
+
 @pytest.mark.parametrize("args,sentence", [
     (("info", "{folder}/garbage.h5"), "garbage.h5"),
     (("info", "{folder}/notes.txt"), "notes.txt"),

@@ -23,7 +23,12 @@ def add_parser(sub):
     p.add_argument("--tf32", choices=("on", "off"), default=None,
                    help="TF32 for GPU backends (default: the library's own default)")
     options.add_stepped_option(p)
-    p.add_argument("--no-oracle", action="store_true", help="skip the float64 oracle run")
+    p.add_argument("--oracle", choices=("needed", "always", "never"), default="needed",
+                   help="when the float64 oracle (a second whole run, which says which path is "
+                        "closer to exact arithmetic) runs: where the paths part (default; the "
+                        "precision verdict reads it), always, or never")
+    p.add_argument("--no-oracle", action="store_const", const="never", dest="oracle",
+                   help="the same as --oracle never")
     p.add_argument("--local-errors", choices=("needed", "always"), default="needed",
                    help="when B's local errors (each step recomputed in float64 from B's own "
                         "state) are computed: where the paths part (default; they explain it), "
@@ -65,7 +70,7 @@ def cmd_compare(args) -> int:
         return cmd_stream(args, model, x)
     trace_a, trace_b, a_is_reference = run_paths(args, model, x)
     report = compare(trace_a, trace_b, atol=args.atol, rtol=args.rtol, model=model,
-                     oracle=not args.no_oracle, local=args.local_errors)
+                     oracle=args.oracle, local=args.local_errors)
     decisive = report if a_is_reference else either_side(report)
     if args.json:
         from ..core.head import model_answer

@@ -16,7 +16,7 @@ errors, so the windows a long trace recomputes (gates, derived c) are computed o
 step, reduced precision a small one everywhere. :func:`measure` computes everything that does not
 depend on the tolerance (a :class:`Measures`); :func:`threshold` applies a tolerance to it and the
 traces (per-step ``out`` masks and the first divergence) without recomputing either trace. The
-wrong readings' search (:func:`reading_worst`) and the float64 oracle (:func:`closer_to_exact`)
+wrong readings' search (:func:`reading_worst`) and the float64 oracle (:func:`oracle_measures`)
 run only where they are needed. Maxima do not depend on the chunking and the teacher-forced
 products always run on the same fixed blocks of rows (``reference.teacher_forced_layer``), so
 the values equal a whole-input pass.
@@ -97,6 +97,7 @@ class Measures:
     masks: tuple | None = None  # ((atol, rtol), {(k, d, q): (T,) bool}) made in the same pass
     exact_error: dict | None = None  # {"a": max |h - float64 h|, "b": ...} (the oracle's run)
     local_done: bool = True  # False: b's local errors were left for when they are needed
+    oracle_left: bool = False  # True: the float64 oracle was left for when a verdict needs it
 
     def get(self, layer, direction, quantity) -> QuantityMeasure:
         return self.quantities[(layer, direction, quantity)]
@@ -116,6 +117,15 @@ class Measures:
         quantities = {key: replace(m, local=local[key][0], local_scale=local[key][1])
                       if key in local else m for key, m in self.quantities.items()}
         return replace(self, quantities=quantities, local_done=True)
+
+    def with_oracle(self, model, a: Trace, b: Trace, progress=None) -> "Measures":
+        """These measures with the float64 oracle (:func:`oracle_measures`) where
+        :func:`measure` left it for later (``oracle="needed"``); the values it makes there."""
+        if not self.oracle_left:
+            return self
+        closer, exact, notes = oracle_measures(model, a, b, self.keys, progress)
+        return replace(self, closer_to_exact=closer, exact_error=exact,
+                       notes=self.notes + notes, oracle_left=False)
 
 
 def shared_keys(a: Trace, b: Trace) -> tuple:
@@ -227,6 +237,10 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
             tolerance=None, local: bool = True) -> Measures:
     """The tolerance-independent analysis of ``b`` against ``a``; see the module docstring.
 
+    ``oracle``: True runs the float64 oracle now (with a model), False never, ``"needed"``
+    leaves it for :meth:`Measures.with_oracle` (``Measures.oracle_left``): a second whole run
+    of the model, read only by a verdict where the paths part.
+
     ``progress(fraction, text)`` is called between chunks (it may raise ``errors.Cancelled``);
     it is not kept. ``tolerance=(atol, rtol)``: also make that tolerance's per-step masks in
     the same pass (``Measures.masks``), which :func:`threshold` then reuses. ``local=False``
@@ -241,19 +255,27 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
     quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
                   for key, (step, rel, ulp) in diffs.items()}
     closer, notes, exact = None, (), None
-    if oracle and model is not None and a.meta.get("dtype") != "float64":
-        if a.steps > ORACLE_MAX_STEPS:
-            notes = (f"the float64 oracle (which side is closer to exact arithmetic) was skipped: "
-                     f"{a.steps} steps is over {ORACLE_MAX_STEPS}",)
-        else:
-            if progress is not None:
-                progress(0.8, "float64 oracle")
-            closer, exact = exact_distances(model, a, b, keys)
+    if oracle is True and model is not None:
+        closer, exact, notes = oracle_measures(model, a, b, keys, progress)
     if progress is not None:
         progress(1.0, "analysis done")
     return Measures(keys, quantities, closer, {}, notes,
                     None if masks is None else (tuple(map(float, tolerance)), masks), exact,
-                    local_done=local or model is None)
+                    local_done=local or model is None,
+                    oracle_left=oracle == "needed" and model is not None)
+
+
+def oracle_measures(model, a: Trace, b: Trace, keys, progress=None) -> tuple:
+    """``(closer, exact_error, notes)``: :func:`exact_distances` against a float64 run, or
+    ``(None, None, ())`` where ``a`` is float64 itself, or a note past ``ORACLE_MAX_STEPS``."""
+    if a.meta.get("dtype") == "float64":
+        return None, None, ()
+    if a.steps > ORACLE_MAX_STEPS:
+        return None, None, (f"the float64 oracle (which side is closer to exact arithmetic) was "
+                            f"skipped: {a.steps} steps is over {ORACLE_MAX_STEPS}",)
+    if progress is not None:
+        progress(0.8, "float64 oracle")
+    return (*exact_distances(model, a, b, keys), ())
 
 
 def closer_to_exact(model, a: Trace, b: Trace, keys) -> str | None:

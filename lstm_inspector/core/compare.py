@@ -22,7 +22,8 @@ small local error everywhere that accumulates. Paths that agree have nothing for
 explain, so by default it is computed when they part (``compare(local="always")``: always);
 it is most of the analysis's arithmetic. The same teacher-forced run under the wrong
 readings of ``weights.READINGS`` names the convention a path used when one fits exactly, and a
-float64 run says which side is closer to exact arithmetic.
+float64 run says which side is closer to exact arithmetic (by default also where they part:
+``compare(oracle="always")`` runs it for every report).
 
 The report is a frozen value: :func:`compare` computes it eagerly (``core.analysis``, chunk by
 chunk, in the caller's thread: a GUI worker), and views, exports and the CLI only read it.
@@ -48,6 +49,8 @@ DEFAULT_RTOL = 1e-4
 PRECISION_LOCAL_RTOL = 5e-3
 #: When b's local errors are computed (:func:`compare`'s ``local``)
 LOCAL_ERRORS = ("needed", "always")
+#: when compare runs the float64 oracle: where the paths part, always (also True), never (False)
+ORACLES = ("needed", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -414,6 +417,8 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
     if model is not None and limits.first is not None:
         if not measures.local_done:   # the paths part: the verdict reads b's local errors
             measures = measures.with_local(model, b, analysis.sub_progress(progress, 0.0, 0.5))
+        if measures.oracle_left:      # ... and which side is closer to float64 (TF32, precision)
+            measures = measures.with_oracle(model, a, b)
         fl = analysis.first_local(measures.local_errors(), atol, model, a.steps)
         if fl is not None and fl[1] not in measures.reading_worst:
             if progress is not None:
@@ -426,7 +431,8 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
 
 
 def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = None,
-            model=None, oracle: bool = True, progress=None, local: str = "needed") -> Report:
+            model=None, oracle: str | bool = "needed", progress=None,
+            local: str = "needed") -> Report:
     """Compare trace ``b`` against reference-side trace ``a``: the whole analysis, now.
 
     Parameters
@@ -437,7 +443,12 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
         Tolerance (defaults ``DEFAULT_ATOL = 1e-5``, ``DEFAULT_RTOL = 1e-4``).
     model : Model, optional
         The model both ran; enables local-vs-carried error, the reading that fits, and the
-        float64 oracle (``oracle=False`` skips the latter).
+        float64 oracle.
+    oracle : "needed", "always" or "never" (True: always, False: never)
+        When the float64 oracle (a second whole run of the model, which says which side is
+        closer to exact arithmetic: ``Report.closer_to_exact``) runs: ``"needed"`` only when
+        the paths part (the precision and TF32 verdicts read it; a later ``with_tolerance``
+        under which they part runs it then), ``"always"`` in every report.
     progress : callable(fraction, text), optional
         Called during the analysis (chunk by chunk); may raise ``errors.Cancelled``. Not kept.
     local : "needed" or "always"
@@ -453,7 +464,11 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
     atol, rtol = _check_tolerance(atol, rtol)
     if local not in LOCAL_ERRORS:
         raise InspectorError(f"local={local!r} is not one of {', '.join(LOCAL_ERRORS)}")
-    measures = analysis.measure(a, b, model=model, oracle=oracle,
+    oracle = {True: "always", False: "never"}.get(oracle, oracle)
+    if oracle not in ORACLES:
+        raise InspectorError(f"oracle={oracle!r} is not one of {', '.join(ORACLES)}")
+    measures = analysis.measure(a, b, model=model,
+                                oracle={"always": True, "never": False}.get(oracle, oracle),
                                 progress=analysis.sub_progress(progress, 0.0, 0.85),
                                 tolerance=(atol, rtol), local=local == "always")
     return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))
