@@ -30,6 +30,7 @@ reference alone, with the road and the chunking that ran.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -175,8 +176,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     steps = HOUR if args.hour else args.steps
     if args.stage:
-        runs = [STAGES[args.stage](steps, args.backend, args.stepped, args.weight_scale)
-                for _ in range(max(1, args.repeat))]
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            runs.append(STAGES[args.stage](steps, args.backend, args.stepped, args.weight_scale))
+            gc.collect()   # a trace's windows refer back to it: free the last run's before the next
         result = min(runs, key=lambda r: r["seconds"])
         if "phases" in result:
             result["phases"] = {k: min(r["phases"][k] for r in runs) for k in result["phases"]}
