@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import InspectorError
 from .local_error import (CHUNK, READING_WINDOW, Teacher, chunks,  # noqa: F401  (public here)
                           local_errors, reading_worst, reversed_direction)
+from . import read_ahead
 from .progress import sub_progress
 from .trace import CELL_QUANTITIES, QUANTITIES, Trace
 
@@ -149,25 +150,34 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
     pass: the windows of b that a long trace recomputes (its derived c) are computed once."""
     out, masks = {}, ({} if tolerance is not None else None)
     local = {}
-    for n, (k, d) in enumerate(keys):
-        la, lb = a.layer(k, d), b.layer(k, d)
-        T, quantities = la.steps, la.quantities
-        step = {q: np.empty(T) for q in quantities}
-        rel, ulp = dict.fromkeys(quantities, 0.0), dict.fromkeys(quantities, 0)
-        teacher = Teacher(model, b, k, (d,), (0, T)) if model is not None else None
-        for lo, hi in chunks(T, chunk):
-            for q in quantities:
-                mask = None if masks is None else masks.setdefault((k, d, q), np.empty(T, bool))
-                r, u = _chunk(la.rows(q, lo, hi), lb.rows(q, lo, hi), step[q][lo:hi],
-                              None if mask is None else mask[lo:hi], tolerance)
-                rel[q], ulp[q] = max(rel[q], r), max(ulp[q], u)
+    ahead = any(read_ahead.worth_a_thread(a.layer(k, d), b.layer(k, d)) for k, d in keys)
+    with read_ahead.overlapping(ahead) as executor:
+        for n, (k, d) in enumerate(keys):
+            la, lb = a.layer(k, d), b.layer(k, d)
+            T, quantities = la.steps, la.quantities
+            step = {q: np.empty(T) for q in quantities}
+            rel, ulp = dict.fromkeys(quantities, 0.0), dict.fromkeys(quantities, 0)
+            teacher = Teacher(model, b, k, (d,), (0, T)) if model is not None else None
+            spans = list(chunks(T, chunk))
+            # a's rows (recomputed where a long trace holds neither gates nor c) a chunk ahead,
+            # on the other core, while this thread reads b's and takes the differences
+            rows_a = read_ahead.ChunkRows(la, quantities, spans, executor
+                                          if read_ahead.worth_a_thread(la, lb) else None)
+            for i, (lo, hi) in enumerate(spans):
+                chunk_a = rows_a.get(i)
+                for q in quantities:
+                    mask = None if masks is None else masks.setdefault((k, d, q),
+                                                                       np.empty(T, bool))
+                    r, u = _chunk(chunk_a[q], lb.rows(q, lo, hi), step[q][lo:hi],
+                                  None if mask is None else mask[lo:hi], tolerance)
+                    rel[q], ulp[q] = max(rel[q], r), max(ulp[q], u)
+                if teacher is not None:
+                    teacher.chunk(lo, hi)
+                if progress is not None:
+                    progress((n + hi / T) / len(keys), "comparing: errors per step")
+            out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in quantities})
             if teacher is not None:
-                teacher.chunk(lo, hi)
-            if progress is not None:
-                progress((n + hi / T) / len(keys), "comparing: errors per step")
-        out.update({(k, d, q): (step[q], rel[q], ulp[q]) for q in quantities})
-        if teacher is not None:
-            local.update(teacher.result())
+                local.update(teacher.result())
     return out, masks, local
 
 

@@ -16,6 +16,7 @@ on the count: OpenBLAS splits a product by output rows, each computed whole by o
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
@@ -86,5 +87,24 @@ def l2_bytes() -> int:
 def one_thread_pays(model) -> bool:
     """Whether the reference of ``model`` runs as fast on one OpenBLAS thread: the widest
     recurrent matrix R^T (H x 4H float32) fits one core's L2 cache."""
-    widest = max((layer.units for layer in model.chain), default=0)
-    return widest * 4 * widest * 4 <= l2_bytes()
+    return fits_one_core(max((layer.units for layer in model.chain), default=0))
+
+
+def fits_one_core(units: int) -> bool:
+    """Whether a step's product with R^T (``units`` x 4 ``units`` float32) runs as fast on one
+    OpenBLAS thread: R^T fits one core's L2 cache."""
+    return units * 4 * units * 4 <= l2_bytes()
+
+
+@contextlib.contextmanager
+def one_thread(when: bool = True):
+    """Within the block NumPy's OpenBLAS runs one thread (where ``when``), its count restored
+    after; a count the user set in ``OPENBLAS_NUM_THREADS`` is left alone."""
+    before = None
+    if when and "OPENBLAS_NUM_THREADS" not in os.environ:
+        before = set_threads(1)
+    try:
+        yield
+    finally:
+        if before is not None:
+            set_threads(before)

@@ -20,7 +20,6 @@ library once (:func:`prepare`, cached per settings) and then turns utterances in
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 
@@ -125,15 +124,9 @@ def sharing_cores(settings: SweepSettings, model):
     from ..paths.registry import kind_of
 
     names = {kind_of(spec).name for spec in (settings.path_a, settings.spec_b)}
-    before = None
-    if (names & set(NUMPY_KINDS) and names - set(NUMPY_KINDS)
-            and "OPENBLAS_NUM_THREADS" not in os.environ and blas_threads.one_thread_pays(model)):
-        before = blas_threads.set_threads(1)
-    try:
+    with blas_threads.one_thread(names & set(NUMPY_KINDS) and names - set(NUMPY_KINDS)
+                                 and blas_threads.one_thread_pays(model)):
         yield
-    finally:
-        if before is not None:
-            blas_threads.set_threads(before)
 
 
 def empty_row(utterance) -> dict:
