@@ -171,7 +171,8 @@ def main(argv=None) -> int:
                    help="run each stage this many times in its process and keep the fastest "
                         "time of the whole and of each phase (the first run in a fresh process "
                         "pays for touching fresh memory, which a virtual machine's host may "
-                        "back slowly: seconds for a GB; peak RSS is that of the largest run)")
+                        "back slowly: seconds for a GB; peak RSS is the process's over all runs, "
+                        "which may exceed one run's: measure memory with --repeat 1)")
     p.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     steps = HOUR if args.hour else args.steps
