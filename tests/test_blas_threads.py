@@ -89,3 +89,33 @@ def test_run_sweep_runs_its_rows_on_one_thread_beside_torch(two_threads):
     assert result["rows"] and all(r["kind"] == "agree" for r in result["rows"])
     assert seen[0] == 2 and set(seen[1:]) == {1}   # listed before; each row on one thread
     assert blas_threads.threads() == 2
+
+
+def test_one_thread_blocks_open_in_several_threads_restore_the_count_once(two_threads):
+    """Two analyses at once (threads): the count stays 1 while either block is open and goes
+    back to 2 when the last one closes, whichever closes first."""
+    import threading
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with blas_threads.one_thread():
+            first_in.set()
+            second_in.wait(10)
+        seen["after first"] = blas_threads.threads()
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with blas_threads.one_thread():
+            second_in.set()
+            first_out.wait(10)
+            seen["inside second, first closed"] = blas_threads.threads()
+    workers = [threading.Thread(target=f) for f in (first, second)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(20)
+    assert seen == {"after first": 1, "inside second, first closed": 1}
+    assert blas_threads.threads() == 2

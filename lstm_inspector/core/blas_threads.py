@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 import numpy as np
 
@@ -96,15 +97,27 @@ def fits_one_core(units: int) -> bool:
     return units * 4 * units * 4 <= l2_bytes()
 
 
+_held = {"blocks": 0, "before": None}   # one_thread's blocks open now, the count they replaced
+_held_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def one_thread(when: bool = True):
     """Within the block NumPy's OpenBLAS runs one thread (where ``when``), its count restored
-    after; a count the user set in ``OPENBLAS_NUM_THREADS`` is left alone."""
-    before = None
-    if when and "OPENBLAS_NUM_THREADS" not in os.environ:
-        before = set_threads(1)
+    after; a count the user set in ``OPENBLAS_NUM_THREADS`` is left alone. The count is
+    process-wide: blocks open at once in several threads (two analyses, a sweep beside one)
+    share it, and the last to close restores the count the first replaced."""
+    if not when or "OPENBLAS_NUM_THREADS" in os.environ:
+        yield
+        return
+    with _held_lock:
+        if _held["blocks"] == 0:
+            _held["before"] = set_threads(1)
+        _held["blocks"] += 1
     try:
         yield
     finally:
-        if before is not None:
-            set_threads(before)
+        with _held_lock:
+            _held["blocks"] -= 1
+            if _held["blocks"] == 0 and _held["before"] is not None:
+                set_threads(_held["before"])
