@@ -150,8 +150,10 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
     pass: the windows of b that a long trace recomputes (its derived c) are computed once."""
     out, masks = {}, ({} if tolerance is not None else None)
     local = {}
-    ahead = any(read_ahead.worth_a_thread(a.layer(k, d), b.layer(k, d)) for k, d in keys)
-    with read_ahead.overlapping(ahead) as executor:
+    # a's rows (recomputed where a long trace holds neither gates nor c) a chunk ahead, on the
+    # other core, while this thread reads b's and takes the differences
+    ahead = {(k, d): read_ahead.worth_a_thread(a.layer(k, d), b.layer(k, d)) for k, d in keys}
+    with read_ahead.overlapping(any(ahead.values())) as executor:
         for n, (k, d) in enumerate(keys):
             la, lb = a.layer(k, d), b.layer(k, d)
             T, quantities = la.steps, la.quantities
@@ -159,10 +161,8 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
             rel, ulp = dict.fromkeys(quantities, 0.0), dict.fromkeys(quantities, 0)
             teacher = Teacher(model, b, k, (d,), (0, T)) if model is not None else None
             spans = list(chunks(T, chunk))
-            # a's rows (recomputed where a long trace holds neither gates nor c) a chunk ahead,
-            # on the other core, while this thread reads b's and takes the differences
-            rows_a = read_ahead.ChunkRows(la, quantities, spans, executor
-                                          if read_ahead.worth_a_thread(la, lb) else None)
+            rows_a = read_ahead.ChunkRows(la, quantities, spans,
+                                          executor if ahead[(k, d)] else None)
             for i, (lo, hi) in enumerate(spans):
                 chunk_a = rows_a.get(i)
                 for q in quantities:
