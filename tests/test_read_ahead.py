@@ -20,7 +20,9 @@ from lstm_inspector.errors import Cancelled, InspectorError
 @pytest.fixture
 def long_pair(monkeypatch):
     """A long reference trace (no gates, c at checkpoints every 4,096 steps; three chunks of
-    the analysis) and a different path, float64 (it holds everything)."""
+    the analysis) and a different path, float64 (it holds everything). OpenBLAS's count is
+    ours to set (a Dask LocalCluster started earlier in this process sets the variable)."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     model = cudnn_model(4, 6, layers=2, bidirectional=True, seed=5)
     x = features(9000, 4, seed=6)
     a = run_reference(model, x, gates=False)
