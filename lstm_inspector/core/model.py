@@ -9,17 +9,17 @@ not). Any single LSTM layer can still be run on its own with features of its inp
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass, field, replace
 
 from ..errors import InspectorError, UnsupportedLayerError
+from .memo import PerObject
 from .weights import LSTMWeights, Reading, StoredLSTM
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 #: What the user's features are: the model's input (the front runs first), the first LSTM's.
 FEATURES_ARE = ("model-input", "lstm-input")
 #: stored direction -> {reading: weights read} (:meth:`RecurrentLayer.weights`)
-_READ: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_READ = PerObject()
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,10 +136,7 @@ class RecurrentLayer:
             raise InspectorError(f"layer '{self.name}' has no {direction} direction") from None
         # read once per reading and kept while the stored arrays live: a sweep asks for every
         # layer's weights for every utterance (nothing writes into weights once read)
-        read = _READ.setdefault(stored, {})
-        if reading not in read:
-            read[reading] = stored.read(reading)
-        return read[reading]
+        return _READ.get(stored, reading, lambda: stored.read(reading))
 
     def with_reading(self, reading: Reading | str) -> "RecurrentLayer":
         """The same layer whose true reading is replaced by ``reading`` (resolved against it)."""

@@ -35,7 +35,7 @@ def run_projected(w: LSTMWeights, x, reverse: bool, dtype, tick=None, gates=None
                   h0=None, c0=None, mask=None) -> LayerTrace:
     """:func:`recurrence.run_direction` for weights with ``weight_hr`` (the same arguments)."""
     T, H, P = x.shape[0], w.units, w.out_units
-    ww = _Weights(w, dtype)
+    ww = _Weights.of(w, dtype)
     HR_T = np.ascontiguousarray(w.weight_hr.T, dtype=dtype)          # (H, P): m @ HR_T == W_hr m
     keep = keep_gates(T, H, dtype) if gates is None else bool(gates)
     C, Hs = np.empty((T, H), dtype), np.empty((T, P), dtype)

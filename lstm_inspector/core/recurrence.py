@@ -20,12 +20,12 @@ recomputes the gates of the window a view or the analysis reads.
 from __future__ import annotations
 
 import itertools
-import weakref
 
 import numpy as np
 
 from . import activations, cells, compiled_loop
 from .cells import StepCells, checkpoint_steps, derive_block
+from .memo import PerObject
 from .tf32 import round_tf32, rounded_operands
 from .trace import LayerTrace
 from .weights import LSTMWeights
@@ -75,11 +75,7 @@ class _Weights:
     def of(cls, w: LSTMWeights, dtype) -> "_Weights":
         """``_Weights(w, dtype)``, made once and kept while ``w`` lives (a sweep runs the same
         layers on every utterance)."""
-        made = _PREPARED.setdefault(w, {})
-        key = np.dtype(dtype).str
-        if key not in made:
-            made[key] = cls(w, dtype)
-        return made[key]
+        return _PREPARED.get(w, np.dtype(dtype).str, lambda: cls(w, dtype))
 
     def __init__(self, w: LSTMWeights, dtype):
         self.H = w.units
@@ -167,7 +163,7 @@ class _Weights:
 
 
 #: LSTMWeights -> {dtype: _Weights} (:meth:`_Weights.of`)
-_PREPARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PREPARED = PerObject()
 
 
 def steps_compiled(ww: "_Weights", dtype, engine: str | None = None) -> bool:
