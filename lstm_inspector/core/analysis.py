@@ -247,9 +247,10 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
             tolerance=None, local: bool = True) -> Measures:
     """The tolerance-independent analysis of ``b`` against ``a``; see the module docstring.
 
-    ``oracle``: True runs the float64 oracle now (with a model), False never, ``"needed"``
-    leaves it for :meth:`Measures.with_oracle` (``Measures.oracle_left``): a second whole run
-    of the model, read only by a verdict where the paths part.
+    ``oracle``: True or ``"always"`` runs the float64 oracle now (with a model), False or
+    ``"never"`` never, ``"needed"`` leaves it for :meth:`Measures.with_oracle`
+    (``Measures.oracle_left``): a second whole run of the model, read only by a verdict where
+    the paths part.
 
     ``progress(fraction, text)`` is called between chunks (it may raise ``errors.Cancelled``);
     it is not kept. ``tolerance=(atol, rtol)``: also make that tolerance's per-step masks in
@@ -265,7 +266,7 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
     quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
                   for key, (step, rel, ulp) in diffs.items()}
     closer, notes, exact = None, (), None
-    if oracle is True and model is not None:
+    if oracle in (True, "always") and model is not None:
         closer, exact, notes = oracle_measures(model, a, b, keys, progress)
     if progress is not None:
         progress(1.0, "analysis done")

@@ -467,8 +467,7 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
     oracle = {True: "always", False: "never"}.get(oracle, oracle)
     if oracle not in ORACLES:
         raise InspectorError(f"oracle={oracle!r} is not one of {', '.join(ORACLES)}")
-    measures = analysis.measure(a, b, model=model,
-                                oracle={"always": True, "never": False}.get(oracle, oracle),
+    measures = analysis.measure(a, b, model=model, oracle=oracle,
                                 progress=analysis.sub_progress(progress, 0.0, 0.85),
                                 tolerance=(atol, rtol), local=local == "always")
     return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))
