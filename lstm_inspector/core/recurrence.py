@@ -23,7 +23,7 @@ import itertools
 
 import numpy as np
 
-from . import activations, cells, compiled_loop
+from . import activations, aligned, cells, compiled_loop
 from .cells import StepCells, checkpoint_steps, derive_block
 from .memo import PerObject
 from .tf32 import round_tf32, rounded_operands
@@ -80,13 +80,13 @@ class _Weights:
     def __init__(self, w: LSTMWeights, dtype):
         self.H = w.units
         self.W_T = np.ascontiguousarray(w.weight_ih.T, dtype=dtype)   # (in, 4H)
-        self.R_T = np.ascontiguousarray(w.weight_hh.T, dtype=dtype)   # (H, 4H): h @ R_T == R h
+        self.R_T = aligned.copy(w.weight_hh.T, dtype)                  # (H, 4H): h @ R_T == R h
         # TF32 products (core.tf32): the weights rounded once, x (and h) rounded as they come
         self.round_x, self.round_h = rounded_operands(w.matmul)
         if self.round_x:
             self.W_T = round_tf32(self.W_T).astype(dtype)
         if self.round_h:
-            self.R_T = round_tf32(self.R_T).astype(dtype)
+            self.R_T = aligned.copy(round_tf32(self.R_T), dtype)
         self.bias = (w.bias_ih + w.bias_hh).astype(dtype)
         self.fast = (w.activation, w.recurrent_activation) == FAST
         self.act = activations.get(w.activation)
@@ -190,10 +190,10 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     T, H = x.shape[0], w.units
     ww = _Weights.of(w, dtype)
     keep = keep_gates(T, H, dtype) if gates is None else bool(gates)
-    Hs = np.empty((T, H), dtype)
-    if keep:
-        Z, A, C = (np.empty((T, width), dtype) for width in (4 * H, 4 * H, H))
+    if keep:   # one block, on a cache line (aligned.py), in huge pages (NumPy advises them)
+        Z, A, C, Hs = aligned.columns(T, (4 * H, 4 * H, H, H), dtype)
     else:   # a long run: one block's z, a and c, reused; c kept at the checkpoints only
+        Hs = aligned.empty((T, H), dtype)
         Zs, As, Cs = (np.empty((min(BLOCK, T), width), dtype) for width in (4 * H, 4 * H, H))
         checkpoints, edges = {}, set(checkpoint_steps(T, reverse, cells.EVERY))
     h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)
