@@ -10,6 +10,9 @@ this run (best of N):
   also with oneDNN off (torch's own CPU kernel, which the torch-cpu backend uses)
 * ``tf LSTM``          ``tf_keras.layers.LSTM`` in a ``tf.function``, one call, nothing recorded
 * ``numpy naive``      the plain step loop a port writes: ``z = x_t @ W + h @ R + b`` per step
+* ``product alone``    only the reference's per-step product ``np.dot(h, R_T, rec)`` (the same
+  OpenBLAS call on the same cache-line-aligned operands), T times: the floor of any reference
+  with today's bits, since that call fixes them
 * ``backend tf-cpu`` / ``backend torch-cpu``: ``run_backend`` as the tool runs it (c recorded
   or stepped, gates derived), timed once
 
@@ -77,6 +80,17 @@ def naive_numpy(w, x):
     return out
 
 
+def product_alone(model, x):
+    """The reference's recurrent product alone: the call that fixes its bits, T times."""
+    from lstm_inspector.core.recurrence import _Weights
+
+    R_T = _Weights.of(model.layers[0].weights(), np.float32).R_T
+    h, rec = np.zeros(R_T.shape[0], np.float32), np.empty(R_T.shape[1], np.float32)
+    for _ in range(x.shape[0]):
+        np.dot(h, R_T, rec)
+    return rec
+
+
 def torch_runner(w, x):
     import torch
 
@@ -128,6 +142,7 @@ CONTENDERS = {
     "reference-numpy": "reference, numpy engine",
     "tf": "tf LSTM (tf.function, one call)",
     "naive": "numpy naive step loop",
+    "product": "product alone (np.dot h R^T)",
     "backend-tf-cpu": "run_backend tf-cpu",
     "backend-torch-cpu": "run_backend torch-cpu",
 }
@@ -157,6 +172,9 @@ def time_one(name: str, units: int, steps: int, n_in: int, repeat: int) -> tuple
     elif name == "naive":
         def fn():
             return naive_numpy(w, x)
+    elif name == "product":
+        def fn():
+            return product_alone(model, x)
     else:
         from lstm_inspector import run_backend
 
@@ -216,6 +234,7 @@ def main(argv=None):
                   + vs_tf)
         model = make_model(args.input, units)
         x = np.random.default_rng(1).standard_normal((args.steps, args.input)).astype(np.float32)
+        run_reference(model, x[:10])   # imports and compiles first: not the trace's memory
         tracemalloc.start()
         trace = run_reference(model, x)
         held, peak = tracemalloc.get_traced_memory()
