@@ -144,3 +144,26 @@ def test_nan_is_reported_where_it_is():
     x[7, 0] = np.inf
     with pytest.raises(InspectorError, match="2 NaN/Inf values, the first at frame 4, column 2"):
         run_reference(cudnn_model(3, 2), x)
+
+
+def test_a_second_run_prepares_no_weights_again(monkeypatch):
+    """A sweep runs the same layers on every utterance: the weights cast to the run's dtype and
+    prepared for the loop (transposed, aligned) are made once, not per utterance."""
+    from engine_models import cudnn_model, features
+    from lstm_inspector.core import recurrence
+    from lstm_inspector.core.reference import run_reference
+
+    model = cudnn_model(5, 8, layers=2, bidirectional=True, seed=4)
+    w = model.layers[0].weights()
+    assert w.astype(np.float64) is w.astype(np.float64)
+    assert w.astype(np.float64).weight_hh.dtype == np.float64
+    run_reference(model, features(20, 5))
+    made = []
+    real = recurrence._Weights.__init__
+    monkeypatch.setattr(recurrence._Weights, "__init__",
+                        lambda self, *a: made.append(1) or real(self, *a))
+    first = run_reference(model, features(30, 5, seed=2))
+    assert made == []
+    again = run_reference(model, features(30, 5, seed=2))
+    assert all(np.array_equal(first.layers[k][d].h, again.layers[k][d].h)
+               for k in range(2) for d in first.layers[k])

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import InspectorError
 from . import activations
+from .weights import CAST
 
 GRU_ORDER = "rzn"        # canonical (cuDNN, PyTorch): reset, update, candidate
 KERAS_GRU_ORDER = "zrn"  # Keras's stored block order z, r, h (h: the candidate, here n)
@@ -201,8 +202,10 @@ class GRUWeights:
         return slice(k * self.units, (k + 1) * self.units)
 
     def astype(self, dtype) -> "GRUWeights":
-        return replace(self, **{n: getattr(self, n).astype(dtype)
-                                for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+        """These weights in ``dtype``, made once per dtype and shared (``weights.CAST``)."""
+        return CAST.get(self, np.dtype(dtype).str, lambda: replace(
+            self, **{n: getattr(self, n).astype(dtype)
+                     for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}))
 
     def equals(self, other) -> bool:
         """Exact equality of arrays, reset_after and activations."""

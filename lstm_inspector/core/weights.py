@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import InspectorError
 from . import activations
+from .memo import PerObject
 from .tf32 import MATMULS
 
 CANONICAL_ORDER = "ifco"  # i, f, c~ (candidate), o
@@ -187,6 +188,10 @@ def get_reading(name_or_reading) -> Reading:
         ) from None
 
 
+#: weights -> {dtype: the weights in that dtype} (``astype`` of LSTM and GRU weights)
+CAST = PerObject()
+
+
 @dataclass(frozen=True, eq=False)
 class LSTMWeights:
     """One LSTM direction's weights in cuDNN's canonical layout, plus its activations.
@@ -260,14 +265,16 @@ class LSTMWeights:
         return slice(k * self.units, (k + 1) * self.units)
 
     def astype(self, dtype) -> "LSTMWeights":
-        return replace(
+        """These weights in ``dtype``, made once per dtype and shared while these live (a sweep
+        asks for them on every utterance, and what is prepared from them is kept on them)."""
+        return CAST.get(self, np.dtype(dtype).str, lambda: replace(
             self,
             weight_ih=self.weight_ih.astype(dtype),
             weight_hh=self.weight_hh.astype(dtype),
             bias_ih=self.bias_ih.astype(dtype),
             bias_hh=self.bias_hh.astype(dtype),
             weight_hr=None if self.weight_hr is None else self.weight_hr.astype(dtype),
-        )
+        ))
 
     def equals(self, other: "LSTMWeights") -> bool:
         """Exact equality of arrays and activations."""
