@@ -35,11 +35,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError, plural
-from . import activations, half_precision, masking
+from . import activations, half_precision, masking, side_by_side
 from .gru import GRUStepWeights, gru_teacher_step, prepared, run_gru_direction
 from .model import Model
 from .projection import run_any_direction
-from .recurrence import cell_states_between, fixed_blocks
+from .recurrence import _Weights, cell_states_between, fixed_blocks, steps_compiled
 from .teacher import TeacherWeights, teacher_step  # noqa: F401  (teacher_step: port_trace's)
 from .trace import LayerTrace, Trace
 from .weights import LSTMWeights
@@ -312,6 +312,14 @@ def check_initial_state(model: Model, initial_state) -> dict | None:
 PRECISIONS = ("float32", "float64", "mixed_float16")
 
 
+def steps_compiled_layer(layer, dtype) -> bool:
+    """Whether every direction of ``layer`` steps on the compiled loop in ``dtype`` (an LSTM
+    without a projection, whose prepared weights the loop handles)."""
+    return layer.cell == "lstm" and not layer.proj_size and all(
+        steps_compiled(_Weights.of(layer.weights(d).astype(dtype), dtype), dtype)
+        for d in layer.directions)
+
+
 def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None,
                   progress=None, gates: bool | None = None, initial_state=None) -> Trace:
     """Run ``model.chain`` on ``x`` (T, in) and record every quantity at every step.
@@ -360,13 +368,7 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
             dir_traces = teacher_forced_layer(model, k, teacher, dtype, layer_in)
             done += len(layer.directions)
         else:
-            dir_traces = {}
-            for direction in layer.directions:
-                text = f"NumPy reference: layer {layer.name} {direction}"
-                tick = None
-                if progress is not None:
-                    def tick(steps_done, base=done, text=text, T=len(layer_in)):
-                        progress((base + steps_done / T) / jobs, text)
+            def run_one(direction, tick, k=k, layer=layer, layer_in=layer_in):
                 w = layer.weights(direction).astype(dtype)
                 h0, c0 = (initial_state or {}).get((k, direction), (None, None))
                 reverse = layer.processing_reversed(direction)
@@ -374,15 +376,27 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                     if half:
                         raise InspectorError(f"layer '{layer.name}' is a GRU: the reference "
                                              f"computes GRUs in float32 and float64 only")
-                    dir_traces[direction] = run_gru_direction(w, layer_in, reverse, dtype,
-                                                              tick, h0, keep)
-                elif half:
-                    dir_traces[direction] = half_precision.run_direction_half(
-                        w, layer_in, reverse, h0, c0, keep)
-                else:
-                    dir_traces[direction] = run_any_direction(w, layer_in, reverse, dtype, tick,
-                                                              gates, h0, c0, keep)
-                done += 1
+                    return run_gru_direction(w, layer_in, reverse, dtype, tick, h0, keep)
+                if half:
+                    return half_precision.run_direction_half(w, layer_in, reverse, h0, c0, keep)
+                return run_any_direction(w, layer_in, reverse, dtype, tick, gates, h0, c0, keep)
+
+            def tick_from(base, text, width=1, T=len(layer_in)):
+                if progress is None:
+                    return None
+                return lambda steps_done: progress((base + width * steps_done / T) / jobs, text)
+
+            if side_by_side.worth_it(layer, not half and steps_compiled_layer(layer, dtype)):
+                dir_traces = side_by_side.run_both(
+                    run_one, layer.directions,
+                    tick_from(done, f"NumPy reference: layer {layer.name}, both directions", 2))
+                done += 2
+            else:
+                dir_traces = {}
+                for direction in layer.directions:
+                    dir_traces[direction] = run_one(direction, tick_from(
+                        done, f"NumPy reference: layer {layer.name} {direction}"))
+                    done += 1
         layers.append(dir_traces)
         names.append(layer.name)
         long_run = not all(lt.holds_gates for lt in dir_traces.values())
