@@ -196,3 +196,22 @@ def test_the_header_and_json_say_which_road_ran():
                              "--json")
     assert code == 0, out + err
     assert json.loads(out)["b"]["meta"]["road"] == "stepped"
+
+
+@pytest.mark.parametrize("steps", [1, 2, 50])
+def test_torch_reads_read_only_and_reversed_rows_without_a_warning(steps, recwarn):
+    """torch's run_call copies only the pieces its library refuses (a backward direction's
+    reversed rows, an ark's read-only mapping; one reversed row counts as contiguous) and
+    writes h straight into the trace's rows (common.one_call_direction)."""
+    pytest.importorskip("torch")
+    from lstm_inspector import run_backend
+
+    model = cudnn_model(4, 6, layers=2, bidirectional=True, seed=9)
+    x = features(steps, 4, seed=3)
+    x.setflags(write=False)
+    b = run_backend(model, x, "torch-cpu")
+    a = run_reference(model, x)
+    assert not [w for w in recwarn if "writ" in str(w.message) or "stride" in str(w.message)]
+    for k in range(2):
+        for d in ("forward", "backward"):
+            np.testing.assert_allclose(b.layers[k][d].h, a.layers[k][d].h, atol=1e-6)

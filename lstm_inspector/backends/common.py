@@ -78,8 +78,14 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     (state carried: the same recurrence); ``lengths`` (shared by every direction of a run)
     remembers the chunk length that ran and the lengths refused, so the limit is found once.
 
-    ``run_call(x_chunk (n, in) float32, state (h0, c0), lo, hi) -> (h (n, H), (h_last, c_last),
-    c (n, H) or None)`` runs the library on steps ``lo:hi`` of the processing order. When the
+    ``run_call(x_rows (n, in), state (h0, c0), lo, hi, out (n, H)) -> (h (n, H) or None,
+    (h_last, c_last), c (n, H) or None)`` runs the library on steps ``lo:hi`` of the processing
+    order. ``x_rows`` and ``out`` are views of the layer's input and of this direction's h
+    (reversed for a backward direction, so any strides): a run_call copies what its library
+    reads (``float32(x_rows)``), and either writes h into ``out`` and returns None for it, or
+    returns h (then copied into ``out``). Writing into ``out`` spares an hour of h a second
+    (T, H) array and a pass over it; copying x by the library's own pieces spares a reversed
+    copy of the whole input. When the
     library gives c only for its last step (cuDNN, ``nn.LSTM``), c between is *derived* from
     the measured h by the NumPy equations (``core.recurrence.cell_states_between``, the
     contractive recursion ``c_t = f_t c_{t-1} + i_t c~_t`` with gates from the measured
@@ -102,7 +108,7 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
 
     gru = layer.cell == "gru"
     reverse = layer.processing_reversed(direction)
-    x_proc = layer_in[::-1] if reverse else layer_in   # a view: chunks are copied one by one
+    x_proc = layer_in[::-1] if reverse else layer_in   # a view: run_call copies what it reads
     T, H = x_proc.shape[0], layer.units
     h, c = np.empty((T, layer.out_units), np.float32), None  # input time; c if the library gives it
     h_proc = h[::-1] if reverse else h                        # a view, processing order
@@ -111,9 +117,9 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     size = min(lengths.get("chunk") or T, T)
     while lo < T:
         hi = min(lo + size, T)
-        x_chunk = np.ascontiguousarray(x_proc[lo:hi], dtype=np.float32)
         try:
-            h_chunk, (h_last, c_last), c_chunk = run_call(x_chunk, state, lo, hi)
+            h_chunk, (h_last, c_last), c_chunk = run_call(x_proc[lo:hi], state, lo, hi,
+                                                          h_proc[lo:hi])
         except Exception as exc:
             if hi - lo < 2 or not refused(exc):
                 raise
@@ -124,8 +130,9 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
         if size < T:
             lengths["chunk"] = size
         calls += 1
-        h_proc[lo:hi] = h_chunk
-        del h_chunk
+        if h_chunk is not None:
+            h_proc[lo:hi] = h_chunk
+            del h_chunk
         h_gap = max(h_gap, float(np.abs(np.asarray(h_last, np.float32) - h_proc[hi - 1]).max()))
         if gru:
             pass

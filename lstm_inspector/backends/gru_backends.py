@@ -81,12 +81,12 @@ def tf_gru_call(tf, gru, keep_proc=None):
     chunk from h0 (``keep_proc``: Keras's mask in processing order)."""
     call = tf.function(lambda inputs, kw: gru(inputs, **kw))
 
-    def run_call(x_chunk, state, lo, hi):
+    def run_call(x_rows, state, lo, hi, _out):
         kwargs = {"initial_state": [tf.constant(float32(state[0])[None])]}
         if keep_proc is not None:
             kwargs["mask"] = tf.constant(np.asarray(keep_proc[lo:hi], bool)[None])
         with quiet_retracing(tf):
-            out, h_last = call(tf.constant(x_chunk[None]), kwargs)
+            out, h_last = call(tf.constant(float32(x_rows)[None]), kwargs)
         out = out[0].numpy().astype(np.float32)
         return out, (h_last[0].numpy().astype(np.float32), None), None
     return run_call
@@ -106,9 +106,9 @@ def torch_gru(torch, layer, direction: str, device):
 
 def torch_gru_call(torch, module, device):
     """``run_call`` for ``common.one_call_direction``: ``module`` (an ``nn.GRU``) on a chunk."""
-    def run_call(x_chunk, state, lo, hi):
+    def run_call(x_rows, state, lo, hi, _out):
         h0 = torch.from_numpy(float32(state[0])[None, None]).to(device)   # (1, batch 1, H)
         with torch.no_grad():
-            out, h = module(torch.from_numpy(x_chunk).to(device)[None], h0)
+            out, h = module(torch.from_numpy(float32(x_rows)).to(device)[None], h0)
         return out[0].cpu().numpy(), (h[0, 0].cpu().numpy(), None), None
     return run_call

@@ -209,8 +209,8 @@ def run(model, x: np.ndarray, progress=None, tf32=None, initial_state=None, step
                 lstm, how = keras_lstm(layer, direction, dtype)
                 rnn = recording_rnn(lstm, dtype)
 
-                def run_call(x_chunk, state, lo, hi, rnn=rnn):
-                    h, c = run_direction(tf, rnn, x_chunk, *state,
+                def run_call(x_rows, state, lo, hi, _out, rnn=rnn):
+                    h, c = run_direction(tf, rnn, float32(x_rows), *state,
                                          None if keep_proc is None else keep_proc[lo:hi])
                     return h, (h[-1], c[-1]), c
 

@@ -148,8 +148,8 @@ def _one_call(tf, layer, direction, notes):
     H = layer.units
     cell = build_cudnn(layer, (direction,), notes, return_sequences=True, return_state=True)
 
-    def run_call(x_chunk, state, lo, hi):
-        out, h, c = cell(tf.constant(x_chunk[None]),
+    def run_call(x_rows, state, lo, hi, _out):
+        out, h, c = cell(tf.constant(float32(x_rows)[None]),
                          initial_state=[tf.constant(float32(s).reshape(1, H)) for s in state])
         return out[0].numpy(), (h[0].numpy(), c[0].numpy()), None
     return run_call

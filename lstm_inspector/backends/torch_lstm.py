@@ -113,6 +113,16 @@ def length_refused(exc) -> bool:
         or isinstance(exc, MemoryError))
 
 
+def _torch_input(rows: np.ndarray) -> np.ndarray:
+    """``rows`` as ``torch.from_numpy`` takes them: float32, C-contiguous, no negative stride
+    (a backward direction's rows; one reversed row counts as contiguous) and writeable (torch
+    warns on an ark's read-only mapping); copied only where they are not."""
+    if (rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.writeable
+            and min(rows.strides, default=0) >= 0):
+        return rows
+    return np.array(rows, np.float32, order="C")
+
+
 def _one_call(torch, single, dev, steps=None, done=None):
     """``run_call`` for ``common.one_call_direction``: ``single()`` (a one-direction
     ``nn.LSTM``, made when first needed) on a chunk from a state; ``steps``: at most that many
@@ -121,26 +131,22 @@ def _one_call(torch, single, dev, steps=None, done=None):
     ``done``: ``(x_proc, h, (h_last, c_last))``, this direction's call already made on the
     whole sequence from zeros (in a batch, ``backends.torch_batch``): returned when the chunk
     asked for is exactly that input, else the call runs."""
-    def run_call(x_chunk, state, lo, hi):
+    def run_call(x_rows, state, lo, hi, out):
         if (done is not None and lo == 0 and hi == len(done[0]) and not np.any(state[0])
-                and not np.any(state[1]) and np.array_equal(x_chunk, done[0])):
+                and not np.any(state[1]) and np.array_equal(x_rows, done[0])):
             return done[1], done[2], None
-        # torch refuses a negative stride (one reversed row counts as contiguous) and warns
-        # on read-only memory (features mapped from an ark): a copy for both
-        if min(x_chunk.strides) < 0 or not x_chunk.flags.writeable:
-            x_chunk = x_chunk.copy()
         module = single()
-        n = len(x_chunk)
+        n = len(x_rows)
         size = min(steps or n, n) or 1
-        out = np.empty((n, module.proj_size or module.hidden_size), np.float32)  # h: P if projected
         hc = _state(torch, [state], dev)
         with torch.no_grad():
             for s in range(0, n, size):
-                y, hc = module(torch.from_numpy(x_chunk[s:s + size]).to(dev)[None], hc)
-                out[s:s + size] = y[0].cpu().numpy()
-                del y
+                piece = torch.from_numpy(_torch_input(x_rows[s:s + size]))
+                y, hc = module(piece.to(dev)[None], hc)
+                out[s:s + size] = y[0].cpu().numpy()   # h: P wide if projected
+                del y, piece
         h, c = hc
-        return out, (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), None
+        return None, (h[0, 0].cpu().numpy(), c[0, 0].cpu().numpy()), None
     return run_call
 
 
