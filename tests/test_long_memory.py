@@ -192,3 +192,22 @@ def test_a_masked_long_backend_run_expands_its_derived_c_as_a_held_one(small_blo
     assert lean.mask is not None and not lean.mask.all()
     for k, d, lt in held.items():
         assert np.array_equal(lean.layer(k, d).h, lt.h) and np.array_equal(lean.layer(k, d).c, lt.c)
+
+
+def test_reading_a_backward_direction_window_by_window_computes_each_input_block_once(
+        small_blocks, monkeypatch):
+    """A backward direction's loop blocks are cut from the end, so each window of input time
+    reads two of them, one shared with the next window: each is computed once, not twice."""
+    model = cudnn_model(3, 5, bidirectional=True, seed=2)
+    x = features(1000, 3, seed=4)     # 1000 = 10 x 96 + 40: windows of 96 straddle two blocks
+    lt = run_reference(model, x).layer(0, "backward")
+    assert not lt.holds_gates
+    held = _held(lambda: run_reference(model, x), monkeypatch).layer(0, "backward")
+    made = []
+    real = recurrence._Weights.input_part
+    monkeypatch.setattr(recurrence._Weights, "input_part",
+                        lambda self, rows, out: made.append(len(rows)) or real(self, rows, out))
+    for lo in range(0, 1000, 96):
+        z, a = lt.gate_rows(lo, min(lo + 96, 1000))
+        assert z.tobytes() == held.z[lo:lo + 96].tobytes()
+    assert len(made) == 11            # the 11 loop blocks, each once

@@ -33,7 +33,7 @@ ROWS_IN_CACHE = 256
 RECENT = 3
 
 
-class _Recent:
+class Recent:
     """The last ``RECENT`` blocks computed, by their first row: windows that overlap the
     previous read (teacher forcing reads ``lo + 1:hi + 1``) recompute nothing."""
 
@@ -74,7 +74,7 @@ class StepCells:
         self.dtype, self.reverse, self.every = np.dtype(dtype), reverse, every or EVERY
         self.c0 = np.zeros(units, self.dtype) if c0 is None else np.array(c0, self.dtype)
         self.mask = None if mask is None else np.asarray(mask, bool)
-        self._recent = _Recent()
+        self._recent = Recent()
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         out = np.empty((max(hi - lo, 0), self.units), self.dtype)
@@ -212,7 +212,7 @@ class DerivedCells:
         self.h0 = h0
         H = self.units = ww.H   # c's width (h is P wide under nn.LSTM's proj_size)
         self.c0 = np.zeros(H, np.float32) if c0 is None else np.array(c0, np.float32)
-        self._recent = _Recent()
+        self._recent = Recent()
 
     def _block(self, lo: int, hi: int) -> tuple:
         """``(c (n, H), (z, a) (n, 4H) each)`` of the processing-order block ``lo:hi``."""

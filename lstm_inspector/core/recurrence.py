@@ -297,15 +297,18 @@ class StepGates:
         units = h.shape[1]  # H, or P with a projection
         # the state before the first processed step, as the loop starts from it
         self.h0 = np.zeros(units, h.dtype) if h0 is None else np.array(h0, h.dtype)
-        self._block = (0, 0, None)  # (lo, hi, input part): the last loop block computed
+        # the input parts of the last loop blocks computed: a backward direction's blocks are
+        # cut from the end, so each window of input time reads two of them, one shared with
+        # the next window (keeping one block computed that one twice)
+        self._blocks = cells.Recent()
 
     def input_block(self, lo: int, hi: int) -> np.ndarray:
         """The input part of the loop block ``lo:hi``, computed as the loop computed it."""
-        if self._block[:2] != (lo, hi):
+        def compute():
             part = np.empty((hi - lo, 4 * self.w.H), self.h.dtype)
             self.w.input_part(np.asarray(rows_of(self.x, lo, hi), self.h.dtype), part)
-            self._block = (lo, hi, part)
-        return self._block[2]
+            return part
+        return self._blocks.get((lo, hi), compute)
 
     def _compiled(self) -> bool:
         """Whether the compiled engine runs the steps (the same calls: ``compiled_loop.py``)."""
