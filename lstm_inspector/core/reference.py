@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InspectorError, plural
-from . import activations, half_precision, masking, side_by_side
+from . import half_precision, masking, side_by_side
 from .gru import GRUStepWeights, gru_teacher_step, prepared, run_gru_direction
 from .model import Model
 from .projection import run_any_direction
@@ -189,7 +189,6 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     if layer_in is None and index > 0 and keep is not None:
         # a masked step's output repeats an earlier one: read the whole once
         layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)
-    layer = chain[index]
     if weights is None:
         weights = layer_weights(model, index, dtype, directions)
     weights = {d: prepared(w, dtype) for d, w in weights.items()}

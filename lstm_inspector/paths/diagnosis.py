@@ -26,7 +26,7 @@ from ..core.fixes import make_fix
 from ..core.torch_fixes import torch_fix
 from ..core.port_trace import PortTrace, to_input_time
 from ..core.reference import layer_output, run_reference
-from ..errors import InspectorError, verb
+from ..errors import verb
 
 SHOWN = 5   # candidates listed after the best
 WORDS = {"port": {"your": "your", "yours": "yours", "port": "your port"},
