@@ -97,6 +97,23 @@ def fits_one_core(units: int) -> bool:
     return units * 4 * units * 4 <= l2_bytes()
 
 
+def second_core_pays(units: int) -> bool:
+    """Whether work split over two threads, each with OpenBLAS on one thread, runs faster: a
+    second core, and R^T within one core's cache (:func:`fits_one_core`)."""
+    return (os.cpu_count() or 1) > 1 and fits_one_core(units)
+
+
+@contextlib.contextmanager
+def worker(name: str):
+    """``with worker(name) as executor``: one worker thread (its name starting ``name``)
+    beside the caller's, and NumPy's OpenBLAS on one thread meanwhile (:func:`one_thread`: its
+    idle threads spin for ~0.1 s after each product and would take the worker's core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with one_thread(), ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as executor:
+        yield executor
+
+
 _held = {"blocks": 0, "before": None}   # one_thread's blocks open now, the count they replaced
 _held_lock = threading.Lock()
 

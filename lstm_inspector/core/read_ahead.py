@@ -15,8 +15,7 @@ thread, as before.
 from __future__ import annotations
 
 import contextlib
-import os
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from . import blas_threads
 
@@ -25,8 +24,8 @@ def worth_a_thread(la, lb) -> bool:
     """Whether reading ``la`` ahead can overlap work: it recomputes rows (gates or c it does
     not hold), it is not ``lb`` itself, there is a second core, and its step's product runs as
     fast on one core (``blas_threads.fits_one_core``: the two threads then take one core each)."""
-    return (la is not lb and (os.cpu_count() or 1) > 1
-            and not (la.holds_gates and la.holds_cells) and blas_threads.fits_one_core(la.units))
+    return (la is not lb and not (la.holds_gates and la.holds_cells)
+            and blas_threads.second_core_pays(la.units))
 
 
 @contextlib.contextmanager
@@ -39,8 +38,7 @@ def overlapping(wanted: bool):
     if not wanted:
         yield None
         return
-    with blas_threads.one_thread(), ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="lstm-inspector-read-ahead") as executor:
+    with blas_threads.worker("lstm-inspector-read-ahead") as executor:
         yield executor
 
 

@@ -18,9 +18,7 @@ errors reach the caller.
 """
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import Cancelled
 from . import blas_threads
@@ -30,8 +28,7 @@ def worth_it(layer, compiled: bool) -> bool:
     """Whether ``layer``'s directions step side by side: two of them, on the compiled loop
     (``compiled``: both directions' weights step compiled), a second core, and R^T within one
     core's cache."""
-    return (len(layer.directions) == 2 and compiled and (os.cpu_count() or 1) > 1
-            and blas_threads.fits_one_core(layer.units))
+    return len(layer.directions) == 2 and compiled and blas_threads.second_core_pays(layer.units)
 
 
 def run_both(run_one, directions, tick=None) -> dict:
@@ -44,8 +41,7 @@ def run_both(run_one, directions, tick=None) -> dict:
         if stop.is_set():
             raise Cancelled()
 
-    with blas_threads.one_thread(), ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="lstm-inspector-direction") as executor:
+    with blas_threads.worker("lstm-inspector-direction") as executor:
         other = executor.submit(run_one, second, worker_tick)
         try:
             mine = run_one(first, tick)
