@@ -103,14 +103,20 @@ def test_a_cancel_stops_both_directions(monkeypatch):
     assert _direction_threads() == []
 
 
-def test_an_error_in_the_worker_direction_reaches_the_caller(monkeypatch):
+@pytest.mark.parametrize("steps", [50, 200_000])
+def test_an_error_in_the_worker_direction_reaches_the_caller(steps, monkeypatch):
     real = recurrence.run_direction
+    finished = []
 
     def failing(w, x, reverse, *args, **kwargs):
         if reverse:
             raise InspectorError("the backward direction failed")
-        return real(w, x, reverse, *args, **kwargs)
+        trace = real(w, x, reverse, *args, **kwargs)
+        finished.append(reverse)
+        return trace
     monkeypatch.setattr("lstm_inspector.core.projection.run_direction", failing)
     with pytest.raises(InspectorError, match="backward direction failed"):
-        run_reference(cudnn_model(4, 6, bidirectional=True), features(50, 4))
+        run_reference(cudnn_model(4, 6, bidirectional=True), features(steps, 4))
     assert _direction_threads() == []
+    if steps > 50:   # the caller's direction stopped at the error, not at its end
+        assert finished == []

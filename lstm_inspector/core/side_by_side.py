@@ -33,7 +33,9 @@ def worth_it(layer, compiled: bool) -> bool:
 
 def run_both(run_one, directions, tick=None) -> dict:
     """``{direction: run_one(direction, tick)}`` for the two ``directions``, the second in a
-    worker thread; ``tick(steps_done)`` is called by the first (it may raise Cancelled)."""
+    worker thread; ``tick(steps_done)`` is called by the first (it may raise Cancelled).
+    ``run_one(direction, tick)`` calls its tick every so many steps: there each direction stops
+    once the other has failed or been cancelled."""
     first, second = directions
     stop = threading.Event()
 
@@ -43,8 +45,14 @@ def run_both(run_one, directions, tick=None) -> dict:
 
     with blas_threads.worker("lstm-inspector-direction") as executor:
         other = executor.submit(run_one, second, worker_tick)
+
+        def first_tick(steps_done):
+            if other.done() and other.exception() is not None:
+                raise other.exception()   # the worker's error, now: not after this direction
+            if tick is not None:
+                tick(steps_done)
         try:
-            mine = run_one(first, tick)
+            mine = run_one(first, first_tick)
         except BaseException:
             stop.set()
             raise
