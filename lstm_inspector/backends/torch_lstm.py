@@ -113,14 +113,20 @@ def length_refused(exc) -> bool:
         or isinstance(exc, MemoryError))
 
 
-def _torch_input(rows: np.ndarray) -> np.ndarray:
+def _torch_input(rows: np.ndarray, copies: list) -> np.ndarray:
     """``rows`` as ``torch.from_numpy`` takes them: float32, C-contiguous, no negative stride
     (a backward direction's rows; one reversed row counts as contiguous) and writeable (torch
-    warns on an ark's read-only mapping); copied only where they are not."""
+    warns on an ark's read-only mapping); copied only where they are not, into ``copies[0]``
+    (made by the first piece copied and reused by the next: one allocation per call, not one
+    of fresh memory per piece; the library has read a piece when its call returns)."""
     if (rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.writeable
             and min(rows.strides, default=0) >= 0):
         return rows
-    return np.array(rows, np.float32, order="C")
+    if not copies or copies[0].shape[0] < len(rows) or copies[0].shape[1:] != rows.shape[1:]:
+        copies[:] = [np.empty(rows.shape, np.float32)]
+    piece = copies[0][:len(rows)]
+    piece[...] = rows
+    return piece
 
 
 def _one_call(torch, single, dev, steps=None, done=None):
@@ -139,9 +145,10 @@ def _one_call(torch, single, dev, steps=None, done=None):
         n = len(x_rows)
         size = min(steps or n, n) or 1
         hc = _state(torch, [state], dev)
+        copies = []
         with torch.no_grad():
             for s in range(0, n, size):
-                piece = torch.from_numpy(_torch_input(x_rows[s:s + size]))
+                piece = torch.from_numpy(_torch_input(x_rows[s:s + size], copies))
                 y, hc = module(piece.to(dev)[None], hc)
                 out[s:s + size] = y[0].cpu().numpy()   # h: P wide if projected
                 del y, piece
