@@ -83,12 +83,13 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     order. ``x_rows`` and ``out`` are views of the layer's input and of this direction's h
     (reversed for a backward direction, so any strides): a run_call copies what its library
     reads (``float32(x_rows)``), and either writes h into ``out`` and returns None for it, or
-    returns h (then copied into ``out``). Writing into ``out`` spares an hour of h a second
-    (T, H) array and a pass over it; copying x by the library's own pieces spares a reversed
-    copy of the whole input. When the
-    library gives c only for its last step (cuDNN, ``nn.LSTM``), c between is *derived* from
-    the measured h by the NumPy equations (``core.recurrence.cell_states_between``, the
-    contractive recursion ``c_t = f_t c_{t-1} + i_t c~_t`` with gates from the measured
+    returns h (then copied into ``out``). Writing into ``out`` saves a second (T, H) array and
+    a pass over it (an hour's h is 184 MB a direction); copying x piece by piece saves a
+    reversed copy of the whole input.
+
+    When the library gives c only for its last step (cuDNN, ``nn.LSTM``), c between is
+    *derived* from the measured h by the NumPy equations (``core.recurrence.cell_states_between``,
+    the contractive recursion ``c_t = f_t c_{t-1} + i_t c~_t`` with gates from the measured
     ``h_{t-1}``), restarting from the c each call returned; the c and h the last call returns
     are a measured check of that derivation. ``checks`` gets ``{"layer", "direction", "calls",
     "max_abs", "h_last_max_abs"}``: how far the derived c, carried to the end of each call,

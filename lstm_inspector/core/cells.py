@@ -34,15 +34,15 @@ RECENT = 3
 
 
 class Recent:
-    """The last ``RECENT`` blocks computed, by their first row: windows that overlap the
+    """The last ``size`` blocks computed, by their first row: windows that overlap the
     previous read (teacher forcing reads ``lo + 1:hi + 1``) recompute nothing."""
 
-    def __init__(self):
-        self.blocks = {}
+    def __init__(self, size: int = RECENT):
+        self.blocks, self.size = {}, size
 
     def get(self, key, compute):
         if key not in self.blocks:
-            if len(self.blocks) >= RECENT:
+            if len(self.blocks) >= self.size:
                 self.blocks.pop(next(iter(self.blocks)))
             self.blocks[key] = compute()
         return self.blocks[key]

@@ -297,10 +297,10 @@ class StepGates:
         units = h.shape[1]  # H, or P with a projection
         # the state before the first processed step, as the loop starts from it
         self.h0 = np.zeros(units, h.dtype) if h0 is None else np.array(h0, h.dtype)
-        # the input parts of the last loop blocks computed: a backward direction's blocks are
-        # cut from the end, so each window of input time reads two of them, one shared with
-        # the next window (keeping one block computed that one twice)
-        self._blocks = cells.Recent()
+        # the input parts of the last two loop blocks computed: a backward direction's blocks
+        # are cut from the end, so each window of input time reads two of them, one shared
+        # with the next window (keeping one block computed that one twice)
+        self._blocks = cells.Recent(2)
 
     def input_block(self, lo: int, hi: int) -> np.ndarray:
         """The input part of the loop block ``lo:hi``, computed as the loop computed it."""
@@ -320,8 +320,8 @@ class StepGates:
     def __call__(self, lo: int, hi: int) -> tuple:
         w, h, T = self.w, self.h, self.h.shape[0]
         z = np.empty((hi - lo, 4 * w.H), h.dtype)
-        for b_lo, b_hi in loop_blocks(T, self.reverse):
-            if b_lo < hi and lo < b_hi:
+        for b_lo, b_hi in sorted(loop_blocks(T, self.reverse)):   # in input time: the block
+            if b_lo < hi and lo < b_hi:                            # shared with the next window last
                 s, e = max(lo, b_lo), min(hi, b_hi)
                 z[s - lo:e - lo] = self.input_block(b_lo, b_hi)[s - b_lo:e - b_lo]
         a = np.empty_like(z)
