@@ -146,3 +146,18 @@ def test_masking_and_an_h0_only_initial_state(folder, backend):
     assert np.abs(reference.output - run_reference(model, x).output).max() > 1e-3
     assert compare(reference, run_backend(model, x, backend, initial_state=state),
                    model=model).agree
+
+
+@pytest.mark.parametrize("steps", [1, 2, 33])
+def test_torch_gru_reads_one_reversed_row_and_read_only_rows(folder, steps, recwarn):
+    """A backward direction's single row is a negative-stride view that NumPy calls contiguous:
+    nn.GRU is handed a copy (``common.torch_input``, as nn.LSTM), not the view torch refuses."""
+    pytest.importorskip("torch")
+    model = load_model(str(mf.write_gru_stack(folder, "bi-rows.h5", bidirectional=True).path))
+    x = X[:steps].copy()
+    x.setflags(write=False)
+    b = run_backend(model, x, "torch-cpu")
+    a = run_reference(model, x)
+    assert not [w for w in recwarn if "writ" in str(w.message) or "stride" in str(w.message)]
+    for d in ("forward", "backward"):
+        np.testing.assert_allclose(b.layer(0, d).h, a.layer(0, d).h, atol=ATOL)

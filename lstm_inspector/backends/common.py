@@ -467,3 +467,22 @@ def tf_versions(tf, tf_keras) -> dict:
 
 def float32(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def torch_input(rows: np.ndarray, copies: list | None = None) -> np.ndarray:
+    """``rows`` as ``torch.from_numpy`` takes them: float32, C-contiguous, no negative stride
+    (a backward direction's rows; one reversed row counts as contiguous) and writeable (torch
+    warns on an ark's read-only mapping); copied only where they are not. ``copies`` (a list
+    kept across a call's pieces): the copy goes into ``copies[0]``, made by the first piece
+    copied and reused by the next (one allocation per call, not one of fresh memory per piece;
+    the library has read a piece when its call returns)."""
+    if (rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.writeable
+            and min(rows.strides, default=0) >= 0):
+        return rows
+    if copies is None:
+        return np.array(rows, np.float32, order="C")
+    if not copies or copies[0].shape[0] < len(rows) or copies[0].shape[1:] != rows.shape[1:]:
+        copies[:] = [np.empty(rows.shape, np.float32)]
+    piece = copies[0][:len(rows)]
+    piece[...] = rows
+    return piece

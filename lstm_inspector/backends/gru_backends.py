@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import float32, quiet_retracing
+from .common import float32, quiet_retracing, torch_input
 
 
 def cell_words(model, text: str) -> str:
@@ -109,6 +109,6 @@ def torch_gru_call(torch, module, device):
     def run_call(x_rows, state, lo, hi, _out):
         h0 = torch.from_numpy(float32(state[0])[None, None]).to(device)   # (1, batch 1, H)
         with torch.no_grad():
-            out, h = module(torch.from_numpy(float32(x_rows)).to(device)[None], h0)
+            out, h = module(torch.from_numpy(torch_input(x_rows)).to(device)[None], h0)
         return out[0].cpu().numpy(), (h[0, 0].cpu().numpy(), None), None
     return run_call

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InspectorError
 from .common import (STEPPED, base_meta, cudnn_activation_problem, float32, one_call_direction,
                      record_one_call, record_one_call_gap, refuse_reading, run_chain,
-                     stepped_direction, steps_in_input_time)
+                     stepped_direction, steps_in_input_time, torch_input)
 from .gru_backends import cell_words, torch_gru, torch_gru_call, torch_gru_problem
 
 NAMES = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
@@ -113,22 +113,6 @@ def length_refused(exc) -> bool:
         or isinstance(exc, MemoryError))
 
 
-def _torch_input(rows: np.ndarray, copies: list) -> np.ndarray:
-    """``rows`` as ``torch.from_numpy`` takes them: float32, C-contiguous, no negative stride
-    (a backward direction's rows; one reversed row counts as contiguous) and writeable (torch
-    warns on an ark's read-only mapping); copied only where they are not, into ``copies[0]``
-    (made by the first piece copied and reused by the next: one allocation per call, not one
-    of fresh memory per piece; the library has read a piece when its call returns)."""
-    if (rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.writeable
-            and min(rows.strides, default=0) >= 0):
-        return rows
-    if not copies or copies[0].shape[0] < len(rows) or copies[0].shape[1:] != rows.shape[1:]:
-        copies[:] = [np.empty(rows.shape, np.float32)]
-    piece = copies[0][:len(rows)]
-    piece[...] = rows
-    return piece
-
-
 def _one_call(torch, single, dev, steps=None, done=None):
     """``run_call`` for ``common.one_call_direction``: ``single()`` (a one-direction
     ``nn.LSTM``, made when first needed) on a chunk from a state; ``steps``: at most that many
@@ -148,7 +132,7 @@ def _one_call(torch, single, dev, steps=None, done=None):
         copies = []
         with torch.no_grad():
             for s in range(0, n, size):
-                piece = torch.from_numpy(_torch_input(x_rows[s:s + size], copies))
+                piece = torch.from_numpy(torch_input(x_rows[s:s + size], copies))
                 y, hc = module(piece.to(dev)[None], hc)
                 out[s:s + size] = y[0].cpu().numpy()   # h: P wide if projected
                 del y, piece
