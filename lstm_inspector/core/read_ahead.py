@@ -22,8 +22,8 @@ from . import blas_threads
 
 def worth_a_thread(la, lb) -> bool:
     """Whether reading ``la`` ahead can overlap work: it recomputes rows (gates or c it does
-    not hold), it is not ``lb`` itself, there is a second core, and its step's product runs as
-    fast on one core (``blas_threads.fits_one_core``: the two threads then take one core each)."""
+    not hold), it is not ``lb`` itself, and a second core pays (``blas_threads.second_core_pays``:
+    its step's product runs as fast on one core, so the two threads take one core each)."""
     return (la is not lb and not (la.holds_gates and la.holds_cells)
             and blas_threads.second_core_pays(la.units))
 
