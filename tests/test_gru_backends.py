@@ -148,6 +148,7 @@ def test_masking_and_an_h0_only_initial_state(folder, backend):
                    model=model).agree
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("steps", [1, 2, 33])
 def test_torch_gru_reads_one_reversed_row_and_read_only_rows(folder, steps, recwarn):
     """A backward direction's single row is a negative-stride view that NumPy calls contiguous:

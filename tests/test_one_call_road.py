@@ -198,6 +198,7 @@ def test_the_header_and_json_say_which_road_ran():
     assert json.loads(out)["b"]["meta"]["road"] == "stepped"
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("steps", [1, 2, 50])
 def test_torch_reads_read_only_and_reversed_rows_without_a_warning(steps, recwarn):
     """torch's run_call copies only the pieces its library refuses (a backward direction's
