@@ -35,10 +35,11 @@ def hostile_pairs(rows=300, units=37, seed=0):
 
 def one_chunk(ra, rb, tolerance, compiled, monkeypatch):
     if not compiled:
-        monkeypatch.setattr(analysis, "_compiled", lambda: None)
+        monkeypatch.setattr(analysis, "compiled_kernel", lambda: None)
     step, out = np.full(len(ra), -1.0), np.zeros(len(ra), bool)
     with np.errstate(invalid="ignore", over="ignore"):   # inf - inf: NaN, as it should be
-        rel, ulp = analysis._chunk(ra, rb, step, None if tolerance is None else out, tolerance)
+        rel, ulp = analysis.rows_differences(ra, rb, step, None if tolerance is None else out,
+                                             tolerance)
     monkeypatch.undo()
     return step, out, rel, ulp
 
@@ -49,7 +50,7 @@ def test_compiled_differences_equal_numpys_on_every_kind_of_float(monkeypatch, t
     from lstm_inspector.core import compiled_loop
 
     monkeypatch.delenv(compiled_loop.ENV, raising=False)   # not the NumPy engine, if asked
-    assert analysis._compiled() is not None
+    assert analysis.compiled_kernel() is not None
     for ra, rb in hostile_pairs():
         got = one_chunk(ra, rb, tolerance, True, monkeypatch)
         want = one_chunk(ra, rb, tolerance, False, monkeypatch)
@@ -64,7 +65,7 @@ def test_compiled_differences_equal_numpys_on_every_kind_of_float(monkeypatch, t
 
 def test_the_numpy_engine_runs_the_numpy_differences(monkeypatch):
     monkeypatch.setenv("LSTM_INSPECTOR_ENGINE", "numpy")
-    assert analysis._compiled() is None
+    assert analysis.compiled_kernel() is None
 
 
 def bidirectional_pair(steps=900, seed=3):

@@ -46,19 +46,19 @@ def add_parser(sub):
 
 
 def run_paths(args, model, x):
-    """``(trace_a, trace_b, a_is_reference)``: both paths run with the command's settings;
-    your implementation is fed the float32 reference's layer inputs when A is that reference."""
-    from ..paths.registry import PathSettings, is_reference, run_path
+    """The two paths run with the command's settings (``paths.pair.run_pair``: your
+    implementation is fed the float32 reference's layer inputs when A is that reference; any
+    other B runs first and the reference streams its differences with it)."""
+    from ..paths.pair import run_pair
+    from ..paths.registry import PathSettings
 
     spec_a, spec_b = options.path_specs(args)
     settings = PathSettings(dtype=args.dtype, tf32=options.tf32(args.tf32), stepped=args.stepped,
                             initial_state=options.initial_state(args, model),
                             form=getattr(args, "form", None),
                             timeout=getattr(args, "timeout", None))
-    trace_a = run_path(spec_a, model, x, settings)
-    reference = trace_a if is_reference(spec_a) and args.dtype == "float32" else None
-    trace_b = run_path(spec_b, model, x, settings, reference=reference)
-    return trace_a, trace_b, is_reference(spec_a)
+    return run_pair(spec_a, spec_b, model, x, settings, (args.atol, args.rtol),
+                    args.local_errors)
 
 
 def cmd_compare(args) -> int:
@@ -68,9 +68,10 @@ def cmd_compare(args) -> int:
     model, feats, x = options.load(args)
     if args.chunk is not None:
         return cmd_stream(args, model, x)
-    trace_a, trace_b, a_is_reference = run_paths(args, model, x)
+    pair = run_paths(args, model, x)
+    trace_a, trace_b, a_is_reference = pair.a, pair.b, pair.a_is_reference
     report = compare(trace_a, trace_b, atol=args.atol, rtol=args.rtol, model=model,
-                     oracle=args.oracle, local=args.local_errors)
+                     oracle=args.oracle, local=args.local_errors, streamed=pair.streamed)
     decisive = report if a_is_reference else either_side(report)
     if args.json:
         from ..core.head import model_answer

@@ -141,15 +141,29 @@ def shared_keys(a: Trace, b: Trace) -> tuple:
 
 
 def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
-                 model=None) -> tuple:
+                 model=None, streamed=None) -> tuple:
     """``({(k, d, q): (step_error, max_rel, max_ulp)}, masks, local)``, read chunk by chunk
     (gates a trace does not hold are recomputed one chunk at a time). With
     ``tolerance=(atol, rtol)`` the same pass also makes the per-step out-of-tolerance masks (see
     :func:`threshold`), else masks is None. With ``model``, b's local errors too
     (:func:`local_errors`' values, ``{(k, d, q): (local, scale)}``), chunk by chunk in the same
-    pass: the windows of b that a long trace recomputes (its derived c) are computed once."""
+    pass: the windows of b that a long trace recomputes (its derived c) are computed once.
+    ``streamed`` (``core.streamed.StreamedDifferences``): the directions taken while the
+    reference ran are not read again."""
     out, masks = {}, ({} if tolerance is not None else None)
     local = {}
+    if streamed is not None:
+        left = []
+        for k, d in keys:
+            taken = streamed.take(k, d, a.layer(k, d), tolerance, model is not None)
+            if taken is None:
+                left.append((k, d))
+                continue
+            out.update(taken[0])
+            if masks is not None:
+                masks.update(taken[1])
+            local.update(taken[2] or {})
+        keys = left
     # a's rows (recomputed where a long trace holds neither gates nor c) a chunk ahead, on the
     # other core, while this thread reads b's and takes the differences
     ahead = {(k, d): read_ahead.worth_a_thread(a.layer(k, d), b.layer(k, d)) for k, d in keys}
@@ -168,7 +182,7 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
                 for q in quantities:
                     mask = None if masks is None else masks.setdefault((k, d, q),
                                                                        np.empty(T, bool))
-                    r, u = _chunk(chunk_a[q], lb.rows(q, lo, hi), step[q][lo:hi],
+                    r, u = rows_differences(chunk_a[q], lb.rows(q, lo, hi), step[q][lo:hi],
                                   None if mask is None else mask[lo:hi], tolerance)
                     rel[q], ulp[q] = max(rel[q], r), max(ulp[q], u)
                 if teacher is not None:
@@ -181,12 +195,13 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
     return out, masks, local
 
 
-def _chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> tuple:
-    """One chunk of one quantity: ``step`` (rows,) gets max |a - b| per row, ``out`` (rows,)
+def rows_differences(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out,
+                     tolerance) -> tuple:
+    """Rows of one quantity: ``step`` (rows,) gets max |a - b| per row, ``out`` (rows,)
     (None: not wanted) whether any unit is out of ``tolerance``; returns ``(max_rel,
     max_ulp)``. Compiled in one pass (``compiled_differences``, the same values) where numba
     runs and both sides are float32, else NumPy."""
-    kernel = _compiled()
+    kernel = compiled_kernel()
     if kernel is not None and ra.dtype == rb.dtype == np.float32:
         atol, rtol = tolerance if out is not None else (0.0, 0.0)
         # a gate's rows are a strided view of z or a: copied, the loop runs on vectors (3x)
@@ -198,8 +213,8 @@ def _chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> 
 
 
 def _numpy_chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, tolerance) -> tuple:
-    """:func:`_chunk` in NumPy (the values the compiled pass must equal): ``|a - b|`` and
-    ``|a|`` in float64 (both sides widened exactly before subtracting), the relative error
+    """:func:`rows_differences` in NumPy (the values the compiled pass must equal): ``|a - b|``
+    and ``|a|`` in float64 (both sides widened exactly before subtracting), the relative error
     ``|a - b| / max(|a|, 1e-30)`` (NaN when a NaN is there)."""
     err = np.subtract(ra, rb, dtype=np.float64)
     np.abs(err, out=err)
@@ -212,10 +227,10 @@ def _numpy_chunk(ra: np.ndarray, rb: np.ndarray, step: np.ndarray, out, toleranc
     return float(rel.max()), int(ulp_distance(ra, rb).max())
 
 
-_kernel: list = []   # [chunk_differences or None], decided once (:func:`_compiled`)
+_kernel: list = []   # [chunk_differences or None], decided once (:func:`compiled_kernel`)
 
 
-def _compiled():
+def compiled_kernel():
     """``compiled_differences.chunk_differences``, or None: the NumPy engine asked for, numba
     missing, or the kernel failing its first run (``compiled_loop.checked_kernel``)."""
     from . import compiled_loop
@@ -244,7 +259,7 @@ def _out_rows(err: np.ndarray, size: np.ndarray, atol: float, rtol: float) -> np
 
 
 def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=None,
-            tolerance=None, local: bool = True) -> Measures:
+            tolerance=None, local: bool = True, streamed=None) -> Measures:
     """The tolerance-independent analysis of ``b`` against ``a``; see the module docstring.
 
     ``oracle``: True or ``"always"`` runs the float64 oracle now (with a model), False or
@@ -258,11 +273,13 @@ def measure(a: Trace, b: Trace, model=None, oracle=True, chunk=CHUNK, progress=N
     leaves b's local errors out (``Measures.local_done`` False) for :meth:`Measures.with_local`
     to add when a verdict needs them: they are most of the analysis's arithmetic (float64
     products of every step), and paths that agree have nothing for them to explain.
+    ``streamed``: a ``core.streamed.StreamedDifferences`` that took the differences of some
+    directions while the reference ran (the same values); those are not read again.
     """
     keys = shared_keys(a, b)
     # the differences and b's teacher-forced local errors, one pass over each direction
     diffs, masks, local = _differences(a, b, keys, chunk, sub_progress(progress, 0.0, 0.8),
-                                       tolerance, model if local else None)
+                                       tolerance, model if local else None, streamed)
     quantities = {key: QuantityMeasure(step, rel, ulp, *local.get(key, (None, None)))
                   for key, (step, rel, ulp) in diffs.items()}
     closer, notes, exact = None, (), None

@@ -397,7 +397,7 @@ def _jsonable(meta: dict) -> dict:
             for k, v in meta.items()}
 
 
-def _check_tolerance(atol, rtol) -> tuple:
+def check_tolerance(atol, rtol) -> tuple:
     atol = DEFAULT_ATOL if atol is None else float(atol)
     rtol = DEFAULT_RTOL if rtol is None else float(rtol)
     if atol < 0 or rtol < 0 or not np.isfinite([atol, rtol]).all():
@@ -408,7 +408,7 @@ def _check_tolerance(atol, rtol) -> tuple:
 def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
     """Threshold ``measures`` at (atol, rtol); search the wrong readings where the verdict needs
     them (the first locally wrong layer, once per layer); build the frozen Report."""
-    atol, rtol = _check_tolerance(atol, rtol)
+    atol, rtol = check_tolerance(atol, rtol)
     if progress is not None:
         progress(0.0, "comparing: tolerance")
     made = measures.masks
@@ -432,7 +432,7 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
 
 def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = None,
             model=None, oracle: str | bool = "needed", progress=None,
-            local: str = "needed") -> Report:
+            local: str = "needed", streamed=None) -> Report:
     """Compare trace ``b`` against reference-side trace ``a``: the whole analysis, now.
 
     Parameters
@@ -456,12 +456,15 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
         model) are computed: ``"needed"`` only when the paths part (the verdict reads them; a
         later ``with_tolerance`` under which they part computes them then), ``"always"`` in
         every report (``Report.local`` and the per-step local curves even when they agree).
+    streamed : ``core.streamed.StreamedDifferences``, optional
+        The differences taken while the reference ``a`` ran against ``b`` (``b`` ran first):
+        those directions are not read again (the same values).
 
     Returns
     -------
     Report, frozen: reading it computes nothing more.
     """
-    atol, rtol = _check_tolerance(atol, rtol)
+    atol, rtol = check_tolerance(atol, rtol)
     if local not in LOCAL_ERRORS:
         raise InspectorError(f"local={local!r} is not one of {', '.join(LOCAL_ERRORS)}")
     oracle = {True: "always", False: "never"}.get(oracle, oracle)
@@ -469,7 +472,8 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
         raise InspectorError(f"oracle={oracle!r} is not one of {', '.join(ORACLES)}")
     measures = analysis.measure(a, b, model=model, oracle=oracle,
                                 progress=analysis.sub_progress(progress, 0.0, 0.85),
-                                tolerance=(atol, rtol), local=local == "always")
+                                tolerance=(atol, rtol), local=local == "always",
+                                streamed=streamed)
     return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))
 
 

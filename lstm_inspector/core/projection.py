@@ -24,11 +24,13 @@ from .weights import LSTMWeights
 
 
 def run_any_direction(w: LSTMWeights, x, reverse: bool, dtype, tick=None, gates=None,
-                      h0=None, c0=None, mask=None) -> LayerTrace:
+                      h0=None, c0=None, mask=None, on_block=None) -> LayerTrace:
     """:func:`run_projected` for weights with ``weight_hr``, else
-    :func:`recurrence.run_direction` (the same arguments): what the reference calls."""
-    run = run_projected if w.weight_hr is not None else run_direction
-    return run(w, x, reverse, dtype, tick, gates, h0, c0, mask)
+    :func:`recurrence.run_direction` (the same arguments): what the reference calls.
+    ``on_block`` (``run_direction``'s) is not called under a projection."""
+    if w.weight_hr is not None:
+        return run_projected(w, x, reverse, dtype, tick, gates, h0, c0, mask)
+    return run_direction(w, x, reverse, dtype, tick, gates, h0, c0, mask, on_block=on_block)
 
 
 def run_projected(w: LSTMWeights, x, reverse: bool, dtype, tick=None, gates=None,

@@ -175,7 +175,7 @@ def steps_compiled(ww: "_Weights", dtype, engine: str | None = None) -> bool:
 
 def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None,
                   gates: bool | None = None, h0=None, c0=None, mask=None,
-                  engine: str | None = None) -> LayerTrace:
+                  engine: str | None = None, on_block=None) -> LayerTrace:
     """Step one direction through time, recording c, h (and z, a) into a new LayerTrace.
 
     ``x`` (T, in) in input time; ``reverse``: run t = T-1 ... 0. ``gates``: keep z and a
@@ -186,6 +186,10 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     masked step still computes its gates (as Keras does) but carries c and h (``masking.py``).
     ``engine``: ``"numpy"``, ``"compiled"`` or ``"auto"`` (None: ``compiled_loop.requested()``);
     both engines write the same bits (``compiled_loop.py`` makes the very calls this loop makes).
+    ``on_block(lo, hi, z, a, c, h)``: called by a long run (gates not kept) after each loop
+    block with the block's rows (input time ``lo:hi``, views of buffers the next block reuses),
+    so an analysis can read the gates as they are computed instead of recomputing them
+    (``core.streamed``).
     """
     T, H = x.shape[0], w.units
     ww = _Weights.of(w, dtype)
@@ -236,6 +240,8 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
                                                 reverse, None if mask is None else mask[lo:hi],
                                                 tick, done, act_h, rec, tmp)
         if not keep:   # the block's buffers are the next block's: keep its last c, checkpoints
+            if on_block is not None:
+                on_block(lo, hi, Zb, Ab, Cb, Hs[lo:hi])
             c_prev = (Cb[prev - lo] if compiled else c_prev).copy()
             checkpoints.update((t, Cb[t - lo].copy()) for t in edges if lo <= t < hi)
     if keep:

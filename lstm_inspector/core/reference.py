@@ -320,7 +320,8 @@ def steps_compiled_layer(layer, dtype) -> bool:
 
 
 def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None,
-                  progress=None, gates: bool | None = None, initial_state=None) -> Trace:
+                  progress=None, gates: bool | None = None, initial_state=None,
+                  on_block=None) -> Trace:
     """Run ``model.chain`` on ``x`` (T, in) and record every quantity at every step.
 
     Parameters
@@ -338,6 +339,10 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
         than ``recurrence.KEEP_GATES_BYTES`` per direction (long inputs).
     initial_state : ``{(layer index, direction): (h0 (H,), c0 (H,))}``, optional; missing
         entries start from zeros (``io.initial_state`` reads them from an npz).
+    on_block : ``on_block(layer index, direction)`` -> a callback or None, optional: the
+        callback gets each loop block of a long run as it is computed
+        (``recurrence.run_direction``'s ``on_block``); ``core.streamed`` takes the differences
+        with another path there.
 
     A model with a ``Masking`` layer (``model.mask_value``) runs under its mask
     (``trace.mask``).
@@ -378,7 +383,8 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                     return run_gru_direction(w, layer_in, reverse, dtype, tick, h0, keep)
                 if half:
                     return half_precision.run_direction_half(w, layer_in, reverse, h0, c0, keep)
-                return run_any_direction(w, layer_in, reverse, dtype, tick, gates, h0, c0, keep)
+                return run_any_direction(w, layer_in, reverse, dtype, tick, gates, h0, c0, keep,
+                                         None if on_block is None else on_block(k, direction))
 
             def tick_from(base, text, width=1, T=len(layer_in)):
                 if progress is None:

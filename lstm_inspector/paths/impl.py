@@ -37,5 +37,5 @@ def absolute(spec: str) -> str:
 
 
 KIND = PathKind(name="impl", prefixes=(PREFIX,), group="yours", label=label, run=run,
-                executes_code=True, usage="impl:FILE.py[:NAME]",
+                executes_code=True, usage="impl:FILE.py[:NAME]", reads_reference=True,
                 resolve=lambda key: PREFIX + absolute(key[len(PREFIX):]))

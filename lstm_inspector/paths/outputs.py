@@ -27,4 +27,4 @@ def run(file, model, x, settings):
 
 KIND = PathKind(name="outputs", prefixes=(PREFIX,), group="yours", run=run,
                 label=lambda key: f"your outputs: {Path(key[len(PREFIX):]).name}",
-                usage="outputs:FILE", resolve=resolve)
+                usage="outputs:FILE", resolve=resolve, reads_reference=True)

@@ -12,7 +12,7 @@ def run(key, model, x, settings):
     from ..core.reference import run_reference
 
     return run_reference(model, x, dtype=settings.dtype, progress=settings.progress,
-                         initial_state=settings.initial_state)
+                         initial_state=settings.initial_state, on_block=settings.on_block)
 
 
 KIND = PathKind(name="reference", names=(REFERENCE,), aliases={"numpy": REFERENCE},

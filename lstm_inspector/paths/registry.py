@@ -45,7 +45,9 @@ class PathSettings:
     dtype : the reference's precision; tf32, stepped : the hardware libraries' TF32 and road;
     initial_state : ``{(layer, direction): (h0, c0)}``; progress : callable(fraction, text);
     reference : the float32 reference trace on ``x`` (your implementation is fed its layer
-    inputs; computed when None); layer, form, timeout : how your implementation is called.
+    inputs; computed when None); layer, form, timeout : how your implementation is called;
+    on_block : the reference's ``run_reference(on_block=...)`` (``core.streamed``: a
+    comparison's differences taken while it runs).
     """
 
     dtype: str = "float32"
@@ -57,6 +59,7 @@ class PathSettings:
     layer: int | None = None
     form: str | None = None
     timeout: float | None = None
+    on_block: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,9 @@ class PathKind:
     runner for it (``("numpy", None)``, ``("torch-cpu", None)``, ``("onnx", FILE)``,
     ``("tflite", FILE)``; ``backends.streaming.runner``), None where the path takes no carried
     state; resolve : ``resolve(key)`` the key with its file made absolute (one
-    sentence when the file does not exist), for workers and windows in another folder.
+    sentence when the file does not exist), for workers and windows in another folder;
+    reads_reference : it reads ``PathSettings.reference`` (your implementation is fed the
+    reference's layer inputs), so the reference runs before it (``paths.pair``).
     """
 
     name: str
@@ -93,6 +98,7 @@ class PathKind:
     libraries: Callable = staticmethod(lambda key: ())
     streams: Callable = staticmethod(lambda key: None)
     resolve: Callable = staticmethod(lambda key: key)
+    reads_reference: bool = False
 
     def spells(self, spec: str) -> bool:
         return spec in self.names or spec in self.aliases or spec.startswith(self.prefixes)

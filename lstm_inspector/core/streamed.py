@@ -1,0 +1,100 @@
+"""A long comparison's differences taken while the reference runs: its gates never recomputed.
+
+A long reference trace keeps h and c at checkpoints; reading its gates afterwards recomputes
+them by the loop's own calls (``recurrence.StepGates``), a second run of its products: on an
+hour of 2 x Bi(128) that was as long as the reference itself and half of the analysis. When the
+other path ``b`` has run first, the reference hands each loop block to the analysis as it steps
+(``run_reference(on_block=...)``, rows ``lo:hi`` of z, a, c and h in input time), and the
+block's differences with ``b`` are taken then::
+
+    step_error[t] = max_j |a[t, j] - b[t, j]|       out[t] = any_j not (|a - b| <= atol + rtol |a|)
+
+into the per-step arrays :func:`analysis.measure` fills (``analysis.rows_differences``, the
+same calls), with b's local errors block by block where they are wanted
+(``local_error.Teacher``). ``measure(streamed=...)`` then reads nothing of those directions.
+The values are those of the pass over the whole traces: per-step values and maxima do not
+depend on the blocks, and any window of ``b`` is its rows of the whole, bit for bit. A
+direction whose blocks did not all arrive (a short run holds its gates; a projection or a GRU
+does not stream) is read by ``measure`` as before.
+
+Under ``side_by_side`` each direction's blocks are taken in its own thread: the analysis of b
+runs on both cores beside the reference's steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .trace import LayerTrace
+
+
+class _Direction:
+    """What one layer direction's blocks accumulate."""
+
+    def __init__(self, steps: int, quantities: tuple, tolerance, teacher):
+        self.step = {q: np.empty(steps) for q in quantities}
+        self.masks = None if tolerance is None else {q: np.empty(steps, bool) for q in quantities}
+        self.rel = dict.fromkeys(quantities, 0.0)
+        self.ulp = dict.fromkeys(quantities, 0)
+        self.covered, self.h = 0, None
+        self.teacher = teacher
+
+
+class StreamedDifferences:
+    """The differences of every reference direction that streams against trace ``b``.
+
+    ``tolerance=(atol, rtol)``: make that tolerance's per-step masks too (as
+    ``measure(tolerance=...)``); ``model``: b's local errors too (as ``measure(local=True)``).
+    Pass :meth:`observe` as ``run_reference(on_block=...)``, then this object as
+    ``measure(streamed=...)`` / ``compare(streamed=...)``."""
+
+    def __init__(self, b, tolerance=None, model=None):
+        from . import analysis
+
+        self.b, self.model = b, model
+        self.tolerance = None if tolerance is None else tuple(map(float, tolerance))
+        self.directions = {}
+        analysis.compiled_kernel()   # compiled (and checked) here, not in two threads at once
+
+    def observe(self, k: int, direction: str):
+        """The block callback of layer ``k``'s ``direction`` (None where b has no such layer)."""
+        from . import analysis
+        from .local_error import Teacher
+
+        b = self.b
+        if k >= len(b.layers) or direction not in b.layers[k]:
+            return None
+        lb = b.layer(k, direction)
+        steps = lb.steps
+        teacher = None if self.model is None else Teacher(self.model, b, k, (direction,),
+                                                          (0, steps))
+        mine = self.directions[(k, direction)] = _Direction(steps, lb.quantities,
+                                                            self.tolerance, teacher)
+
+        def on_block(lo, hi, z, a, c, h):
+            block = LayerTrace(z=z, a=a, c=c, h=h)
+            for q in mine.step:
+                out = None if mine.masks is None else mine.masks[q][lo:hi]
+                r, u = analysis.rows_differences(block.rows(q, 0, hi - lo), lb.rows(q, lo, hi),
+                                                 mine.step[q][lo:hi], out, self.tolerance)
+                mine.rel[q], mine.ulp[q] = max(mine.rel[q], r), max(mine.ulp[q], u)
+            if mine.teacher is not None:
+                mine.teacher.chunk(lo, hi)
+            mine.covered += hi - lo
+            mine.h = h
+
+        return on_block
+
+    def take(self, k: int, direction: str, la, tolerance, local: bool):
+        """``(differences {(k, d, q): (step, rel, ulp)}, masks or None, local errors {} or
+        None)`` of this direction when every step of ``la`` (a's layer direction) streamed
+        here with this ``tolerance`` (and the local errors if ``local``); else None."""
+        mine = self.directions.get((k, direction))
+        tolerance = None if tolerance is None else tuple(map(float, tolerance))
+        if (mine is None or mine.covered != la.steps or mine.h is None
+                or not np.may_share_memory(mine.h, la.h) or tolerance != self.tolerance
+                or (local and mine.teacher is None) or tuple(mine.step) != la.quantities):
+            return None
+        diffs = {(k, direction, q): (mine.step[q], mine.rel[q], mine.ulp[q]) for q in mine.step}
+        masks = None if mine.masks is None else {(k, direction, q): m
+                                                 for q, m in mine.masks.items()}
+        return diffs, masks, (mine.teacher.result() if local else None)
