@@ -167,3 +167,22 @@ def test_the_cli_compare_streams_and_says_the_same(small_blocks, monkeypatch, ca
     monkeypatch.setattr(StreamedDifferences, "take", lambda self, *a: None)
     assert cli.main(args) == 1
     assert json.loads(capsys.readouterr().out) == streamed
+
+
+def test_the_window_streams_too(small_blocks, monkeypatch):
+    """The window's computation (``gui.pipeline.compute``, b's local errors always): every
+    direction streamed, the measures of the run that reads both traces afterwards."""
+    from lstm_inspector.gui import pipeline
+
+    model, x = stack()
+    taken = []
+    real_take = StreamedDifferences.take
+    monkeypatch.setattr(StreamedDifferences, "take",
+                        lambda self, *a: taken.append(real_take(self, *a)) or taken[-1])
+    streamed = pipeline.compute(model, x, backend="numpy:naive")
+    assert len(taken) == 4 and all(t is not None for t in taken)
+    read_after = pipeline.compute(model, x, backend="numpy:naive",
+                                  trace_a=run_reference(model, x))
+    assert len(taken) == 4    # a reference already run: nothing streamed
+    assert streamed.report.verdict == read_after.report.verdict
+    assert_same_measures(read_after.report.measures, streamed.report.measures)

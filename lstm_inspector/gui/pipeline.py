@@ -134,6 +134,18 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
         from ..io.initial_state import load_initial_state
 
         initial_state = load_initial_state(initial_state, model)
+    streamed = None
+    if trace_a is None and trace_b is None and backend != path_a:
+        # both to run: as compare does (paths.pair), B first where A is the reference, which
+        # then takes its differences with B as it runs (its gates are not recomputed)
+        from ..paths.pair import run_pair
+        from ..paths.registry import PathSettings
+
+        pair = run_pair(path_a, backend, model, x,
+                        PathSettings(dtype=dtype, tf32=tf32, initial_state=initial_state,
+                                     stepped=stepped),
+                        (atol, rtol), "always", sub_progress(progress, 0.0, 0.9))
+        trace_a, trace_b, streamed = pair.a, pair.b, pair.streamed
     if trace_a is None:
         if progress is not None:
             progress(0.0, f"running {path_a}")
@@ -160,7 +172,8 @@ def compute(model, x, backend="auto", dtype="float32", tf32=None, atol=None, rto
         # the window plots b's local errors (dotted) even where the paths agree: what each
         # step alone got wrong is part of the picture it draws
         report = compare(trace_a, trace_b, atol=atol, rtol=rtol, model=model,
-                         progress=sub_progress(progress, 0.9, 1.0), local="always")
+                         progress=sub_progress(progress, 0.9, 1.0), local="always",
+                         streamed=streamed)
     from ..core.head import model_answer
 
     answer = model_answer(model, trace_a, trace_b, report.atol, report.rtol)

@@ -9,8 +9,9 @@ either way; only the work and the order of the progress messages differ.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from ..core.progress import sub_progress
 from .registry import PathSettings, is_reference, kind_of, run_path
 
 
@@ -26,22 +27,31 @@ class Pair:
 
 
 def run_pair(spec_a, spec_b, model, x, settings: PathSettings | None = None,
-             tolerance=None, local: str = "needed") -> Pair:
+             tolerance=None, local: str = "needed", progress=None) -> Pair:
     """Run paths ``spec_a`` and ``spec_b`` on ``x`` for ``compare(a, b, atol, rtol, local=...)``
     with ``tolerance=(atol, rtol)`` (``core.compare.check_tolerance``'s; the streamed masks
-    are made for it) and ``local`` as that compare's."""
+    are made for it) and ``local`` as that compare's. ``progress(fraction, text)`` (else the
+    settings' own) follows both runs: "running <path>", then each path's own messages."""
     from ..core.compare import check_tolerance
     from ..core.streamed import StreamedDifferences
 
     settings = settings or PathSettings()
+    progress = progress or settings.progress
+
+    def run(spec, part, **options):
+        if progress is not None:
+            progress(part / 2, f"running {spec}")
+        return run_path(spec, model, x, settings,
+                        progress=sub_progress(progress, part / 2, (part + 1) / 2), **options)
+
     a_is_reference = is_reference(spec_a)
     if a_is_reference and not kind_of(spec_b).reads_reference:
-        b = run_path(spec_b, model, x, settings)
+        b = run(spec_b, 0)
         streamed = StreamedDifferences(b, check_tolerance(*(tolerance or (None, None))),
                                        model if local == "always" else None)
-        a = run_path(spec_a, model, x, replace(settings, on_block=streamed.observe))
+        a = run(spec_a, 1, on_block=streamed.observe)
         return Pair(a, b, streamed, True)
-    a = run_path(spec_a, model, x, settings)
+    a = run(spec_a, 0)
     reference = a if a_is_reference and settings.dtype == "float32" else None
-    b = run_path(spec_b, model, x, settings, reference=reference)
+    b = run(spec_b, 1, reference=reference)
     return Pair(a, b, None, a_is_reference)
