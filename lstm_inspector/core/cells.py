@@ -224,9 +224,19 @@ class DerivedCells:
         return c, gates
 
     def _rows(self, lo: int, hi: int, pick, width: int) -> np.ndarray:
-        """Input-time rows ``lo:hi`` of ``pick(block)``, a (n, width) array per block."""
+        """Input-time rows ``lo:hi`` of ``pick(block)``, a (n, width) array per block; rows
+        within one block are a read-only view of it (reversed for a reversed direction), not
+        a copy: the analysis reads each block once, as one window."""
         T = self.h_proc.shape[0]
         p_lo, p_hi = (T - hi, T - lo) if self.reverse else (lo, hi)     # processing order
+        start = p_lo - p_lo % self.block
+        if p_lo < p_hi <= start + self.block:
+            end = min(start + self.block, T)
+            rows = pick(self._recent.get(start, lambda: self._block(start, end)))
+            view = rows[p_lo - start:p_hi - start]
+            view = view[::-1] if self.reverse else view[:]
+            view.flags.writeable = False
+            return view
         out = np.empty((max(p_hi - p_lo, 0), width), np.float32)        # input time
         proc = out[::-1] if self.reverse else out                      # the same, processing order
         for b_lo, b_hi in aligned_blocks(p_lo, p_hi, T, self.block):
