@@ -129,3 +129,42 @@ def test_a_long_torch_trace_derives_each_block_of_c_once(monkeypatch):
     measures = analysis.measure(a, b, model=model, chunk=256, oracle=False)
     assert len(derived) == len(set(derived)) == 4 * 8   # 4 directions, 8 blocks each
     assert measures.get(1, "backward", "h").local.max() < 1e-5
+
+
+def test_local_errors_of_two_directions_side_by_side_stop_on_cancel(monkeypatch):
+    """b's local errors of a bidirectional layer run one direction per core
+    (``side_by_side.run_both``); a Cancel from the progress callback stops both, and the same
+    values come out of one direction after the other."""
+    import threading
+
+    from lstm_inspector.core import side_by_side
+    from lstm_inspector.errors import Cancelled
+
+    model, x = bidirectional_pair()
+    b = run_reference(model, x)
+    keys = tuple((k, d) for k in range(2) for d in ("forward", "backward"))
+    threads = []
+    real = side_by_side.run_both
+    monkeypatch.setattr(side_by_side, "run_both",
+                        lambda *a: threads.append(1) or real(*a))
+    monkeypatch.setattr(side_by_side, "second_core", lambda: True)
+    both = analysis.local_errors(model, b, keys, [0, 1], chunk=128)
+    assert len(threads) == 2   # one per layer
+    monkeypatch.setattr(side_by_side, "second_core", lambda: False)
+    apart = analysis.local_errors(model, b, keys, [0, 1], chunk=128)
+    assert both.keys() == apart.keys() and len(both) == 24
+    for key, (local, scale) in apart.items():
+        assert both[key][0].tobytes() == local.tobytes(), key
+        assert both[key][1].tobytes() == scale.tobytes(), key
+    monkeypatch.setattr(side_by_side, "second_core", lambda: True)
+    calls = []
+
+    def cancel(fraction, text):
+        calls.append(fraction)
+        if len(calls) == 2:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        analysis.local_errors(model, b, keys, [0, 1], chunk=128, progress=cancel)
+    assert len(calls) == 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("lstm-inspector-direction")]

@@ -84,16 +84,30 @@ def local_errors(model, b: Trace, keys, layers, chunk=CHUNK, rows=None, progress
     |recomputed - b|. ``rows=(lo, hi)`` limits it to those input-time steps. Quantities b only
     derived (with these very equations) carry no information and are left out.
     ``progress(fraction, text)`` is called between chunks."""
+    from . import side_by_side
+
     lo_all, hi_all = (0, b.steps) if rows is None else rows
     out = {}
     for n, k in enumerate(layers):
         dirs = [d for d in model.chain[k].directions if (k, d) in keys]
-        teacher = Teacher(model, b, k, dirs, (lo_all, hi_all))
-        for lo, hi in chunks(hi_all - lo_all, chunk):
-            teacher.chunk(lo + lo_all, hi + lo_all)
-            if progress is not None:
-                progress((n + hi / (hi_all - lo_all)) / len(layers), "local errors per step")
-        out.update(teacher.result())
+
+        def run(dirs, tick, k=k):
+            teacher = Teacher(model, b, k, dirs, (lo_all, hi_all))
+            for lo, hi in chunks(hi_all - lo_all, chunk):
+                teacher.chunk(lo + lo_all, hi + lo_all)
+                if tick is not None:
+                    tick(hi)
+            return teacher.result()
+
+        tick = None if progress is None else (
+            lambda done, n=n: progress((n + done / (hi_all - lo_all)) / len(layers),
+                                       "local errors per step"))
+        if len(dirs) == 2 and side_by_side.second_core():
+            # each direction on its own core (its own products, the same values)
+            for part in side_by_side.run_both(lambda d, t: run((d,), t), dirs, tick).values():
+                out.update(part)
+        else:
+            out.update(run(dirs, tick))
     return out
 
 

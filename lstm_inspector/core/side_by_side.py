@@ -18,6 +18,7 @@ errors reach the caller.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 from ..errors import Cancelled
@@ -29,6 +30,12 @@ def worth_it(layer, compiled: bool) -> bool:
     (``compiled``: both directions' weights step compiled), a second core, and R^T within one
     core's cache."""
     return len(layer.directions) == 2 and compiled and blas_threads.second_core_pays(layer.units)
+
+
+def second_core() -> bool:
+    """Whether this machine has a second core for the other direction (b's local errors, whose
+    float64 products on blocks of rows do not ask R^T to fit a core's cache)."""
+    return (os.cpu_count() or 1) > 1
 
 
 def run_both(run_one, directions, tick=None) -> dict:
