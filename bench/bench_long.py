@@ -27,6 +27,7 @@ wall time (compare - backend - reference), the figure issue 21 bounds.
     nice python bench/bench_long.py                 # 20,000 frames (a few minutes)
     nice python bench/bench_long.py --hour          # 360,000 frames
     nice python bench/bench_long.py --hour --weight-scale 8   # the chaotic model (issue 21)
+    nice python bench/bench_long.py --hour --unidirectional --stages reference compare
     nice python bench/bench_long.py --hour --repeat 2 --stages reference compare  # warm runs
     python bench/bench_long.py --steps 60000 --backend numpy:naive --stages reference compare
 """
@@ -55,9 +56,10 @@ HOUR = 360_000
 GIB = 1024 ** 3
 
 
-def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0, scale=1.0):
+def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0, scale=1.0, directions=2):
     """The bench's model; ``scale`` multiplies the weights' range (``--weight-scale``: 8 makes
-    the chaotic model of issue 21, most steps out of tolerance)."""
+    the chaotic model of issue 21, most steps out of tolerance); ``directions=1``: the forward
+    directions alone (``--unidirectional``: 2 x CuDNNLSTM(128), a streaming recogniser's)."""
     from lstm_inspector.core.model import Model, RecurrentLayer
     from lstm_inspector.core.weights import READINGS, StoredLSTM
 
@@ -71,6 +73,11 @@ def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0, scale=1.0):
 
     built, width = [], n_in
     for k in range(layers):
+        if directions == 1:
+            built.append(RecurrentLayer(f"lstm_{k}", "CuDNNLSTM", width, units,
+                                        {"forward": stored(width)}))
+            width = units
+            continue
         built.append(RecurrentLayer(f"bidirectional_{k}", "CuDNNLSTM", width, units,
                                     {"forward": stored(width), "backward": stored(width)},
                                     merge_mode="concat"))
@@ -86,16 +93,16 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def stage_reference(steps, backend, stepped=False, scale=1.0):
+def stage_reference(steps, backend, stepped=False, scale=1.0, directions=2):
     from lstm_inspector.core.reference import run_reference
 
-    model, x = build_model(scale=scale), features(steps)
+    model, x = build_model(scale=scale, directions=directions), features(steps)
     t0 = time.perf_counter()
     run_reference(model, x)
     return {"seconds": time.perf_counter() - t0}
 
 
-def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True):
+def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True, directions=2):
     """What ``lstm-inspector compare`` does (``paths.pair.run_pair``, then ``compare``): the
     backend first, then the reference streaming its differences with it (``core.streamed``),
     then the rest of the analysis; ``streamed=False``: the order before, the reference, the
@@ -104,7 +111,7 @@ def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True):
     from lstm_inspector.core.streamed import StreamedDifferences
     from lstm_inspector.paths.registry import run_path
 
-    model, x = build_model(scale=scale), features(steps)
+    model, x = build_model(scale=scale, directions=directions), features(steps)
     phases, diffs = {}, None
     t0 = time.perf_counter()
     if not streamed:
@@ -116,7 +123,8 @@ def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True):
     if streamed:   # as paths.pair.run_pair
         t = time.perf_counter()
         diffs = StreamedDifferences(other, compare_tolerance())
-        ref = run_path("numpy", model, x, on_block=diffs.observe)
+        with diffs.running():
+            ref = run_path("numpy", model, x, on_block=diffs.observe)
         phases["reference+differences"] = time.perf_counter() - t
     t = time.perf_counter()
     report = compare(ref, other, model=model, streamed=diffs)
@@ -137,7 +145,7 @@ def compare_tolerance() -> tuple:
     return check_tolerance(None, None)
 
 
-def stage_screenshot(steps, backend, stepped=False, scale=1.0):
+def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2):
     from PyQt5 import QtCore
 
     from lstm_inspector.gui import app as gui_app
@@ -147,7 +155,7 @@ def stage_screenshot(steps, backend, stepped=False, scale=1.0):
                              tempfile.mkdtemp())
     qt = gui_app.ensure_app(offscreen=True)
     gui_app.SCREENSHOT_TIMEOUT_S = 7200  # an hour of audio on a loaded machine takes longer
-    model, x = build_model(scale=scale), features(steps)
+    model, x = build_model(scale=scale, directions=directions), features(steps)
     t0 = time.perf_counter()
     window = MainWindow()
     window.state.set_run_settings(backend=backend, stepped=stepped)
@@ -162,11 +170,12 @@ STAGES = {"reference": stage_reference, "compare": stage_compare, "screenshot": 
 
 
 def run_stage(name, steps, backend, stepped=False, scale=1.0, repeat=1,
-              unstreamed=False) -> dict:
+              unstreamed=False, directions=2) -> dict:
     """The stage in a fresh process: its result plus its own peak RSS."""
     out = subprocess.run([sys.executable, __file__, "--stage", name, "--steps", str(steps),
                           "--backend", backend, "--weight-scale", repr(scale),
                           "--repeat", str(repeat)]
+                         + (["--unidirectional"] if directions == 1 else [])
                          + (["--stepped"] if stepped else [])
                          + (["--unstreamed"] if unstreamed else []),
                          capture_output=True, text=True,
@@ -195,6 +204,10 @@ def main(argv=None) -> int:
                         "pays for touching fresh memory, which a virtual machine's host may "
                         "back slowly: seconds for a GB; peak RSS is the process's over all runs, "
                         "which may exceed one run's: measure memory with --repeat 1)")
+    p.add_argument("--unidirectional", action="store_true",
+                   help="2 x CuDNNLSTM(128), the forward directions alone (a streaming "
+                        "recogniser's model): one direction steps at a time, so on 2 cores the "
+                        "streamed analysis runs beside it in a worker (core.streamed)")
     p.add_argument("--unstreamed", action="store_true",
                    help="compare in the order before issue 21's streaming: the reference, the "
                         "backend, then the whole analysis (the reference's gates recomputed)")
@@ -205,6 +218,7 @@ def main(argv=None) -> int:
         runs = []
         for _ in range(max(1, args.repeat)):
             extra = {"streamed": not args.unstreamed} if args.stage == "compare" else {}
+            extra["directions"] = 1 if args.unidirectional else 2
             runs.append(STAGES[args.stage](steps, args.backend, args.stepped, args.weight_scale,
                                            **extra))
             gc.collect()   # a trace's windows refer back to it: free the last run's before the next
@@ -215,14 +229,17 @@ def main(argv=None) -> int:
         result["peak_rss"] = peak_rss()
         print(json.dumps(result))
         return 0
-    print(f"{steps} frames, {LAYERS} x Bidirectional(CuDNNLSTM({UNITS})), input {INPUT}, "
+    shape = (f"CuDNNLSTM({UNITS})" if args.unidirectional
+             else f"Bidirectional(CuDNNLSTM({UNITS}))")
+    print(f"{steps} frames, {LAYERS} x {shape}, input {INPUT}, "
           f"weights x{args.weight_scale:g}, backend {args.backend}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start"
           + (f"; the fastest of {args.repeat} runs per stage" if args.repeat > 1 else ""))
     results = {}
     for name in args.stages:
         results[name] = r = run_stage(name, steps, args.backend, args.stepped,
-                                      args.weight_scale, args.repeat, args.unstreamed)
+                                      args.weight_scale, args.repeat, args.unstreamed,
+                                      1 if args.unidirectional else 2)
         if "error" in r:
             print(f"  {name:<11} failed: {r['error']}")
             continue

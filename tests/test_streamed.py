@@ -19,6 +19,7 @@ from lstm_inspector.core import analysis, cells, compiled_loop, recurrence, side
 from lstm_inspector.core.compare import compare
 from lstm_inspector.core.reference import run_reference
 from lstm_inspector.core.streamed import StreamedDifferences
+from lstm_inspector.errors import Cancelled
 from lstm_inspector.paths.pair import run_pair
 from lstm_inspector.paths.registry import kind_of, run_path
 
@@ -80,15 +81,18 @@ def assert_same_measures(want, got):
 
 @pytest.mark.parametrize("other", ["numpy:naive", "numpy64"])
 @pytest.mark.parametrize("local", [False, True])
-def test_streamed_differences_are_the_pass_over_the_traces(other, local, engine, small_blocks,
-                                                           monkeypatch):
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_streamed_differences_are_the_pass_over_the_traces(other, local, pipelined, engine,
+                                                           small_blocks, monkeypatch):
     """A structural bug (the naive reading) and a float64 path; with and without b's local
-    errors: the same measures, the reference's own values unchanged, no gate recomputed."""
+    errors; blocks analysed in the loop's thread or handed to a worker per direction (the
+    loop's buffers then ring): the same measures, the reference's own values unchanged, no
+    gate recomputed."""
     model, x = stack()
     b = run_path(other, model, x)
     a = run_reference(model, x)
     want = analysis.measure(a, b, model=model, oracle=False, tolerance=TOLERANCE, local=local)
-    streamed = StreamedDifferences(b, TOLERANCE, model if local else None)
+    streamed = StreamedDifferences(b, TOLERANCE, model if local else None, pipelined)
     a2 = run_reference(model, x, on_block=streamed.observe)
     for k, d in want.keys:
         assert a2.layer(k, d).h.tobytes() == a.layer(k, d).h.tobytes()
@@ -186,3 +190,47 @@ def test_the_window_streams_too(small_blocks, monkeypatch):
     assert len(taken) == 4    # a reference already run: nothing streamed
     assert streamed.report.verdict == read_after.report.verdict
     assert_same_measures(read_after.report.measures, streamed.report.measures)
+
+
+def test_a_pipelined_direction_hands_its_blocks_to_a_worker(small_blocks, monkeypatch):
+    """One direction a layer (a machine with a core to spare for each): the blocks are
+    analysed in a worker thread while the loop steps on, at most two behind; a worker's error
+    reaches the caller; the worker ends with the direction."""
+    import threading
+
+    model = cudnn_model(n_in=5, units=6, layers=2, seed=4)
+    x = features(300, 5)
+    b = run_path("numpy:naive", model, x)
+    threads = set()
+    real = analysis.rows_differences
+    monkeypatch.setattr(analysis, "rows_differences",
+                        lambda *a: threads.add(threading.current_thread().name) or real(*a))
+    streamed = StreamedDifferences(b, TOLERANCE)
+    assert streamed.pipelined is None
+    monkeypatch.setattr("lstm_inspector.core.streamed.spare_cores", lambda directions: True)
+    a = run_reference(model, x, on_block=streamed.observe)
+    assert threads and all(name.startswith("lstm-inspector-streamed") for name in threads)
+    want = compare(run_reference(model, x), b, model=model)
+    assert_same_measures(want.measures, compare(a, b, model=model, streamed=streamed).measures)
+    assert not [t for t in threading.enumerate() if t.name.startswith("lstm-inspector-streamed")]
+
+    def broken(*args):
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(analysis, "rows_differences", broken)
+    failing = StreamedDifferences(b, TOLERANCE)
+    with pytest.raises(RuntimeError, match="planted"):
+        with failing.running():
+            run_reference(model, x, on_block=failing.observe)
+    assert not [t for t in threading.enumerate() if t.name.startswith("lstm-inspector-streamed")]
+    monkeypatch.setattr(analysis, "rows_differences", real)
+
+    def cancel(fraction, text):
+        if fraction > 0.3:
+            raise Cancelled()
+
+    cancelled = StreamedDifferences(b, TOLERANCE)
+    with pytest.raises(Cancelled):
+        with cancelled.running():
+            run_reference(model, x, on_block=cancelled.observe, progress=cancel)
+    assert not [t for t in threading.enumerate() if t.name.startswith("lstm-inspector-streamed")]

@@ -37,6 +37,9 @@ PROGRESS_EVERY = 256        # steps between progress callbacks (a Cancel is hono
 #: bytes (float32: 131,072 steps at H = 128, 32,768 at H = 512); longer runs keep c and h and
 #: recompute the gates of the window asked for (a cursor move then recomputes its step).
 KEEP_GATES_BYTES = 512 * 2 ** 20
+#: A long run's sets of block buffers (z, a, c) when a callback reads its blocks: the rows
+#: handed to ``on_block`` stay untouched while the loop computes the next two blocks
+RING = 3
 
 
 
@@ -187,9 +190,10 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
     ``engine``: ``"numpy"``, ``"compiled"`` or ``"auto"`` (None: ``compiled_loop.requested()``);
     both engines write the same bits (``compiled_loop.py`` makes the very calls this loop makes).
     ``on_block(lo, hi, z, a, c, h)``: called by a long run (gates not kept) after each loop
-    block with the block's rows (input time ``lo:hi``, views of buffers the next block reuses),
-    so an analysis can read the gates as they are computed instead of recomputing them
-    (``core.streamed``).
+    block with the block's rows (input time ``lo:hi``), so an analysis can read the gates as
+    they are computed instead of recomputing them (``core.streamed``). z, a and c are views of
+    one of ``RING`` sets of buffers, untouched until the loop computes the block after next:
+    a callback may go on reading them in another thread until then.
     """
     T, H = x.shape[0], w.units
     ww = _Weights.of(w, dtype)
@@ -198,7 +202,8 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
         Z, A, C, Hs = aligned.columns(T, (4 * H, 4 * H, H, H), dtype)
     else:   # a long run: one block's z, a and c, reused; c kept at the checkpoints only
         Hs = aligned.empty((T, H), dtype)
-        Zs, As, Cs = (np.empty((min(BLOCK, T), width), dtype) for width in (4 * H, 4 * H, H))
+        ring = [tuple(np.empty((min(BLOCK, T), width), dtype) for width in (4 * H, 4 * H, H))
+                for _ in range(1 if on_block is None else RING)]
         checkpoints, edges = {}, set(checkpoint_steps(T, reverse, cells.EVERY))
     h_prev = np.zeros(H, dtype) if h0 is None else np.array(h0, dtype)
     c_prev = np.zeros(H, dtype) if c0 is None else np.array(c0, dtype)
@@ -214,9 +219,9 @@ def run_direction(w: LSTMWeights, x: np.ndarray, reverse: bool, dtype, tick=None
         kept_all = np.zeros(0, bool) if mask is None else np.ascontiguousarray(mask, bool)
         buffers = compiled_loop.scratch(H, dtype)
         prev = -1
-    for lo, hi in loop_blocks(T, reverse):
+    for n_block, (lo, hi) in enumerate(loop_blocks(T, reverse)):
         Zb, Ab, Cb = (Z[lo:hi], A[lo:hi], C[lo:hi]) if keep else \
-            (Zs[:hi - lo], As[:hi - lo], Cs[:hi - lo])
+            (buffer[:hi - lo] for buffer in ring[n_block % len(ring)])
         ww.input_part(np.asarray(rows_of(x, lo, hi), dtype), Zb)
         if compiled:   # the same steps, compiled: PROGRESS_EVERY at a time, in processing order
             if not keep and prev >= 0:   # a new block of c: restart from the state before it

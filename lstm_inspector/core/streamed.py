@@ -17,14 +17,36 @@ depend on the blocks, and any window of ``b`` is its rows of the whole, bit for 
 direction whose blocks did not all arrive (a short run holds its gates; a projection or a GRU
 does not stream) is read by ``measure`` as before.
 
-Under ``side_by_side`` each direction's blocks are taken in its own thread: the analysis of b
-runs on both cores beside the reference's steps.
+Where the machine has cores to spare (twice the directions a layer steps at once: one for
+each direction's steps, one for its analysis), a direction's blocks are analysed by a worker
+thread of its own while the loop steps on: the loop hands over its block buffers
+(``recurrence.RING`` of them, untouched for two blocks) and waits only when the worker is two
+blocks behind. Elsewhere the blocks are analysed in the loop's thread (under ``side_by_side``
+one per direction: b's analysis then shares both cores with the reference's steps). One
+thread per direction reads that direction of b, in order, so b's window caches are never
+shared between threads; the values are the same either way.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from . import blas_threads
 from .trace import LayerTrace
+
+#: blocks of one direction handed to its worker and not yet analysed, at most (the loop's
+#: ``recurrence.RING`` buffers leave it two)
+PENDING = 2
+
+
+def spare_cores(directions: int) -> bool:
+    """Whether a layer stepping ``directions`` at once leaves a core for each one's analysis."""
+    return (os.cpu_count() or 1) >= 2 * directions
 
 
 class _Direction:
@@ -37,6 +59,19 @@ class _Direction:
         self.ulp = dict.fromkeys(quantities, 0)
         self.covered, self.h = 0, None
         self.teacher = teacher
+        self.worker, self.jobs = None, deque()   # the analysis thread (pipelined), its blocks
+
+    def finish(self) -> None:
+        """Wait for the blocks handed to the worker (raising its first error) and let it go:
+        the thread has ended on return, whatever happened."""
+        try:
+            while self.jobs:
+                self.jobs.popleft().result()
+        finally:
+            self.jobs.clear()
+            if self.worker is not None:
+                self.worker.shutdown(cancel_futures=True)
+                self.worker = None
 
 
 class StreamedDifferences:
@@ -45,15 +80,35 @@ class StreamedDifferences:
     ``tolerance=(atol, rtol)``: make that tolerance's per-step masks too (as
     ``measure(tolerance=...)``); ``model``: b's local errors too (as ``measure(local=True)``).
     Pass :meth:`observe` as ``run_reference(on_block=...)``, then this object as
-    ``measure(streamed=...)`` / ``compare(streamed=...)``."""
+    ``measure(streamed=...)`` / ``compare(streamed=...)``. ``pipelined``: analyse each
+    direction's blocks in a worker thread of its own (None: where :func:`spare_cores`)."""
 
-    def __init__(self, b, tolerance=None, model=None):
+    def __init__(self, b, tolerance=None, model=None, pipelined: bool | None = None):
         from . import analysis
 
         self.b, self.model = b, model
         self.tolerance = None if tolerance is None else tuple(map(float, tolerance))
+        self.pipelined = pipelined
         self.directions = {}
         analysis.compiled_kernel()   # compiled (and checked) here, not in two threads at once
+
+    @contextlib.contextmanager
+    def running(self):
+        """``with streamed.running(): run_reference(..., on_block=streamed.observe)``: NumPy's
+        OpenBLAS on one thread while workers analyse beside the loop (an OpenBLAS product on
+        two threads would take the loop's core), and every worker done or stopped on leaving,
+        also when the run fails or is cancelled."""
+        with blas_threads.one_thread(self.pipelined is not False and spare_cores(1)):
+            try:
+                yield self
+            finally:
+                failing = sys.exc_info()[0] is not None
+                for mine in self.directions.values():
+                    try:
+                        mine.finish()
+                    except Exception:
+                        if not failing:
+                            raise
 
     def observe(self, k: int, direction: str):
         """The block callback of layer ``k``'s ``direction`` (None where b has no such layer)."""
@@ -70,7 +125,7 @@ class StreamedDifferences:
         mine = self.directions[(k, direction)] = _Direction(steps, lb.quantities,
                                                             self.tolerance, teacher)
 
-        def on_block(lo, hi, z, a, c, h):
+        def analyse(lo, hi, z, a, c, h):
             block = LayerTrace(z=z, a=a, c=c, h=h)
             for q in mine.step:
                 out = None if mine.masks is None else mine.masks[q][lo:hi]
@@ -82,6 +137,21 @@ class StreamedDifferences:
             mine.covered += hi - lo
             mine.h = h
 
+        pipelined = (spare_cores(len(b.layers[k])) if self.pipelined is None
+                     else self.pipelined)
+        if not pipelined:
+            return analyse
+        mine.worker = ThreadPoolExecutor(1, thread_name_prefix="lstm-inspector-streamed")
+        handed = [0]
+
+        def on_block(lo, hi, z, a, c, h):
+            mine.jobs.append(mine.worker.submit(analyse, lo, hi, z, a, c, h))
+            handed[0] += hi - lo
+            if len(mine.jobs) > PENDING:      # the loop writes the oldest's buffers next
+                mine.jobs.popleft().result()
+            if handed[0] == steps:            # the last block: the worker ends after it
+                mine.worker.shutdown(wait=False)
+
         return on_block
 
     def take(self, k: int, direction: str, la, tolerance, local: bool):
@@ -89,6 +159,8 @@ class StreamedDifferences:
         None)`` of this direction when every step of ``la`` (a's layer direction) streamed
         here with this ``tolerance`` (and the local errors if ``local``); else None."""
         mine = self.directions.get((k, direction))
+        if mine is not None:
+            mine.finish()
         tolerance = None if tolerance is None else tuple(map(float, tolerance))
         if (mine is None or mine.covered != la.steps or mine.h is None
                 or not np.may_share_memory(mine.h, la.h) or tolerance != self.tolerance

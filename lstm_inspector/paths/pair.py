@@ -49,7 +49,8 @@ def run_pair(spec_a, spec_b, model, x, settings: PathSettings | None = None,
         b = run(spec_b, 0)
         streamed = StreamedDifferences(b, check_tolerance(*(tolerance or (None, None))),
                                        model if local == "always" else None)
-        a = run(spec_a, 1, on_block=streamed.observe)
+        with streamed.running():
+            a = run(spec_a, 1, on_block=streamed.observe)
         return Pair(a, b, streamed, True)
     a = run(spec_a, 0)
     reference = a if a_is_reference and settings.dtype == "float32" else None
