@@ -122,7 +122,7 @@ def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True, direc
     phases["backend"] = time.perf_counter() - t
     if streamed:   # as paths.pair.run_pair
         t = time.perf_counter()
-        diffs = StreamedDifferences(other, compare_tolerance())
+        diffs = StreamedDifferences(other, compare_tolerance(), model, local="needed")
         with diffs.running():
             ref = run_path("numpy", model, x, on_block=diffs.observe)
         phases["reference+differences"] = time.perf_counter() - t

@@ -234,3 +234,29 @@ def test_a_pipelined_direction_hands_its_blocks_to_a_worker(small_blocks, monkey
         with cancelled.running():
             run_reference(model, x, on_block=cancelled.observe, progress=cancel)
     assert not [t for t in threading.enumerate() if t.name.startswith("lstm-inspector-streamed")]
+
+
+def test_local_errors_start_where_the_paths_part(engine, small_blocks, monkeypatch):
+    """``local="needed"`` (compare's default): b's local errors are computed beside the
+    differences from the first block out of tolerance on, the blocks before when the verdict
+    asks, and no whole pass over b is made for a direction so started; the same report."""
+    model, x = stack()
+    b = run_reference(model, x)
+    b.layer(0, "forward").h[200:] += np.float32(1e-3)   # b parts from step 200 on
+    want = compare(run_reference(model, x), b, model=model)
+    assert want.first is not None and want.first.step == 200
+    streamed = StreamedDifferences(b, TOLERANCE, model, local="needed")
+    with streamed.running():
+        a = run_reference(model, x, on_block=streamed.observe)
+    forward = streamed.directions[(0, "forward")]
+    assert forward.teacher is not None and forward.untaught   # started at the parting block
+    assert all(hi <= 200 + recurrence.BLOCK for lo, hi in forward.untaught)
+    passes = []
+    real = analysis.local_errors
+    monkeypatch.setattr(analysis, "local_errors",
+                        lambda model, b, keys, *args, **kw: passes.append(keys)
+                        or real(model, b, keys, *args, **kw))
+    got = compare(a, b, model=model, streamed=streamed)
+    assert all((0, "forward") not in keys for keys in passes)
+    assert got.verdict == want.verdict
+    assert_same_measures(want.measures, got.measures)

@@ -108,13 +108,24 @@ class Measures:
         return {key: (m.local, m.local_scale) for key, m in self.quantities.items()
                 if m.local is not None}
 
-    def with_local(self, model, b: Trace, progress=None) -> "Measures":
+    def with_local(self, model, b: Trace, progress=None, streamed=None,
+                   a: Trace | None = None) -> "Measures":
         """These measures with b's local errors (:func:`local_errors`, a pass of its own over
-        b) where :func:`measure` left them out; the same values the one pass makes."""
+        b) where :func:`measure` left them out; the same values the one pass makes. With
+        ``streamed`` (``core.streamed``) and the reference ``a`` it ran beside, the directions
+        whose local errors it started computing are completed there instead."""
         if self.local_done or model is None:
             return self
-        layers = sorted({k for k, _ in self.keys})
-        local = local_errors(model, b, self.keys, layers, progress=progress)
+        local, rest = {}, []
+        for k, d in self.keys:
+            part = None if streamed is None or a is None else streamed.local(k, d, a.layer(k, d))
+            if part is None:
+                rest.append((k, d))
+            else:
+                local.update(part)
+        if rest:
+            layers = sorted({k for k, _ in rest})
+            local.update(local_errors(model, b, tuple(rest), layers, progress=progress))
         quantities = {key: replace(m, local=local[key][0], local_scale=local[key][1])
                       if key in local else m for key, m in self.quantities.items()}
         return replace(self, quantities=quantities, local_done=True)

@@ -405,7 +405,7 @@ def check_tolerance(atol, rtol) -> tuple:
     return atol, rtol
 
 
-def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
+def _analyse(a, b, atol, rtol, model, measures, progress, streamed=None) -> Report:
     """Threshold ``measures`` at (atol, rtol); search the wrong readings where the verdict needs
     them (the first locally wrong layer, once per layer); build the frozen Report."""
     atol, rtol = check_tolerance(atol, rtol)
@@ -416,7 +416,8 @@ def _analyse(a, b, atol, rtol, model, measures, progress) -> Report:
                                 masks=made[1] if made is not None and made[0] == (atol, rtol) else None)
     if model is not None and limits.first is not None:
         if not measures.local_done:   # the paths part: the verdict reads b's local errors
-            measures = measures.with_local(model, b, analysis.sub_progress(progress, 0.0, 0.5))
+            measures = measures.with_local(model, b, analysis.sub_progress(progress, 0.0, 0.5),
+                                           streamed, a)
         if measures.oracle_left:      # ... and which side is closer to float64 (TF32, precision)
             measures = measures.with_oracle(model, a, b)
         fl = analysis.first_local(measures.local_errors(), atol, model, a.steps)
@@ -474,7 +475,8 @@ def compare(a: Trace, b: Trace, atol: float | None = None, rtol: float | None = 
                                 progress=analysis.sub_progress(progress, 0.0, 0.85),
                                 tolerance=(atol, rtol), local=local == "always",
                                 streamed=streamed)
-    return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0))
+    return _analyse(a, b, atol, rtol, model, measures, analysis.sub_progress(progress, 0.85, 1.0),
+                    streamed)
 
 
 def either_side(report: Report) -> Report:

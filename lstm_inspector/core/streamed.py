@@ -11,7 +11,10 @@ block's differences with ``b`` are taken then::
 
 into the per-step arrays :func:`analysis.measure` fills (``analysis.rows_differences``, the
 same calls), with b's local errors block by block where they are wanted
-(``local_error.Teacher``). ``measure(streamed=...)`` then reads nothing of those directions.
+(``local_error.Teacher``): from the first block with ``local="always"``; with ``"needed"`` from
+the first block out of tolerance on (in any direction: the verdict then reads them all, and b's
+rows are at hand), the blocks before computed when the verdict asks (:meth:`local`).
+``measure(streamed=...)`` then reads nothing of those directions.
 The values are those of the pass over the whole traces: per-step values and maxima do not
 depend on the blocks, and any window of ``b`` is its rows of the whole, bit for bit. A
 direction whose blocks did not all arrive (a short run holds its gates; a projection or a GRU
@@ -59,6 +62,7 @@ class _Direction:
         self.ulp = dict.fromkeys(quantities, 0)
         self.covered, self.h = 0, None
         self.teacher = teacher
+        self.untaught = []   # blocks (lo, hi) whose local errors the teacher has not computed
         self.worker, self.jobs = None, deque()   # the analysis thread (pipelined), its blocks
 
     def finish(self) -> None:
@@ -78,18 +82,22 @@ class StreamedDifferences:
     """The differences of every reference direction that streams against trace ``b``.
 
     ``tolerance=(atol, rtol)``: make that tolerance's per-step masks too (as
-    ``measure(tolerance=...)``); ``model``: b's local errors too (as ``measure(local=True)``).
-    Pass :meth:`observe` as ``run_reference(on_block=...)``, then this object as
+    ``measure(tolerance=...)``); ``model``: b's local errors too, ``local="always"`` for
+    every block (as ``measure(local=True)``), ``"needed"`` from the first block out of
+    tolerance on (as ``compare(local="needed")`` reads them: :meth:`local`). Pass
+    :meth:`observe` as ``run_reference(on_block=...)``, then this object as
     ``measure(streamed=...)`` / ``compare(streamed=...)``. ``pipelined``: analyse each
     direction's blocks in a worker thread of its own (None: where :func:`spare_cores`)."""
 
-    def __init__(self, b, tolerance=None, model=None, pipelined: bool | None = None):
+    def __init__(self, b, tolerance=None, model=None, pipelined: bool | None = None,
+                 local: str = "always"):
         from . import analysis
 
-        self.b, self.model = b, model
+        self.b, self.model, self.local_from_start = b, model, local == "always"
         self.tolerance = None if tolerance is None else tuple(map(float, tolerance))
         self.pipelined = pipelined
         self.directions = {}
+        self.parted = False   # a block out of tolerance was seen (then every teacher starts)
         analysis.compiled_kernel()   # compiled (and checked) here, not in two threads at once
 
     @contextlib.contextmanager
@@ -120,10 +128,14 @@ class StreamedDifferences:
             return None
         lb = b.layer(k, direction)
         steps = lb.steps
-        teacher = None if self.model is None else Teacher(self.model, b, k, (direction,),
-                                                          (0, steps))
         mine = self.directions[(k, direction)] = _Direction(steps, lb.quantities,
-                                                            self.tolerance, teacher)
+                                                            self.tolerance, None)
+
+        def start_teacher():
+            mine.teacher = Teacher(self.model, b, k, (direction,), (0, steps))
+
+        if self.model is not None and self.local_from_start:
+            start_teacher()
 
         def analyse(lo, hi, z, a, c, h):
             block = LayerTrace(z=z, a=a, c=c, h=h)
@@ -132,8 +144,14 @@ class StreamedDifferences:
                 r, u = analysis.rows_differences(block.rows(q, 0, hi - lo), lb.rows(q, lo, hi),
                                                  mine.step[q][lo:hi], out, self.tolerance)
                 mine.rel[q], mine.ulp[q] = max(mine.rel[q], r), max(mine.ulp[q], u)
+                if out is not None and not self.parted and out.any():
+                    self.parted = True
+            if mine.teacher is None and self.parted and self.model is not None:
+                start_teacher()
             if mine.teacher is not None:
-                mine.teacher.chunk(lo, hi)
+                mine.teacher.chunk(lo, hi)    # b's rows of this block are at hand
+            else:
+                mine.untaught.append((lo, hi))
             mine.covered += hi - lo
             mine.h = h
 
@@ -154,19 +172,42 @@ class StreamedDifferences:
 
         return on_block
 
+    def local(self, k: int, direction: str, la) -> dict | None:
+        """b's local errors of this direction, ``{(k, d, q): (local, scale)}``, when its
+        teacher started while the reference ran (the blocks before computed now, the same
+        values: each block's rows are those of the whole); None where it did not."""
+        mine = self._streamed(k, direction, la)
+        if mine is None or mine.teacher is None:
+            return None
+        for lo, hi in mine.untaught:
+            mine.teacher.chunk(lo, hi)
+        mine.untaught.clear()
+        return mine.teacher.result()
+
     def take(self, k: int, direction: str, la, tolerance, local: bool):
         """``(differences {(k, d, q): (step, rel, ulp)}, masks or None, local errors {} or
         None)`` of this direction when every step of ``la`` (a's layer direction) streamed
-        here with this ``tolerance`` (and the local errors if ``local``); else None."""
-        mine = self.directions.get((k, direction))
-        if mine is not None:
-            mine.finish()
+        here with this ``tolerance`` (and the local errors if ``local``: :meth:`local`);
+        else None."""
+        mine = self._streamed(k, direction, la)
         tolerance = None if tolerance is None else tuple(map(float, tolerance))
-        if (mine is None or mine.covered != la.steps or mine.h is None
-                or not np.may_share_memory(mine.h, la.h) or tolerance != self.tolerance
-                or (local and mine.teacher is None) or tuple(mine.step) != la.quantities):
+        if mine is None or tolerance != self.tolerance or tuple(mine.step) != la.quantities:
+            return None
+        errors = self.local(k, direction, la) if local else None
+        if local and errors is None:
             return None
         diffs = {(k, direction, q): (mine.step[q], mine.rel[q], mine.ulp[q]) for q in mine.step}
         masks = None if mine.masks is None else {(k, direction, q): m
                                                  for q, m in mine.masks.items()}
-        return diffs, masks, (mine.teacher.result() if local else None)
+        return diffs, masks, errors
+
+    def _streamed(self, k: int, direction: str, la):
+        """This direction's blocks, all of them done, when they are those of ``la`` (a's layer
+        direction: its h is the one the blocks were handed with); else None."""
+        mine = self.directions.get((k, direction))
+        if mine is None:
+            return None
+        mine.finish()
+        if mine.covered != la.steps or mine.h is None or not np.may_share_memory(mine.h, la.h):
+            return None
+        return mine

@@ -48,7 +48,7 @@ def run_pair(spec_a, spec_b, model, x, settings: PathSettings | None = None,
     if a_is_reference and not kind_of(spec_b).reads_reference:
         b = run(spec_b, 0)
         streamed = StreamedDifferences(b, check_tolerance(*(tolerance or (None, None))),
-                                       model if local == "always" else None)
+                                       model, local=local)
         with streamed.running():
             a = run(spec_a, 1, on_block=streamed.observe)
         return Pair(a, b, streamed, True)
