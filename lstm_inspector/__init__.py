@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "InspectorError", "UnsupportedLayerError", "load_model", "load_features",
     "run_reference", "run_backend", "run_path", "compare", "run_impl", "load_outputs", "diagnose",
-    "model_answer", "load_initial_state", "run_front", "__version__",
+    "model_answer", "load_initial_state", "run_front", "run_pair", "__version__",
 ]
 
 
@@ -87,6 +87,17 @@ def run_path(spec, model, x, **settings):
     from .paths.registry import run_path as _run
 
     return _run(spec, model, x, **settings)
+
+
+def run_pair(spec_a, spec_b, model, x, tolerance=None, local="needed", **settings):
+    """Run two paths as ``compare`` does: B first where A is the reference, which then takes
+    its differences with B as it steps (``paths.pair.run_pair``); returns a ``Pair`` (``.a``,
+    ``.b``, ``.streamed`` for ``compare(..., streamed=...)``). ``tolerance=(atol, rtol)`` and
+    ``local`` as the compare's; settings as :func:`run_path`'s."""
+    from .paths.pair import run_pair as _run
+    from .paths.registry import PathSettings
+
+    return _run(spec_a, spec_b, model, x, PathSettings(**settings), tolerance, local)
 
 
 def compare(a, b, atol=None, rtol=None, **options):

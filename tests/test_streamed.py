@@ -152,6 +152,14 @@ def test_a_pair_runs_b_first_unless_b_reads_the_reference(small_blocks):
     assert pair.streamed.take(1, "backward", pair.a.layer(1, "backward"), TOLERANCE,
                               False) is not None
     assert run_pair("numpy:naive", "numpy", model, x).streamed is None
+    import lstm_inspector as li
+
+    api = li.run_pair("numpy", "numpy:naive", model, x, tolerance=(1e-3, 0.0))
+    report = li.compare(api.a, api.b, atol=1e-3, rtol=0.0, model=model, streamed=api.streamed)
+    assert api.streamed.take(0, "forward", api.a.layer(0, "forward"), (1e-3, 0.0),
+                             False) is not None
+    assert report.verdict == li.compare(pair.a, pair.b, atol=1e-3, rtol=0.0,
+                                        model=model).verdict
     assert kind_of("impl:port.py:forward").reads_reference
     assert kind_of("outputs:h.npy").reads_reference
     assert not kind_of("torch-cpu").reads_reference
