@@ -167,8 +167,8 @@ def time_one(name: str, units: int, steps: int, n_in: int, repeat: int) -> tuple
             return float("nan"), f"compiled engine unavailable: {compiled_loop.why_not()}"
         desc = f"numpy {np.__version__}, engine {compiled_loop.engine()}"
 
-        def fn():
-            return run_reference(model, x)
+        def fn():   # every gate held, whatever the length (a long run keeps c and h only)
+            return run_reference(model, x, gates=True)
     elif name == "naive":
         def fn():
             return naive_numpy(w, x)
@@ -236,7 +236,7 @@ def main(argv=None):
         x = np.random.default_rng(1).standard_normal((args.steps, args.input)).astype(np.float32)
         run_reference(model, x[:10])   # imports and compiles first: not the trace's memory
         tracemalloc.start()
-        trace = run_reference(model, x)
+        trace = run_reference(model, x, gates=True)
         held, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         T, H = args.steps, units

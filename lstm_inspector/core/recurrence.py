@@ -34,9 +34,12 @@ FAST = ("tanh", "sigmoid")  # (activation, recurrent_activation) of the unrolled
 BLOCK = 4096                # steps whose input part is computed at once
 PROGRESS_EVERY = 256        # steps between progress callbacks (a Cancel is honoured within them)
 #: A direction keeps its gates (z and a, 8H values per step) when they take at most this many
-#: bytes (float32: 131,072 steps at H = 128, 32,768 at H = 512); longer runs keep c and h and
-#: recompute the gates of the window asked for (a cursor move then recomputes its step).
-KEEP_GATES_BYTES = 512 * 2 ** 20
+#: bytes (float32: 32,768 steps at H = 128, 8,192 at H = 512); longer runs keep c and h and
+#: recompute the gates of the window asked for (a cursor move then recomputes its step). A
+#: comparison holds two traces of every direction: at 512 MiB a direction (the budget before),
+#: 130,000 steps of 2 x Bi(128) held 5.4 GB of gates and peaked at 6.2 GB, more than an hour;
+#: at 128 MiB two traces of 2 x Bi hold at most 1 GiB of gates.
+KEEP_GATES_BYTES = 128 * 2 ** 20
 #: A long run's sets of block buffers (z, a, c) when a callback reads its blocks: the rows
 #: handed to ``on_block`` stay untouched while the loop computes the next two blocks
 RING = 3
