@@ -215,7 +215,7 @@ def test_a_pipelined_direction_hands_its_blocks_to_a_worker(small_blocks, monkey
                         lambda *a: threads.add(threading.current_thread().name) or real(*a))
     streamed = StreamedDifferences(b, TOLERANCE)
     assert streamed.pipelined is None
-    monkeypatch.setattr("lstm_inspector.core.streamed.spare_cores", lambda directions: True)
+    monkeypatch.setattr("lstm_inspector.core.streamed.worth_a_worker", lambda directions: True)
     a = run_reference(model, x, on_block=streamed.observe)
     assert threads and all(name.startswith("lstm-inspector-streamed") for name in threads)
     want = compare(run_reference(model, x), b, model=model)

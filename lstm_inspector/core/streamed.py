@@ -21,7 +21,8 @@ direction whose blocks did not all arrive (a short run holds its gates; a projec
 does not stream) is read by ``measure`` as before.
 
 Where the machine has cores to spare (twice the directions a layer steps at once: one for
-each direction's steps, one for its analysis), a direction's blocks are analysed by a worker
+each direction's steps, one for its analysis) and the compiled loop steps (it releases the GIL
+while it does), a direction's blocks are analysed by a worker
 thread of its own while the loop steps on: the loop hands over its block buffers
 (``recurrence.RING`` of them, untouched for two blocks) and waits only when the worker is two
 blocks behind. Elsewhere the blocks are analysed in the loop's thread (under ``side_by_side``
@@ -50,6 +51,15 @@ PENDING = 2
 def spare_cores(directions: int) -> bool:
     """Whether a layer stepping ``directions`` at once leaves a core for each one's analysis."""
     return (os.cpu_count() or 1) >= 2 * directions
+
+
+def worth_a_worker(directions: int) -> bool:
+    """Whether each direction's blocks go to a worker thread of its own: cores to spare
+    (:func:`spare_cores`) and a loop that releases the GIL while it steps (the compiled engine;
+    the NumPy loop holds it between its dozen calls a step, and a worker would wait on it)."""
+    from . import compiled_loop
+
+    return spare_cores(directions) and compiled_loop.engine() == "compiled"
 
 
 class _Direction:
@@ -87,7 +97,7 @@ class StreamedDifferences:
     tolerance on (as ``compare(local="needed")`` reads them: :meth:`local`). Pass
     :meth:`observe` as ``run_reference(on_block=...)``, then this object as
     ``measure(streamed=...)`` / ``compare(streamed=...)``. ``pipelined``: analyse each
-    direction's blocks in a worker thread of its own (None: where :func:`spare_cores`)."""
+    direction's blocks in a worker thread of its own (None: where :func:`worth_a_worker`)."""
 
     def __init__(self, b, tolerance=None, model=None, pipelined: bool | None = None,
                  local: str = "always"):
@@ -155,7 +165,7 @@ class StreamedDifferences:
             mine.covered += hi - lo
             mine.h = h
 
-        pipelined = (spare_cores(len(b.layers[k])) if self.pipelined is None
+        pipelined = (worth_a_worker(len(b.layers[k])) if self.pipelined is None
                      else self.pipelined)
         if not pipelined:
             return analyse
