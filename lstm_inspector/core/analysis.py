@@ -194,7 +194,7 @@ def _differences(a: Trace, b: Trace, keys, chunk, progress, tolerance=None,
                     mask = None if masks is None else masks.setdefault((k, d, q),
                                                                        np.empty(T, bool))
                     r, u = rows_differences(chunk_a[q], lb.rows(q, lo, hi), step[q][lo:hi],
-                                  None if mask is None else mask[lo:hi], tolerance)
+                                            None if mask is None else mask[lo:hi], tolerance)
                     rel[q], ulp[q] = max(rel[q], r), max(ulp[q], u)
                 if teacher is not None:
                     teacher.chunk(lo, hi)
