@@ -97,10 +97,15 @@ def fits_one_core(units: int) -> bool:
     return units * 4 * units * 4 <= l2_bytes()
 
 
+def cores() -> int:
+    """The machine's cores (1 where the count is unknown)."""
+    return os.cpu_count() or 1
+
+
 def second_core_pays(units: int) -> bool:
     """Whether work split over two threads, each with OpenBLAS on one thread, runs faster: a
     second core, and R^T within one core's cache (:func:`fits_one_core`)."""
-    return (os.cpu_count() or 1) > 1 and fits_one_core(units)
+    return cores() > 1 and fits_one_core(units)
 
 
 @contextlib.contextmanager

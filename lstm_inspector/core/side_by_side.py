@@ -18,7 +18,6 @@ errors reach the caller.
 """
 from __future__ import annotations
 
-import os
 import threading
 
 from ..errors import Cancelled
@@ -35,7 +34,7 @@ def worth_it(layer, compiled: bool) -> bool:
 def second_core() -> bool:
     """Whether this machine has a second core for the other direction (b's local errors, whose
     float64 products on blocks of rows do not ask R^T to fit a core's cache)."""
-    return (os.cpu_count() or 1) > 1
+    return blas_threads.cores() > 1
 
 
 def run_both(run_one, directions, tick=None) -> dict:

@@ -33,7 +33,6 @@ shared between threads; the values are the same either way.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -41,16 +40,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import blas_threads
+from .recurrence import RING
 from .trace import LayerTrace
 
-#: blocks of one direction handed to its worker and not yet analysed, at most (the loop's
-#: ``recurrence.RING`` buffers leave it two)
-PENDING = 2
+#: blocks of one direction handed to its worker and not yet analysed, at most: the loop's
+#: ``RING`` buffers hold them and the block it computes next
+PENDING = RING - 1
 
 
 def spare_cores(directions: int) -> bool:
     """Whether a layer stepping ``directions`` at once leaves a core for each one's analysis."""
-    return (os.cpu_count() or 1) >= 2 * directions
+    return blas_threads.cores() >= 2 * directions
 
 
 def worth_a_worker(directions: int) -> bool:
@@ -65,13 +65,13 @@ def worth_a_worker(directions: int) -> bool:
 class _Direction:
     """What one layer direction's blocks accumulate."""
 
-    def __init__(self, steps: int, quantities: tuple, tolerance, teacher):
+    def __init__(self, steps: int, quantities: tuple, tolerance):
         self.step = {q: np.empty(steps) for q in quantities}
         self.masks = None if tolerance is None else {q: np.empty(steps, bool) for q in quantities}
         self.rel = dict.fromkeys(quantities, 0.0)
         self.ulp = dict.fromkeys(quantities, 0)
         self.covered, self.h = 0, None
-        self.teacher = teacher
+        self.teacher = None  # b's local errors (local_error.Teacher), once they start
         self.untaught = []   # blocks (lo, hi) whose local errors the teacher has not computed
         self.worker, self.jobs = None, deque()   # the analysis thread (pipelined), its blocks
 
@@ -116,7 +116,8 @@ class StreamedDifferences:
         OpenBLAS on one thread while workers analyse beside the loop (an OpenBLAS product on
         two threads would take the loop's core), and every worker done or stopped on leaving,
         also when the run fails or is cancelled."""
-        with blas_threads.one_thread(self.pipelined is not False and spare_cores(1)):
+        workers = self.pipelined or (self.pipelined is None and worth_a_worker(1))
+        with blas_threads.one_thread(workers):
             try:
                 yield self
             finally:
@@ -139,7 +140,7 @@ class StreamedDifferences:
         lb = b.layer(k, direction)
         steps = lb.steps
         mine = self.directions[(k, direction)] = _Direction(steps, lb.quantities,
-                                                            self.tolerance, None)
+                                                            self.tolerance)
 
         def start_teacher():
             mine.teacher = Teacher(self.model, b, k, (direction,), (0, steps))
