@@ -16,7 +16,8 @@ GUI, and compare's time <= 4x the reference's. Issue 18, on a GPU: compare of 20
 the reference alone; an hour <= 2x and <= 3 GB. Issue 21: an hour's analysis <= 1x the reference
 alone, peak RSS <= 3 GB for compare and the window on any model: ``--weight-scale 8`` draws the
 weights from 8 times the range, a chaotic model whose every quantity is out of tolerance at
-nearly every step (the paths part after a few dozen steps).
+nearly every step (the paths part after a few dozen steps); ``--gru``: the same shape with
+``nn.GRU`` layers (a GRU holds h alone past the same budget).
 
 The backend takes the one-call road (one library call per layer direction, c derived from its
 h; ``--stepped``: one call per step instead); the last lines print that road's ratios: the
@@ -28,6 +29,7 @@ wall time (compare - backend - reference), the figure issue 21 bounds.
     nice python bench/bench_long.py --hour          # 360,000 frames
     nice python bench/bench_long.py --hour --weight-scale 8   # the chaotic model (issue 21)
     nice python bench/bench_long.py --hour --unidirectional --stages reference compare
+    nice python bench/bench_long.py --hour --gru      # 2 x Bidirectional(nn.GRU(128))
     nice python bench/bench_long.py --hour --repeat 2 --stages reference compare  # warm runs
     python bench/bench_long.py --steps 60000 --backend numpy:naive --stages reference compare
 """
@@ -56,17 +58,27 @@ HOUR = 360_000
 GIB = 1024 ** 3
 
 
-def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0, scale=1.0, directions=2):
+def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0, scale=1.0, directions=2,
+                cell="lstm"):
     """The bench's model; ``scale`` multiplies the weights' range (``--weight-scale``: 8 makes
     the chaotic model of issue 21, most steps out of tolerance); ``directions=1``: the forward
-    directions alone (``--unidirectional``: 2 x CuDNNLSTM(128), a streaming recogniser's)."""
+    directions alone (``--unidirectional``: 2 x CuDNNLSTM(128), a streaming recogniser's);
+    ``cell="gru"``: ``nn.GRU`` layers instead (``--gru``: what a PyTorch state dict of
+    ``nn.GRU(40, 128, num_layers=2, bidirectional=True)`` loads as)."""
+    from lstm_inspector.core.gru_weights import GRU_READINGS, StoredGRU
     from lstm_inspector.core.model import Model, RecurrentLayer
     from lstm_inspector.core.weights import READINGS, StoredLSTM
 
     rng = np.random.default_rng(seed)
     s = scale / np.sqrt(units)
+    kind = "nn.GRU" if cell == "gru" else "CuDNNLSTM"
 
     def stored(width):
+        if cell == "gru":
+            return StoredGRU(rng.uniform(-s, s, (width, 3 * units)).astype(np.float32),
+                             rng.uniform(-s, s, (units, 3 * units)).astype(np.float32),
+                             rng.uniform(-s, s, 6 * units).astype(np.float32),
+                             GRU_READINGS["torch"])
         return StoredLSTM(rng.uniform(-s, s, (width, 4 * units)).astype(np.float32),
                           rng.uniform(-s, s, (units, 4 * units)).astype(np.float32),
                           rng.uniform(-s, s, 8 * units).astype(np.float32), READINGS["cudnn"])
@@ -74,11 +86,11 @@ def build_model(units=UNITS, layers=LAYERS, n_in=INPUT, seed=0, scale=1.0, direc
     built, width = [], n_in
     for k in range(layers):
         if directions == 1:
-            built.append(RecurrentLayer(f"lstm_{k}", "CuDNNLSTM", width, units,
+            built.append(RecurrentLayer(f"{cell}_{k}", kind, width, units,
                                         {"forward": stored(width)}))
             width = units
             continue
-        built.append(RecurrentLayer(f"bidirectional_{k}", "CuDNNLSTM", width, units,
+        built.append(RecurrentLayer(f"bidirectional_{k}", kind, width, units,
                                     {"forward": stored(width), "backward": stored(width)},
                                     merge_mode="concat"))
         width = 2 * units
@@ -93,16 +105,17 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def stage_reference(steps, backend, stepped=False, scale=1.0, directions=2):
+def stage_reference(steps, backend, stepped=False, scale=1.0, directions=2, cell="lstm"):
     from lstm_inspector.core.reference import run_reference
 
-    model, x = build_model(scale=scale, directions=directions), features(steps)
+    model, x = build_model(scale=scale, directions=directions, cell=cell), features(steps)
     t0 = time.perf_counter()
     run_reference(model, x)
     return {"seconds": time.perf_counter() - t0}
 
 
-def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True, directions=2):
+def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True, directions=2,
+                  cell="lstm"):
     """What ``lstm-inspector compare`` does (``paths.pair.run_pair``, then ``compare``): the
     backend first, then the reference streaming its differences with it (``core.streamed``),
     then the rest of the analysis; ``streamed=False``: the order before, the reference, the
@@ -111,7 +124,7 @@ def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True, direc
     from lstm_inspector.core.streamed import StreamedDifferences
     from lstm_inspector.paths.registry import run_path
 
-    model, x = build_model(scale=scale, directions=directions), features(steps)
+    model, x = build_model(scale=scale, directions=directions, cell=cell), features(steps)
     phases, diffs = {}, None
     t0 = time.perf_counter()
     if not streamed:
@@ -145,7 +158,7 @@ def compare_tolerance() -> tuple:
     return check_tolerance(None, None)
 
 
-def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2):
+def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2, cell="lstm"):
     from PyQt5 import QtCore
 
     from lstm_inspector.gui import app as gui_app
@@ -155,7 +168,7 @@ def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2):
                              tempfile.mkdtemp())
     qt = gui_app.ensure_app(offscreen=True)
     gui_app.SCREENSHOT_TIMEOUT_S = 7200  # an hour of audio on a loaded machine takes longer
-    model, x = build_model(scale=scale, directions=directions), features(steps)
+    model, x = build_model(scale=scale, directions=directions, cell=cell), features(steps)
     t0 = time.perf_counter()
     window = MainWindow()
     window.state.set_run_settings(backend=backend, stepped=stepped)
@@ -170,12 +183,13 @@ STAGES = {"reference": stage_reference, "compare": stage_compare, "screenshot": 
 
 
 def run_stage(name, steps, backend, stepped=False, scale=1.0, repeat=1,
-              unstreamed=False, directions=2) -> dict:
+              unstreamed=False, directions=2, cell="lstm") -> dict:
     """The stage in a fresh process: its result plus its own peak RSS."""
     out = subprocess.run([sys.executable, __file__, "--stage", name, "--steps", str(steps),
                           "--backend", backend, "--weight-scale", repr(scale),
                           "--repeat", str(repeat)]
                          + (["--unidirectional"] if directions == 1 else [])
+                         + (["--gru"] if cell == "gru" else [])
                          + (["--stepped"] if stepped else [])
                          + (["--unstreamed"] if unstreamed else []),
                          capture_output=True, text=True,
@@ -208,6 +222,9 @@ def main(argv=None) -> int:
                    help="2 x CuDNNLSTM(128), the forward directions alone (a streaming "
                         "recogniser's model): one direction steps at a time, so on 2 cores the "
                         "streamed analysis runs beside it in a worker (core.streamed)")
+    p.add_argument("--gru", action="store_true",
+                   help="nn.GRU layers (reset_after, torch's layout) instead of CuDNNLSTM: an "
+                        "hour of a GRU holds h alone too (issue 21: <= 3 GB on any model)")
     p.add_argument("--unstreamed", action="store_true",
                    help="compare in the order before issue 21's streaming: the reference, the "
                         "backend, then the whole analysis (the reference's gates recomputed)")
@@ -219,6 +236,7 @@ def main(argv=None) -> int:
         for _ in range(max(1, args.repeat)):
             extra = {"streamed": not args.unstreamed} if args.stage == "compare" else {}
             extra["directions"] = 1 if args.unidirectional else 2
+            extra["cell"] = "gru" if args.gru else "lstm"
             runs.append(STAGES[args.stage](steps, args.backend, args.stepped, args.weight_scale,
                                            **extra))
             gc.collect()   # a trace's windows refer back to it: free the last run's before the next
@@ -229,8 +247,8 @@ def main(argv=None) -> int:
         result["peak_rss"] = peak_rss()
         print(json.dumps(result))
         return 0
-    shape = (f"CuDNNLSTM({UNITS})" if args.unidirectional
-             else f"Bidirectional(CuDNNLSTM({UNITS}))")
+    kind = "nn.GRU" if args.gru else "CuDNNLSTM"
+    shape = f"{kind}({UNITS})" if args.unidirectional else f"Bidirectional({kind}({UNITS}))"
     print(f"{steps} frames, {LAYERS} x {shape}, input {INPUT}, "
           f"weights x{args.weight_scale:g}, backend {args.backend}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start"
@@ -239,7 +257,8 @@ def main(argv=None) -> int:
     for name in args.stages:
         results[name] = r = run_stage(name, steps, args.backend, args.stepped,
                                       args.weight_scale, args.repeat, args.unstreamed,
-                                      1 if args.unidirectional else 2)
+                                      1 if args.unidirectional else 2,
+                                      "gru" if args.gru else "lstm")
         if "error" in r:
             print(f"  {name:<11} failed: {r['error']}")
             continue

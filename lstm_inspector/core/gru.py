@@ -16,14 +16,18 @@ Canonical weights (``gru_weights.py``: blocks r, z, n; ``W (3H, in)``, ``R (3H, 
 A masked step (``core.masking``) computes its gates but carries h. The trace records, per step,
 ``z = [r~, z~, n~, Rh]`` (pre-activations and the recurrent part of n on its own, where the two
 reset_after conventions differ) and ``a = [r, z, n, Rh]``; a GRU has no cell state (``c`` is None).
-Everything is indexed by input time, a reversed direction running t = T-1 ... 0.
+Everything is indexed by input time, a reversed direction running t = T-1 ... 0. A long run
+(past ``recurrence.KEEP_GATES_BYTES`` a direction, as an LSTM) keeps h alone, a GRU's whole
+state: any window of z and a is recomputed from it by the loop's own calls (:class:`GRUStepGates`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import activations
+from . import activations, recurrence
+from .cells import Recent
 from .gru_weights import GRUWeights
+from .recurrence import loop_blocks, rows_of
 from .teacher import TeacherWeights
 from .trace import LayerTrace
 
@@ -86,8 +90,63 @@ class GRUStepWeights:
         return z, a, h.astype(dtype, copy=False)
 
 
+def step_function(sw: GRUStepWeights):
+    """The one step both the loop and :class:`GRUStepGates` call::
+
+        step(z, a, h_prev, h)      z (4H,) holds the input part xp_t in its first 3H on entry;
+                                   the step fills z and a (blocks r, z, n, Rh) and writes h_t
+
+    tanh / sigmoid layers make a dozen NumPy calls in place (sigma as ``1 / (1 + exp(-z))``);
+    other activations go through :meth:`GRUStepWeights.steps` (``core.activations``). The same
+    calls on the same values give the same bits, so a window of gates recomputed from the
+    stored h is what the loop computed. The caller ignores overflow."""
+    H, dtype = sw.H, sw.dtype
+    if (sw.w.activation, sw.w.recurrent_activation) != ("tanh", "sigmoid"):
+        def generic_step(z, a, h_prev, h):
+            zz, aa, hh = sw.steps(z[None, :3 * H].copy(), h_prev[None])
+            z[:], a[:], h[:] = zz[0], aa[0], hh[0]
+        return generic_step
+    R_T, R_rz_T, R_n_T, b_R, one = sw.R_T, sw.R_rz_T, sw.R_n_T, sw.b_R, dtype.type(1)
+    b_Rrz, b_Rn, reset_after = b_R[:2 * H], b_R[2 * H:], sw.reset_after
+    hp, rz, tmp = np.empty(3 * H, dtype), np.empty(2 * H, dtype), np.empty(H, dtype)
+    dot, add, mul, sub = np.dot, np.add, np.multiply, np.subtract
+    neg, exp, recip, tanh = np.negative, np.exp, np.reciprocal, np.tanh
+
+    def step(z, a, h_prev, h):
+        z_rz, a_rz, z_n, a_n, rh = z[:2 * H], a[:2 * H], z[2 * H:3 * H], a[2 * H:3 * H], z[3 * H:]
+        r, u = a[:H], a[H:2 * H]
+        if reset_after:
+            dot(h_prev, R_T, hp)                      # R h            (3H,)
+            add(hp, b_R, hp)                          # + b_R
+            add(z_rz, hp[:2 * H], z_rz)               # r~, z~
+            rh[:] = hp[2 * H:]                        # Rh = R_n h + b_Rn
+        else:
+            dot(h_prev, R_rz_T, rz)
+            add(rz, b_Rrz, rz)
+            add(z_rz, rz, z_rz)
+        neg(z_rz, a_rz)                               # sigma = 1 / (1 + exp(-z))
+        exp(a_rz, a_rz)
+        add(a_rz, one, a_rz)
+        recip(a_rz, a_rz)
+        if reset_after:
+            mul(r, rh, tmp)                           # r * (R_n h + b_Rn)
+        else:
+            mul(r, h_prev, tmp)                       # R_n (r * h) + b_Rn
+            dot(tmp, R_n_T, rh)
+            add(rh, b_Rn, rh)
+            tmp[:] = rh
+        add(z_n, tmp, z_n)                            # n~
+        tanh(z_n, a_n)                                # n
+        a[3 * H:] = rh
+        mul(u, h_prev, h)                             # h = z h_prev + (1 - z) n
+        sub(one, u, tmp)
+        mul(tmp, a_n, tmp)
+        add(h, tmp, h)
+    return step
+
+
 def run_gru_direction(w: GRUWeights, x, reverse: bool, dtype, tick=None, h0=None,
-                      mask=None) -> LayerTrace:
+                      mask=None, gates: bool | None = None, on_block=None) -> LayerTrace:
     """Step one GRU direction through time (module docstring); a ``cell="gru"`` LayerTrace.
 
     ``x`` (T, in) in input time (an array or anything ``x[lo:hi]`` reads); ``reverse``: run
@@ -95,79 +154,85 @@ def run_gru_direction(w: GRUWeights, x, reverse: bool, dtype, tick=None, h0=None
     Cancelled); ``h0`` (H,) the state before the first processed step; ``mask`` (T,) bool,
     True = the step runs (a masked step carries h).
 
-    The loop writes each step straight into the trace's rows (views made once, buffers reused):
-    one matrix-vector product ``h R^T`` and a dozen elementwise calls a step. tanh / sigmoid
-    layers compute sigma as ``1 / (1 + exp(-z))``; other activations go through
-    ``core.activations`` (:meth:`GRUStepWeights.steps`, the teacher-forced step)."""
+    The input part ``x W^T + b_W`` is one product per loop block (``recurrence.loop_blocks``,
+    as the LSTM's), then each step makes :func:`step_function`'s calls: one matrix-vector
+    product ``h R^T`` and a dozen elementwise calls, written straight into the trace's rows.
+    ``gates``: keep z and a (None: ``recurrence.keep_gates`` decides, as for an LSTM). A long
+    run keeps h alone (a GRU has no other state): any window of its gates is recomputed from
+    the stored h by the same calls (:class:`GRUStepGates`), and an hour of a GRU(128)
+    direction holds 184 MB instead of 1.66 GB. ``on_block(lo, hi, z, a, None, h)``: a long
+    run's blocks as they are computed (``recurrence.run_direction``'s, ``core.streamed``),
+    buffers untouched until the loop computes the block after next."""
     dtype = np.dtype(dtype)
     sw = GRUStepWeights(w, dtype)
     T, H = len(x), w.units
-    Z, A, Hs = np.empty((T, 4 * H), dtype), np.empty((T, 4 * H), dtype), np.empty((T, H), dtype)
-    Z[:, :3 * H] = sw.input_part(np.asarray(x[0:T], dtype))        # x W^T + b_W, all steps
+    keep = recurrence.keep_gates(T, H, dtype) if gates is None else bool(gates)
+    Hs = np.empty((T, H), dtype)
+    if keep:
+        Z, A = np.empty((T, 4 * H), dtype), np.empty((T, 4 * H), dtype)
+    else:
+        ring = [tuple(np.empty((min(recurrence.BLOCK, T), 4 * H), dtype) for _ in "za")
+                for _ in range(1 if on_block is None else recurrence.RING)]
     h_prev = np.zeros(H, dtype) if h0 is None else np.asarray(h0, dtype).reshape(H).copy()
-    if (w.activation, w.recurrent_activation) != ("tanh", "sigmoid"):
-        return _generic_loop(sw, Z, A, Hs, h_prev, reverse, tick, mask)
-    R_T, R_n_T, b_R, one = sw.R_T, sw.R_n_T, sw.b_R, dtype.type(1)
-    b_Rrz, b_Rn = b_R[:2 * H], b_R[2 * H:]
-    hp, rz, tmp = np.empty(3 * H, dtype), np.empty(2 * H, dtype), np.empty(H, dtype)
-    dot, add, mul, sub = np.dot, np.add, np.multiply, np.subtract
-    neg, exp, recip, tanh = np.negative, np.exp, np.reciprocal, np.tanh
-    order = range(T - 1, -1, -1) if reverse else range(T)
+    step = step_function(sw)
+    done = 0
     with np.errstate(over="ignore"):
-        for done, t in enumerate(order):
-            if tick is not None and done % PROGRESS_EVERY == 0:
-                tick(done)
-            z, a, h = Z[t], A[t], Hs[t]
-            z_rz, a_rz, z_n, a_n, rh = z[:2 * H], a[:2 * H], z[2 * H:3 * H], a[2 * H:3 * H], z[3 * H:]
-            r, u = a[:H], a[H:2 * H]
-            if sw.reset_after:
-                dot(h_prev, R_T, hp)                      # R h            (3H,)
-                add(hp, b_R, hp)                          # + b_R
-                add(z_rz, hp[:2 * H], z_rz)               # r~, z~
-                rh[:] = hp[2 * H:]                        # Rh = R_n h + b_Rn
-            else:
-                dot(h_prev, sw.R_rz_T, rz)
-                add(rz, b_Rrz, rz)
-                add(z_rz, rz, z_rz)
-            neg(z_rz, a_rz)                               # sigma = 1 / (1 + exp(-z))
-            exp(a_rz, a_rz)
-            add(a_rz, one, a_rz)
-            recip(a_rz, a_rz)
-            if sw.reset_after:
-                mul(r, rh, tmp)                           # r * (R_n h + b_Rn)
-            else:
-                mul(r, h_prev, tmp)                       # R_n (r * h) + b_Rn
-                dot(tmp, R_n_T, rh)
-                add(rh, b_Rn, rh)
-                tmp[:] = rh
-            add(z_n, tmp, z_n)                            # n~
-            tanh(z_n, a_n)                                # n
-            a[3 * H:] = rh
-            mul(u, h_prev, h)                             # h = z h_prev + (1 - z) n
-            sub(one, u, tmp)
-            mul(tmp, a_n, tmp)
-            add(h, tmp, h)
-            if mask is not None and not mask[t]:
-                h[:] = h_prev                             # masked: h carried
-            h_prev = h
-    return LayerTrace(z=Z, a=A, c=None, h=Hs, cell="gru")
+        for n_block, (lo, hi) in enumerate(loop_blocks(T, reverse)):
+            Zb, Ab = (Z[lo:hi], A[lo:hi]) if keep else \
+                (buffer[:hi - lo] for buffer in ring[n_block % len(ring)])
+            Zb[:, :3 * H] = sw.input_part(np.asarray(rows_of(x, lo, hi), dtype))
+            for t in (range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)):
+                if tick is not None and done % PROGRESS_EVERY == 0:
+                    tick(done)
+                h = Hs[t]
+                step(Zb[t - lo], Ab[t - lo], h_prev, h)
+                if mask is not None and not mask[t]:
+                    h[:] = h_prev                             # masked: h carried
+                h_prev = h
+                done += 1
+            if not keep and on_block is not None:
+                on_block(lo, hi, Zb, Ab, None, Hs[lo:hi])
+    if keep:
+        return LayerTrace(z=Z, a=A, c=None, h=Hs, cell="gru")
+    return LayerTrace(z=None, a=None, c=None, h=Hs, cell="gru",
+                      gate_source=GRUStepGates(sw, x, Hs, reverse, h0))
 
 
-def _generic_loop(sw: GRUStepWeights, Z, A, Hs, h_prev, reverse, tick, mask) -> LayerTrace:
-    """The loop for any activations: :meth:`GRUStepWeights.steps` one row at a time."""
-    T = Hs.shape[0]
-    h_prev = h_prev[None]
-    order = range(T - 1, -1, -1) if reverse else range(T)
-    for done, t in enumerate(order):
-        if tick is not None and done % PROGRESS_EVERY == 0:
-            tick(done)
-        z, a, h = sw.steps(Z[t:t + 1, :3 * sw.H].copy(), h_prev)
-        Z[t], A[t] = z[0], a[0]
-        if mask is not None and not mask[t]:
-            h = h_prev                                                          # carried
-        Hs[t] = h[0]
-        h_prev = h
-    return LayerTrace(z=Z, a=A, c=None, h=Hs, cell="gru")
+class GRUStepGates:
+    """Rows ``lo:hi`` of a long GRU direction's z and a, recomputed exactly from its stored h.
+
+    The calls :func:`run_gru_direction` made, on the same values: the input part of each loop
+    block the window touches (the whole block, as the loop computed it; the last two kept),
+    then :func:`step_function`'s step from the stored ``h_{t-1}`` (``h0``, or zeros, before the
+    first processed step); the h it writes is dropped. A GRU's gates need no other state, so no
+    checkpoint is kept. ``x`` as in ``recurrence.rows_of``."""
+
+    def __init__(self, sw: GRUStepWeights, x, h: np.ndarray, reverse: bool, h0=None):
+        self.sw, self.x, self.h, self.reverse = sw, x, h, reverse
+        self.h0 = np.zeros(sw.H, sw.dtype) if h0 is None else \
+            np.asarray(h0, sw.dtype).reshape(sw.H).copy()
+        self.step = step_function(sw)
+        self._blocks = Recent(2)
+
+    def input_block(self, lo: int, hi: int) -> np.ndarray:
+        """The input part of the loop block ``lo:hi``, computed as the loop computed it."""
+        return self._blocks.get((lo, hi), lambda: self.sw.input_part(
+            np.asarray(rows_of(self.x, lo, hi), self.sw.dtype)))
+
+    def __call__(self, lo: int, hi: int) -> tuple:
+        H, h, T = self.sw.H, self.h, self.h.shape[0]
+        z = np.empty((hi - lo, 4 * H), self.sw.dtype)
+        a = np.empty_like(z)
+        for b_lo, b_hi in sorted(loop_blocks(T, self.reverse)):
+            if b_lo < hi and lo < b_hi:
+                s, e = max(lo, b_lo), min(hi, b_hi)
+                z[s - lo:e - lo, :3 * H] = self.input_block(b_lo, b_hi)[s - b_lo:e - b_lo]
+        dropped = np.empty(H, self.sw.dtype)
+        with np.errstate(over="ignore"):
+            for t in range(lo, hi):
+                prev = t + 1 if self.reverse else t - 1
+                self.step(z[t - lo], a[t - lo], h[prev] if 0 <= prev < T else self.h0, dropped)
+        return z, a
 
 
 def gru_teacher_step(sw: GRUStepWeights, x: np.ndarray, h_prev: np.ndarray) -> LayerTrace:

@@ -380,7 +380,8 @@ def run_reference(model: Model, x, dtype="float32", teacher: Trace | None = None
                     if half:
                         raise InspectorError(f"layer '{layer.name}' is a GRU: the reference "
                                              f"computes GRUs in float32 and float64 only")
-                    return run_gru_direction(w, layer_in, reverse, dtype, tick, h0, keep)
+                    return run_gru_direction(w, layer_in, reverse, dtype, tick, h0, keep, gates,
+                                             None if on_block is None else on_block(k, direction))
                 if half:
                     return half_precision.run_direction_half(w, layer_in, reverse, h0, c0, keep)
                 return run_any_direction(w, layer_in, reverse, dtype, tick, gates, h0, c0, keep,

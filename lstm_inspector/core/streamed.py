@@ -17,8 +17,8 @@ rows are at hand), the blocks before computed when the verdict asks (:meth:`loca
 ``measure(streamed=...)`` then reads nothing of those directions.
 The values are those of the pass over the whole traces: per-step values and maxima do not
 depend on the blocks, and any window of ``b`` is its rows of the whole, bit for bit. A
-direction whose blocks did not all arrive (a short run holds its gates; a projection or a GRU
-does not stream) is read by ``measure`` as before.
+direction whose blocks did not all arrive (a short run holds its gates; a projection does
+not stream) is read by ``measure`` as before. A GRU's blocks stream as an LSTM's (no c).
 
 Where the machine has cores to spare (twice the directions a layer steps at once: one for
 each direction's steps, one for its analysis) and the compiled loop steps (it releases the GIL
@@ -149,7 +149,7 @@ class StreamedDifferences:
             start_teacher()
 
         def analyse(lo, hi, z, a, c, h):
-            block = LayerTrace(z=z, a=a, c=c, h=h)
+            block = LayerTrace(z=z, a=a, c=c, h=h, cell=lb.cell)
             for q in mine.step:
                 out = None if mine.masks is None else mine.masks[q][lo:hi]
                 r, u = analysis.rows_differences(block.rows(q, 0, hi - lo), lb.rows(q, lo, hi),
