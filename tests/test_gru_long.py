@@ -15,7 +15,6 @@ from lstm_inspector.core.compare import compare
 from lstm_inspector.core.gru_weights import GRU_READINGS, StoredGRU
 from lstm_inspector.core.model import Model, RecurrentLayer
 from lstm_inspector.core.reference import run_reference
-from lstm_inspector.core.streamed import StreamedDifferences
 from lstm_inspector.paths.pair import run_pair
 from lstm_inspector.paths.registry import run_path
 
