@@ -214,3 +214,43 @@ def test_reading_a_backward_direction_window_by_window_computes_each_input_block
         z, a = lt.gate_rows(lo, min(lo + 96, 1000))
         assert z.tobytes() == held.z[lo:lo + 96].tobytes()
     assert len(made) == 11            # the 11 loop blocks, each once
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_masked_long_run_reads_the_layer_below_by_rows(small_blocks, monkeypatch,
+                                                         bidirectional, go_backwards):
+    """Under a mask, the second layer of a long run reads the first's output window by window
+    (``reference.LayerInput``): the rows of the whole output (masked steps repeating the last
+    kept one, or zeros), and the whole is never computed; before, every block of every
+    direction computed the whole output (an hour: quadratic)."""
+    from lstm_inspector.core import masking
+    from lstm_inspector.core.reference import LayerInput, layer_output, teacher_forced_layer
+
+    model = cudnn_model(3, 8, layers=2, bidirectional=bidirectional, seed=3)
+    if go_backwards:
+        model = dataclasses.replace(model, layers=[dataclasses.replace(
+            layer, go_backwards=True) for layer in model.layers])
+    model = dataclasses.replace(model, mask_value=0.0)
+    x = features(2000, 3, seed=1)
+    x[[0, 1, 5, 64, 65, 300, 1998, 1999]] = 0.0
+    x[np.random.default_rng(4).random(2000) < 0.1] = 0.0
+    held = _held(lambda: run_reference(model, x), monkeypatch)
+    whole = []
+    real = masking.masked_output
+    monkeypatch.setattr(masking, "masked_output", lambda *a: whole.append(1) or real(*a))
+    lean = run_reference(model, x)
+    # a window of the second layer teacher-forced by the trace (what a library path's derived
+    # gates are, window by window) reads its rows of the first layer's output too
+    forced = teacher_forced_layer(model, 1, lean, np.float32, rows=(100, 300), names="za")
+    assert whole == []
+    for k, d, lt in held.items():
+        assert np.array_equal(lean.layer(k, d).h, lt.h), (k, d)
+    for d, lt in teacher_forced_layer(model, 1, held, np.float32, names="za").items():
+        assert np.array_equal(forced[d].z, lt.z[100:300]), d
+    layer, keep = model.chain[0], held.mask
+    rows = LayerInput(layer, lean.layers[0], np.float32, keep)
+    want = layer_output(layer, held.layers[0], keep)
+    assert want.shape == rows.shape
+    for lo, hi in WINDOWS:
+        assert np.array_equal(rows[lo:hi], want[lo:hi]), (lo, hi)

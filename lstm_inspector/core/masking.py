@@ -77,6 +77,18 @@ def expand_states(h_kept, c_kept, keep, reverse: bool, h0, c0):
     return h, c
 
 
+def output_sources(keep_proc: np.ndarray, zero: bool) -> np.ndarray:
+    """(T,) int: the processing-order step whose ``y`` :func:`masked_output` returns at each
+    step, or -1 where it returns zeros: ``t`` at a kept step; at a masked one the last kept
+    step before it (-1 when none), or -1 with ``zero``. Any rows of the output are then
+    ``y[sources[lo:hi]]`` (zeros at -1), without the steps before ``lo``."""
+    keep_proc = np.asarray(keep_proc, bool)
+    steps = np.arange(keep_proc.size)
+    if zero:
+        return np.where(keep_proc, steps, -1)
+    return np.maximum.accumulate(np.where(keep_proc, steps, -1)) if keep_proc.size else steps
+
+
 def masked_output(y_proc: np.ndarray, keep_proc: np.ndarray, zero: bool) -> np.ndarray:
     """A direction's output sequence in processing order as Keras returns it (see above)."""
     if keep_proc.all():

@@ -187,8 +187,10 @@ def teacher_forced_layer(model: Model, index: int, teacher: Trace, dtype="float6
     lo, hi = (0, T) if rows is None else (int(rows[0]), int(rows[1]))
     chain, keep = model.chain, teacher.mask
     if layer_in is None and index > 0 and keep is not None:
-        # a masked step's output repeats an earlier one: read the whole once
-        layer_in = layer_output(chain[index - 1], teacher.layers[index - 1], keep)
+        # a masked step's output repeats an earlier one: rows looked up (LayerInput), a window
+        # reads its own (a long run's derived gates are read window by window)
+        below = teacher.layers[index - 1]
+        layer_in = LayerInput(chain[index - 1], below, next(iter(below.values())).h.dtype, keep)
     if weights is None:
         weights = layer_weights(model, index, dtype, directions)
     weights = {d: prepared(w, dtype) for d, w in weights.items()}
@@ -452,25 +454,51 @@ def reference_trace(model: Model, x, layers: list, names: list, precision: str, 
 
 class LayerInput:
     """A layer's output as the next layer reads it, row ranges computed on demand (in ``dtype``):
-    ``layer_input[lo:hi]`` is ``layer_output(layer, dir_traces, keep)[lo:hi]``, never the whole
-    (under a mask a masked step repeats an earlier output, so there the whole is read)."""
+    ``layer_input[lo:hi]`` is ``layer_output(layer, dir_traces, keep)[lo:hi]``, never the whole.
+    Under a mask a masked step outputs an earlier kept step's h (or zeros): each direction's
+    output row is looked up in ``masking.output_sources`` (T indices, made once), so a window
+    reads its own rows only (it read the whole output once per window: an hour's second layer,
+    88 blocks a direction, each computing 368 MB)."""
 
     def __init__(self, layer, dir_traces: dict, dtype, keep=None):
         self.layer, self.dir_traces, self.dtype = layer, dir_traces, np.dtype(dtype)
         self.keep = keep
         steps = next(iter(dir_traces.values())).steps
         self.shape = (steps, layer.output_size)
+        self.sources = None if keep is None else {
+            d: _output_sources(layer, d, keep) for d in dir_traces}
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         lo, hi, _ = rows.indices(self.shape[0])
-        if self.keep is not None:
-            out = layer_output(self.layer, self.dir_traces, self.keep)[lo:hi]
-        else:
+        if self.keep is None:
             out = layer_output_rows(self.layer, self.dir_traces, lo, hi)
+        else:
+            picked = {}
+            for d, lt in self.dir_traces.items():
+                source = self.sources[d][lo:hi]
+                y = lt.h[np.maximum(source, 0)]
+                y[source < 0] = 0
+                # layer_output flips a reversed direction's h and a backward one's output:
+                # rows handed in the order that leaves them as they are
+                flip = self.layer.processing_reversed(d) != (d == "backward")
+                picked[d] = _States(y[::-1] if flip else y)
+            out = layer_output(self.layer, picked)
         return out.astype(self.dtype, copy=False)
+
+
+def _output_sources(layer, direction: str, keep) -> np.ndarray:
+    """(T,) for each row of a direction's part of ``layer_output(layer, ..., keep)``: the row
+    of its h (input time) that the row is, or -1 for zeros (``masking.output_sources``, mapped
+    between input and processing order as ``layer_output`` maps them)."""
+    T = len(keep)
+    reverse = layer.processing_reversed(direction)
+    zero = layer.zero_output_for_mask or layer.bidirectional
+    proc = masking.output_sources(keep[::-1] if reverse else keep, zero)   # processing order
+    h_row = np.where(proc < 0, -1, T - 1 - proc) if reverse else proc     # h's input time
+    return h_row[::-1].copy() if direction == "backward" else h_row
 
 
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:
