@@ -17,7 +17,8 @@ the reference alone; an hour <= 2x and <= 3 GB. Issue 21: an hour's analysis <= 
 alone, peak RSS <= 3 GB for compare and the window on any model: ``--weight-scale 8`` draws the
 weights from 8 times the range, a chaotic model whose every quantity is out of tolerance at
 nearly every step (the paths part after a few dozen steps); ``--gru``: the same shape with
-``nn.GRU`` layers (a GRU holds h alone past the same budget).
+``nn.GRU`` layers (a GRU holds h alone past the same budget); ``--masked 0.1``: a tenth of the
+frames masked (a padded batch's zeros, with holes: the library runs the kept steps).
 
 The backend takes the one-call road (one library call per layer direction, c derived from its
 h; ``--stepped``: one call per step instead); the last lines print that road's ratios: the
@@ -30,6 +31,7 @@ wall time (compare - backend - reference), the figure issue 21 bounds.
     nice python bench/bench_long.py --hour --weight-scale 8   # the chaotic model (issue 21)
     nice python bench/bench_long.py --hour --unidirectional --stages reference compare
     nice python bench/bench_long.py --hour --gru      # 2 x Bidirectional(nn.GRU(128))
+    nice python bench/bench_long.py --hour --masked 0.1   # a tenth of the frames masked
     nice python bench/bench_long.py --hour --repeat 2 --stages reference compare  # warm runs
     python bench/bench_long.py --steps 60000 --backend numpy:naive --stages reference compare
 """
@@ -105,33 +107,48 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def stage_reference(steps, backend, stepped=False, scale=1.0, directions=2, cell="lstm"):
+def inputs(steps: int, args):
+    """The bench's model and ``steps`` frames, as the options say (``--weight-scale``,
+    ``--unidirectional``, ``--gru``, ``--masked F``: F of the frames, at random, all zeros and
+    a ``Masking(0)`` before the first layer, so the paths run under a mask with holes)."""
+    import dataclasses
+
+    model = build_model(scale=args.weight_scale, directions=1 if args.unidirectional else 2,
+                        cell="gru" if args.gru else "lstm")
+    x = features(steps)
+    if args.masked:
+        x[np.random.default_rng(5).random(steps) < args.masked] = 0.0
+        model = dataclasses.replace(model, mask_value=0.0)
+    return model, x
+
+
+def stage_reference(steps, args):
     from lstm_inspector.core.reference import run_reference
 
-    model, x = build_model(scale=scale, directions=directions, cell=cell), features(steps)
+    model, x = inputs(steps, args)
     t0 = time.perf_counter()
     run_reference(model, x)
     return {"seconds": time.perf_counter() - t0}
 
 
-def stage_compare(steps, backend, stepped=False, scale=1.0, streamed=True, directions=2,
-                  cell="lstm"):
+def stage_compare(steps, args):
     """What ``lstm-inspector compare`` does (``paths.pair.run_pair``, then ``compare``): the
     backend first, then the reference streaming its differences with it (``core.streamed``),
-    then the rest of the analysis; ``streamed=False``: the order before, the reference, the
+    then the rest of the analysis; ``--unstreamed``: the order before, the reference, the
     backend, then the whole analysis (the reference's gates recomputed)."""
     from lstm_inspector.core.compare import compare
     from lstm_inspector.core.streamed import StreamedDifferences
     from lstm_inspector.paths.registry import run_path
 
-    model, x = build_model(scale=scale, directions=directions, cell=cell), features(steps)
+    model, x = inputs(steps, args)
+    backend, streamed = args.backend, not args.unstreamed
     phases, diffs = {}, None
     t0 = time.perf_counter()
     if not streamed:
         ref = run_path("numpy", model, x)
         phases["reference"] = time.perf_counter() - t0
     t = time.perf_counter()
-    other = run_path(backend, model, x, stepped=stepped)
+    other = run_path(backend, model, x, stepped=args.stepped)
     phases["backend"] = time.perf_counter() - t
     if streamed:   # as paths.pair.run_pair
         t = time.perf_counter()
@@ -158,7 +175,7 @@ def compare_tolerance() -> tuple:
     return check_tolerance(None, None)
 
 
-def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2, cell="lstm"):
+def stage_screenshot(steps, args):
     from PyQt5 import QtCore
 
     from lstm_inspector.gui import app as gui_app
@@ -168,10 +185,10 @@ def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2, cel
                              tempfile.mkdtemp())
     qt = gui_app.ensure_app(offscreen=True)
     gui_app.SCREENSHOT_TIMEOUT_S = 7200  # an hour of audio on a loaded machine takes longer
-    model, x = build_model(scale=scale, directions=directions, cell=cell), features(steps)
+    model, x = inputs(steps, args)
     t0 = time.perf_counter()
     window = MainWindow()
-    window.state.set_run_settings(backend=backend, stepped=stepped)
+    window.state.set_run_settings(backend=args.backend, stepped=args.stepped)
     window.after_shown(lambda: window.controller.set_inputs(
         model, x, model_path="<bench_long>", features_source="<bench_long>"))
     png = Path(tempfile.mkdtemp()) / "long.png"
@@ -182,16 +199,10 @@ def stage_screenshot(steps, backend, stepped=False, scale=1.0, directions=2, cel
 STAGES = {"reference": stage_reference, "compare": stage_compare, "screenshot": stage_screenshot}
 
 
-def run_stage(name, steps, backend, stepped=False, scale=1.0, repeat=1,
-              unstreamed=False, directions=2, cell="lstm") -> dict:
-    """The stage in a fresh process: its result plus its own peak RSS."""
-    out = subprocess.run([sys.executable, __file__, "--stage", name, "--steps", str(steps),
-                          "--backend", backend, "--weight-scale", repr(scale),
-                          "--repeat", str(repeat)]
-                         + (["--unidirectional"] if directions == 1 else [])
-                         + (["--gru"] if cell == "gru" else [])
-                         + (["--stepped"] if stepped else [])
-                         + (["--unstreamed"] if unstreamed else []),
+def run_stage(name: str, argv: list) -> dict:
+    """The stage in a fresh process (this command's own options): its result plus its own
+    peak RSS."""
+    out = subprocess.run([sys.executable, __file__, *argv, "--stage", name],
                          capture_output=True, text=True,
                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -225,20 +236,20 @@ def main(argv=None) -> int:
     p.add_argument("--gru", action="store_true",
                    help="nn.GRU layers (reset_after, torch's layout) instead of CuDNNLSTM: an "
                         "hour of a GRU holds h alone too (issue 21: <= 3 GB on any model)")
+    p.add_argument("--masked", type=float, default=0.0, metavar="F",
+                   help="mask this fraction of the frames (zeros, a Masking(0) layer first): "
+                        "the paths run under a mask with holes")
     p.add_argument("--unstreamed", action="store_true",
                    help="compare in the order before issue 21's streaming: the reference, the "
                         "backend, then the whole analysis (the reference's gates recomputed)")
     p.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     steps = HOUR if args.hour else args.steps
     if args.stage:
         runs = []
         for _ in range(max(1, args.repeat)):
-            extra = {"streamed": not args.unstreamed} if args.stage == "compare" else {}
-            extra["directions"] = 1 if args.unidirectional else 2
-            extra["cell"] = "gru" if args.gru else "lstm"
-            runs.append(STAGES[args.stage](steps, args.backend, args.stepped, args.weight_scale,
-                                           **extra))
+            runs.append(STAGES[args.stage](steps, args))
             gc.collect()   # a trace's windows refer back to it: free the last run's before the next
         result = min(runs, key=lambda r: r["seconds"])
         if "phases" in result:
@@ -250,15 +261,13 @@ def main(argv=None) -> int:
     kind = "nn.GRU" if args.gru else "CuDNNLSTM"
     shape = f"{kind}({UNITS})" if args.unidirectional else f"Bidirectional({kind}({UNITS}))"
     print(f"{steps} frames, {LAYERS} x {shape}, input {INPUT}, "
-          f"weights x{args.weight_scale:g}, backend {args.backend}; load average "
+          f"weights x{args.weight_scale:g}, backend {args.backend}"
+          + (f", {args.masked:.0%} of the frames masked" if args.masked else "") + "; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start"
           + (f"; the fastest of {args.repeat} runs per stage" if args.repeat > 1 else ""))
     results = {}
     for name in args.stages:
-        results[name] = r = run_stage(name, steps, args.backend, args.stepped,
-                                      args.weight_scale, args.repeat, args.unstreamed,
-                                      1 if args.unidirectional else 2,
-                                      "gru" if args.gru else "lstm")
+        results[name] = r = run_stage(name, argv)
         if "error" in r:
             print(f"  {name:<11} failed: {r['error']}")
             continue

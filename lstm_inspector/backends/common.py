@@ -13,7 +13,7 @@ import platform
 
 import numpy as np
 
-from ..core.cells import HeldDerivation
+from ..core.cells import DerivedCells, DerivedEnds, HeldDerivation, KeptRows, MaskedCells
 from ..core.model import Model
 from ..core.progress import sub_progress
 from ..core.recurrence import keep_gates
@@ -104,7 +104,6 @@ def one_call_direction(layer, layer_in, direction: str, start, run_call, refused
     ``cells.DerivedEnds`` (c at block ends) from which ``run_chain`` makes the trace recompute
     any window of c, bit for bit (``cells.DerivedCells``).
     """
-    from ..core.cells import DerivedEnds
     from ..core.recurrence import cell_states_between
 
     gru = layer.cell == "gru"
@@ -284,7 +283,7 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         model's layers run on the kept steps only and the states are put back at input time
         with the state carried through masked steps (``core.masking``): the same states.
     """
-    from ..core.masking import describe, expand_states, holes
+    from ..core.masking import carried_steps, describe, holes, kept_rows
     from ..core.reference import chain_input, check_initial_state, model_mask
 
     chain = model.chain
@@ -315,25 +314,23 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         elif keep.any():
             kept_in = np.ascontiguousarray(layer_in[keep])
             kept = run_layer(layer, kept_in, part, start, None)
-            states = {}
-            for d, (h, c, c_how) in kept.items():
-                if c is not None:   # a GRU has none
-                    c = _whole(c, layer, d, h, lambda lo, hi, rows=kept_in: rows[lo:hi])
-                h, c_full = expand_states(h, h if c is None else c, keep,
-                                          layer.processing_reversed(d), *start[d])
-                states[d] = (h, None if c is None else c_full, c_how)
+            del kept_in   # a long run's c reads its kept rows again from the layer below's h
+            steps = np.flatnonzero(keep)
+            states = {d: _carried(layer, d, state, kept_rows(keep, layer.processing_reversed(d)),
+                                  start[d], KeptRows.reading(_input_rows(chain, k, layer_in,
+                                                                         layers), steps),
+                                  steps)
+                      for d, state in kept.items()}
         else:  # every step masked: every state is the initial one
             T = len(keep)
             gru = layer.cell == "gru"
             states = {d: (np.tile(h0, (T, 1)), None if gru else np.tile(c0, (T, 1)), "measured")
                       for d, (h0, c0) in start.items()}
         if native_mask and keep is not None:  # masked steps: the carried state, not the output
-            for d, (h, c, c_how) in list(states.items()):
-                if c is not None:
-                    c = _whole(c, layer, d, h, lambda lo, hi, rows=layer_in: rows[lo:hi])
-                h, c_full = expand_states(h[keep], (h if c is None else c)[keep], keep,
-                                          layer.processing_reversed(d), *start[d])
-                states[d] = (h, None if c is None else c_full, c_how)
+            states = {d: _carried(layer, d, state,
+                                  carried_steps(keep, layer.processing_reversed(d)), start[d],
+                                  lambda lo, hi, rows=layer_in: rows[lo:hi])
+                      for d, state in states.items()}
         dir_traces = {}
         rows_in = _input_rows(chain, k, layer_in, layers)
         for direction, (h, c, how) in states.items():
@@ -344,7 +341,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
                 c = held.c
                 with_gates.add((k, direction))
             cells = None if c is None else _cells(c, layer, direction, h, rows_in)
-            windows = cells is not None and not layer.proj_size   # gate windows with c's
+            # gate windows with c's (a masked run's gates are teacher-forced at every step)
+            windows = isinstance(cells, DerivedCells) and not layer.proj_size
             if windows:
                 with_gates.add((k, direction))
             lt = LayerTrace(
@@ -388,27 +386,42 @@ def _input_rows(chain, k: int, layer_in, layers):
                                                dtype=np.float32)
 
 
+def _carried(layer, direction: str, state: tuple, index, start: tuple, rows_in,
+             steps=None) -> tuple:
+    """A masked run's ``(h, c, provenance)`` at every input step from the states a library
+    computed (``state``; the kept steps' alone, or every step's under a native mask): each
+    step holds the state of the row ``index[t]`` (``masking.kept_rows`` / ``carried_steps``),
+    ``start`` where -1 (before any kept step). A long run's derived c stays recomputed by
+    window (``cells.MaskedCells``) from ``rows_in(lo, hi)``, the rows that run read, and its
+    h; ``steps``: the input steps the run's rows are (its h then read back from the whole
+    h: ``cells.KeptRows``, so the kept steps' copy of h is not held beside it)."""
+    from ..core.masking import gathered
+
+    h, c, how = state
+    h0, c0 = start
+    h_full = gathered(h, index, h0)
+    if isinstance(c, DerivedEnds):
+        run_h = h if steps is None else KeptRows(h_full, steps)
+        c = MaskedCells(_cells(c, layer, direction, run_h, rows_in), index, c0)
+    elif c is not None:   # a GRU has none
+        c = gathered(c.c if isinstance(c, HeldDerivation) else c, index, c0)
+    return h_full, c, how
+
+
 def _cells(c, layer, direction: str, h, rows_in):
     """None when ``c`` is an array; for a long run's ``cells.DerivedEnds`` the
-    ``cells.DerivedCells`` that recomputes its windows from ``h`` (input time) and ``rows_in``."""
-    from ..core.cells import DerivedEnds
+    ``cells.DerivedCells`` that recomputes its windows from ``h`` (input time) and ``rows_in``;
+    a masked long run's ``cells.MaskedCells`` as it is."""
     from ..core.recurrence import derived_cells
 
+    if isinstance(c, MaskedCells):
+        return c
     if not isinstance(c, DerivedEnds):
         return None
     reverse = layer.processing_reversed(direction)
     T = len(h)
     x_proc = ((lambda lo, hi: rows_in(T - hi, T - lo)[::-1]) if reverse else rows_in)
     return derived_cells(c, layer.weights(direction), x_proc, h[::-1] if reverse else h, reverse)
-
-
-def _whole(c, layer, direction: str, h, rows_in):
-    """``c`` as a (T, H) array (a masked run expands it: ``core.masking``; the gates of its
-    kept steps are not the trace's, which has every step's)."""
-    if isinstance(c, HeldDerivation):
-        return c.c
-    cells = _cells(c, layer, direction, h, rows_in)
-    return c if cells is None else cells(0, len(h))
 
 
 def base_meta(backend: str, device: str, tf32, versions: dict, notes=()) -> dict:

@@ -256,6 +256,58 @@ class DerivedCells:
                 self._rows(lo, hi, lambda block: block[1][1], wide))
 
 
+class MaskedCells:
+    """Rows ``lo:hi`` (input time) of a masked long run's c: at a masked step the state is
+    carried, so each step holds the c of row ``index[t]`` of ``source``'s sequence (the kept
+    steps' c, a :class:`DerivedCells`; ``masking.kept_rows``), ``c0`` where -1 (before any kept
+    step). A window reads the rows its steps carry and nothing else."""
+
+    def __init__(self, source, index: np.ndarray, c0):
+        self.source, self.index, self.units = source, index, source.units
+        self.c0 = np.asarray(c0, np.float32)
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        from .masking import gathered
+
+        index = self.index[lo:hi]
+        used = index[index >= 0]
+        if not used.size:
+            return np.tile(self.c0, (max(hi - lo, 0), 1))
+        first = int(used.min())
+        rows = self.source(first, int(used.max()) + 1)
+        return gathered(rows, np.where(index < 0, -1, index - first), self.c0)
+
+
+class KeptRows:
+    """``rows[lo:hi]`` of a masked run's kept steps read from an input-time array:
+    ``whole[steps[lo:hi]]`` (``steps`` the kept input steps, in the run's order); ``[::-1]``
+    gives the rows reversed. What :func:`derive_block` and :class:`DerivedCells` slice."""
+
+    def __init__(self, whole, steps: np.ndarray):
+        self.whole, self.steps = whole, steps
+        self.shape = (len(steps),) + tuple(whole.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, rows: slice):
+        if rows == slice(None, None, -1):
+            return KeptRows(self.whole, self.steps[::-1])
+        return self.whole[self.steps[rows]]
+
+    @staticmethod
+    def reading(rows_of, steps: np.ndarray):
+        """``(lo, hi) -> rows`` of the kept steps from ``rows_of(lo, hi)``, a function of
+        input-time rows (the span the kept rows cover is read, the kept rows picked)."""
+        def kept(lo: int, hi: int) -> np.ndarray:
+            picked = steps[lo:hi]
+            if not picked.size:
+                return rows_of(0, 0)
+            first = int(picked[0])
+            return rows_of(first, int(picked[-1]) + 1)[picked - first]
+        return kept
+
+
 class _Rows:
     """``rows[lo:hi]`` read through ``rows_of(lo, hi)`` (what :func:`derive_block` slices)."""
 

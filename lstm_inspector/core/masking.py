@@ -16,7 +16,7 @@ sequence it returns (``return_sequences=True``), in processing order, is
 (``Bidirectional`` sets ``zero_output_for_mask`` on both halves when it returns sequences).
 Dropping the masked steps and running the layer on the rest computes exactly the same states,
 which is how a library without masks (cuDNN, ``nn.LSTM`` with holes in the mask) runs it:
-:func:`expand_states` puts the states back at input time.
+:func:`kept_rows` and :func:`gathered` put the states back at input time.
 """
 from __future__ import annotations
 
@@ -55,26 +55,32 @@ def describe(keep: np.ndarray) -> str:
     return f"{masked.size} of {keep.size} steps masked (steps {shown}{more})"
 
 
-def expand_states(h_kept, c_kept, keep, reverse: bool, h0, c0):
-    """States at every input step from those computed on the kept steps only.
+def carried_steps(keep: np.ndarray, reverse: bool) -> np.ndarray:
+    """(T,) int: for each input-time step, the kept step (input time) whose state it holds:
+    itself when kept, else the last kept step processed before it, or -1 (the initial state)."""
+    keep = np.asarray(keep, bool)
+    keep_proc = keep[::-1] if reverse else keep
+    last = output_sources(keep_proc, zero=False)                  # processing order
+    T = keep.size
+    steps = np.where(last < 0, -1, T - 1 - last) if reverse else last
+    return np.ascontiguousarray(steps[::-1]) if reverse else steps
 
-    ``h_kept, c_kept`` are (K, H) in input time over ``np.flatnonzero(keep)``; a masked step
-    carries the state of the step processed before it (``h0, c0`` when none was).
-    """
-    T, H = keep.shape[0], h_kept.shape[1]
-    kept = np.flatnonzero(keep)
-    h = np.empty((T, H), h_kept.dtype)
-    c = np.empty((T, H), c_kept.dtype)
-    h[kept], c[kept] = h_kept, c_kept
-    order = range(T - 1, -1, -1) if reverse else range(T)
-    prev_h = np.asarray(h0, h.dtype)
-    prev_c = np.asarray(c0, c.dtype)
-    for t in order:
-        if keep[t]:
-            prev_h, prev_c = h[t], c[t]
-        else:
-            h[t], c[t] = prev_h, prev_c
-    return h, c
+
+def kept_rows(keep: np.ndarray, reverse: bool) -> np.ndarray:
+    """(T,) int: :func:`carried_steps` as rows of the kept steps' arrays (``x[keep]``'s), -1
+    for the initial state: ``state[t] = kept_state[kept_rows[t]]``."""
+    steps = carried_steps(keep, reverse)
+    rank = np.cumsum(keep) - 1
+    return np.where(steps < 0, -1, rank[np.maximum(steps, 0)])
+
+
+def gathered(rows: np.ndarray, index: np.ndarray, start) -> np.ndarray:
+    """``rows[index]``, with ``start`` where index is -1 (a state before any kept step)."""
+    if not len(rows):   # no kept step: every step holds the initial state
+        return np.tile(np.asarray(start, rows.dtype), (len(index), 1))
+    out = rows[np.maximum(index, 0)]
+    out[index < 0] = start
+    return out
 
 
 def output_sources(keep_proc: np.ndarray, zero: bool) -> np.ndarray:
