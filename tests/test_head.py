@@ -181,3 +181,39 @@ def test_output_tolerance_is_atol_plus_rtol_times_a():
     assert model_answer(model, a, b, atol=diff * 1.01, rtol=0).same_answer
     assert not model_answer(model, a, b, atol=diff * 0.99, rtol=0).same_answer
     assert model_answer(model, a, b, atol=0, rtol=1e-3).same_answer
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_a_long_traces_answer_reads_its_output_by_blocks(monkeypatch, pooled):
+    """A long trace does not hold its output (T, out): the head runs its row-wise layers on
+    fixed blocks of rows read from h (issue 21: an hour's output is 368 MB, 737 MB in float64,
+    per path), the whole never computed; the values are a held trace's, and those of the
+    layers run on the whole output at once (within float64 rounding)."""
+    import dataclasses
+
+    from engine_models import cudnn_model
+    from lstm_inspector.core import head as head_module
+    from lstm_inspector.core import recurrence
+    from lstm_inspector.core.head import Head, HeadLayer
+
+    monkeypatch.setattr(head_module, "HEAD_ROWS", 64)
+    model = cudnn_model(3, 6, layers=2, bidirectional=True, seed=2)
+    rng = np.random.default_rng(3)
+    layers = (HeadLayer("scores", "dense", "softmax", kernel=rng.normal(size=(12, 4)),
+                        bias=rng.normal(size=4)),) + ((HeadLayer("pool", "global_mean"),)
+                                                      if pooled else ())
+    name = model.chain[-1].name
+    model = dataclasses.replace(model, heads={name: Head(name, layers)})
+    x = features(1000, 3)
+    held = li.run_reference(model, x)
+    monkeypatch.setattr(recurrence, "KEEP_GATES_BYTES", 0)
+    long = li.run_reference(model, x)
+    assert long.__dict__.get("_output") is None and long.output_source is not None
+    whole = long.output_source()
+    long.output_source = lambda: pytest.fail("the whole output was computed")
+    got, want = model_answer(model, long, long), model_answer(model, held, held)
+    assert got.a.tobytes() == want.a.tobytes() and got.a.shape == (4,)
+    at_once = Head._run(layers, whole)
+    np.testing.assert_allclose(got.a, at_once if pooled else at_once[-1], rtol=1e-12)
+    if not pooled:
+        assert got.steps_a.shape == (1000, 4)

@@ -27,9 +27,15 @@ import numpy as np
 
 from . import activations
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL
-from .reference import layer_output
+from .reference import LayerInput, layer_output
 
 KINDS = ("dense", "activation", "identity", "flatten", "reshape", "global_mean", "global_max")
+#: kinds that compute each step's row from that row alone (softmax too: over the last axis)
+ROW_WISE = ("dense", "activation", "identity")
+#: steps of a sequence the row-wise layers run on at a time, on these fixed blocks (the same
+#: products whatever the length): an hour's (T, 256) output in float64 is 737 MB, its blocks
+#: 16 MB
+HEAD_ROWS = 8192
 
 
 def softmax(y: np.ndarray) -> np.ndarray:
@@ -112,8 +118,26 @@ class Head:
 
     def apply(self, y: np.ndarray) -> np.ndarray:
         """The head on one chain output ``y`` ((T, d) sequence or (d,) vector), float64."""
+        return self.apply_rows(y.__getitem__, len(y)) if np.ndim(y) == 2 else self._run(
+            self.layers, y)
+
+    def apply_rows(self, rows_of, steps: int) -> np.ndarray:
+        """The head on a (T, d) chain output read by rows (``rows_of(slice)``): its leading
+        row-wise layers (``ROW_WISE``) on fixed blocks of ``HEAD_ROWS`` steps, then the rest on
+        what they give, so the whole output is never held in float64 (nor at all, when
+        ``rows_of`` computes the rows)."""
+        n = next((k for k, layer in enumerate(self.layers) if layer.kind not in ROW_WISE),
+                 len(self.layers))
+        blocks = [self._run(self.layers[:n], rows_of(slice(lo, min(lo + HEAD_ROWS, steps))))
+                  for lo in range(0, steps, HEAD_ROWS)] or [self._run(self.layers[:n],
+                                                                      rows_of(slice(0, 0)))]
+        return self._run(self.layers[n:], blocks[0] if len(blocks) == 1 else
+                         np.concatenate(blocks))
+
+    @staticmethod
+    def _run(layers, y) -> np.ndarray:
         y = np.asarray(y, np.float64)
-        for layer in self.layers:
+        for layer in layers:
             y = layer.apply(y)
         return y
 
@@ -138,6 +162,10 @@ def chain_output(model, trace) -> np.ndarray:
         states = lt.h if which == "h" else lt.c
         return states[0] if last.processing_reversed(direction) else states[-1]
     if last.return_sequences:
+        if trace.__dict__.get("_output") is None and trace.output_source is not None:
+            # a long trace computes its output from h: rows of it, never the whole
+            return _OutputRows(LayerInput(last, trace.layers[len(model.chain) - 1],
+                                          np.float32, trace.mask))
         return trace.output
     k = len(model.chain) - 1
     lasts = {}
@@ -146,6 +174,24 @@ def chain_output(model, trace) -> np.ndarray:
         reverse = last.processing_reversed(direction)
         lasts[direction] = _LastStep(lt.h[:1] if reverse else lt.h[-1:])  # (1, H)
     return layer_output(last, lasts)[0]
+
+
+class _OutputRows:
+    """A long trace's output sequence read by rows (``LayerInput``): what :meth:`Head.apply`
+    runs on without the whole (T, out) array."""
+
+    def __init__(self, rows):
+        self.rows, self.shape = rows, rows.shape
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.rows[rows]
+
+    @property
+    def ndim(self) -> int:
+        return 2
 
 
 @dataclass(frozen=True)
