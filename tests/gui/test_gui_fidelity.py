@@ -2,6 +2,7 @@
 the loader, the notes sit under the verdict, masked steps are greyed."""
 import numpy as np
 import pytest
+from PyQt5 import QtCore, QtGui
 
 import model_files
 from guitools import open_files_window as open_window
@@ -53,5 +54,35 @@ def test_masked_steps_are_greyed_and_the_mask_noted(qtbot, tmp_path):
     from lstm_inspector.gui.panels.divergence import DivergencePanel
 
     (panel,) = window.findChildren(DivergencePanel)
-    assert len(panel._mask_bands) == 1
+    assert panel._mask_bands.runs == 1
     assert "note:" in panel.verdict.text()
+    # the screen: the plot's black background is grey over steps 20-29 only (a row of pixels
+    # near the plot's top, above the curves; away from the cursor's line at step 0 and the
+    # band's edges)
+    box, view = panel.plot.getViewBox(), panel.view
+    image = view.grab().toImage()
+    area = box.viewRect()
+    top = area.top() + 0.03 * area.height() if box.yInverted() else \
+        area.bottom() - 0.03 * area.height()
+    grey, plain = [], []
+    for step in list(range(2, 18)) + list(range(22, 29)):
+        scene = box.mapViewToScene(QtCore.QPointF(step, top))
+        pixel = view.mapFromScene(scene)
+        lightness = QtGui.QColor(image.pixel(pixel.x(), pixel.y())).lightness()
+        (grey if step >= 20 else plain).append(lightness)
+    assert min(grey) > max(plain), (grey, plain)
+
+
+def test_mask_bands_share_follows_the_steps_under_each_column():
+    """``mask_bands.masked_share``: the columns of a zoomed-out view carry the share of masked
+    steps under them; zoomed in, each column the step it lies on."""
+    from lstm_inspector.gui.panels.mask_bands import masked_share
+
+    masked = np.zeros(1000, bool)
+    masked[100:200] = True
+    masked[500::2] = True
+    counts = np.concatenate([[0], np.cumsum(masked)])
+    share = masked_share(counts, -0.5, 999.5, 10)
+    np.testing.assert_allclose(share, [0, 1, 0, 0, 0, .5, .5, .5, .5, .5])
+    zoomed = masked_share(counts, 98.5, 101.5, 30)    # ten columns a step
+    np.testing.assert_array_equal(zoomed, [0] * 10 + [1] * 20)   # steps 99, 100, 101

@@ -26,6 +26,7 @@ from .common import (
     log_floor,
     set_title,
 )
+from .mask_bands import MaskBands
 
 MARKER_BRUSH = pg.mkBrush(230, 30, 30)
 VERDICT_COLORS = {"agree": "#1a7f37", "precision": "#b35900", "structural": "#c62828"}
@@ -210,20 +211,15 @@ class DivergencePanel(QtWidgets.QWidget):
         set_title(self.plot, f"{legend}<br>{first}{marked}; {tolerance}", "left")
 
     def _mark_masked(self, masked) -> None:
-        """Grey bands over the steps the mask masked (h and c carried there)."""
-        for item in getattr(self, "_mask_bands", []):
-            self.plot.removeItem(item)
-        self._mask_bands = []
+        """Grey bands over the steps the mask masked (h and c carried there): one item
+        (``mask_bands.MaskBands``), however many runs."""
+        if getattr(self, "_mask_bands", None) is not None:
+            self.plot.removeItem(self._mask_bands)
+        self._mask_bands = None
         if masked is None or not masked.any():
             return
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], masked.astype(np.int8), [0]])))
-        for lo, hi in zip(edges[::2], edges[1::2]):
-            band = pg.LinearRegionItem((lo - 0.5, hi - 0.5), movable=False,
-                                       brush=pg.mkBrush(150, 150, 150, 60),
-                                       pen=pg.mkPen(None))
-            band.setZValue(-10)
-            self.plot.addItem(band, ignoreBounds=True)
-            self._mask_bands.append(band)
+        self._mask_bands = MaskBands(masked)
+        self.plot.addItem(self._mask_bands, ignoreBounds=True)
 
     def time_view_boxes(self):
         return [self.plot.getViewBox()]
