@@ -32,6 +32,7 @@ wall time (compare - backend - reference), the figure issue 21 bounds.
     nice python bench/bench_long.py --hour --unidirectional --stages reference compare
     nice python bench/bench_long.py --hour --gru      # 2 x Bidirectional(nn.GRU(128))
     nice python bench/bench_long.py --hour --masked 0.1   # a tenth of the frames masked
+    nice python bench/bench_long.py --hour --weight-scale 8 --dense 10   # issue 21's hard case
     nice python bench/bench_long.py --hour --repeat 2 --stages reference compare  # warm runs
     python bench/bench_long.py --steps 60000 --backend numpy:naive --stages reference compare
 """
@@ -110,12 +111,21 @@ def peak_rss() -> int:
 def inputs(steps: int, args):
     """The bench's model and ``steps`` frames, as the options say (``--weight-scale``,
     ``--unidirectional``, ``--gru``, ``--masked F``: F of the frames, at random, all zeros and
-    a ``Masking(0)`` before the first layer, so the paths run under a mask with holes)."""
+    a ``Masking(0)`` before the first layer, so the paths run under a mask with holes;
+    ``--dense N``: a ``Dense(N, softmax)`` after the last layer, whose answer both paths give)."""
     import dataclasses
 
     model = build_model(scale=args.weight_scale, directions=1 if args.unidirectional else 2,
                         cell="gru" if args.gru else "lstm")
     x = features(steps)
+    if args.dense:   # a classifier's head: the model's answer at every step, on both paths
+        from lstm_inspector.core.head import Head, HeadLayer
+
+        rng, last = np.random.default_rng(2), model.chain[-1]
+        s = 1 / np.sqrt(last.output_size)
+        dense = HeadLayer("dense", "dense", "softmax", kernel=rng.uniform(
+            -s, s, (last.output_size, args.dense)), bias=np.zeros(args.dense))
+        model = dataclasses.replace(model, heads={last.name: Head(last.name, (dense,))})
     if args.masked:
         x[np.random.default_rng(5).random(steps) < args.masked] = 0.0
         model = dataclasses.replace(model, mask_value=0.0)
@@ -236,6 +246,9 @@ def main(argv=None) -> int:
     p.add_argument("--gru", action="store_true",
                    help="nn.GRU layers (reset_after, torch's layout) instead of CuDNNLSTM: an "
                         "hour of a GRU holds h alone too (issue 21: <= 3 GB on any model)")
+    p.add_argument("--dense", type=int, default=0, metavar="N",
+                   help="a Dense(N, softmax) head after the last layer (issue 21's model: "
+                        "2 x Bi(128) + Dense): both paths' answer at every step")
     p.add_argument("--masked", type=float, default=0.0, metavar="F",
                    help="mask this fraction of the frames (zeros, a Masking(0) layer first): "
                         "the paths run under a mask with holes")
@@ -262,7 +275,8 @@ def main(argv=None) -> int:
     shape = f"{kind}({UNITS})" if args.unidirectional else f"Bidirectional({kind}({UNITS}))"
     print(f"{steps} frames, {LAYERS} x {shape}, input {INPUT}, "
           f"weights x{args.weight_scale:g}, backend {args.backend}"
-          + (f", {args.masked:.0%} of the frames masked" if args.masked else "") + "; load average "
+          + (f", {args.masked:.0%} of the frames masked" if args.masked else "")
+          + (f", then Dense({args.dense}, softmax)" if args.dense else "") + "; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start"
           + (f"; the fastest of {args.repeat} runs per stage" if args.repeat > 1 else ""))
     results = {}
