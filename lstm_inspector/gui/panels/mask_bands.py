@@ -1,7 +1,7 @@
 """Grey over the steps a mask masked: one item however many masked runs there are.
 
 A band per masked run was one ``LinearRegionItem`` each: an hour with a tenth of its frames
-masked at random has 30,000 runs, and the window took 316 s and 3.5 GB to paint them. This item
+masked at random has about 32,000 runs, and the window took 316 s and 3.5 GB to paint them. This item
 paints what the view shows as one strip, one column per pixel, each column's grey as strong as
 the share of masked steps under it::
 
