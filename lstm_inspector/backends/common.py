@@ -312,7 +312,8 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         if keep is None or native_mask:
             states = run_layer(layer, layer_in, part, start, keep)
         elif keep.any():
-            kept_in = np.ascontiguousarray(layer_in[keep])
+            kept_in = (np.ascontiguousarray(layer_in[keep]) if layer_in is not None
+                       else kept_input(chain[k - 1], layers[k - 1], keep))
             kept = run_layer(layer, kept_in, part, start, None)
             del kept_in   # a long run's c reads its kept rows again from the layer below's h
             steps = np.flatnonzero(keep)
@@ -358,7 +359,10 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
         layers.append(dir_traces)
         names.append(layer.name)
         if k + 1 < len(chain):
-            layer_in = np.ascontiguousarray(layer_output(layer, dir_traces, keep), dtype=np.float32)
+            # under a mask the library runs the next layer's kept steps alone: they are read
+            # from this layer's h (kept_input), and the whole (T, out) is never built
+            layer_in = None if keep is not None and not native_mask else \
+                np.ascontiguousarray(layer_output(layer, dir_traces, keep), dtype=np.float32)
     meta.setdefault("dtype", "float32")
     meta.setdefault("reading", "file")
     last, last_dirs = chain[-1], layers[-1]
@@ -371,6 +375,22 @@ def run_chain(model: Model, x: np.ndarray, run_layer, meta: dict, label: str,
     if progress is not None:
         progress(1.0, f"{label}: deriving gates")
     return derive_gates(model, trace, derived=frozenset(with_gates))
+
+
+def kept_input(below, below_dirs: dict, keep, rows: int = 8192) -> np.ndarray:
+    """The kept steps' rows of the output of layer ``below`` (K, out) float32: what a masked
+    run's next layer reads, ``layer_output(below, below_dirs, keep)[keep]`` (at a kept step the
+    output is its h), read ``rows`` kept steps at a time from h (``layer_output_rows``)."""
+    from ..core.reference import layer_output_rows
+
+    steps = np.flatnonzero(keep)
+    out = np.empty((len(steps), below.output_size), np.float32)
+    for start in range(0, len(steps), rows):
+        picked = steps[start:start + rows]
+        first = int(picked[0])
+        out[start:start + len(picked)] = layer_output_rows(
+            below, below_dirs, first, int(picked[-1]) + 1)[picked - first]
+    return out
 
 
 def _input_rows(chain, k: int, layer_in, layers):
