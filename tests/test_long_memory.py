@@ -68,13 +68,22 @@ def test_reference_c_is_recomputed_bit_for_bit_from_its_checkpoints(small_blocks
     h0 = {(0, "backward"): (np.full(8, 0.3), np.full(8, -0.7))}
     held = _held(lambda: run_reference(model, x, initial_state=h0), monkeypatch)
     lean = run_reference(model, x, initial_state=h0)
+    assert_lean_is_held(held, lean)
+    for k, d, lt in held.items():
+        assert np.array_equal(lean.layer(k, d).c, lt.c), (k, d)
+
+
+def assert_lean_is_held(held, lean, gates=()):
+    """Every direction of ``lean`` holds h alone (c and gates recomputed); its h, and every
+    window of its c (and of ``gates``), are ``held``'s bit for bit."""
+    assert lean.nbytes == sum(lt.h.nbytes for _, _, lt in lean.items())  # h alone is held
     for k, d, lt in held.items():
         other = lean.layer(k, d)
         assert lt.holds_cells and not other.holds_cells and not other.holds_gates
-        assert np.array_equal(other.c, lt.c), (k, d)
+        assert np.array_equal(other.h, lt.h), (k, d)
         for lo, hi in WINDOWS:
-            assert np.array_equal(other.rows("c", lo, hi), lt.c[lo:hi]), (k, d, lo, hi)
-    assert lean.nbytes == sum(lt.h.nbytes for _, _, lt in lean.items())  # h alone is held
+            for q in ("c",) + tuple(gates):
+                assert np.array_equal(other.rows(q, lo, hi), lt.rows(q, lo, hi)), (k, d, q, lo, hi)
 
 
 @pytest.mark.torch
@@ -270,15 +279,7 @@ def test_a_masked_long_library_trace_holds_h_alone(small_blocks, monkeypatch):
     x[[0, 1, 5, 64, 65, 300, 1998, 1999]] = 0.0
     x[np.random.default_rng(4).random(len(x)) < 0.1] = 0.0
     held = _held(lambda: run_backend(model, x, backend="torch-cpu"), monkeypatch)
-    lean = run_backend(model, x, backend="torch-cpu")
-    assert lean.nbytes == sum(lt.h.nbytes for _, _, lt in lean.items())
-    for k, d, lt in held.items():
-        other = lean.layer(k, d)
-        assert lt.holds_cells and not other.holds_cells and not other.holds_gates
-        assert np.array_equal(other.h, lt.h), (k, d)
-        for lo, hi in WINDOWS:
-            assert np.array_equal(other.rows("c", lo, hi), lt.c[lo:hi]), (k, d, lo, hi)
-            assert np.array_equal(other.rows("f", lo, hi), lt.rows("f", lo, hi)), (k, d, lo, hi)
+    assert_lean_is_held(held, run_backend(model, x, backend="torch-cpu"), gates=("f",))
 
 
 @pytest.mark.parametrize("reverse", [False, True])
