@@ -164,8 +164,7 @@ def chain_output(model, trace) -> np.ndarray:
     if last.return_sequences:
         if trace.__dict__.get("_output") is None and trace.output_source is not None:
             # a long trace computes its output from h: rows of it, never the whole
-            return _OutputRows(LayerInput(last, trace.layers[len(model.chain) - 1],
-                                          np.float32, trace.mask))
+            return LayerInput(last, trace.layers[len(model.chain) - 1], np.float32, trace.mask)
         return trace.output
     k = len(model.chain) - 1
     lasts = {}
@@ -174,24 +173,6 @@ def chain_output(model, trace) -> np.ndarray:
         reverse = last.processing_reversed(direction)
         lasts[direction] = _LastStep(lt.h[:1] if reverse else lt.h[-1:])  # (1, H)
     return layer_output(last, lasts)[0]
-
-
-class _OutputRows:
-    """A long trace's output sequence read by rows (``LayerInput``): what :meth:`Head.apply`
-    runs on without the whole (T, out) array."""
-
-    def __init__(self, rows):
-        self.rows, self.shape = rows, rows.shape
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        return self.rows[rows]
-
-    @property
-    def ndim(self) -> int:
-        return 2
 
 
 @dataclass(frozen=True)

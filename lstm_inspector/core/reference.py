@@ -460,6 +460,8 @@ class LayerInput:
     reads its own rows only (it read the whole output once per window: an hour's second layer,
     88 blocks a direction, each computing 368 MB)."""
 
+    ndim = 2   # a (T, out) sequence to whoever reads it by rows (``head.Head.apply``)
+
     def __init__(self, layer, dir_traces: dict, dtype, keep=None):
         self.layer, self.dir_traces, self.dtype = layer, dir_traces, np.dtype(dtype)
         self.keep = keep
