@@ -480,9 +480,7 @@ class LayerInput:
         else:
             picked = {}
             for d, lt in self.dir_traces.items():
-                source = self.sources[d][lo:hi]
-                y = lt.h[np.maximum(source, 0)]
-                y[source < 0] = 0
+                y = masking.gathered(lt.h, self.sources[d][lo:hi], 0)
                 # layer_output flips a reversed direction's h and a backward one's output:
                 # rows handed in the order that leaves them as they are
                 flip = self.layer.processing_reversed(d) != (d == "backward")
