@@ -142,30 +142,41 @@ def stage_reference(steps, args):
 
 
 def stage_compare(steps, args):
-    """What ``lstm-inspector compare`` does (``paths.pair.run_pair``, then ``compare``): the
-    backend first, then the reference streaming its differences with it (``core.streamed``),
-    then the rest of the analysis; ``--unstreamed``: the order before, the reference, the
-    backend, then the whole analysis (the reference's gates recomputed)."""
+    """What ``lstm-inspector compare`` does: ``paths.pair.run_pair`` (the backend first, then
+    the reference streaming its differences with it, ``core.streamed``), then the rest of
+    ``compare``; the phases timed from ``run_pair``'s own "running <path>" messages.
+    ``--unstreamed``: the order before, the reference, the backend, then the whole analysis
+    (the reference's gates recomputed)."""
     from lstm_inspector.core.compare import compare
-    from lstm_inspector.core.streamed import StreamedDifferences
-    from lstm_inspector.paths.registry import run_path
+    from lstm_inspector.paths.pair import run_pair
+    from lstm_inspector.paths.registry import PathSettings, run_path
 
     model, x = inputs(steps, args)
     backend, streamed = args.backend, not args.unstreamed
+    settings = PathSettings(stepped=args.stepped)
     phases, diffs = {}, None
     t0 = time.perf_counter()
-    if not streamed:
+    if streamed:
+        started = {}
+
+        def progress(fraction, text):
+            if text.startswith("running "):
+                started.setdefault(text[len("running "):], time.perf_counter())
+
+        pair = run_pair("numpy", backend, model, x, settings, compare_tolerance(),
+                        progress=progress)
+        ref, other, diffs = pair.a, pair.b, pair.streamed
+        first, second = ("numpy", backend) if diffs is None else (backend, "numpy")
+        names = ("reference", "backend") if diffs is None else ("backend",
+                                                                 "reference+differences")
+        phases[names[0]] = started[second] - started[first]   # a path that reads the reference
+        phases[names[1]] = time.perf_counter() - started[second]   # runs after it, unstreamed
+    else:
         ref = run_path("numpy", model, x)
         phases["reference"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    other = run_path(backend, model, x, stepped=args.stepped)
-    phases["backend"] = time.perf_counter() - t
-    if streamed:   # as paths.pair.run_pair
         t = time.perf_counter()
-        diffs = StreamedDifferences(other, compare_tolerance(), model, local="needed")
-        with diffs.running():
-            ref = run_path("numpy", model, x, on_block=diffs.observe)
-        phases["reference+differences"] = time.perf_counter() - t
+        other = run_path(backend, model, x, settings)
+        phases["backend"] = time.perf_counter() - t
     t = time.perf_counter()
     report = compare(ref, other, model=model, streamed=diffs)
     said = report.to_dict()
