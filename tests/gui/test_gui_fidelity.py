@@ -64,13 +64,19 @@ def test_masked_steps_are_greyed_and_the_mask_noted(qtbot, tmp_path):
     area = box.viewRect()
     top = area.top() + 0.03 * area.height() if box.yInverted() else \
         area.bottom() - 0.03 * area.height()
-    grey, plain = [], []
-    for step in list(range(2, 18)) + list(range(22, 29)):
-        scene = box.mapViewToScene(QtCore.QPointF(step, top))
-        pixel = view.mapFromScene(scene)
-        lightness = QtGui.QColor(image.pixel(pixel.x(), pixel.y())).lightness()
-        (grey if step >= 20 else plain).append(lightness)
+
+    def lightness(step):
+        pixel = view.mapFromScene(box.mapViewToScene(QtCore.QPointF(step, top)))
+        return QtGui.QColor(image.pixel(pixel.x(), pixel.y())).lightness()
+
+    grey = [lightness(step) for step in range(22, 29)]
+    plain = [lightness(step) for step in range(2, 18)]
     assert min(grey) > max(plain), (grey, plain)
+    # zoomed in (the mouse wheel's range change): the band starts at step 20's cell, x = 19.5
+    box.setXRange(17.5, 22.5, padding=0)
+    qtbot.wait(50)
+    image = view.grab().toImage()
+    assert lightness(19.3) < lightness(19.7) and lightness(18) < lightness(21)
 
 
 def test_mask_bands_share_follows_the_steps_under_each_column():
