@@ -55,12 +55,13 @@ def describe(keep: np.ndarray) -> str:
     return f"{masked.size} of {keep.size} steps masked (steps {shown}{more})"
 
 
-def carried_steps(keep: np.ndarray, reverse: bool) -> np.ndarray:
+def carried_steps(keep: np.ndarray, reverse: bool, zero: bool = False) -> np.ndarray:
     """(T,) int: for each input-time step, the kept step (input time) whose state it holds:
-    itself when kept, else the last kept step processed before it, or -1 (the initial state)."""
+    itself when kept, else the last kept step processed before it, or -1 (the initial state).
+    ``zero``: -1 at every masked step (:func:`output_sources`' rule for the output sequence)."""
     keep = np.asarray(keep, bool)
     keep_proc = keep[::-1] if reverse else keep
-    last = output_sources(keep_proc, zero=False)                  # processing order
+    last = output_sources(keep_proc, zero)                        # processing order
     T = keep.size
     steps = np.where(last < 0, -1, T - 1 - last) if reverse else last
     return np.ascontiguousarray(steps[::-1]) if reverse else steps

@@ -481,24 +481,25 @@ class LayerInput:
             picked = {}
             for d, lt in self.dir_traces.items():
                 y = masking.gathered(lt.h, self.sources[d][lo:hi], 0)
-                # layer_output flips a reversed direction's h and a backward one's output:
-                # rows handed in the order that leaves them as they are
-                flip = self.layer.processing_reversed(d) != (d == "backward")
-                picked[d] = _States(y[::-1] if flip else y)
+                picked[d] = _States(y[::-1] if _flipped(self.layer, d) else y)
             out = layer_output(self.layer, picked)
         return out.astype(self.dtype, copy=False)
 
 
+def _flipped(layer, direction: str) -> bool:
+    """Whether ``layer_output`` reverses this direction's h on its way to the output: once for
+    a reversed direction, once more for a backward one (so rows handed in reverse come out as
+    they are)."""
+    return layer.processing_reversed(direction) != (direction == "backward")
+
+
 def _output_sources(layer, direction: str, keep) -> np.ndarray:
     """(T,) for each row of a direction's part of ``layer_output(layer, ..., keep)``: the row
-    of its h (input time) that the row is, or -1 for zeros (``masking.output_sources``, mapped
-    between input and processing order as ``layer_output`` maps them)."""
-    T = len(keep)
-    reverse = layer.processing_reversed(direction)
-    zero = layer.zero_output_for_mask or layer.bidirectional
-    proc = masking.output_sources(keep[::-1] if reverse else keep, zero)   # processing order
-    h_row = np.where(proc < 0, -1, T - 1 - proc) if reverse else proc     # h's input time
-    return h_row[::-1].copy() if direction == "backward" else h_row
+    of its h (input time) that the row is, or -1 for zeros (``masking.carried_steps`` under
+    the output's rule, in the output's order)."""
+    steps = masking.carried_steps(keep, layer.processing_reversed(direction),
+                                  zero=layer.zero_output_for_mask or layer.bidirectional)
+    return steps[::-1].copy() if _flipped(layer, direction) else steps
 
 
 def run_direction_from(weights: LSTMWeights, x, h0=None, c0=None, dtype="float32") -> LayerTrace:
