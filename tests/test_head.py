@@ -208,7 +208,7 @@ def test_a_long_traces_answer_reads_its_output_by_blocks(monkeypatch, pooled):
     held = li.run_reference(model, x)
     monkeypatch.setattr(recurrence, "KEEP_GATES_BYTES", 0)
     long = li.run_reference(model, x)
-    assert long.__dict__.get("_output") is None and long.output_source is not None
+    assert not long.holds_output and long.output_source is not None
     whole = long.output_source()
     long.output_source = lambda: pytest.fail("the whole output was computed")
     got, want = model_answer(model, long, long), model_answer(model, held, held)

@@ -162,7 +162,7 @@ def chain_output(model, trace) -> np.ndarray:
         states = lt.h if which == "h" else lt.c
         return states[0] if last.processing_reversed(direction) else states[-1]
     if last.return_sequences:
-        if trace.__dict__.get("_output") is None and trace.output_source is not None:
+        if not trace.holds_output and trace.output_source is not None:
             # a long trace computes its output from h: rows of it, never the whole
             return LayerInput(last, trace.layers[len(model.chain) - 1], np.float32, trace.mask)
         return trace.output

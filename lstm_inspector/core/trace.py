@@ -310,3 +310,5 @@ def _set_output(trace: Trace, value) -> None:
 # ``output`` stays a dataclass field (constructors and subclasses pass it), read through a
 # property so that a long trace can compute it on demand instead of holding it.
 Trace.output = property(_get_output, _set_output, doc="(T, out) the last layer's output sequence")
+Trace.holds_output = property(lambda trace: trace.__dict__.get("_output") is not None,
+                              doc="whether ``output`` is held (else computed when read)")
